@@ -1,0 +1,93 @@
+/**
+ * Helpers for tests that need the real broker. One broker serves a whole `deno test` run:
+ * `deno task test` starts it and passes `KAFKA_BROKERS`; a bare `deno test` starts one on first
+ * use and stops it when the process ends.
+ */
+import { Kafka, logLevel } from "kafkajs";
+import { type RunningKafka, startKafka } from "./kafka.ts";
+
+let started: Promise<RunningKafka> | null = null;
+
+/**
+ * The brokers integration tests use: `KAFKA_BROKERS` when set, otherwise a broker started for
+ * this test process.
+ *
+ * @returns `host:port[,host:port]`.
+ */
+export async function testBrokers(): Promise<string> {
+  const fromEnv = Deno.env.get("KAFKA_BROKERS");
+  if (fromEnv) return fromEnv;
+  started ??= (async () => {
+    const k = await startKafka({
+      port: 0,
+      dataDir: await Deno.makeTempDir({ prefix: "despacho-kafka-" }),
+    });
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.kill(k.pid, "SIGKILL");
+      } catch { /* already gone */ }
+    });
+    return k;
+  })();
+  return (await started).brokers;
+}
+
+/**
+ * A topic prefix unique to one test, so tests never see each other's records.
+ *
+ * @param name A readable label.
+ * @returns e.g. `t-orders-lx3k9a`.
+ */
+export function uniqueName(name: string): string {
+  return `t-${name}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/**
+ * Reads every record of `topic` from the start until `count` have arrived or `timeoutMs` passes,
+ * as a read_committed consumer would see them.
+ *
+ * @returns The records' keys and values as text, with partition and offset.
+ */
+export async function readTopic(
+  brokers: string,
+  topic: string,
+  count: number,
+  timeoutMs = 30_000,
+): Promise<{ key: string | null; value: string; partition: number; offset: string }[]> {
+  const kafka = new Kafka({
+    clientId: "test-reader",
+    brokers: brokers.split(","),
+    logLevel: logLevel.NOTHING,
+  });
+  const consumer = kafka.consumer({
+    groupId: uniqueName("reader"),
+    readUncommitted: false,
+    maxWaitTimeInMs: 100,
+  });
+  const out: { key: string | null; value: string; partition: number; offset: string }[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let done: () => void = () => {};
+    const enough = new Promise<void>((r) => (done = r));
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: ({ message, partition }) => {
+        out.push({
+          key: message.key?.toString() ?? null,
+          value: message.value?.toString() ?? "",
+          partition,
+          offset: message.offset,
+        });
+        if (out.length >= count) done();
+        return Promise.resolve();
+      },
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([enough, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
+}

@@ -1,0 +1,100 @@
+/**
+ * Configuration, read once from the environment by entrypoints through one zod schema.
+ * No other module reads the environment.
+ */
+import { z } from "zod";
+import { DespachoError } from "./errors.ts";
+
+const brokerList = z.string().transform((s, ctx) => {
+  const brokers = s.split(",").map((b) => b.trim()).filter((b) => b !== "");
+  const bad = brokers.find((b) => !/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/.test(b));
+  if (brokers.length === 0 || bad !== undefined) {
+    ctx.addIssue({ code: "custom", message: `expected host:port[,host:port…], got "${s}"` });
+    return z.NEVER;
+  }
+  return brokers;
+});
+
+const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, "expected a Kafka topic name");
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Milliseconds an order dwells in recibido, preparando and entregando: one number or three. */
+const dwell = z.string().transform((s, ctx) => {
+  const parts = s.split(",").map((p) => Number(p.trim()));
+  const ok = (parts.length === 1 || parts.length === 3) &&
+    parts.every((n) => Number.isInteger(n) && n >= 0 && n <= 3_600_000);
+  if (!ok) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected one or three whole milliseconds from 0 to 3600000, got "${s}"`,
+    });
+    return z.NEVER;
+  }
+  return parts.length === 1
+    ? [parts[0]!, parts[0]!, parts[0]!] as const
+    : parts as unknown as readonly [number, number, number];
+});
+
+/** The environment variables Despacho reads, with their defaults. */
+export const ConfigSchema = z.object({
+  KAFKA_BROKERS: brokerList.default(["127.0.0.1:9092"]),
+  KAFKA_CLIENT_ID: z.string().min(1).default("despacho"),
+  /** Partitions for topics Despacho creates (the seed compares 1 and 5). */
+  TOPIC_PARTITIONS: int(1, 1000).default(5),
+  TOPIC_REPLICATION_FACTOR: int(1, 10).default(1),
+  TOPIC_ORDER_REQUESTS: topicName.default("order_requests"),
+  TOPIC_ORDER_PROCESSING: topicName.default("order_processing"),
+  TOPIC_ORDER_NOTIFICATIONS: topicName.default("order_notifications"),
+  TOPIC_DEAD_LETTER: topicName.default("despacho_dead_letter"),
+  TOPIC_PURCHASES: topicName.default("purchase_events"),
+  TOPIC_PURCHASE_NOTIFICATIONS: topicName.default("purchase_notifications"),
+  TOPIC_PURCHASE_ANALYTICS: topicName.default("purchase_analytics"),
+  TOPIC_PURCHASE_STATE: topicName.default("purchase_analytics_state"),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  PORT: int(0, 65535).default(8080),
+  /** Largest request body the gateway reads, in bytes. */
+  MAX_BODY_BYTES: int(256, 64 * 1024 * 1024).default(1024 * 1024),
+  /** How long the gateway waits for Kafka to acknowledge a write before answering 503. */
+  KAFKA_ACK_TIMEOUT_MS: int(100, 120_000).default(5000),
+  STAGE_DWELL_MS: dwell.default([2000, 2000, 2000]),
+  /** Stable per worker instance: its Kafka transactional id derives from it. */
+  INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).optional(),
+  SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+  MAIL_FROM: z.string().min(3).default("Despacho <pedidos@despacho.local>"),
+  OUTBOX_DIR: z.string().min(1).default("outbox"),
+  SMTP_MAX_ATTEMPTS: int(1, 100).default(6),
+  ANALYTICS_WINDOW_MS: int(100, 24 * 3_600_000).default(10_000),
+  /** Event-time lateness tolerated before a window closes. */
+  ANALYTICS_LATENESS_MS: int(0, 3_600_000).default(2_000),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+
+/** Validated configuration. */
+export type Config = z.infer<typeof ConfigSchema>;
+
+/**
+ * Parses the environment into a {@linkcode Config}.
+ *
+ * @param env Variables by name (e.g. `Deno.env.toObject()`); unknown ones are ignored and empty
+ * strings count as unset.
+ * @returns The configuration with defaults filled in.
+ * @throws {DespachoError} `INVALID_CONFIG`, with one sentence per bad variable.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * loadConfig({ PORT: "9000" }).PORT; // 9000
+ * ```
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const known = Object.fromEntries(
+    Object.keys(ConfigSchema.shape).flatMap((k) => env[k] ? [[k, env[k]]] : []),
+  );
+  const parsed = ConfigSchema.safeParse(known);
+  if (parsed.success) return parsed.data;
+  const why = parsed.error.issues.map((i) => {
+    const key = String(i.path[0]);
+    return `${key} ${i.message.toLowerCase()}: current value is "${known[key] ?? ""}"`;
+  }).join("; ");
+  throw new DespachoError("INVALID_CONFIG", `Cannot start: invalid configuration: ${why}`);
+}
