@@ -1,0 +1,60 @@
+/**
+ * `deno task test`: every check the project keeps — `deno fmt --check`, `deno lint`,
+ * `deno check`, then the whole test suite against a real Kafka broker started here on a free
+ * port (or `KAFKA_BROKERS`, when set). Extra arguments go to `deno test` (e.g. a file filter).
+ */
+import { startKafka } from "./kafka.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const say = (line: string) => console.error(`[test] ${line}`);
+
+/** Permissions of the test run: loopback network, the project tree and temp files, subprocesses. */
+const TEST_FLAGS = [
+  "--allow-net=127.0.0.1,localhost,0.0.0.0",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write",
+  "--allow-run",
+  "--allow-sys",
+];
+
+async function step(name: string, args: string[], env: Record<string, string> = {}): Promise<void> {
+  say(`${name}: deno ${args.join(" ")}`);
+  const status = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    env,
+    stdin: "null",
+  }).spawn().status;
+  if (!status.success) {
+    say(`${name} failed (exit code ${status.code})`);
+    await cleanup();
+    Deno.exit(status.code || 1);
+  }
+}
+
+let kafka: Awaited<ReturnType<typeof startKafka>> | null = null;
+async function cleanup(): Promise<void> {
+  if (kafka) await kafka.stop();
+  kafka = null;
+}
+Deno.addSignalListener("SIGINT", () => void cleanup().then(() => Deno.exit(130)));
+
+const only = Deno.args;
+if (only.length === 0) {
+  await step("format", ["fmt", "--check"]);
+  await step("lint", ["lint"]);
+  await step("types", ["check", "."]);
+}
+let brokers = Deno.env.get("KAFKA_BROKERS");
+if (!brokers) {
+  kafka = await startKafka({
+    port: 0,
+    dataDir: await Deno.makeTempDir({ prefix: "despacho-test-kafka-" }),
+    say,
+  });
+  brokers = kafka.brokers;
+}
+await step("tests", ["test", ...TEST_FLAGS, ...only], { KAFKA_BROKERS: brokers });
+await cleanup();
+say("all checks passed");
