@@ -43,8 +43,9 @@ export function uniqueName(name: string): string {
 }
 
 /**
- * Reads every record of `topic` from the start until `count` have arrived or `timeoutMs` passes,
- * as a read_committed consumer would see them.
+ * Reads every record of `topic` from the start, as a read_committed consumer sees them, until
+ * `count` have arrived (then `settleMs` more, so that a surplus — a duplicate — shows) or
+ * `timeoutMs` passes.
  *
  * @returns The records' keys and values as text, with partition and offset.
  */
@@ -53,6 +54,7 @@ export async function readTopic(
   topic: string,
   count: number,
   timeoutMs = 30_000,
+  settleMs = 1_000,
 ): Promise<{ key: string | null; value: string; partition: number; offset: string }[]> {
   const kafka = new Kafka({
     clientId: "test-reader",
@@ -84,8 +86,12 @@ export async function readTopic(
       },
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([enough, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    const reached = await Promise.race([
+      enough.then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
+    ]);
     clearTimeout(timer);
+    if (reached) await new Promise((r) => setTimeout(r, settleMs));
   } finally {
     await consumer.disconnect();
   }

@@ -39,6 +39,8 @@ export interface TransactionalOptions {
   log: Logger;
   /** Partitions handled at once by this instance. @default 8 */
   concurrency?: number;
+  /** How soon a crashed member's partitions move to others. @default 10000 */
+  sessionTimeoutMs?: number;
   /** Read topics from the start when the group has no committed offset. @default true */
   fromBeginning?: boolean;
 }
@@ -73,8 +75,10 @@ export function runTransactional(options: TransactionalOptions): TransactionalLo
   const consumer: Consumer = kafka.consumer({
     groupId,
     readUncommitted: false,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3_000,
+    // A crashed member holds its partitions until its session times out (kafkajs has no static
+    // membership), so keep this short; long waits in handlers call ctx.heartbeat().
+    sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+    heartbeatInterval: 1_000,
     maxWaitTimeInMs: 100,
     retry: { retries: 10 },
   });
