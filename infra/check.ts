@@ -1,6 +1,6 @@
 /**
- * `deno task test`: every check the project keeps — `deno fmt --check`, `deno lint`,
- * `deno check`, then the whole test suite against a real Kafka broker started here on a free
+ * `deno task test` (what `.ci/run` runs): every check the project keeps — `deno fmt --check`,
+ * `deno lint`, `deno check`, then the whole test suite against a real Kafka broker started here on a free
  * port (or `KAFKA_BROKERS`, when set). Extra arguments go to `deno test` (e.g. a file filter).
  */
 import { startKafka } from "./kafka.ts";
