@@ -57,6 +57,8 @@ export const ConfigSchema = z.object({
   /** How long the gateway waits for Kafka to acknowledge a write before answering 503. */
   KAFKA_ACK_TIMEOUT_MS: int(100, 120_000).default(5000),
   STAGE_DWELL_MS: dwell.default([2000, 2000, 2000]),
+  /** Prefix of consumer group ids (`<prefix>-processing`, …): separate deployments on one cluster. */
+  GROUP_ID_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default("despacho"),
   /** Stable per worker instance: its Kafka transactional id derives from it. */
   INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).optional(),
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),

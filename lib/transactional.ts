@@ -8,7 +8,7 @@
  * Commits from partitions processed concurrently are grouped into one transaction (group commit),
  * so the cost of a transaction is shared by everything ready at that moment.
  */
-import type { Batch, Consumer, Kafka, Producer } from "kafkajs";
+import { type Batch, type Consumer, type Kafka, Partitioners, type Producer } from "kafkajs";
 import { type OutRecord, sendRecords } from "./kafka.ts";
 import type { Logger } from "./log.ts";
 
@@ -87,6 +87,7 @@ export function runTransactional(options: TransactionalOptions): TransactionalLo
     idempotent: true,
     maxInFlightRequests: 1,
     transactionTimeout: 60_000,
+    createPartitioner: Partitioners.DefaultPartitioner,
   });
   const stopping = new AbortController();
   let queue: Pending[] = [];
@@ -175,9 +176,12 @@ export function runTransactional(options: TransactionalOptions): TransactionalLo
             resolveOffset(offset);
           },
         };
+        // Handlers may take a while (SMTP retries, dwell waits): keep the membership alive.
+        const beating = setInterval(() => void ctx.heartbeat().catch(() => {}), 1_000);
         try {
           await handle(batch, ctx);
         } finally {
+          clearInterval(beating);
           stopping.signal.removeEventListener("abort", onStop);
         }
       },

@@ -1,0 +1,86 @@
+/**
+ * What the customer is told at each state of an order: pure, so the same transition always
+ * yields the same mail (and the same Message-ID).
+ */
+import type { OrderState, OrderTransition } from "./order.ts";
+
+/** A mail to send, independent of the transport. */
+export interface OrderMail {
+  to: string;
+  subject: string;
+  text: string;
+  /** Deterministic per (order, state): a redelivered transition yields the same Message-ID. */
+  messageId: string;
+}
+
+const WORDING: Record<OrderState, { subject: string; line: string }> = {
+  recibido: {
+    subject: "Recibimos tu pedido",
+    line: "Recibimos tu pedido y pronto comenzaremos a prepararlo.",
+  },
+  preparando: {
+    subject: "Estamos preparando tu pedido",
+    line: "Tu pedido se está preparando.",
+  },
+  entregando: {
+    subject: "Tu pedido va en camino",
+    line: "Tu pedido salió a reparto y va en camino.",
+  },
+  finalizado: {
+    subject: "Tu pedido fue entregado",
+    line: "Tu pedido fue entregado. ¡Gracias por preferirnos!",
+  },
+};
+
+const CLP = new Intl.NumberFormat("es-CL", { style: "currency", currency: "CLP" });
+
+/**
+ * The Message-ID of the mail about `state` of order `id`.
+ *
+ * @param id The order id.
+ * @param state The state the mail announces.
+ * @param domain The right-hand side of the id.
+ * @default domain "despacho.local"
+ */
+export function orderMessageId(id: string, state: OrderState, domain = "despacho.local"): string {
+  return `<${id}.${state}@${domain}>`;
+}
+
+/**
+ * The mail announcing one transition.
+ *
+ * @param transition The transition read from `order_processing`.
+ * @returns Recipient, subject, body and Message-ID.
+ *
+ * @example
+ * ```ts
+ * import { orderMail } from "./notification.ts";
+ * const mail = orderMail({
+ *   v: 1, type: "OrderTransition", id: "o1", state: "recibido", seq: 1, next: null,
+ *   at: "2026-01-01T00:00:00.000Z", requestedAt: "2026-01-01T00:00:00.000Z",
+ *   order: { name: "Pizza", price: 12990, email: "cliente@example.cl" },
+ * });
+ * mail.messageId; // "<o1.recibido@despacho.local>"
+ * ```
+ */
+export function orderMail(transition: OrderTransition): OrderMail {
+  const { id, state, order, seq } = transition;
+  const w = WORDING[state];
+  return {
+    to: order.email,
+    subject: `${w.subject} (${seq}/4) — pedido ${id}`,
+    text: [
+      "Hola,",
+      "",
+      w.line,
+      "",
+      `Pedido: ${id}`,
+      `Producto: ${order.name}`,
+      `Precio: ${CLP.format(order.price)}`,
+      `Estado: ${state} (${seq} de 4), desde ${transition.at}`,
+      "",
+      "Despacho",
+    ].join("\n"),
+    messageId: orderMessageId(id, state),
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * The processing role's decision, pure: given what it read (a new order, or a transition that
+ * still owes a next step) and the clock, which transitions to publish now and how long to wait.
+ */
+import {
+  nextState,
+  ORDER_STATES,
+  type OrderRequested,
+  type OrderState,
+  type OrderTransition,
+  transitionTo,
+} from "./order.ts";
+
+/** Milliseconds spent in recibido, preparando and entregando before moving on. */
+export type Dwell = readonly [number, number, number];
+
+/** What {@linkcode advanceOrder} decided. */
+export type Advance =
+  /** Publish these transitions (in order), in one transaction with the input's offset. */
+  | { kind: "emit"; transitions: OrderTransition[] }
+  /** Nothing is due yet: come back at `until`. */
+  | { kind: "wait"; until: Date }
+  /** Nothing is owed for this record (finalized, or its successor was already published). */
+  | { kind: "none" };
+
+/**
+ * Decides the next transitions of one order.
+ *
+ * A new order enters `recibido`; every further transition already due (all of them with dwell 0)
+ * is chained in the same decision, so one transaction carries it. The last transition published
+ * carries `next` (the step still owed and when), earlier ones `next: null` — so exactly one record
+ * per order drives the next step.
+ *
+ * @param input An `OrderRequested`, or an `OrderTransition` read back from `order_processing`.
+ * @param now The clock.
+ * @param dwell Milliseconds in recibido, preparando and entregando.
+ * @returns What to publish, or how long to wait, or nothing.
+ * @throws {IllegalTransitionError} Only on a corrupt input whose `next` breaks the table.
+ *
+ * @example
+ * ```ts
+ * import { advanceOrder } from "./processing.ts";
+ * const order = { name: "Pizza", price: 12990, email: "a@b.cl" };
+ * const input = { v: 1, type: "OrderRequested", id: "o1", order, requestedAt: "2026-01-01T00:00:00.000Z" } as const;
+ * const decision = advanceOrder(input, new Date("2026-01-01T00:00:00.010Z"), [0, 0, 0]);
+ * // decision.kind === "emit", four transitions, the last one `finalizado` with `next: null`
+ * ```
+ */
+export function advanceOrder(
+  input: OrderRequested | OrderTransition,
+  now: Date,
+  dwell: Dwell,
+): Advance {
+  let from: OrderState | null;
+  let to: OrderState;
+  let at: Date;
+  if (input.type === "OrderRequested") {
+    from = null;
+    to = "recibido";
+    at = now;
+  } else {
+    if (input.next === null) return { kind: "none" };
+    const due = new Date(input.next.dueAt);
+    if (due > now) return { kind: "wait", until: due };
+    from = input.state;
+    to = input.next.state;
+    // The transition happens when it was due, not when a busy or restarted worker got to it,
+    // so later dwell times are not stretched by a backlog.
+    at = due;
+  }
+  const transitions: OrderTransition[] = [];
+  for (;;) {
+    const state = transitionTo(from, to);
+    const seq = ORDER_STATES.indexOf(state) + 1;
+    const following = nextState(state);
+    const dueAt = following === null ? null : new Date(at.getTime() + dwell[seq - 1]!);
+    const transition: OrderTransition = {
+      v: 1,
+      type: "OrderTransition",
+      id: input.id,
+      order: input.order,
+      state,
+      seq,
+      at: at.toISOString(),
+      requestedAt: input.requestedAt,
+      next: following === null || dueAt === null
+        ? null
+        : { state: following, dueAt: dueAt.toISOString() },
+    };
+    transitions.push(transition);
+    if (following === null || dueAt === null || dueAt > now) break;
+    // Due already: publish it in this same decision, and leave `next` only on the last one.
+    transition.next = null;
+    from = state;
+    to = following;
+    at = dueAt;
+  }
+  return { kind: "emit", transitions };
+}

@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { type OrderRequested, type OrderTransition } from "./order.ts";
+import { advanceOrder } from "./processing.ts";
+
+const order = { name: "Pizza", price: 12990, email: "cliente@example.cl" };
+const t0 = new Date("2026-01-01T00:00:00.000Z");
+const at = (ms: number) => new Date(t0.getTime() + ms);
+const requested: OrderRequested = {
+  v: 1,
+  type: "OrderRequested",
+  id: "o1",
+  order,
+  requestedAt: t0.toISOString(),
+};
+
+function summary(decision: ReturnType<typeof advanceOrder>) {
+  if (decision.kind !== "emit") return decision;
+  return decision.transitions.map((t) => ({ state: t.state, seq: t.seq, at: t.at, next: t.next }));
+}
+
+Deno.test("advanceOrder() chains every transition already due", async (t) => {
+  const cases = [
+    {
+      name: "dwell 0 publishes all four, only the last without next",
+      dwell: [0, 0, 0] as const,
+      now: at(5),
+      want: ["recibido", "preparando", "entregando", "finalizado"],
+    },
+    {
+      name: "dwell 1000 publishes recibido only, owing preparando",
+      dwell: [1000, 1000, 1000] as const,
+      now: at(5),
+      want: ["recibido"],
+    },
+    {
+      name: "mixed dwell stops at the first stage that is not yet due",
+      dwell: [0, 50, 0] as const,
+      now: at(5),
+      want: ["recibido", "preparando"],
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const decision = advanceOrder(requested, c.now, c.dwell);
+      assert.equal(decision.kind, "emit");
+      if (decision.kind !== "emit") return;
+      assert.deepEqual(decision.transitions.map((x) => x.state), c.want);
+      assert.deepEqual(decision.transitions.map((x) => x.seq), c.want.map((_, i) => i + 1));
+      const nexts = decision.transitions.map((x) => x.next);
+      assert.ok(nexts.slice(0, -1).every((n) => n === null), "only the last may carry next");
+    });
+  }
+});
+
+Deno.test("advanceOrder() owes the next step with its due time", () => {
+  const decision = advanceOrder(requested, at(5), [1000, 2000, 3000]);
+  assert.deepEqual(summary(decision), [{
+    state: "recibido",
+    seq: 1,
+    at: at(5).toISOString(),
+    next: { state: "preparando", dueAt: at(1005).toISOString() },
+  }]);
+});
+
+Deno.test("advanceOrder() waits until a pending transition is due, then takes it at its due time", async (t) => {
+  const pending: OrderTransition = {
+    v: 1,
+    type: "OrderTransition",
+    id: "o1",
+    order,
+    state: "recibido",
+    seq: 1,
+    at: at(0).toISOString(),
+    requestedAt: t0.toISOString(),
+    next: { state: "preparando", dueAt: at(1000).toISOString() },
+  };
+  await t.step("before due: wait", () => {
+    assert.deepEqual(advanceOrder(pending, at(999), [1000, 1000, 1000]), {
+      kind: "wait",
+      until: at(1000),
+    });
+  });
+  await t.step("late by 5 s: catches up to everything due, timestamps on schedule", () => {
+    assert.deepEqual(summary(advanceOrder(pending, at(6000), [1000, 1000, 1000])), [
+      { state: "preparando", seq: 2, at: at(1000).toISOString(), next: null },
+      { state: "entregando", seq: 3, at: at(2000).toISOString(), next: null },
+      { state: "finalizado", seq: 4, at: at(3000).toISOString(), next: null },
+    ]);
+  });
+  await t.step("a record without next owes nothing", () => {
+    assert.deepEqual(advanceOrder({ ...pending, next: null }, at(6000), [0, 0, 0]), {
+      kind: "none",
+    });
+  });
+  await t.step("a corrupt next that skips a state is refused", () => {
+    const corrupt = {
+      ...pending,
+      next: { state: "finalizado" as const, dueAt: at(0).toISOString() },
+    };
+    assert.throws(() => advanceOrder(corrupt, at(1), [0, 0, 0]), {
+      name: "IllegalTransitionError",
+      message: "Cannot move order from recibido to finalizado: allowed next states are preparando",
+    });
+  });
+});

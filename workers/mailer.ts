@@ -1,0 +1,79 @@
+/**
+ * Sending mail with nodemailer: over SMTP when `SMTP_URL` is set, otherwise through a real
+ * nodemailer stream transport whose messages are written as `.eml` files to `OUTBOX_DIR`.
+ */
+import nodemailer from "nodemailer";
+import type { Config } from "../lib/config.ts";
+import type { Logger } from "../lib/log.ts";
+
+/** A message to send. */
+export interface Mail {
+  to: string;
+  subject: string;
+  text: string;
+  messageId: string;
+}
+
+/** Sends mail; rejects when the transport refuses or times out. */
+export interface Mailer {
+  send(mail: Mail): Promise<void>;
+  /** Where mail goes, for logs: `smtp://host:port` or the outbox folder. */
+  readonly target: string;
+  close(): void;
+}
+
+/**
+ * Creates the {@linkcode Mailer} the configuration asks for.
+ *
+ * @param config `SMTP_URL`, `MAIL_FROM`, `OUTBOX_DIR`.
+ * @param log Says once where mail goes.
+ */
+export async function createMailer(
+  config: Pick<Config, "SMTP_URL" | "MAIL_FROM" | "OUTBOX_DIR">,
+  log: Logger,
+): Promise<Mailer> {
+  if (config.SMTP_URL !== undefined) {
+    const url = new URL(config.SMTP_URL);
+    const transport = nodemailer.createTransport({
+      host: url.hostname,
+      port: Number(url.port || (url.protocol === "smtps:" ? 465 : 25)),
+      secure: url.protocol === "smtps:",
+      auth: url.username
+        ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
+        : undefined,
+      pool: true,
+      maxConnections: 4,
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 20_000,
+      // Local relays (Mailpit, test servers) offer STARTTLS with self-signed certificates.
+      tls: { rejectUnauthorized: false },
+    });
+    const target = `smtp://${url.hostname}:${url.port || 25}`;
+    log.info("sending mail over SMTP", { target });
+    return {
+      target,
+      async send(mail) {
+        await transport.sendMail({ from: config.MAIL_FROM, ...mail });
+      },
+      close: () => transport.close(),
+    };
+  }
+  const dir = config.OUTBOX_DIR;
+  await Deno.mkdir(dir, { recursive: true });
+  const transport = nodemailer.createTransport({
+    streamTransport: true,
+    buffer: true,
+    newline: "unix",
+  });
+  log.info(`no SMTP_URL: writing mail to ${dir}`, { dir });
+  return {
+    target: dir,
+    async send(mail) {
+      const info = await transport.sendMail({ from: config.MAIL_FROM, ...mail });
+      const name = mail.messageId.replace(/^<|>$/g, "").replace(/[^A-Za-z0-9.@_-]/g, "_");
+      await Deno.writeFile(`${dir}/${name}.eml`, info.message as Uint8Array);
+    },
+    close: () => transport.close(),
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * `worker --role processing`: moves each order through recibido → preparando → entregando →
+ * finalizado, publishing every transition to `order_processing` keyed by order id.
+ *
+ * It reads `order_requests` (new orders) and its own `order_processing` (transitions that still
+ * owe a next step, `next.dueAt`), so a pending step survives any crash: it is a record in Kafka,
+ * not a timer in memory. Each decision's transitions and the input offset commit in one Kafka
+ * transaction (lib/transactional.ts).
+ */
+import type { KafkaMessage } from "kafkajs";
+import { deadLetterRecord, type OutRecord } from "../lib/kafka.ts";
+import { OrderRequestedSchema, OrderTransitionSchema } from "../lib/order.ts";
+import { advanceOrder } from "../lib/processing.ts";
+import { abortableSleep } from "../lib/retry.ts";
+import { runTransactional } from "../lib/transactional.ts";
+import { parseRecord, recordSource } from "./_parse.ts";
+import { instanceId, type RoleContext } from "./role.ts";
+
+/**
+ * Runs the processing role until `ctx.signal` aborts.
+ *
+ * @param ctx Configuration, logger, Kafka client and stop signal.
+ */
+export async function run({ config, log, kafka, signal }: RoleContext): Promise<void> {
+  const requests = config.TOPIC_ORDER_REQUESTS;
+  const processing = config.TOPIC_ORDER_PROCESSING;
+  const dwell = config.STAGE_DWELL_MS;
+  const loop = runTransactional({
+    kafka,
+    log,
+    groupId: `${config.GROUP_ID_PREFIX}-processing`,
+    transactionalId: `${config.GROUP_ID_PREFIX}-processing-${instanceId(config)}`,
+    topics: [requests, processing],
+    handle: async (batch, ctx) => {
+      let out: OutRecord[] = [];
+      let decidedUpTo: string | null = null;
+      const flush = async () => {
+        if (decidedUpTo !== null) await ctx.commit(out, decidedUpTo);
+        out = [];
+        decidedUpTo = null;
+      };
+      for (const message of batch.messages) {
+        const input = parseInput(batch.topic === requests, message);
+        if (!input.ok) {
+          log.warn("dead-lettering a record", {
+            topic: batch.topic,
+            offset: message.offset,
+            reason: input.reason,
+          });
+          out.push(
+            deadLetterRecord(config.TOPIC_DEAD_LETTER, recordSource(batch, message), input.reason),
+          );
+          decidedUpTo = message.offset;
+          continue;
+        }
+        for (;;) {
+          const decision = advanceOrder(input.value, new Date(), dwell);
+          if (decision.kind === "wait") {
+            // Commit what is decided before waiting: a wait never holds a transaction open.
+            // Due times grow with offsets in a partition, so waiting on the head is no loss.
+            await flush();
+            if (!await waitUntil(decision.until, ctx)) return;
+            continue;
+          }
+          if (decision.kind === "emit") {
+            for (const t of decision.transitions) {
+              out.push({ topic: processing, key: t.id, value: JSON.stringify(t) });
+            }
+          }
+          decidedUpTo = message.offset;
+          break;
+        }
+      }
+      await flush();
+    },
+  });
+  signal.addEventListener("abort", () => void loop.stop(), { once: true });
+  await loop.ready;
+  log.info("processing orders", { dwellMs: dwell, topics: [requests, processing] });
+  await loop.done;
+}
+
+function parseInput(isRequest: boolean, message: KafkaMessage) {
+  return isRequest
+    ? parseRecord(message.value, OrderRequestedSchema)
+    : parseRecord(message.value, OrderTransitionSchema);
+}
+
+/** Sleeps until `until`, heartbeating; false when the partition is revoked or the role stops. */
+async function waitUntil(
+  until: Date,
+  ctx: { heartbeat(): Promise<void>; signal: AbortSignal },
+): Promise<boolean> {
+  for (;;) {
+    const left = until.getTime() - Date.now();
+    if (left <= 0) return true;
+    try {
+      await abortableSleep(Math.min(left, 1000), ctx.signal);
+      await ctx.heartbeat();
+    } catch {
+      return false;
+    }
+    if (ctx.signal.aborted) return false;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The shape every worker role module exports, so `workers/main.ts` can run any of them.
+ */
+import type { Kafka } from "kafkajs";
+import type { Config } from "../lib/config.ts";
+import type { Logger } from "../lib/log.ts";
+
+/** What a role gets from the entrypoint. */
+export interface RoleContext {
+  config: Config;
+  log: Logger;
+  kafka: Kafka;
+  /** Aborted on SIGINT/SIGTERM: the role stops consuming, finishes its transaction, resolves. */
+  signal: AbortSignal;
+}
+
+/** A role: runs until `ctx.signal` aborts (resolves) or a fatal error (rejects). */
+export type Role = (ctx: RoleContext) => Promise<void>;
+
+/**
+ * The instance's stable identity, for Kafka transactional ids: `INSTANCE_ID`, else the host name.
+ * A restarted instance must get the same one, so that it fences its predecessor.
+ *
+ * @param config Where `INSTANCE_ID` is read.
+ */
+export function instanceId(config: Pick<Config, "INSTANCE_ID">): string {
+  if (config.INSTANCE_ID !== undefined) return config.INSTANCE_ID;
+  try {
+    return Deno.hostname();
+  } catch {
+    return "local";
+  }
+}
