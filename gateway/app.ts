@@ -1,0 +1,286 @@
+/**
+ * The gateway's HTTP API, built from injected parts so tests drive the real app with
+ * `app.request()`.
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { streamSSE } from "hono/streaming";
+import type { Config } from "../lib/config.ts";
+import { DespachoError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { type OrderInput, OrderInputSchema, type OrderRequested } from "../lib/order.ts";
+import type { OrderEvent, OrderView } from "../lib/order_view.ts";
+import { fieldErrors, HttpProblem } from "../lib/problem.ts";
+import { bodyDigest, IdempotencyConflict, IdempotencyStore, idFromKey } from "./idempotency.ts";
+import type { Publisher } from "./publisher.ts";
+
+/** What {@linkcode createApp} wires together. */
+export interface AppDeps {
+  config: Pick<Config, "TOPIC_ORDER_REQUESTS" | "MAX_BODY_BYTES">;
+  publisher: Publisher;
+  view: OrderView;
+  log: Logger;
+  /** Whether the read side (the view consumer) is running. @default always */
+  viewReady?: () => boolean;
+  /** @default new Date() */
+  now?: () => Date;
+  /** @default crypto.randomUUID */
+  newId?: () => string;
+  /** Extra routes mounted at a path: `[["/purchases", subApp]]`. */
+  mount?: readonly (readonly [string, Hono])[];
+}
+
+const RETRY_AFTER_S = "2";
+const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
+
+/**
+ * Builds the gateway's Hono app.
+ *
+ * @param deps Publisher, view, configuration, logger.
+ * @returns The app; serve it with `Deno.serve(app.fetch)`.
+ */
+export function createApp(deps: AppDeps): Hono {
+  const { config, publisher, view, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  const newId = deps.newId ?? (() => crypto.randomUUID());
+  const viewReady = deps.viewReady ?? (() => true);
+  const idempotency = new IdempotencyStore();
+  const app = new Hono();
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", (c) => {
+    const kafka = publisher.ready();
+    const reading = viewReady();
+    if (kafka && reading) return c.json({ ready: true });
+    throw new HttpProblem(
+      503,
+      "Not ready",
+      `Not ready: kafka writes ${kafka ? "ok" : "unavailable"}, order view ${
+        reading ? "ok" : "not running"
+      }`,
+      {
+        headers: { "Retry-After": RETRY_AFTER_S },
+      },
+    );
+  });
+
+  app.post(
+    "/orders",
+    bodyLimit({
+      maxSize: config.MAX_BODY_BYTES,
+      onError: () => {
+        throw new HttpProblem(
+          413,
+          "Body too large",
+          `Cannot accept order: body exceeds ${config.MAX_BODY_BYTES} bytes`,
+        );
+      },
+    }),
+    async function postOrder(c) {
+      const input = await readOrderBody(c.req.raw);
+      const key = c.req.header("Idempotency-Key");
+      if (key !== undefined && !KEY_PATTERN.test(key)) {
+        throw new HttpProblem(
+          400,
+          "Invalid Idempotency-Key",
+          "Cannot accept order: Idempotency-Key must be 1 to 200 visible ASCII characters",
+          {
+            errors: [{
+              field: "Idempotency-Key",
+              message: "must be 1 to 200 visible ASCII characters",
+            }],
+          },
+        );
+      }
+      const create = async (id: string) => {
+        const event: OrderRequested = {
+          v: 1,
+          type: "OrderRequested",
+          id,
+          order: input,
+          requestedAt: now().toISOString(),
+        };
+        await publisher.publish({
+          topic: config.TOPIC_ORDER_REQUESTS,
+          key: id,
+          value: JSON.stringify(event),
+        });
+        view.accept(id, input);
+        return id;
+      };
+      let id: string;
+      if (key === undefined) {
+        id = await create(newId());
+      } else {
+        const derived = await idFromKey(key);
+        try {
+          ({ id } = await idempotency.run(key, await bodyDigest(input), () => create(derived)));
+        } catch (error) {
+          if (error instanceof IdempotencyConflict) {
+            throw new HttpProblem(422, "Idempotency-Key reused", error.message);
+          }
+          throw error;
+        }
+      }
+      c.header("Location", `/orders/${id}`);
+      return c.json({ id, state: view.get(id)?.state ?? "recibido", links: links(id) }, 202);
+    },
+  );
+
+  app.get("/orders/:id", function getOrder(c) {
+    const id = c.req.param("id");
+    const status = view.get(id);
+    if (status === undefined) throw notFound(id);
+    return c.json({ ...status, links: links(id) });
+  });
+
+  app.get("/orders/:id/events", function orderEvents(c) {
+    const id = c.req.param("id");
+    const status = view.get(id);
+    if (status === undefined) throw notFound(id);
+    return streamSSE(c, async (stream) => {
+      let finished = false;
+      const queue: OrderEvent[] = [];
+      let wake: () => void = () => {};
+      const unsubscribe = view.subscribe(id, (event) => {
+        queue.push(event);
+        wake();
+      });
+      stream.onAbort(() => {
+        finished = true;
+        wake();
+      });
+      try {
+        // Already-reached states first, so a late subscriber misses nothing.
+        const sent = new Set<number>();
+        for (const entry of status.history) {
+          sent.add(entry.seq);
+          await stream.writeSSE({
+            event: "state",
+            id: String(entry.seq),
+            data: JSON.stringify(entry),
+          });
+        }
+        for (const entry of status.notifications) {
+          await stream.writeSSE({ event: "notification", data: JSON.stringify(entry) });
+        }
+        finished ||= status.state === "finalizado";
+        while (!finished) {
+          if (queue.length === 0) {
+            await Promise.race([
+              new Promise<void>((r) => (wake = r)),
+              stream.sleep(15_000).then(() => stream.write(": keep-alive\n\n")),
+            ]);
+            continue;
+          }
+          const event = queue.shift()!;
+          if (event.kind === "state") {
+            if (sent.has(event.entry.seq)) continue;
+            sent.add(event.entry.seq);
+            await stream.writeSSE({
+              event: "state",
+              id: String(event.entry.seq),
+              data: JSON.stringify(event.entry),
+            });
+            finished = event.entry.state === "finalizado";
+          } else {
+            await stream.writeSSE({ event: "notification", data: JSON.stringify(event.entry) });
+          }
+        }
+        await stream.writeSSE({
+          event: "end",
+          data: JSON.stringify({ id, state: view.get(id)?.state }),
+        });
+      } finally {
+        unsubscribe();
+      }
+    });
+  });
+
+  for (const [path, sub] of deps.mount ?? []) app.route(path, sub);
+
+  app.notFound((c) => {
+    throw new HttpProblem(
+      404,
+      "Not found",
+      `Cannot ${c.req.method} ${new URL(c.req.url).pathname}: no such resource`,
+    );
+  });
+
+  app.onError(function toResponse(error, c) {
+    let problem: HttpProblem;
+    if (error instanceof HttpProblem) problem = error;
+    else if (error instanceof DespachoError && error.code === "KAFKA_UNAVAILABLE") {
+      problem = new HttpProblem(503, "Kafka unavailable", error.message, {
+        headers: { "Retry-After": RETRY_AFTER_S },
+      });
+    } else {
+      log.error("unhandled error", {
+        error,
+        method: c.req.method,
+        path: new URL(c.req.url).pathname,
+      });
+      problem = new HttpProblem(
+        500,
+        "Internal error",
+        "Something went wrong on our side; it has been logged",
+      );
+    }
+    if (problem.status >= 500 && problem.status !== 503) {
+      log.error("request failed", { status: problem.status, detail: problem.message });
+    }
+    return new Response(JSON.stringify(problem.problem), {
+      status: problem.status,
+      headers: { "content-type": "application/problem+json", ...problem.headers },
+    });
+  });
+  return app;
+}
+
+/** Reads and validates an order body, throwing the 4xx that names what is wrong. */
+async function readOrderBody(request: Request): Promise<OrderInput> {
+  const type = request.headers.get("content-type") ?? "";
+  if (!/^application\/json\s*(;|$)/i.test(type)) {
+    throw new HttpProblem(
+      415,
+      "Unsupported media type",
+      `Cannot accept order: content type must be application/json: current value is "${type}"`,
+      {
+        errors: [{ field: "content-type", message: "must be application/json" }],
+      },
+    );
+  }
+  const text = await request.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new HttpProblem(
+      400,
+      "Malformed JSON",
+      `Cannot accept order: body is not valid JSON: ${(error as Error).message}`,
+      {
+        errors: [{ field: "(body)", message: "is not valid JSON" }],
+      },
+    );
+  }
+  const parsed = OrderInputSchema.safeParse(json);
+  if (!parsed.success) {
+    const errors = fieldErrors(parsed.error.issues);
+    throw new HttpProblem(
+      422,
+      "Invalid order",
+      `Cannot accept order: ${errors.map((e) => `${e.field} ${e.message}`).join("; ")}`,
+      { errors },
+    );
+  }
+  return parsed.data;
+}
+
+function notFound(id: string): HttpProblem {
+  return new HttpProblem(404, "Order not found", `Cannot find order: no order has id "${id}"`);
+}
+
+function links(id: string) {
+  return { self: `/orders/${id}`, events: `/orders/${id}/events` };
+}

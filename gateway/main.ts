@@ -1,0 +1,29 @@
+/**
+ * The gateway program: reads configuration once, serves HTTP until SIGINT/SIGTERM.
+ */
+import { loadConfig } from "../lib/config.ts";
+import { createLogger } from "../lib/log.ts";
+import { startGateway } from "./server.ts";
+
+let config;
+try {
+  config = loadConfig(Deno.env.toObject());
+} catch (error) {
+  console.error((error as Error).message);
+  Deno.exit(2);
+}
+const log = createLogger("gateway", config.LOG_LEVEL);
+let gateway;
+try {
+  gateway = await startGateway(config, log);
+} catch (error) {
+  log.error("Cannot start gateway", { error, brokers: config.KAFKA_BROKERS });
+  Deno.exit(1);
+}
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(sig, async () => {
+    log.info("stopping", { signal: sig });
+    await gateway.stop();
+    Deno.exit(0);
+  });
+}

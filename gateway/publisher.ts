@@ -1,0 +1,118 @@
+/**
+ * The gateway's writes to Kafka: an idempotent producer (acks=all) behind a micro-batcher, with a
+ * bounded wait for the acknowledgement and a readiness flag that a background probe restores
+ * when the cluster comes back.
+ */
+import { type Kafka, Partitioners, type Producer } from "kafkajs";
+import { DespachoError } from "../lib/errors.ts";
+import { type OutRecord, sendRecords } from "../lib/kafka.ts";
+import type { Logger } from "../lib/log.ts";
+import { Batcher } from "./batcher.ts";
+
+/** What the HTTP layer needs from Kafka. */
+export interface Publisher {
+  /**
+   * Resolves once Kafka acknowledged `record` (acks=all).
+   *
+   * @throws {DespachoError} `KAFKA_UNAVAILABLE` (retriable) when not ready or not acknowledged in time.
+   */
+  publish(record: OutRecord): Promise<void>;
+  /** Whether writes are expected to succeed now. */
+  ready(): boolean;
+}
+
+/** A {@linkcode Publisher} on a real Kafka cluster. */
+export interface KafkaPublisher extends Publisher {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Creates the Kafka publisher.
+ *
+ * @param kafka The client.
+ * @param log Logger.
+ * @param ackTimeoutMs Longest wait for an acknowledgement.
+ */
+export function createKafkaPublisher(
+  kafka: Kafka,
+  log: Logger,
+  ackTimeoutMs: number,
+): KafkaPublisher {
+  const producer: Producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
+  });
+  const admin = kafka.admin();
+  let healthy = false;
+  let probing: ReturnType<typeof setInterval> | undefined;
+  const batcher = new Batcher<OutRecord>((records) => sendRecords(producer, records));
+
+  function markUnhealthy(error: unknown): void {
+    if (!healthy) return;
+    healthy = false;
+    log.warn("Kafka unavailable; answering 503 until it is back", { error });
+    probing ??= setInterval(() => void probe(), 1000);
+  }
+
+  async function probe(): Promise<void> {
+    try {
+      await admin.connect();
+      await admin.describeCluster();
+      await producer.connect();
+      healthy = true;
+      clearInterval(probing);
+      probing = undefined;
+      log.info("Kafka reachable again");
+    } catch { /* still down: the next tick tries again */ }
+  }
+
+  return {
+    ready: () => healthy,
+    async publish(record) {
+      if (!healthy) {
+        throw new DespachoError("KAFKA_UNAVAILABLE", "Cannot publish: Kafka is unreachable", {
+          retriable: true,
+        });
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() =>
+          reject(
+            new DespachoError(
+              "KAFKA_UNAVAILABLE",
+              `Cannot publish: Kafka did not acknowledge within ${ackTimeoutMs} ms`,
+              { retriable: true },
+            ),
+          ), ackTimeoutMs);
+      });
+      try {
+        await Promise.race([batcher.push(record), timeout]);
+      } catch (error) {
+        markUnhealthy(error);
+        if (error instanceof DespachoError) throw error;
+        throw new DespachoError(
+          "KAFKA_UNAVAILABLE",
+          `Cannot publish: ${(error as Error).message}`,
+          {
+            retriable: true,
+            cause: error,
+          },
+        );
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async start() {
+      await producer.connect();
+      healthy = true;
+    },
+    async stop() {
+      clearInterval(probing);
+      await producer.disconnect().catch(() => {});
+      await admin.disconnect().catch(() => {});
+    },
+  };
+}

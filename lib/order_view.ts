@@ -1,0 +1,134 @@
+/**
+ * The gateway's read model of orders: what `GET /orders/{id}` answers and what the event stream
+ * sends, built from `order_processing` and `order_notifications`. Applying an event twice changes
+ * nothing (transitions are deduplicated by order and `seq`), so redeliveries are harmless.
+ */
+import type { OrderInput, OrderNotified, OrderState, OrderTransition } from "./order.ts";
+
+/** One reached state. */
+export interface HistoryEntry {
+  state: OrderState;
+  seq: number;
+  at: string;
+}
+
+/** The outcome of one customer mail. */
+export type NotificationEntry = Omit<OrderNotified, "v" | "type" | "id">;
+
+/** An order as the gateway knows it. */
+export interface OrderStatus {
+  id: string;
+  order: OrderInput;
+  /** The latest state reached; `recibido` from the moment Kafka acknowledged the order. */
+  state: OrderState;
+  /** Reached states, in order, as the processing role published them. */
+  history: HistoryEntry[];
+  notifications: NotificationEntry[];
+}
+
+/** A change, as sent to subscribers of one order. */
+export type OrderEvent =
+  | { kind: "state"; entry: HistoryEntry }
+  | { kind: "notification"; entry: NotificationEntry };
+
+/** Options of {@linkcode OrderView}. */
+export interface OrderViewOptions {
+  /** Orders kept; the oldest known is forgotten past this. @default 100000 */
+  maxOrders?: number;
+}
+
+/** An in-memory, bounded read model of orders. */
+export class OrderView {
+  #orders = new Map<string, OrderStatus>();
+  #listeners = new Map<string, Set<(event: OrderEvent) => void>>();
+  #max: number;
+
+  /** @param options Bound on the number of orders kept. */
+  constructor(options: OrderViewOptions = {}) {
+    this.#max = options.maxOrders ?? 100_000;
+  }
+
+  /** Orders currently known. */
+  get size(): number {
+    return this.#orders.size;
+  }
+
+  /**
+   * Records an order Kafka has acknowledged, before any transition arrives.
+   *
+   * @param id The order id.
+   * @param order Its fields.
+   */
+  accept(id: string, order: OrderInput): OrderStatus {
+    return this.#entry(id, order);
+  }
+
+  /**
+   * Applies one transition; a repeat (same order and `seq`) is ignored.
+   *
+   * @returns Whether the view changed.
+   */
+  applyTransition(t: OrderTransition): boolean {
+    const status = this.#entry(t.id, t.order);
+    if (status.history.some((h) => h.seq === t.seq)) return false;
+    const entry = { state: t.state, seq: t.seq, at: t.at };
+    status.history.push(entry);
+    status.history.sort((a, b) => a.seq - b.seq);
+    status.state = status.history[status.history.length - 1]!.state;
+    this.#emit(t.id, { kind: "state", entry });
+    return true;
+  }
+
+  /**
+   * Applies one notification outcome; a repeat (same order and state) replaces the earlier one.
+   *
+   * @returns Whether the view changed (false when the order is unknown).
+   */
+  applyNotification(n: OrderNotified): boolean {
+    const status = this.#orders.get(n.id);
+    if (status === undefined) return false;
+    const { v: _v, type: _type, id: _id, ...entry } = n;
+    const i = status.notifications.findIndex((x) => x.state === n.state);
+    if (i >= 0) status.notifications[i] = entry;
+    else status.notifications.push(entry);
+    this.#emit(n.id, { kind: "notification", entry });
+    return true;
+  }
+
+  /** The order with `id`, if known. */
+  get(id: string): OrderStatus | undefined {
+    return this.#orders.get(id);
+  }
+
+  /**
+   * Calls `listener` on every later change of order `id`.
+   *
+   * @returns A function that ends the subscription.
+   */
+  subscribe(id: string, listener: (event: OrderEvent) => void): () => void {
+    let set = this.#listeners.get(id);
+    if (set === undefined) this.#listeners.set(id, set = new Set());
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.#listeners.delete(id);
+    };
+  }
+
+  #entry(id: string, order: OrderInput): OrderStatus {
+    let status = this.#orders.get(id);
+    if (status === undefined) {
+      status = { id, order, state: "recibido", history: [], notifications: [] };
+      this.#orders.set(id, status);
+      if (this.#orders.size > this.#max) {
+        const oldest = this.#orders.keys().next().value;
+        if (oldest !== undefined) this.#orders.delete(oldest);
+      }
+    }
+    return status;
+  }
+
+  #emit(id: string, event: OrderEvent): void {
+    for (const listener of this.#listeners.get(id) ?? []) listener(event);
+  }
+}
