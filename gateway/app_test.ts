@@ -1,0 +1,272 @@
+import assert from "node:assert/strict";
+import { DespachoError } from "../lib/errors.ts";
+import type { OutRecord } from "../lib/kafka.ts";
+import { createLogger } from "../lib/log.ts";
+import type { OrderTransition } from "../lib/order.ts";
+import { OrderView } from "../lib/order_view.ts";
+import { createApp } from "./app.ts";
+import type { Publisher } from "./publisher.ts";
+
+const quiet = createLogger("test", "error", () => {});
+const config = { TOPIC_ORDER_REQUESTS: "order_requests", MAX_BODY_BYTES: 1024 };
+const good = { name: "Pizza napolitana", price: 12990, email: "cliente@example.cl" };
+
+/** A publisher that records what it would have written to Kafka. */
+function recordingPublisher(behaviour: "ok" | "down" | "timeout" = "ok") {
+  const sent: OutRecord[] = [];
+  const publisher: Publisher = {
+    ready: () => behaviour !== "down",
+    publish(record) {
+      if (behaviour === "ok") {
+        sent.push(record);
+        return Promise.resolve();
+      }
+      return Promise.reject(
+        new DespachoError(
+          "KAFKA_UNAVAILABLE",
+          "Cannot publish: Kafka did not acknowledge within 5 ms",
+          { retriable: true },
+        ),
+      );
+    },
+  };
+  return { publisher, sent };
+}
+
+function setup(behaviour: "ok" | "down" | "timeout" = "ok") {
+  const { publisher, sent } = recordingPublisher(behaviour);
+  const view = new OrderView();
+  let n = 0;
+  const app = createApp({ config, publisher, view, log: quiet, newId: () => `order-${++n}` });
+  return { app, view, sent };
+}
+
+const post = (
+  body: string,
+  headers: Record<string, string> = { "content-type": "application/json" },
+) => new Request("http://gateway/orders", { method: "POST", body, headers });
+
+Deno.test("POST /orders refuses bad input with a problem that names the field, publishing nothing", async (t) => {
+  const long = "x".repeat(101);
+  const cases: { name: string; request: Request; status: number; fields: string[] }[] = [
+    { name: "malformed JSON", request: post("{name:"), status: 400, fields: ["(body)"] },
+    { name: "JSON that is not an object", request: post("[1,2]"), status: 422, fields: ["(body)"] },
+    {
+      name: "missing name",
+      request: post(JSON.stringify({ price: 10, email: "a@b.cl" })),
+      status: 422,
+      fields: ["name"],
+    },
+    {
+      name: "empty name",
+      request: post(JSON.stringify({ ...good, name: "" })),
+      status: 422,
+      fields: ["name"],
+    },
+    {
+      name: "name of 101 characters",
+      request: post(JSON.stringify({ ...good, name: long })),
+      status: 422,
+      fields: ["name"],
+    },
+    {
+      name: "price as a string",
+      request: post(JSON.stringify({ ...good, price: "12990" })),
+      status: 422,
+      fields: ["price"],
+    },
+    {
+      name: "price below 1",
+      request: post(JSON.stringify({ ...good, price: 0.5 })),
+      status: 422,
+      fields: ["price"],
+    },
+    {
+      name: "price above 1,000,000",
+      request: post(JSON.stringify({ ...good, price: 1_000_000.01 })),
+      status: 422,
+      fields: ["price"],
+    },
+    {
+      name: "email without @",
+      request: post(JSON.stringify({ ...good, email: "cliente.example.cl" })),
+      status: 422,
+      fields: ["email"],
+    },
+    {
+      name: "email with CR/LF",
+      request: post(JSON.stringify({ ...good, email: "a@b.cl\r\nBcc: x@y.cl" })),
+      status: 422,
+      fields: ["email"],
+    },
+    {
+      name: "an extra field",
+      request: post(JSON.stringify({ ...good, discount: 10 })),
+      status: 422,
+      fields: ["discount"],
+    },
+    { name: "null body", request: post("null"), status: 422, fields: ["(body)"] },
+    {
+      name: "wrong content type",
+      request: post(JSON.stringify(good), { "content-type": "text/plain" }),
+      status: 415,
+      fields: ["content-type"],
+    },
+    {
+      name: "no content type",
+      request: new Request("http://gateway/orders", {
+        method: "POST",
+        body: new Blob([JSON.stringify(good)]),
+      }),
+      status: 415,
+      fields: ["content-type"],
+    },
+    {
+      name: "body over the limit",
+      request: post(JSON.stringify({ ...good, name: "x".repeat(2000) })),
+      status: 413,
+      fields: [],
+    },
+    {
+      name: "a bad Idempotency-Key",
+      request: post(JSON.stringify(good), {
+        "content-type": "application/json",
+        "Idempotency-Key": "",
+      }),
+      status: 400,
+      fields: ["Idempotency-Key"],
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      const { app, sent } = setup();
+      const res = await app.request(c.request);
+      assert.equal(res.status, c.status);
+      assert.equal(res.headers.get("content-type"), "application/problem+json");
+      const body = await res.json();
+      assert.equal(body.status, c.status);
+      assert.equal(typeof body.detail, "string");
+      const fields = [...new Set((body.errors ?? []).map((e: { field: string }) => e.field))];
+      assert.deepEqual(fields, c.fields);
+      assert.equal(sent.length, 0, "nothing may reach Kafka");
+    });
+  }
+});
+
+Deno.test("POST /orders answers 202 with Location after publishing an OrderRequested keyed by id", async () => {
+  const { app, sent } = setup();
+  const res = await app.request(post(JSON.stringify(good)));
+  assert.equal(res.status, 202);
+  assert.equal(res.headers.get("location"), "/orders/order-1");
+  const body = await res.json();
+  assert.equal(body.id, "order-1");
+  assert.equal(body.state, "recibido");
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0]!.topic, "order_requests");
+  assert.equal(sent[0]!.key, "order-1");
+  const event = JSON.parse(sent[0]!.value);
+  assert.deepEqual({ ...event, requestedAt: "-" }, {
+    v: 1,
+    type: "OrderRequested",
+    id: "order-1",
+    order: good,
+    requestedAt: "-",
+  });
+});
+
+Deno.test("GET /orders/{id} answers right after a 202, and 404 problem for an unknown id", async () => {
+  const { app } = setup();
+  await app.request(post(JSON.stringify(good)));
+  const res = await app.request("/orders/order-1");
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.deepEqual({ id: body.id, state: body.state, history: body.history }, {
+    id: "order-1",
+    state: "recibido",
+    history: [],
+  });
+  const missing = await app.request("/orders/nope");
+  assert.equal(missing.status, 404);
+  assert.equal(missing.headers.get("content-type"), "application/problem+json");
+  assert.equal((await missing.json()).detail, 'Cannot find order: no order has id "nope"');
+});
+
+Deno.test("POST /orders with an Idempotency-Key returns the same order once, and 422 for another body", async () => {
+  const { app, sent } = setup();
+  const headers = { "content-type": "application/json", "Idempotency-Key": "retry-123" };
+  const [a, b] = await Promise.all([
+    app.request(post(JSON.stringify(good), headers)),
+    app.request(post(JSON.stringify(good), headers)),
+  ]);
+  const c = await app.request(post(JSON.stringify(good), headers));
+  const ids = await Promise.all([a, b, c].map(async (r) => (await r.json()).id));
+  assert.deepEqual([a.status, b.status, c.status], [202, 202, 202]);
+  assert.equal(new Set(ids).size, 1);
+  assert.equal(sent.length, 1, "one record in Kafka");
+  const other = await app.request(post(JSON.stringify({ ...good, price: 1 }), headers));
+  assert.equal(other.status, 422);
+  assert.equal((await other.json()).title, "Idempotency-Key reused");
+  assert.equal(sent.length, 1);
+});
+
+Deno.test("POST /orders answers 503 with Retry-After when Kafka is down or slow, and /readyz says not ready", async (t) => {
+  for (const behaviour of ["down", "timeout"] as const) {
+    await t.step(behaviour, async () => {
+      const { app, view } = setup(behaviour);
+      const res = await app.request(post(JSON.stringify(good)));
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.get("retry-after"), "2");
+      assert.equal(res.headers.get("content-type"), "application/problem+json");
+      assert.equal(view.size, 0, "an unacknowledged order is not shown");
+      const ready = await app.request("/readyz");
+      assert.equal(ready.status, behaviour === "down" ? 503 : 200);
+    });
+  }
+});
+
+Deno.test("GET /orders/{id}/events sends reached states first, then live ones, and ends after finalizado", async () => {
+  const { app, view } = setup();
+  await app.request(post(JSON.stringify(good)));
+  const transition = (state: OrderTransition["state"], seq: number): OrderTransition => ({
+    v: 1,
+    type: "OrderTransition",
+    id: "order-1",
+    order: good,
+    state,
+    seq,
+    at: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(),
+    requestedAt: new Date(Date.UTC(2026, 0, 1)).toISOString(),
+    next: null,
+  });
+  view.applyTransition(transition("recibido", 1));
+  view.applyTransition(transition("preparando", 2));
+  const res = await app.request("/orders/order-1/events");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /text\/event-stream/);
+  // Live changes, one of them delivered twice (a redelivery), arrive after the stream started.
+  queueMicrotask(() => {
+    view.applyTransition(transition("entregando", 3));
+    view.applyTransition(transition("entregando", 3));
+    view.applyTransition(transition("finalizado", 4));
+  });
+  const text = await res.text();
+  const states = [...text.matchAll(/event: state\ndata: (.*)\n/g)].map((m) =>
+    JSON.parse(m[1]!).state
+  );
+  assert.deepEqual(states, ["recibido", "preparando", "entregando", "finalizado"]);
+  assert.match(text, /event: end\n/);
+});
+
+Deno.test("GET /orders/{id}/events is a 404 problem for an unknown order", async () => {
+  const { app } = setup();
+  const res = await app.request("/orders/nope/events");
+  assert.equal(res.status, 404);
+  assert.equal(res.headers.get("content-type"), "application/problem+json");
+});
+
+Deno.test("unknown routes answer a 404 problem, never a 500", async () => {
+  const { app } = setup();
+  const res = await app.request("/nothing/here");
+  assert.equal(res.status, 404);
+  assert.equal(res.headers.get("content-type"), "application/problem+json");
+});
