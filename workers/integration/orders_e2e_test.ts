@@ -1,0 +1,194 @@
+import assert from "node:assert/strict";
+import { Kafka, logLevel } from "kafkajs";
+import { type Config, loadConfig } from "../../lib/config.ts";
+import { createKafka } from "../../lib/kafka.ts";
+import { createLogger } from "../../lib/log.ts";
+import { ORDER_STATES } from "../../lib/order.ts";
+import { startGateway } from "../../gateway/server.ts";
+import { readTopic, testBrokers, uniqueName } from "../../infra/testing.ts";
+import { run as runNotification } from "../notification.ts";
+import { run as runProcessing } from "../processing.ts";
+import type { Role } from "../role.ts";
+import { startSmtp } from "./_smtp.ts";
+
+const log = createLogger("e2e", "error");
+
+async function orderPipeline(overrides: Record<string, string>) {
+  const brokers = await testBrokers();
+  const prefix = uniqueName("orders");
+  const config: Config = loadConfig({
+    KAFKA_BROKERS: brokers,
+    TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
+    TOPIC_ORDER_PROCESSING: `${prefix}-processing`,
+    TOPIC_ORDER_NOTIFICATIONS: `${prefix}-notifications`,
+    TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+    TOPIC_PARTITIONS: "3",
+    GROUP_ID_PREFIX: prefix,
+    INSTANCE_ID: "e2e",
+    PORT: "0",
+    ...overrides,
+  });
+  const gateway = await startGateway(config, log);
+  const stop = new AbortController();
+  const start = (role: Role, name: string) =>
+    role({ config, log: log.child(name), kafka: createKafka(config, log), signal: stop.signal });
+  const roles = [start(runProcessing, "processing"), start(runNotification, "notification")];
+  return {
+    config,
+    brokers,
+    url: gateway.url,
+    async stop() {
+      stop.abort();
+      await Promise.all(roles);
+      await gateway.stop();
+    },
+  };
+}
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+Deno.test({
+  name:
+    "order pipeline: 50 POSTed orders each reach finalizado with four states in order and four distinct mails",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const smtp = await startSmtp();
+    const system = await orderPipeline({ STAGE_DWELL_MS: "40", SMTP_URL: smtp.url });
+    try {
+      const orders = Array.from({ length: 50 }, (_, i) => ({
+        name: `Pedido${i}`,
+        price: 1000 + i,
+        email: `cliente${i}@example.cl`,
+      }));
+      const ids: string[] = [];
+      let stream: Promise<string> | undefined;
+      for (const order of orders) {
+        const res = await fetch(`${system.url}/orders`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(order),
+        });
+        assert.equal(res.status, 202);
+        const { id } = await res.json();
+        assert.equal(res.headers.get("location"), `/orders/${id}`);
+        ids.push(id);
+        // Right after the 202, the same gateway knows the order.
+        const got = await fetch(`${system.url}/orders/${id}`);
+        assert.equal(got.status, 200);
+        await got.body?.cancel();
+        stream ??= fetch(`${system.url}/orders/${id}/events`).then((r) => r.text());
+      }
+
+      for (const [i, id] of ids.entries()) {
+        const status = await until(`order ${id} to finish`, async () => {
+          const body = await (await fetch(`${system.url}/orders/${id}`)).json();
+          return body.state === "finalizado" && body.notifications.length === 4 ? body : undefined;
+        });
+        assert.deepEqual(status.history.map((h: { state: string }) => h.state), [...ORDER_STATES]);
+        const times = status.history.map((h: { at: string }) => Date.parse(h.at));
+        assert.deepEqual(times, [...times].sort((a, b) => a - b));
+        assert.deepEqual(status.order, orders[i]);
+        assert.ok(status.notifications.every((n: { status: string }) => n.status === "sent"));
+      }
+
+      await until("200 mails", () => Promise.resolve(smtp.mails.length >= 200 ? true : undefined));
+      assert.equal(smtp.mails.length, 200);
+      const messageIds = new Set(smtp.mails.map((m) => m.messageId));
+      assert.equal(messageIds.size, 200);
+      for (const [i, id] of ids.entries()) {
+        const mine = smtp.mails.filter((m) => m.messageId?.startsWith(`<${id}.`));
+        assert.equal(mine.length, 4, `order ${id} got ${mine.length} mails`);
+        assert.ok(mine.every((m) => m.to.length === 1 && m.to[0] === orders[i]!.email));
+      }
+
+      const events = await stream!;
+      const states = [...events.matchAll(/event: state\ndata: (.*)\n/g)].map((m) =>
+        JSON.parse(m[1]!).state
+      );
+      assert.deepEqual(states, [...ORDER_STATES]);
+      assert.match(events, /event: end\n/);
+
+      // Exactly four transitions and four notification records per order in Kafka.
+      const transitions = await readTopic(
+        system.brokers,
+        system.config.TOPIC_ORDER_PROCESSING,
+        200,
+      );
+      assert.equal(transitions.length, 200);
+      const notified = await readTopic(
+        system.brokers,
+        system.config.TOPIC_ORDER_NOTIFICATIONS,
+        200,
+      );
+      assert.equal(notified.length, 200);
+    } finally {
+      await system.stop();
+      await smtp.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "order pipeline: an unparseable request goes to the dead-letter topic and later orders still finish",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const system = await orderPipeline({
+      STAGE_DWELL_MS: "0",
+      OUTBOX_DIR: await Deno.makeTempDir(),
+    });
+    const kafka = new Kafka({
+      clientId: "test",
+      brokers: system.brokers.split(","),
+      logLevel: logLevel.NOTHING,
+    });
+    const producer = kafka.producer();
+    try {
+      await producer.connect();
+      await producer.send({
+        topic: system.config.TOPIC_ORDER_REQUESTS,
+        messages: [
+          { key: "junk", value: "{not json" },
+          { key: "wrong", value: JSON.stringify({ v: 1, type: "OrderRequested", id: "x" }) },
+        ],
+      });
+      const res = await fetch(`${system.url}/orders`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "Empanadas", price: 4500, email: "a@b.cl" }),
+      });
+      const { id } = await res.json();
+      await until("the valid order to finish", async () => {
+        const body = await (await fetch(`${system.url}/orders/${id}`)).json();
+        return body.state === "finalizado" ? true : undefined;
+      });
+      const letters = await readTopic(system.brokers, system.config.TOPIC_DEAD_LETTER, 2);
+      const reasons = letters.map((l) => JSON.parse(l.value)).sort((a, b) =>
+        a.key.localeCompare(b.key)
+      );
+      assert.deepEqual(reasons.map((r) => [r.key, r.source.topic]), [
+        ["junk", system.config.TOPIC_ORDER_REQUESTS],
+        ["wrong", system.config.TOPIC_ORDER_REQUESTS],
+      ]);
+      assert.match(reasons[0].reason, /^Cannot parse record: invalid JSON/);
+      assert.match(reasons[1].reason, /^Cannot parse record: schema mismatch: order: /);
+    } finally {
+      await producer.disconnect();
+      await system.stop();
+    }
+  },
+});

@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { Kafka, logLevel } from "kafkajs";
+import type { OrderRequested } from "../../lib/order.ts";
+import { readTopic, testBrokers, uniqueName } from "../../infra/testing.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+function startWorker(
+  env: Record<string, string>,
+): { child: Deno.ChildProcess; ready: Promise<void> } {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-env",
+      "--allow-read",
+      "--allow-sys=hostname",
+      MAIN,
+      "--role",
+      "processing",
+    ],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let signalReady: () => void = () => {};
+  let seen = "";
+  const ready = new Promise<void>((resolve, reject) => {
+    signalReady = resolve;
+    // Read stderr to the end (a closed pipe would kill the worker on its next log line).
+    (async () => {
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+        if (seen.length < 100_000) seen += chunk;
+        if (seen.includes('"processing orders"')) signalReady();
+      }
+      reject(new Error(`processing worker exited before it was ready: ${seen.slice(-2000)}`));
+    })();
+  });
+  ready.catch(() => {});
+  return { child, ready };
+}
+
+Deno.test({
+  name: "processing role: SIGKILL mid-flight loses no order and publishes no transition twice",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const brokers = await testBrokers();
+    const prefix = uniqueName("crash");
+    const env = {
+      KAFKA_BROKERS: brokers,
+      TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
+      TOPIC_ORDER_PROCESSING: `${prefix}-processing`,
+      TOPIC_ORDER_NOTIFICATIONS: `${prefix}-notifications`,
+      TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+      TOPIC_PARTITIONS: "3",
+      GROUP_ID_PREFIX: prefix,
+      INSTANCE_ID: "crash-1",
+      STAGE_DWELL_MS: "150",
+      LOG_LEVEL: "info",
+    };
+    const total = 200;
+    const kafka = new Kafka({
+      clientId: "test",
+      brokers: brokers.split(","),
+      logLevel: logLevel.NOTHING,
+    });
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    let worker = startWorker(env);
+    try {
+      await worker.ready;
+      // Orders arrive in waves while the worker runs, so some are in every state when it dies.
+      for (let wave = 0; wave < 4; wave++) {
+        const messages = Array.from({ length: total / 4 }, (_, i) => {
+          const id = `o-${wave}-${i}`;
+          const event: OrderRequested = {
+            v: 1,
+            type: "OrderRequested",
+            id,
+            order: { name: `Pedido ${id}`, price: 100 + i, email: `${id}@example.cl` },
+            requestedAt: new Date().toISOString(),
+          };
+          return { key: id, value: JSON.stringify(event) };
+        });
+        await producer.send({ topic: env.TOPIC_ORDER_REQUESTS, acks: -1, messages });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const before = await readTopic(brokers, env.TOPIC_ORDER_PROCESSING, 1, 10_000, 0);
+      assert.ok(before.length > 0, "the worker had published transitions before the kill");
+      worker.child.kill("SIGKILL");
+      await worker.child.status;
+      const atKill = await readTopic(brokers, env.TOPIC_ORDER_PROCESSING, total * 4, 2_000, 0);
+      assert.ok(atKill.length < total * 4, "orders were still in flight at the kill");
+
+      worker = startWorker(env);
+      await worker.ready;
+      const records = await readTopic(brokers, env.TOPIC_ORDER_PROCESSING, total * 4, 60_000);
+      const seen = new Map<string, number>();
+      for (const r of records) {
+        const t = JSON.parse(r.value);
+        const key = `${t.id}#${t.seq}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+        assert.equal(r.key, t.id, "transitions are keyed by order id");
+      }
+      const twice = [...seen].filter(([, n]) => n > 1).map(([k]) => k);
+      const missing: string[] = [];
+      for (let wave = 0; wave < 4; wave++) {
+        for (let i = 0; i < total / 4; i++) {
+          for (let seq = 1; seq <= 4; seq++) {
+            if (!seen.has(`o-${wave}-${i}#${seq}`)) missing.push(`o-${wave}-${i}#${seq}`);
+          }
+        }
+      }
+      assert.deepEqual({ twice, missing: missing.slice(0, 10), count: records.length }, {
+        twice: [],
+        missing: [],
+        count: total * 4,
+      });
+    } finally {
+      try {
+        worker.child.kill("SIGTERM");
+      } catch { /* already exited */ }
+      await worker.child.status;
+      await producer.disconnect();
+    }
+  },
+});
