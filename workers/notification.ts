@@ -13,7 +13,7 @@ import { retry } from "../lib/retry.ts";
 import { runTransactional } from "../lib/transactional.ts";
 import { parseRecord, recordSource } from "./_parse.ts";
 import { createMailer, type Mailer } from "./mailer.ts";
-import { instanceId, type RoleContext } from "./role.ts";
+import { instanceId, onAbort, type RoleContext } from "./role.ts";
 
 /** Orders mailed at once within a batch; an order's own mails go one after another. */
 const CONCURRENCY = 16;
@@ -73,7 +73,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
       await ctx.commit(out.filter((r): r is OutRecord => r !== null), batch.lastOffset());
     },
   });
-  signal.addEventListener("abort", () => void loop.stop(), { once: true });
+  onAbort(signal, () => void loop.stop());
   try {
     await loop.ready;
     log.info("notifying customers", { mail: mailer.target, topic: config.TOPIC_ORDER_PROCESSING });

@@ -14,7 +14,7 @@ import { advanceOrder } from "../lib/processing.ts";
 import { abortableSleep } from "../lib/retry.ts";
 import { runTransactional } from "../lib/transactional.ts";
 import { parseRecord, recordSource } from "./_parse.ts";
-import { instanceId, type RoleContext } from "./role.ts";
+import { instanceId, onAbort, type RoleContext } from "./role.ts";
 
 /**
  * Runs the processing role until `ctx.signal` aborts.
@@ -74,7 +74,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
       await flush();
     },
   });
-  signal.addEventListener("abort", () => void loop.stop(), { once: true });
+  onAbort(signal, () => void loop.stop());
   await loop.ready;
   log.info("processing orders", { dwellMs: dwell, topics: [requests, processing] });
   await loop.done;

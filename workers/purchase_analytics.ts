@@ -12,6 +12,6 @@ import type { RoleContext } from "./role.ts";
  */
 export function run(_ctx: RoleContext): Promise<void> {
   return Promise.reject(
-    new DespachoError("INVALID_CONFIG", "Cannot run purchase-analytics: the role is not built yet"),
+    new DespachoError("NOT_BUILT", "Cannot run purchase-analytics: the role is not built yet"),
   );
 }

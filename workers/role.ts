@@ -31,3 +31,17 @@ export function instanceId(config: Pick<Config, "INSTANCE_ID">): string {
     return "local";
   }
 }
+
+/**
+ * Runs `fn` when `signal` aborts — at once if it already has (a stop asked for during start-up).
+ *
+ * @param signal The role's stop signal.
+ * @param fn What stops the role.
+ */
+export function onAbort(signal: AbortSignal, fn: () => void): void {
+  if (signal.aborted) fn();
+  else signal.addEventListener("abort", fn, { once: true });
+}
+
+/** Exit code of a role that is not built yet: `deno task start` reports it and keeps the rest. */
+export const EXIT_NOT_BUILT = 3;
