@@ -43,6 +43,8 @@ export interface TransactionalOptions {
   sessionTimeoutMs?: number;
   /** Read topics from the start when the group has no committed offset. @default true */
   fromBeginning?: boolean;
+  /** Called each time this instance (re)joins the group: partition state held in memory is stale. */
+  onAssign?: () => void;
 }
 
 /** A running loop. */
@@ -51,15 +53,19 @@ export interface TransactionalLoop {
   readonly ready: Promise<void>;
   /** Settles when the loop ends: rejects on a fatal error (e.g. fenced by a newer instance). */
   readonly done: Promise<void>;
+  /**
+   * Publishes records in a transaction without moving any offset (output not caused by a newly
+   * read record, e.g. windows closed because the stream went idle).
+   */
+  publish(records: readonly OutRecord[]): Promise<void>;
   /** Stops consuming, lets the transaction in progress finish, and disconnects. */
   stop(): Promise<void>;
 }
 
 interface Pending {
   records: readonly OutRecord[];
-  topic: string;
-  partition: number;
-  offset: string;
+  /** The input position this commit marks consumed; null for records alone. */
+  position: { topic: string; partition: number; offset: string } | null;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -102,25 +108,28 @@ export function runTransactional(options: TransactionalOptions): TransactionalLo
       const taken = queue;
       queue = [];
       const offsets = new Map<string, Map<number, bigint>>();
-      for (const p of taken) {
-        const parts = offsets.get(p.topic) ?? new Map<number, bigint>();
-        offsets.set(p.topic, parts);
-        const next = BigInt(p.offset) + 1n;
-        if ((parts.get(p.partition) ?? -1n) < next) parts.set(p.partition, next);
+      for (const { position } of taken) {
+        if (position === null) continue;
+        const parts = offsets.get(position.topic) ?? new Map<number, bigint>();
+        offsets.set(position.topic, parts);
+        const next = BigInt(position.offset) + 1n;
+        if ((parts.get(position.partition) ?? -1n) < next) parts.set(position.partition, next);
       }
       const tx = await producer.transaction();
       try {
         await sendRecords(tx, taken.flatMap((p) => p.records));
-        await tx.sendOffsets({
-          consumerGroupId: groupId,
-          topics: [...offsets].map(([topic, parts]) => ({
-            topic,
-            partitions: [...parts].map(([partition, offset]) => ({
-              partition,
-              offset: offset.toString(),
+        if (offsets.size > 0) {
+          await tx.sendOffsets({
+            consumerGroupId: groupId,
+            topics: [...offsets].map(([topic, parts]) => ({
+              topic,
+              partitions: [...parts].map(([partition, offset]) => ({
+                partition,
+                offset: offset.toString(),
+              })),
             })),
-          })),
-        });
+          });
+        }
         await tx.commit();
         for (const p of taken) p.resolve();
       } catch (error) {
@@ -172,7 +181,10 @@ export function runTransactional(options: TransactionalOptions): TransactionalLo
                 `Cannot commit ${batch.topic}/${batch.partition}@${offset}: partition no longer ours`,
               );
             }
-            await enqueue({ records, topic: batch.topic, partition: batch.partition, offset });
+            await enqueue({
+              records,
+              position: { topic: batch.topic, partition: batch.partition, offset },
+            });
             resolveOffset(offset);
           },
         };
@@ -199,6 +211,7 @@ export function runTransactional(options: TransactionalOptions): TransactionalLo
   return {
     ready,
     done,
+    publish: (records) => enqueue({ records, position: null }),
     async stop() {
       stopping.abort();
       await ready.catch(() => {});
