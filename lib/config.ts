@@ -68,6 +68,10 @@ export const ConfigSchema = z.object({
   ANALYTICS_WINDOW_MS: int(100, 24 * 3_600_000).default(10_000),
   /** Event-time lateness tolerated before a window closes. */
   ANALYTICS_LATENESS_MS: int(0, 3_600_000).default(2_000),
+  /** Processing time without events after which a partition's open windows are closed. */
+  ANALYTICS_IDLE_MS: int(100, 3_600_000).default(5_000),
+  /** Purchase notifications on stdout: the whole message, one line each, or none. */
+  PURCHASE_CONSOLE: z.enum(["full", "line", "off"]).default("full"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
 

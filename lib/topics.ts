@@ -50,7 +50,13 @@ export function purchaseTopics(config: Config): TopicDef[] {
     {
       name: config.TOPIC_PURCHASE_STATE,
       ...base,
-      configs: { "cleanup.policy": "compact", "min.compaction.lag.ms": "0" },
+      // Small segments so that compaction keeps the topic near one checkpoint per partition.
+      configs: {
+        "cleanup.policy": "compact",
+        "segment.bytes": String(8 * 1024 * 1024),
+        "segment.ms": "600000",
+        "min.cleanable.dirty.ratio": "0.1",
+      },
     },
     { name: config.TOPIC_DEAD_LETTER, ...base },
   ];
