@@ -6,10 +6,13 @@ import type { Hono } from "hono";
 import type { Config } from "../lib/config.ts";
 import { createKafka } from "../lib/kafka.ts";
 import type { Logger } from "../lib/log.ts";
+import { OrderNotifiedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
-import { ensureTopics, orderTopics } from "../lib/topics.ts";
+import { ensureTopics, orderTopics, purchaseTopics } from "../lib/topics.ts";
+import { AnalyticsRecordSchema, AnalyticsView, createAnalyticsRoutes } from "./analytics.ts";
 import { createApp } from "./app.ts";
 import { createKafkaPublisher } from "./publisher.ts";
+import { createPurchaseRoutes } from "./purchases.ts";
 import { startViewConsumer } from "./view_consumer.ts";
 
 /** A running gateway. */
@@ -31,20 +34,33 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
   const kafka = createKafka(config, log);
   const admin = kafka.admin();
   await admin.connect();
-  const created = await ensureTopics(admin, orderTopics(config));
+  const created = await ensureTopics(admin, [...orderTopics(config), ...purchaseTopics(config)]);
   await admin.disconnect();
   if (created.length > 0) log.info("created topics", { topics: created });
 
   const view = new OrderView();
   const publisher = createKafkaPublisher(kafka, log, config.KAFKA_ACK_TIMEOUT_MS);
   await publisher.start();
-  const reader = await startViewConsumer(
-    kafka,
-    { processing: config.TOPIC_ORDER_PROCESSING, notifications: config.TOPIC_ORDER_NOTIFICATIONS },
-    view,
-    log,
-  );
-  const mount: [string, Hono][] = [];
+  const analytics = new AnalyticsView();
+  const reader = await startViewConsumer(kafka, {
+    [config.TOPIC_ORDER_PROCESSING]: (json) =>
+      apply(OrderTransitionSchema.safeParse(json), (t) => view.applyTransition(t)),
+    [config.TOPIC_ORDER_NOTIFICATIONS]: (json) =>
+      apply(OrderNotifiedSchema.safeParse(json), (n) => view.applyNotification(n)),
+    [config.TOPIC_PURCHASE_ANALYTICS]: (json) =>
+      apply(AnalyticsRecordSchema.safeParse(json), (r) => analytics.apply(r)),
+  }, log);
+  const mount: [string, Hono][] = [
+    [
+      "/purchases",
+      createPurchaseRoutes({
+        publisher,
+        topic: config.TOPIC_PURCHASES,
+        maxBodyBytes: config.MAX_BODY_BYTES,
+      }),
+    ],
+    ["/analytics", createAnalyticsRoutes(analytics)],
+  ];
   const app = createApp({ config, publisher, view, log, viewReady: reader.ready, mount });
   const server = Deno.serve(
     { hostname: config.HOST, port: config.PORT, onListen: () => {} },
@@ -60,4 +76,12 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
       await publisher.stop();
     },
   };
+}
+
+function apply<T>(
+  parsed: { success: true; data: T } | { success: false },
+  use: (value: T) => unknown,
+): boolean {
+  if (parsed.success) use(parsed.data);
+  return parsed.success;
 }

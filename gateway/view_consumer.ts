@@ -1,14 +1,16 @@
 /**
- * Feeds the gateway's {@linkcode OrderView} from `order_processing` and `order_notifications`:
- * read_committed, from the beginning, in a consumer group of its own (every gateway instance sees
- * every order), committing nothing.
+ * Feeds the gateway's read models from Kafka: one consumer over the topics it serves
+ * (`order_processing`, `order_notifications`, `purchase_analytics`), read_committed, from the
+ * beginning, in a consumer group of its own (every gateway instance sees everything), committing
+ * nothing. Records that do not parse are logged and skipped here; the workers own dead letters.
  */
 import type { Consumer, Kafka } from "kafkajs";
 import type { Logger } from "../lib/log.ts";
-import { OrderNotifiedSchema, OrderTransitionSchema } from "../lib/order.ts";
-import type { OrderView } from "../lib/order_view.ts";
 
-/** A running view consumer. */
+/** Handles one parsed JSON value of a topic; returns false when it does not match its schema. */
+export type RecordHandler = (json: unknown) => boolean;
+
+/** A running reader. */
 export interface ViewConsumer {
   /** Whether it has joined and is reading. */
   ready(): boolean;
@@ -16,17 +18,15 @@ export interface ViewConsumer {
 }
 
 /**
- * Starts reading the order topics into `view`.
+ * Starts reading `handlers`' topics.
  *
  * @param kafka The client.
- * @param topics The transition and notification topics.
- * @param view Where events go.
- * @param log Logger; records that do not parse are logged and skipped (the workers dead-letter them).
+ * @param handlers One handler per topic.
+ * @param log Logger.
  */
 export async function startViewConsumer(
   kafka: Kafka,
-  topics: { processing: string; notifications: string },
-  view: OrderView,
+  handlers: Readonly<Record<string, RecordHandler>>,
   log: Logger,
 ): Promise<ViewConsumer> {
   const consumer: Consumer = kafka.consumer({
@@ -40,42 +40,26 @@ export async function startViewConsumer(
   consumer.on(consumer.events.GROUP_JOIN, () => (joined = true));
   consumer.on(consumer.events.CRASH, () => (joined = false));
   await consumer.connect();
-  await consumer.subscribe({
-    topics: [topics.processing, topics.notifications],
-    fromBeginning: true,
-  });
+  await consumer.subscribe({ topics: Object.keys(handlers), fromBeginning: true });
   await consumer.run({
     autoCommit: false,
-    eachBatch: async ({ batch }) => {
-      const isTransition = batch.topic === topics.processing;
+    eachBatch: ({ batch }) => {
+      const handle = handlers[batch.topic];
       for (const message of batch.messages) {
         let json: unknown;
         try {
           json = JSON.parse(message.value?.toString() ?? "");
         } catch {
-          log.warn("skipping a record that is not JSON", {
+          json = undefined;
+        }
+        if (handle === undefined || json === undefined || !handle(json)) {
+          log.warn("skipping a record that does not parse", {
             topic: batch.topic,
             offset: message.offset,
           });
-          continue;
-        }
-        if (isTransition) {
-          const parsed = OrderTransitionSchema.safeParse(json);
-          if (parsed.success) view.applyTransition(parsed.data);
-          else {log.warn("skipping a record that does not match its schema", {
-              topic: batch.topic,
-              offset: message.offset,
-            });}
-        } else {
-          const parsed = OrderNotifiedSchema.safeParse(json);
-          if (parsed.success) view.applyNotification(parsed.data);
-          else {log.warn("skipping a record that does not match its schema", {
-              topic: batch.topic,
-              offset: message.offset,
-            });}
         }
       }
-      await Promise.resolve();
+      return Promise.resolve();
     },
   });
   return {
