@@ -1,0 +1,234 @@
+import assert from "node:assert/strict";
+import { Kafka, logLevel } from "kafkajs";
+import { loadConfig } from "../../lib/config.ts";
+import { ensureTopics, purchaseTopics } from "../../lib/topics.ts";
+import { createKafka } from "../../lib/kafka.ts";
+import { createLogger } from "../../lib/log.ts";
+import { classifyPurchase, type Purchase } from "../../lib/purchase.ts";
+import {
+  addEvent,
+  emptyStats,
+  mergeStats,
+  type PurchaseStats,
+  reportOf,
+} from "../../lib/windows.ts";
+import { generatePurchases, readWords } from "../../datasets/purchases.ts";
+import { readTopic, testBrokers, uniqueName } from "../../infra/testing.ts";
+import { run as runAnalytics } from "../purchase_analytics.ts";
+
+const WINDOW_MS = 10_000;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+function environment(brokers: string) {
+  const prefix = uniqueName("purchases");
+  return {
+    KAFKA_BROKERS: brokers,
+    TOPIC_PURCHASES: `${prefix}-events`,
+    TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-notifications`,
+    TOPIC_PURCHASE_ANALYTICS: `${prefix}-analytics`,
+    TOPIC_PURCHASE_STATE: `${prefix}-state`,
+    TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+    TOPIC_PARTITIONS: "3",
+    GROUP_ID_PREFIX: prefix,
+    INSTANCE_ID: "analytics-1",
+    ANALYTICS_WINDOW_MS: String(WINDOW_MS),
+    ANALYTICS_LATENESS_MS: "2000",
+    ANALYTICS_IDLE_MS: "500",
+    PURCHASE_CONSOLE: "off",
+    LOG_LEVEL: "warn",
+  };
+}
+
+/** What the role must publish, computed directly from the events. */
+function expected(events: readonly Purchase[]) {
+  const windows = new Map<number, PurchaseStats>();
+  const totals = emptyStats();
+  for (const e of events) {
+    const w = {
+      ts: Date.parse(e.ts),
+      taps: e.taps,
+      product: e.productovisto,
+      country: e.ubicacion.pais,
+    };
+    const start = Math.floor(w.ts / WINDOW_MS) * WINDOW_MS;
+    if (!windows.has(start)) windows.set(start, emptyStats());
+    addEvent(windows.get(start)!, w, classifyPurchase(e));
+    addEvent(totals, w, classifyPurchase(e));
+  }
+  return {
+    windows: new Map(
+      [...windows].map(([s, stats]) => [new Date(s).toISOString(), reportOf(stats)]),
+    ),
+    totals: reportOf(totals),
+  };
+}
+
+/** Reads the analytics topic: windows merged across partitions (last record per window and partition wins), and totals. */
+async function published(brokers: string, topic: string) {
+  const records = await readTopic(brokers, topic, Number.MAX_SAFE_INTEGER, 4_000);
+  const windows = new Map<string, Map<number, PurchaseStats>>();
+  const totals = new Map<number, PurchaseStats>();
+  for (const r of records) {
+    const v = JSON.parse(r.value);
+    if (v.type === "PurchaseTotals") totals.set(v.partition, v.stats);
+    else {
+      if (!windows.has(v.start)) windows.set(v.start, new Map());
+      windows.get(v.start)!.set(v.partition, v.stats);
+    }
+  }
+  return {
+    windows: new Map(
+      [...windows].map(([s, parts]) => [s, reportOf(mergeStats(...parts.values()))]),
+    ),
+    totals: reportOf(mergeStats(...totals.values())),
+    windowRecords: records.filter((r) => JSON.parse(r.value).type === "PurchaseWindow").length,
+  };
+}
+
+async function publish(brokers: string, topic: string, events: readonly Purchase[]) {
+  const kafka = new Kafka({
+    clientId: "test",
+    brokers: brokers.split(","),
+    logLevel: logLevel.NOTHING,
+  });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: events.map((e) => ({ key: e.id, value: JSON.stringify(e) })),
+    });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+async function assertExactlyOnceNotifications(
+  brokers: string,
+  topic: string,
+  events: readonly Purchase[],
+) {
+  const purchases = events.filter((e) => classifyPurchase(e) !== "visit");
+  const notes = (await readTopic(brokers, topic, purchases.length, 60_000)).map((r) =>
+    JSON.parse(r.value)
+  );
+  const byId = Map.groupBy(notes as { id: string; kind: string }[], (n) => n.id);
+  const twice = [...byId].filter(([, list]) => list.length > 1).map(([id]) => id);
+  const missing = purchases.filter((p) => !byId.has(p.id)).map((p) => p.id);
+  const wrongKind = purchases.filter((p) => byId.get(p.id)?.[0]?.kind !== classifyPurchase(p)).map((
+    p,
+  ) => p.id);
+  assert.deepEqual({ twice, missing, wrongKind: wrongKind.length, total: notes.length }, {
+    twice: [],
+    missing: [],
+    wrongKind: 0,
+    total: purchases.length,
+  });
+}
+
+Deno.test({
+  name:
+    "purchase-analytics: 2,000 events give windows and totals equal to a direct count, one notification per purchase",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const brokers = await testBrokers();
+    const env = environment(brokers);
+    const config = loadConfig(env);
+    const log = createLogger("test", "warn");
+    const kafka = createKafka(config, log);
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, purchaseTopics(config));
+    await admin.disconnect();
+    const stop = new AbortController();
+    const role = runAnalytics({
+      config,
+      log,
+      kafka: createKafka(config, log),
+      signal: stop.signal,
+    });
+    try {
+      const events = generatePurchases(await readWords(), {
+        count: 2000,
+        seed: 5,
+        startMs: Date.UTC(2026, 10, 24, 12),
+        intervalMs: 40,
+      });
+      await publish(brokers, env.TOPIC_PURCHASES, events);
+      await assertExactlyOnceNotifications(brokers, env.TOPIC_PURCHASE_NOTIFICATIONS, events);
+      await new Promise((r) => setTimeout(r, 2_000)); // the idle flush closes the last windows
+      const got = await published(brokers, env.TOPIC_PURCHASE_ANALYTICS);
+      const want = expected(events);
+      assert.deepEqual(got.totals, want.totals);
+      assert.deepEqual([...got.windows.keys()].sort(), [...want.windows.keys()].sort());
+      for (const [start, report] of want.windows) {
+        assert.deepEqual(got.windows.get(start), report, `window ${start}`);
+      }
+    } finally {
+      stop.abort();
+      await role;
+    }
+  },
+});
+
+Deno.test({
+  name: "purchase-analytics: SIGKILL mid-stream, restart, and totals still equal the direct count",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const brokers = await testBrokers();
+    const env = environment(brokers);
+    const start = () =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-net=127.0.0.1",
+          "--allow-env",
+          "--allow-read",
+          "--allow-sys=hostname",
+          MAIN,
+          "--role",
+          "purchase-analytics",
+        ],
+        env,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+    const events = generatePurchases(await readWords(), {
+      count: 2000,
+      seed: 9,
+      startMs: Date.UTC(2026, 10, 24, 13),
+      intervalMs: 40,
+    });
+    let worker = start();
+    try {
+      // Ten chunks over ~2 s; the kill lands in the middle.
+      for (let i = 0; i < 10; i++) {
+        await publish(brokers, env.TOPIC_PURCHASES, events.slice(i * 200, (i + 1) * 200));
+        if (i === 5) {
+          await new Promise((r) => setTimeout(r, 300));
+          worker.kill("SIGKILL");
+          await worker.status;
+          worker = start();
+        }
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      await assertExactlyOnceNotifications(brokers, env.TOPIC_PURCHASE_NOTIFICATIONS, events);
+      await new Promise((r) => setTimeout(r, 2_000));
+      const got = await published(brokers, env.TOPIC_PURCHASE_ANALYTICS);
+      const want = expected(events);
+      assert.deepEqual(got.totals, want.totals);
+      for (const [startIso, report] of want.windows) {
+        assert.deepEqual(got.windows.get(startIso), report, `window ${startIso}`);
+      }
+    } finally {
+      try {
+        worker.kill("SIGTERM");
+      } catch { /* exited */ }
+      await worker.status;
+    }
+  },
+});
