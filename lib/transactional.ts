@@ -94,6 +94,9 @@ export function runTransactional(options: TransactionalOptions): TransactionalLo
     maxInFlightRequests: 1,
     transactionTimeout: 60_000,
     createPartitioner: Partitioners.DefaultPartitioner,
+    // After a commit, the broker answers CONCURRENT_TRANSACTIONS until the markers are written
+    // (a few ms); kafkajs's default first retry (300 ms) would add that to every transaction.
+    retry: { initialRetryTime: 10, maxRetryTime: 1_000, retries: 30 },
   });
   const stopping = new AbortController();
   let queue: Pending[] = [];
