@@ -96,11 +96,18 @@ export function runTransactional(options: TransactionalOptions): TransactionalLo
     createPartitioner: Partitioners.DefaultPartitioner,
     // After a commit, the broker answers CONCURRENT_TRANSACTIONS until the markers are written
     // (a few ms); kafkajs's default first retry (300 ms) would add that to every transaction.
-    retry: { initialRetryTime: 10, maxRetryTime: 1_000, retries: 30 },
+    retry: { initialRetryTime: 5, multiplier: 1.3, maxRetryTime: 200, retries: 60 },
   });
   const stopping = new AbortController();
   let queue: Pending[] = [];
   let flushing: Promise<void> | null = null;
+  /** Offsets of input that produced nothing, committed with the next transaction. */
+  const deferred = new Map<string, NonNullable<Pending["position"]>>();
+  let deferTimer: ReturnType<typeof setTimeout> | undefined;
+  const flushDeferred = () => {
+    deferTimer = undefined;
+    if (deferred.size > 0) void enqueue({ records: [], position: null }).catch(() => {});
+  };
 
   let fail: (error: unknown) => void = () => {};
   const fatal = new Promise<never>((_, reject) => (fail = reject));
@@ -110,8 +117,10 @@ export function runTransactional(options: TransactionalOptions): TransactionalLo
     while (queue.length > 0) {
       const taken = queue;
       queue = [];
+      const positions = [...taken.map((p) => p.position), ...deferred.values()];
+      deferred.clear();
       const offsets = new Map<string, Map<number, bigint>>();
-      for (const { position } of taken) {
+      for (const position of positions) {
         if (position === null) continue;
         const parts = offsets.get(position.topic) ?? new Map<number, bigint>();
         offsets.set(position.topic, parts);
@@ -159,6 +168,13 @@ export function runTransactional(options: TransactionalOptions): TransactionalLo
     const joined = new Promise<void>((resolve) =>
       consumer.on(consumer.events.GROUP_JOIN, () => resolve())
     );
+    // A deferred offset must not be committed once its partition may belong to someone else
+    // (it could rewind their commit); dropping it only means re-reading records that publish nothing.
+    consumer.on(consumer.events.REBALANCING, () => {
+      deferred.clear();
+      clearTimeout(deferTimer);
+      deferTimer = undefined;
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) fail(payload.error);
     });
@@ -184,10 +200,15 @@ export function runTransactional(options: TransactionalOptions): TransactionalLo
                 `Cannot commit ${batch.topic}/${batch.partition}@${offset}: partition no longer ours`,
               );
             }
-            await enqueue({
-              records,
-              position: { topic: batch.topic, partition: batch.partition, offset },
-            });
+            const position = { topic: batch.topic, partition: batch.partition, offset };
+            if (records.length === 0) {
+              // Nothing to publish: the offset rides in the next transaction (or the idle flush);
+              // reading such records again after a crash publishes nothing, so nothing is lost.
+              deferred.set(`${position.topic}/${position.partition}`, position);
+              deferTimer ??= setTimeout(flushDeferred, 500);
+            } else {
+              await enqueue({ records, position });
+            }
             resolveOffset(offset);
           },
         };
@@ -217,6 +238,7 @@ export function runTransactional(options: TransactionalOptions): TransactionalLo
     publish: (records) => enqueue({ records, position: null }),
     async stop() {
       stopping.abort();
+      clearTimeout(deferTimer);
       await ready.catch(() => {});
       await consumer.disconnect().catch(() => {});
       await flushing?.catch(() => {});

@@ -1,0 +1,177 @@
+/**
+ * The purchase-analytics figures: events per second one worker sustains with windows on
+ * (events published beforehand, then the time until its committed offsets reach the end), and
+ * the delay from an event's publication to its notification record (p50/p99) at a steady rate.
+ */
+import { Kafka, logLevel, Partitioners } from "kafkajs";
+import { generatePurchases, readWords } from "../datasets/purchases.ts";
+import { summarize } from "../lib/stats.ts";
+import { spawnTask } from "./procs.ts";
+
+/** Options of {@linkcode benchPurchases}. */
+export interface PurchaseBenchOptions {
+  brokers: string;
+  /** Events published before the worker starts. @default 100000 */
+  events?: number;
+  /** Rate of the latency run, events/s. @default 1000 */
+  latencyRate?: number;
+  /** Seconds of the latency run. @default 5 */
+  latencySeconds?: number;
+  partitions?: number;
+}
+
+/** Measures; see the module doc. */
+export async function benchPurchases(options: PurchaseBenchOptions, say: (line: string) => void) {
+  const total = options.events ?? 100_000;
+  const partitions = options.partitions ?? 5;
+  const prefix = `bench-purchases-${Date.now().toString(36)}`;
+  const env = {
+    KAFKA_BROKERS: options.brokers,
+    TOPIC_PURCHASES: `${prefix}-events`,
+    TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-notifications`,
+    TOPIC_PURCHASE_ANALYTICS: `${prefix}-analytics`,
+    TOPIC_PURCHASE_STATE: `${prefix}-state`,
+    TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+    TOPIC_PARTITIONS: String(partitions),
+    GROUP_ID_PREFIX: prefix,
+    INSTANCE_ID: `${prefix}-1`,
+    PURCHASE_CONSOLE: "off",
+    LOG_LEVEL: "info",
+  };
+  const kafka = new Kafka({
+    clientId: "bench-purchases",
+    brokers: options.brokers.split(","),
+    logLevel: logLevel.NOTHING,
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await producer.connect();
+  const words = await readWords();
+  try {
+    await admin.createTopics({
+      topics: [{ topic: env.TOPIC_PURCHASES, numPartitions: partitions }],
+      waitForLeaders: true,
+    });
+    say(`purchases: publishing ${total} events before starting one worker`);
+    const events = generatePurchases(words, {
+      count: total,
+      seed: 77,
+      startMs: Date.now() - total,
+      intervalMs: 1,
+    });
+    for (let i = 0; i < total; i += 5000) {
+      await producer.send({
+        topic: env.TOPIC_PURCHASES,
+        acks: -1,
+        messages: events.slice(i, i + 5000).map((e) => ({ key: e.id, value: JSON.stringify(e) })),
+      });
+    }
+    const ends = await admin.fetchTopicOffsets(env.TOPIC_PURCHASES);
+    const end = ends.reduce((n, p) => n + Number(p.high), 0);
+    const worker = await spawnTask(
+      "purchase-analytics",
+      "worker",
+      ["--role", "purchase-analytics"],
+      env,
+      /"analysing purchases"/,
+    );
+    const started = performance.now();
+    let seconds = NaN;
+    try {
+      const deadline = started + 120_000;
+      while (performance.now() < deadline) {
+        const offsets = await admin.fetchOffsets({
+          groupId: `${prefix}-purchase-analytics`,
+          topics: [env.TOPIC_PURCHASES],
+        });
+        const done = offsets[0]!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+        if (done >= end) {
+          seconds = (performance.now() - started) / 1000;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const eventsPerSec = total / seconds;
+      say(`    ${total} events in ${seconds.toFixed(2)} s: ${eventsPerSec.toFixed(0)} events/s`);
+
+      // Latency at a steady rate, with the worker caught up.
+      const rate = options.latencyRate ?? 1000;
+      const count = rate * (options.latencySeconds ?? 5);
+      const live = generatePurchases(words, {
+        count,
+        seed: 78,
+        startMs: Date.now(),
+        intervalMs: 1000 / rate,
+      });
+      const sentAt = new Map<string, number>();
+      const consumer = kafka.consumer({
+        groupId: `${prefix}-observer`,
+        readUncommitted: false,
+        maxWaitTimeInMs: 5,
+      });
+      const delays: number[] = [];
+      await consumer.connect();
+      await consumer.subscribe({ topic: env.TOPIC_PURCHASE_NOTIFICATIONS, fromBeginning: false });
+      const joined = new Promise<void>((r) => consumer.on(consumer.events.GROUP_JOIN, () => r()));
+      await consumer.run({
+        eachBatch: ({ batch }) => {
+          const now = Date.now();
+          for (const m of batch.messages) {
+            const sent = sentAt.get(m.key?.toString() ?? "");
+            if (sent !== undefined) delays.push(now - sent);
+          }
+          return Promise.resolve();
+        },
+      });
+      await joined;
+      say(`purchases: ${count} events at ${rate}/s, timing publication → notification`);
+      const t0 = Date.now();
+      const chunk = Math.max(1, Math.round(rate / 100));
+      for (let i = 0; i < count; i += chunk) {
+        const wait = t0 + (i * 1000) / rate - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const batch = live.slice(i, i + chunk);
+        const at = Date.now();
+        for (const e of batch) sentAt.set(e.id, at);
+        await producer.send({
+          topic: env.TOPIC_PURCHASES,
+          acks: -1,
+          messages: batch.map((e) => ({ key: e.id, value: JSON.stringify(e) })),
+        });
+      }
+      const purchases = live.filter((e) => e.taps !== null && e.taps > 0).length;
+      const until = Date.now() + 15_000;
+      while (delays.length < purchases && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await consumer.disconnect();
+      const d = summarize(delays);
+      say(`    notified ${delays.length}/${purchases}: p50 ${d.p50} ms, p99 ${d.p99} ms`);
+      return {
+        partitions,
+        events: total,
+        seconds,
+        eventsPerSec,
+        latency: {
+          rate,
+          events: count,
+          purchases,
+          notified: delays.length,
+          p50Ms: d.p50,
+          p99Ms: d.p99,
+          maxMs: d.max,
+        },
+      };
+    } finally {
+      await worker.stop();
+    }
+  } finally {
+    await producer.disconnect();
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * One bench scenario: fresh topics, the system's processes, an observer, an open-loop load of a
+ * dataset, then each order's latencies measured from its scheduled send time.
+ */
+import { loadOrders } from "../datasets/load.ts";
+import type { OrderInput } from "../lib/order.ts";
+import { summarize, type Summary } from "../lib/stats.ts";
+import { freePort } from "../infra/kafka.ts";
+import { startObserver } from "./observer.ts";
+import { type Proc, spawnTask } from "./procs.ts";
+
+/** What to run. */
+export interface ScenarioSpec {
+  name: string;
+  dataset: string;
+  orders: readonly OrderInput[];
+  load: "constant" | "spike";
+  /** Orders per second under constant load. */
+  rate: number;
+  partitions: number;
+  processingWorkers: number;
+  dwellMs: number;
+  /** Longest wait for the last order after the last send. */
+  settleMs: number;
+}
+
+/** One order's measurements, ms from its scheduled send (null: never seen). */
+export interface OrderSample {
+  scheduledMs: number;
+  status: number;
+  post: number;
+  recibido: number | null;
+  preparando: number | null;
+  entregando: number | null;
+  finalizado: number | null;
+  notified: number | null;
+}
+
+/** A scenario's results. */
+export interface ScenarioResult {
+  spec: Omit<ScenarioSpec, "orders">;
+  orders: number;
+  accepted: number;
+  finalized: number;
+  /** Orders accepted but not finalized (with notification) in time. */
+  unfinished: number;
+  errors: number;
+  duplicates: number;
+  /** Finalized orders per second, from the first scheduled send to the last finalizado. */
+  throughput: number;
+  latency: { post: Summary; finalizado: Summary; notified: Summary };
+  /** Where the time goes: medians and p99 of each hop, ms. */
+  hops: Record<
+    "post" | "toRecibido" | "recibidoToFinalizado" | "finalizadoToNotified",
+    { p50: number; p99: number }
+  >;
+  samples: OrderSample[];
+}
+
+/** Where the system runs: brokers, and either our own processes or an existing gateway. */
+export interface Deployment {
+  brokers: string;
+  /** A running gateway to load (`--target`); our own processes when absent. */
+  target?: string;
+}
+
+/** The system under test: where to send orders, where to watch them, how to stop it. */
+export interface System {
+  target: string;
+  brokers: string;
+  topics: { processing: string; notifications: string };
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the gateway, `processingWorkers` processing workers and (when `notification`) one
+ * notification worker on fresh topics — or uses an existing deployment.
+ */
+export async function startSystem(
+  spec: {
+    name: string;
+    partitions: number;
+    processingWorkers: number;
+    dwellMs: number;
+    notification?: boolean;
+  },
+  deployment: Deployment,
+): Promise<System> {
+  if (deployment.target !== undefined) {
+    return {
+      target: deployment.target,
+      brokers: deployment.brokers,
+      topics: { processing: "order_processing", notifications: "order_notifications" },
+      stop: () => Promise.resolve(),
+    };
+  }
+  const prefix = `bench-${spec.name}-${Date.now().toString(36)}`;
+  const topics = { processing: `${prefix}-processing`, notifications: `${prefix}-notifications` };
+  const port = String(await freePort());
+  const env = {
+    KAFKA_BROKERS: deployment.brokers,
+    TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
+    TOPIC_ORDER_PROCESSING: topics.processing,
+    TOPIC_ORDER_NOTIFICATIONS: topics.notifications,
+    TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+    TOPIC_PARTITIONS: String(spec.partitions),
+    GROUP_ID_PREFIX: prefix,
+    STAGE_DWELL_MS: String(spec.dwellMs),
+    PORT: port,
+    OUTBOX_DIR: `outbox/bench/${prefix}`,
+    LOG_LEVEL: "info",
+  };
+  const procs: Proc[] = [];
+  const stop = () => Promise.all(procs.map((p) => p.stop())).then(() => {});
+  try {
+    // The gateway creates the topics; the workers start after it.
+    procs.push(await spawnTask("gateway", "gateway", [], env, /"listening"/));
+    const workers = await Promise.all([
+      ...Array.from(
+        { length: spec.processingWorkers },
+        (_, i) =>
+          spawnTask(`processing-${i}`, "worker", ["--role", "processing"], {
+            ...env,
+            INSTANCE_ID: `${prefix}-p${i}`,
+          }, /"processing orders"/),
+      ),
+      ...(spec.notification === false ? [] : [
+        spawnTask("notification", "worker", ["--role", "notification"], {
+          ...env,
+          INSTANCE_ID: `${prefix}-n`,
+        }, /"notifying customers"/),
+      ]),
+    ]);
+    procs.push(...workers);
+    const target = `http://127.0.0.1:${port}`;
+    await waitReady(target);
+    return { target, brokers: deployment.brokers, topics, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/**
+ * Sends `orders` open loop to a running system and measures every order until it is finalized
+ * and notified, or `settleMs` after the last send.
+ */
+export async function measureLoad(
+  system: System,
+  spec: ScenarioSpec,
+): Promise<ScenarioResult> {
+  const observer = await startObserver(system.brokers, system.topics);
+  try {
+    const t0 = Date.now();
+    const results = await loadOrders({
+      target: system.target,
+      orders: spec.orders,
+      rate: spec.load === "spike" ? "spike" : spec.rate,
+      concurrency: 128,
+    });
+    const ids = results.filter((r) => r.id !== undefined).map((r) => r.id!);
+    const deadline = Date.now() + spec.settleMs;
+    while (Date.now() < deadline && ids.some((id) => !isComplete(observer.seen.get(id)))) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const samples: OrderSample[] = results.map((r) => {
+      const s = r.id === undefined ? undefined : observer.seen.get(r.id);
+      const at = (t: number | undefined) => t === undefined ? null : t - (t0 + r.scheduledMs);
+      return {
+        scheduledMs: r.scheduledMs,
+        status: r.status,
+        post: r.latencyMs,
+        recibido: at(s?.states.recibido),
+        preparando: at(s?.states.preparando),
+        entregando: at(s?.states.entregando),
+        finalizado: at(s?.states.finalizado),
+        notified: at(s?.notified.finalizado),
+      };
+    });
+    const duplicates = ids.reduce((n, id) => n + (observer.seen.get(id)?.duplicates ?? 0), 0);
+    return summarizeScenario(spec, samples, duplicates);
+  } finally {
+    await observer.stop();
+  }
+}
+
+/**
+ * Runs one scenario on its own fresh system.
+ *
+ * @param spec The scenario.
+ * @param deployment Brokers, and an optional existing gateway.
+ * @param say Progress lines.
+ */
+export async function runScenario(
+  spec: ScenarioSpec,
+  deployment: Deployment,
+  say: (line: string) => void,
+): Promise<ScenarioResult> {
+  const system = await startSystem(spec, deployment);
+  try {
+    say(
+      `    ${spec.orders.length} orders, ${
+        spec.load === "spike" ? "one spike" : `${spec.rate}/s`
+      }, ${spec.partitions} partition(s), ${spec.processingWorkers} processing worker(s)`,
+    );
+    return await measureLoad(system, spec);
+  } finally {
+    await system.stop();
+  }
+}
+
+function isComplete(
+  s: { states: { finalizado?: number }; notified: { finalizado?: number } } | undefined,
+): boolean {
+  return s?.states.finalizado !== undefined && s.notified.finalizado !== undefined;
+}
+
+/** Summarizes samples into a scenario result. */
+export function summarizeScenario(
+  spec: ScenarioSpec,
+  samples: OrderSample[],
+  duplicates: number,
+): ScenarioResult {
+  const accepted = samples.filter((s) => s.status === 202);
+  const done = accepted.filter((s) => s.finalizado !== null && s.notified !== null);
+  const values = (f: (s: OrderSample) => number | null) =>
+    done.map(f).filter((v): v is number => v !== null);
+  const hop = (f: (s: OrderSample) => number) => {
+    const sum = summarize(done.map(f));
+    return { p50: sum.p50, p99: sum.p99 };
+  };
+  const first = Math.min(...samples.map((s) => s.scheduledMs));
+  const lastDone = Math.max(...done.map((s) => s.scheduledMs + s.finalizado!));
+  const { orders: _orders, ...rest } = spec;
+  return {
+    spec: rest,
+    orders: samples.length,
+    accepted: accepted.length,
+    finalized: done.length,
+    unfinished: accepted.length - done.length,
+    errors: samples.length - accepted.length,
+    duplicates,
+    throughput: done.length === 0 ? 0 : (done.length * 1000) / Math.max(1, lastDone - first),
+    latency: {
+      post: summarize(accepted.map((s) => s.post)),
+      finalizado: summarize(values((s) => s.finalizado)),
+      notified: summarize(values((s) => s.notified)),
+    },
+    hops: {
+      post: hop((s) => s.post),
+      toRecibido: hop((s) => s.recibido! - s.post),
+      recibidoToFinalizado: hop((s) => s.finalizado! - s.recibido!),
+      finalizadoToNotified: hop((s) => s.notified! - s.finalizado!),
+    },
+    samples,
+  };
+}
+
+async function waitReady(target: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const ok = await fetch(`${target}/readyz`).then((r) => (r.body?.cancel(), r.ok), () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`Cannot run scenario: gateway at ${target} not ready in 30 s`);
+}
