@@ -40,6 +40,8 @@ export interface BenchOptions {
   intake: boolean;
   purchases: boolean;
   outDir: string;
+  /** Use only the first `limit` rows of each dataset (smoke runs). */
+  limit?: number;
 }
 
 /** Runs the bench and writes its report; returns the results. */
@@ -61,7 +63,8 @@ export async function runBench(
       )
     );
     for (const [i, s] of specs.entries()) {
-      const orders = readOrdersCsv(await Deno.readTextFile(`${ROOT}datasets/orders-${s.rows}.csv`));
+      const orders = readOrdersCsv(await Deno.readTextFile(`${ROOT}datasets/orders-${s.rows}.csv`))
+        .slice(0, options.limit);
       const name = `${s.rows}-${s.load}-${s.partitions}`;
       say(`[${i + 1}/${specs.length}] scenario ${name}`);
       const result = await runScenario(
@@ -298,6 +301,7 @@ if (import.meta.main) {
         "no-intake": { type: "boolean", default: false },
         "no-purchases": { type: "boolean", default: false },
         out: { type: "string", default: `${ROOT}bench/results` },
+        limit: { type: "string" },
       },
     }).values;
   } catch (error) {
@@ -340,6 +344,7 @@ if (import.meta.main) {
     intake: !a["no-intake"],
     purchases: !a["no-purchases"],
     outDir: a.out,
+    ...(a.limit ? { limit: Number(a.limit) } : {}),
   });
   console.log(text);
   console.error(`results, report and plots in ${dir}`);

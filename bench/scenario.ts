@@ -3,11 +3,15 @@
  * dataset, then each order's latencies measured from its scheduled send time.
  */
 import { loadOrders } from "../datasets/load.ts";
+import { generateOrders } from "../datasets/orders.ts";
 import type { OrderInput } from "../lib/order.ts";
 import { summarize, type Summary } from "../lib/stats.ts";
 import { freePort } from "../infra/kafka.ts";
 import { startObserver } from "./observer.ts";
 import { type Proc, spawnTask } from "./procs.ts";
+
+/** Orders sent, unmeasured, before each scenario's own. */
+export const WARMUP_ORDERS = 30;
 
 /** What to run. */
 export interface ScenarioSpec {
@@ -198,6 +202,19 @@ export async function runScenario(
 ): Promise<ScenarioResult> {
   const system = await startSystem(spec, deployment);
   try {
+    // Warm-up, not measured: a freshly started system (JIT, connections, first transactions)
+    // is not what a scenario of 100 orders over 2 s should measure.
+    const warm = await measureLoad(system, {
+      ...spec,
+      name: `${spec.name}-warmup`,
+      orders: generateOrders(WARMUP_ORDERS, 99),
+      load: "constant",
+      rate: 100,
+      settleMs: 10_000,
+    });
+    if (warm.unfinished > 0 || warm.errors > 0) {
+      say(`    warm-up: ${warm.unfinished} unfinished, ${warm.errors} errors`);
+    }
     say(
       `    ${spec.orders.length} orders, ${
         spec.load === "spike" ? "one spike" : `${spec.rate}/s`
