@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { loadConfig } from "../../lib/config.ts";
+import { createLogger } from "../../lib/log.ts";
+import { startGateway } from "../../gateway/server.ts";
+import { startKafka } from "../../infra/kafka.ts";
+import { uniqueName } from "../../infra/testing.ts";
+
+const order = JSON.stringify({
+  name: "Completo italiano",
+  price: 3500,
+  email: "cliente@example.cl",
+});
+const post = (url: string) =>
+  fetch(`${url}/orders`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: order,
+  });
+
+Deno.test({
+  name:
+    "gateway: 503 with Retry-After while its broker is down, and 202 again by itself once it is back",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // A broker of its own: this test stops it.
+    const dataDir = await Deno.makeTempDir({ prefix: "despacho-down-kafka-" });
+    let kafka = await startKafka({ port: 0, dataDir, say: () => {} });
+    const port = Number(kafka.brokers.split(":")[1]);
+    const prefix = uniqueName("down");
+    const config = loadConfig({
+      KAFKA_BROKERS: kafka.brokers,
+      TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
+      TOPIC_ORDER_PROCESSING: `${prefix}-processing`,
+      TOPIC_ORDER_NOTIFICATIONS: `${prefix}-notifications`,
+      TOPIC_PURCHASES: `${prefix}-purchases`,
+      TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-purchase-notifications`,
+      TOPIC_PURCHASE_ANALYTICS: `${prefix}-analytics`,
+      TOPIC_PURCHASE_STATE: `${prefix}-state`,
+      TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+      TOPIC_PARTITIONS: "1",
+      KAFKA_ACK_TIMEOUT_MS: "1500",
+      PORT: "0",
+    });
+    const gateway = await startGateway(config, createLogger("test", "error"));
+    try {
+      const before = await post(gateway.url);
+      assert.equal(before.status, 202);
+      await before.body?.cancel();
+
+      await kafka.stop();
+      const started = Date.now();
+      const down = await post(gateway.url);
+      assert.equal(down.status, 503);
+      assert.equal(down.headers.get("retry-after"), "2");
+      assert.equal(down.headers.get("content-type"), "application/problem+json");
+      await down.body?.cancel();
+      assert.ok(Date.now() - started < 5_000, "answers within the ack timeout, never hangs");
+      const ready = await fetch(`${gateway.url}/readyz`);
+      assert.equal(ready.status, 503);
+      await ready.body?.cancel();
+
+      kafka = await startKafka({ port, dataDir, say: () => {} });
+      let status = 0;
+      const deadline = Date.now() + 60_000;
+      while (status !== 202 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        const res = await post(gateway.url);
+        status = res.status;
+        await res.body?.cancel();
+      }
+      assert.equal(status, 202, "recovered without a restart");
+    } finally {
+      await gateway.stop();
+      await kafka.stop();
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
