@@ -48,17 +48,40 @@ export function createKafka(
   });
 }
 
+/** Bytes of record values per produce request at most: under the broker's default 1 MiB batch limit. */
+const MAX_REQUEST_BYTES = 512 * 1024;
+
 /**
- * Sends records with kafkajs, in one request per call, grouping them by topic.
+ * Sends records with kafkajs (acks=all), grouped by topic, in as many requests as it takes to keep
+ * each under {@linkcode MAX_REQUEST_BYTES} (a larger batch would be refused by the broker as too
+ * large, and a transaction that always fails would stall its role).
  *
- * @param producer A connected producer (or an open transaction).
+ * @param producer A connected producer, or an open transaction.
  * @param records The records, each with its own topic.
  */
 export async function sendRecords(
   producer: Pick<Producer, "sendBatch">,
   records: readonly OutRecord[],
 ): Promise<void> {
-  if (records.length === 0) return;
+  let chunk: OutRecord[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    const size = r.value.length + r.key.length + 64;
+    if (chunk.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
+      await sendChunk(producer, chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(r);
+    bytes += size;
+  }
+  if (chunk.length > 0) await sendChunk(producer, chunk);
+}
+
+async function sendChunk(
+  producer: Pick<Producer, "sendBatch">,
+  records: readonly OutRecord[],
+): Promise<void> {
   const byTopic = new Map<
     string,
     { key: string; value: string; headers?: Record<string, string> }[]

@@ -86,6 +86,9 @@ export function runTransactional(options: TransactionalOptions): TransactionalLo
     sessionTimeout: options.sessionTimeoutMs ?? 10_000,
     heartbeatInterval: 1_000,
     maxWaitTimeInMs: 100,
+    // Larger fetches mean fewer, fuller transactions when there is a backlog.
+    maxBytesPerPartition: 4 * 1024 * 1024,
+    maxBytes: 32 * 1024 * 1024,
     retry: { retries: 10 },
   });
   const producer: Producer = kafka.producer({
