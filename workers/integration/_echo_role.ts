@@ -29,6 +29,6 @@ const loop = runTransactional({
   },
 });
 await loop.ready;
-console.log("ready");
+console.error("ready");
 Deno.addSignalListener("SIGTERM", () => void loop.stop().then(() => Deno.exit(0)));
 await loop.done;

@@ -1,45 +1,19 @@
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import type { OrderRequested } from "../../lib/order.ts";
+import { spawnDeno } from "../../infra/process.ts";
 import { readTopic, testBrokers, uniqueName } from "../../infra/testing.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
-function startWorker(
-  env: Record<string, string>,
-): { child: Deno.ChildProcess; ready: Promise<void> } {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-env",
-      "--allow-read",
-      "--allow-sys=hostname",
-      MAIN,
-      "--role",
-      "processing",
-    ],
+const FLAGS = ["--allow-net=127.0.0.1", "--allow-env", "--allow-read", "--allow-sys=hostname"];
+const startWorker = (env: Record<string, string>) =>
+  spawnDeno(
+    "processing",
+    ["run", ...FLAGS, MAIN, "--role", "processing"],
     env,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let signalReady: () => void = () => {};
-  let seen = "";
-  const ready = new Promise<void>((resolve, reject) => {
-    signalReady = resolve;
-    // Read stderr to the end (a closed pipe would kill the worker on its next log line).
-    (async () => {
-      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-        if (seen.length < 100_000) seen += chunk;
-        if (seen.includes('"processing orders"')) signalReady();
-      }
-      reject(new Error(`processing worker exited before it was ready: ${seen.slice(-2000)}`));
-    })();
-  });
-  ready.catch(() => {});
-  return { child, ready };
-}
+    /"processing orders"/,
+  );
 
 Deno.test({
   name: "processing role: SIGKILL mid-flight loses no order and publishes no transition twice",
@@ -68,9 +42,8 @@ Deno.test({
     });
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
-    let worker = startWorker(env);
+    let worker = await startWorker(env);
     try {
-      await worker.ready;
       // Orders arrive in waves while the worker runs, so some are in every state when it dies.
       for (let wave = 0; wave < 4; wave++) {
         const messages = Array.from({ length: total / 4 }, (_, i) => {
@@ -89,13 +62,11 @@ Deno.test({
       }
       const before = await readTopic(brokers, env.TOPIC_ORDER_PROCESSING, 1, 10_000, 0);
       assert.ok(before.length > 0, "the worker had published transitions before the kill");
-      worker.child.kill("SIGKILL");
-      await worker.child.status;
+      await worker.kill();
       const atKill = await readTopic(brokers, env.TOPIC_ORDER_PROCESSING, total * 4, 2_000, 0);
       assert.ok(atKill.length < total * 4, "orders were still in flight at the kill");
 
-      worker = startWorker(env);
-      await worker.ready;
+      worker = await startWorker(env);
       const records = await readTopic(brokers, env.TOPIC_ORDER_PROCESSING, total * 4, 60_000);
       const seen = new Map<string, number>();
       for (const r of records) {
@@ -119,10 +90,7 @@ Deno.test({
         count: total * 4,
       });
     } finally {
-      try {
-        worker.child.kill("SIGTERM");
-      } catch { /* already exited */ }
-      await worker.child.status;
+      await worker.stop();
       await producer.disconnect();
     }
   },

@@ -13,6 +13,7 @@ import {
   reportOf,
 } from "../../lib/windows.ts";
 import { generatePurchases, readWords } from "../../datasets/purchases.ts";
+import { spawnDeno } from "../../infra/process.ts";
 import { readTopic, testBrokers, uniqueName } from "../../infra/testing.ts";
 import { run as runAnalytics } from "../purchase_analytics.ts";
 
@@ -180,39 +181,27 @@ Deno.test({
   async fn() {
     const brokers = await testBrokers();
     const env = environment(brokers);
+    const flags = ["--allow-net=127.0.0.1", "--allow-env", "--allow-read", "--allow-sys=hostname"];
     const start = () =>
-      new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-net=127.0.0.1",
-          "--allow-env",
-          "--allow-read",
-          "--allow-sys=hostname",
-          MAIN,
-          "--role",
-          "purchase-analytics",
-        ],
-        env,
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
+      spawnDeno("purchase-analytics", ["run", ...flags, MAIN, "--role", "purchase-analytics"], {
+        ...env,
+        LOG_LEVEL: "info",
+      }, /"analysing purchases"/);
     const events = generatePurchases(await readWords(), {
       count: 2000,
       seed: 9,
       startMs: Date.UTC(2026, 10, 24, 13),
       intervalMs: 40,
     });
-    let worker = start();
+    let worker = await start();
     try {
       // Ten chunks over ~2 s; the kill lands in the middle.
       for (let i = 0; i < 10; i++) {
         await publish(brokers, env.TOPIC_PURCHASES, events.slice(i * 200, (i + 1) * 200));
         if (i === 5) {
           await new Promise((r) => setTimeout(r, 300));
-          worker.kill("SIGKILL");
-          await worker.status;
-          worker = start();
+          await worker.kill();
+          worker = await start();
         }
         await new Promise((r) => setTimeout(r, 150));
       }
@@ -225,10 +214,7 @@ Deno.test({
         assert.deepEqual(got.windows.get(startIso), report, `window ${startIso}`);
       }
     } finally {
-      try {
-        worker.kill("SIGTERM");
-      } catch { /* exited */ }
-      await worker.status;
+      await worker.stop();
     }
   },
 });

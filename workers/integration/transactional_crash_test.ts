@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
+import { spawnDeno } from "../../infra/process.ts";
 import { readTopic, testBrokers, uniqueName } from "../../infra/testing.ts";
 
 const FIXTURE = new URL("./_echo_role.ts", import.meta.url).pathname;
 
-function startEcho(args: string[]): { child: Deno.ChildProcess; ready: Promise<void> } {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
+const startEcho = (args: string[]) =>
+  spawnDeno(
+    "echo",
+    [
       "run",
       "--allow-net=127.0.0.1",
       "--allow-env",
@@ -15,18 +17,9 @@ function startEcho(args: string[]): { child: Deno.ChildProcess; ready: Promise<v
       FIXTURE,
       ...args,
     ],
-    stdout: "piped",
-    stderr: "null",
-    stdin: "null",
-  }).spawn();
-  const ready = (async () => {
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      if (chunk.includes("ready")) return;
-    }
-    throw new Error("echo role exited before it was ready");
-  })();
-  return { child, ready };
-}
+    {},
+    /^ready$/,
+  );
 
 Deno.test({
   name: "runTransactional() publishes each input exactly once across a SIGKILL and restart",
@@ -52,9 +45,8 @@ Deno.test({
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const total = 1500;
-    let echo = startEcho(args);
+    let echo = await startEcho(args);
     try {
-      await echo.ready;
       for (let sent = 0; sent < total; sent += 50) {
         const messages = Array.from(
           { length: 50 },
@@ -62,10 +54,8 @@ Deno.test({
         );
         await producer.send({ topic: input, acks: -1, messages });
         if (sent === 750) {
-          echo.child.kill("SIGKILL");
-          await echo.child.status;
-          echo = startEcho(args);
-          await echo.ready;
+          await echo.kill();
+          echo = await startEcho(args);
         }
       }
       const records = await readTopic(brokers, output, total, 30_000);
@@ -81,8 +71,7 @@ Deno.test({
         records: total,
       });
     } finally {
-      echo.child.kill("SIGTERM");
-      await echo.child.status;
+      await echo.stop();
       await producer.disconnect();
     }
   },
