@@ -150,3 +150,25 @@ Deno.test("GET /analytics/purchases merges a window's partitions and sums the to
     body.totals.invalid,
   ], [10, 5, 1, 2]);
 });
+
+Deno.test("GET /analytics/purchases/events streams each window as it is applied", async () => {
+  const { app, analytics } = setup();
+  const res = await app.request("/analytics/purchases/events");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /text\/event-stream/);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const w = { v: 1 as const, type: "PurchaseWindow" as const, end: "2026-11-24T12:00:10.000Z" };
+  const stats = { ...emptyStats(), events: 3, purchases: 2, visits: 1, short: 2 };
+  queueMicrotask(() => {
+    analytics.apply({ ...w, start: "2026-11-24T12:00:00.000Z", partition: 0, stats });
+    analytics.apply({ ...w, start: "2026-11-24T12:00:00.000Z", partition: 1, stats });
+  });
+  let text = "";
+  while ((text.match(/event: window/g) ?? []).length < 2) text += (await reader.read()).value ?? "";
+  await reader.cancel();
+  const windows = [...text.matchAll(/event: window\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]!));
+  assert.deepEqual(windows.map((x) => [x.start, x.events, x.partitions]), [
+    ["2026-11-24T12:00:00.000Z", 3, 1],
+    ["2026-11-24T12:00:00.000Z", 6, 2],
+  ]);
+});

@@ -16,6 +16,7 @@ import { generatePurchases, readWords } from "../../datasets/purchases.ts";
 import { spawnDeno } from "../../infra/process.ts";
 import { readTopic, testBrokers, uniqueName } from "../../infra/testing.ts";
 import { run as runAnalytics } from "../purchase_analytics.ts";
+import { startSmtp } from "./_smtp.ts";
 
 const WINDOW_MS = 10_000;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -135,7 +136,8 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const brokers = await testBrokers();
-    const env = environment(brokers);
+    const smtp = await startSmtp();
+    const env = { ...environment(brokers), SMTP_URL: smtp.url };
     const config = loadConfig(env);
     const log = createLogger("test", "warn");
     const kafka = createKafka(config, log);
@@ -167,9 +169,23 @@ Deno.test({
       for (const [start, report] of want.windows) {
         assert.deepEqual(got.windows.get(start), report, `window ${start}`);
       }
+      // With SMTP_URL set, every purchase is also mailed to its buyer, once.
+      const purchases = events.filter((e) => classifyPurchase(e) !== "visit");
+      const deadline = Date.now() + 30_000;
+      while (smtp.mails.length < purchases.length && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(smtp.mails.length, purchases.length);
+      assert.equal(new Set(smtp.mails.map((m) => m.messageId)).size, purchases.length);
+      const byId = new Map(purchases.map((p) => [p.id, p]));
+      for (const m of smtp.mails) {
+        const id = m.messageId?.slice(1).split(".")[0] ?? "";
+        assert.deepEqual(m.to, [byId.get(id)?.email], `mail ${m.messageId}`);
+      }
     } finally {
       stop.abort();
       await role;
+      await smtp.close();
     }
   },
 });
