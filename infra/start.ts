@@ -4,7 +4,6 @@
  * process's output prefixed by its name. Ctrl-C (or SIGTERM) stops every process it started, the
  * broker last, and waits for them to exit.
  */
-import { EXIT_NOT_BUILT } from "../workers/role.ts";
 import { startKafka } from "./kafka.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -46,10 +45,6 @@ function spawn(name: string, task: string, args: string[] = []): void {
   prefix(child.stderr, name);
   child.status.then((status) => {
     if (stopping) return;
-    if (status.code === EXIT_NOT_BUILT) {
-      say(`${name} is not built yet; everything else keeps running`);
-      return;
-    }
     say(`${name} exited with code ${status.code}; stopping everything`);
     void shutdown(1);
   });

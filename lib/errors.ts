@@ -9,7 +9,6 @@ export const ERROR_CODES = [
   "KAFKA_UNAVAILABLE",
   "SMTP_FAILED",
   "IDEMPOTENCY_CONFLICT",
-  "NOT_BUILT",
 ] as const;
 
 /** One of {@linkcode ERROR_CODES}. */

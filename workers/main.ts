@@ -7,8 +7,7 @@ import { loadConfig } from "../lib/config.ts";
 import { createKafka } from "../lib/kafka.ts";
 import { createLogger } from "../lib/log.ts";
 import { ensureTopics, orderTopics, purchaseTopics } from "../lib/topics.ts";
-import { DespachoError } from "../lib/errors.ts";
-import { EXIT_NOT_BUILT, type Role } from "./role.ts";
+import type { Role } from "./role.ts";
 
 const ROLES = ["processing", "notification", "purchase-analytics"] as const;
 type RoleName = typeof ROLES[number];
@@ -82,5 +81,5 @@ try {
   Deno.exit(0);
 } catch (error) {
   log.error("worker failed", { error });
-  Deno.exit(error instanceof DespachoError && error.code === "NOT_BUILT" ? EXIT_NOT_BUILT : 1);
+  Deno.exit(1);
 }

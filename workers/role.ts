@@ -42,6 +42,3 @@ export function onAbort(signal: AbortSignal, fn: () => void): void {
   if (signal.aborted) fn();
   else signal.addEventListener("abort", fn, { once: true });
 }
-
-/** Exit code of a role that is not built yet: `deno task start` reports it and keeps the rest. */
-export const EXIT_NOT_BUILT = 3;
