@@ -22,11 +22,18 @@ export async function testBrokers(): Promise<string> {
       port: 0,
       dataDir: await Deno.makeTempDir({ prefix: "despacho-kafka-" }),
     });
-    globalThis.addEventListener("unload", () => {
-      try {
-        Deno.kill(k.pid, "SIGKILL");
-      } catch { /* already gone */ }
-    });
+    // deno test has no teardown hook (its "unload" event does not reach us): a watchdog stops
+    // the broker once this test process is gone.
+    new Deno.Command("bash", {
+      args: [
+        "-c",
+        'while kill -0 "$WATCH" 2>/dev/null; do sleep 1; done; kill "$KAFKA" 2>/dev/null',
+      ],
+      env: { WATCH: String(Deno.pid), KAFKA: String(k.pid) },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn().unref();
     return k;
   })();
   return (await started).brokers;

@@ -192,3 +192,49 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "order pipeline: temporary SMTP failures are retried and every mail is still sent",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const smtp = await startSmtp();
+    smtp.failNext(3);
+    const system = await orderPipeline({
+      STAGE_DWELL_MS: "0",
+      SMTP_URL: smtp.url,
+      SMTP_MAX_ATTEMPTS: "6",
+    });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(`${system.url}/orders`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ name: `Retry${i}`, price: 990, email: `retry${i}@example.cl` }),
+        });
+        ids.push((await res.json()).id);
+      }
+      const outcomes = [];
+      for (const id of ids) {
+        const body = await until(`order ${id} to be notified four times`, async () => {
+          const b = await (await fetch(`${system.url}/orders/${id}`)).json();
+          return b.notifications.length === 4 ? b : undefined;
+        });
+        outcomes.push(...body.notifications);
+      }
+      assert.ok(
+        outcomes.every((n: { status: string }) => n.status === "sent"),
+        JSON.stringify(outcomes),
+      );
+      assert.ok(
+        outcomes.some((n: { attempts: number }) => n.attempts > 1),
+        "some mails needed a retry",
+      );
+      assert.equal(smtp.mails.length, 20);
+    } finally {
+      await system.stop();
+      await smtp.close();
+    }
+  },
+});
