@@ -104,3 +104,22 @@ export async function readTopic(
   }
   return out;
 }
+
+/**
+ * The environment that gives a test its own topics and consumer groups, all named after `prefix`.
+ *
+ * @param prefix From {@linkcode uniqueName}.
+ */
+export function topicEnv(prefix: string) {
+  return {
+    TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
+    TOPIC_ORDER_PROCESSING: `${prefix}-processing`,
+    TOPIC_ORDER_NOTIFICATIONS: `${prefix}-notifications`,
+    TOPIC_PURCHASES: `${prefix}-purchases`,
+    TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-purchase-notifications`,
+    TOPIC_PURCHASE_ANALYTICS: `${prefix}-analytics`,
+    TOPIC_PURCHASE_STATE: `${prefix}-state`,
+    TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+    GROUP_ID_PREFIX: prefix,
+  };
+}

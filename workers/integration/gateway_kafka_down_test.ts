@@ -3,7 +3,7 @@ import { loadConfig } from "../../lib/config.ts";
 import { createLogger } from "../../lib/log.ts";
 import { startGateway } from "../../gateway/server.ts";
 import { startKafka } from "../../infra/kafka.ts";
-import { uniqueName } from "../../infra/testing.ts";
+import { topicEnv, uniqueName } from "../../infra/testing.ts";
 
 const order = JSON.stringify({
   name: "Completo italiano",
@@ -30,14 +30,7 @@ Deno.test({
     const prefix = uniqueName("down");
     const config = loadConfig({
       KAFKA_BROKERS: kafka.brokers,
-      TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
-      TOPIC_ORDER_PROCESSING: `${prefix}-processing`,
-      TOPIC_ORDER_NOTIFICATIONS: `${prefix}-notifications`,
-      TOPIC_PURCHASES: `${prefix}-purchases`,
-      TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-purchase-notifications`,
-      TOPIC_PURCHASE_ANALYTICS: `${prefix}-analytics`,
-      TOPIC_PURCHASE_STATE: `${prefix}-state`,
-      TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+      ...topicEnv(prefix),
       TOPIC_PARTITIONS: "1",
       KAFKA_ACK_TIMEOUT_MS: "1500",
       PORT: "0",

@@ -5,7 +5,7 @@ import { createKafka } from "../../lib/kafka.ts";
 import { createLogger } from "../../lib/log.ts";
 import { ORDER_STATES } from "../../lib/order.ts";
 import { startGateway } from "../../gateway/server.ts";
-import { readTopic, testBrokers, uniqueName } from "../../infra/testing.ts";
+import { readTopic, testBrokers, topicEnv, uniqueName } from "../../infra/testing.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
 import type { Role } from "../role.ts";
@@ -18,12 +18,8 @@ async function orderPipeline(overrides: Record<string, string>) {
   const prefix = uniqueName("orders");
   const config: Config = loadConfig({
     KAFKA_BROKERS: brokers,
-    TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
-    TOPIC_ORDER_PROCESSING: `${prefix}-processing`,
-    TOPIC_ORDER_NOTIFICATIONS: `${prefix}-notifications`,
-    TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+    ...topicEnv(prefix),
     TOPIC_PARTITIONS: "3",
-    GROUP_ID_PREFIX: prefix,
     INSTANCE_ID: "e2e",
     PORT: "0",
     ...overrides,

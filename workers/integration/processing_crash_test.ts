@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import type { OrderRequested } from "../../lib/order.ts";
 import { spawnDeno } from "../../infra/process.ts";
-import { readTopic, testBrokers, uniqueName } from "../../infra/testing.ts";
+import { readTopic, testBrokers, topicEnv, uniqueName } from "../../infra/testing.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -24,12 +24,8 @@ Deno.test({
     const prefix = uniqueName("crash");
     const env = {
       KAFKA_BROKERS: brokers,
-      TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
-      TOPIC_ORDER_PROCESSING: `${prefix}-processing`,
-      TOPIC_ORDER_NOTIFICATIONS: `${prefix}-notifications`,
-      TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+      ...topicEnv(prefix),
       TOPIC_PARTITIONS: "3",
-      GROUP_ID_PREFIX: prefix,
       INSTANCE_ID: "crash-1",
       STAGE_DWELL_MS: "150",
       LOG_LEVEL: "info",

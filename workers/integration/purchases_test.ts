@@ -14,7 +14,7 @@ import {
 } from "../../lib/windows.ts";
 import { generatePurchases, readWords } from "../../datasets/purchases.ts";
 import { spawnDeno } from "../../infra/process.ts";
-import { readTopic, testBrokers, uniqueName } from "../../infra/testing.ts";
+import { readTopic, testBrokers, topicEnv, uniqueName } from "../../infra/testing.ts";
 import { run as runAnalytics } from "../purchase_analytics.ts";
 import { startSmtp } from "./_smtp.ts";
 
@@ -25,13 +25,8 @@ function environment(brokers: string) {
   const prefix = uniqueName("purchases");
   return {
     KAFKA_BROKERS: brokers,
-    TOPIC_PURCHASES: `${prefix}-events`,
-    TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-notifications`,
-    TOPIC_PURCHASE_ANALYTICS: `${prefix}-analytics`,
-    TOPIC_PURCHASE_STATE: `${prefix}-state`,
-    TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+    ...topicEnv(prefix),
     TOPIC_PARTITIONS: "3",
-    GROUP_ID_PREFIX: prefix,
     INSTANCE_ID: "analytics-1",
     ANALYTICS_WINDOW_MS: String(WINDOW_MS),
     ANALYTICS_LATENESS_MS: "2000",
