@@ -3,7 +3,7 @@
  * `order_notifications` that records when each order's states and notifications were seen.
  */
 import { Kafka, logLevel } from "kafkajs";
-import { ORDER_STATES, type OrderState } from "../lib/order.ts";
+import type { OrderState } from "../lib/order.ts";
 
 /** When each state and each notification of an order were seen (ms since the epoch). */
 export interface Seen {
@@ -16,8 +16,6 @@ export interface Seen {
 /** A running observer. */
 export interface Observer {
   seen: Map<string, Seen>;
-  /** Orders whose `finalizado` and its notification were both seen. */
-  complete(): number;
   stop(): Promise<void>;
 }
 
@@ -39,7 +37,6 @@ export async function startObserver(
     maxWaitTimeInMs: 5,
   });
   const seen = new Map<string, Seen>();
-  let complete = 0;
   const entry = (id: string) => {
     let s = seen.get(id);
     if (s === undefined) seen.set(id, s = { states: {}, notified: {}, duplicates: 0 });
@@ -65,10 +62,6 @@ export async function startObserver(
           continue;
         }
         book[v.state] = now;
-        if (
-          s.states.finalizado !== undefined && s.notified.finalizado !== undefined &&
-          (v.state === "finalizado")
-        ) complete++;
       }
       return Promise.resolve();
     },
@@ -76,10 +69,6 @@ export async function startObserver(
   await joined;
   return {
     seen,
-    complete: () => complete,
     stop: () => consumer.disconnect(),
   };
 }
-
-/** The states in order, for reports. */
-export const STATES = ORDER_STATES;

@@ -3,7 +3,6 @@
  * `app.request()`.
  */
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { streamSSE } from "hono/streaming";
 import type { Config } from "../lib/config.ts";
 import { DespachoError } from "../lib/errors.ts";
@@ -12,6 +11,7 @@ import { type OrderInput, OrderInputSchema, type OrderRequested } from "../lib/o
 import type { OrderEvent, OrderView } from "../lib/order_view.ts";
 import { fieldErrors, HttpProblem } from "../lib/problem.ts";
 import { bodyDigest, IdempotencyConflict, IdempotencyStore, idFromKey } from "./idempotency.ts";
+import { limitBody } from "./body_limit.ts";
 import type { Publisher } from "./publisher.ts";
 
 /** What {@linkcode createApp} wires together. */
@@ -66,16 +66,7 @@ export function createApp(deps: AppDeps): Hono {
 
   app.post(
     "/orders",
-    bodyLimit({
-      maxSize: config.MAX_BODY_BYTES,
-      onError: () => {
-        throw new HttpProblem(
-          413,
-          "Body too large",
-          `Cannot accept order: body exceeds ${config.MAX_BODY_BYTES} bytes`,
-        );
-      },
-    }),
+    limitBody(config.MAX_BODY_BYTES, "order"),
     async function postOrder(c) {
       const input = await readOrderBody(c.req.raw);
       const key = c.req.header("Idempotency-Key");

@@ -243,13 +243,16 @@ Deno.test("GET /orders/{id}/events sends reached states first, then live ones, a
   const res = await app.request("/orders/order-1/events");
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type") ?? "", /text\/event-stream/);
-  // Live changes, one of them delivered twice (a redelivery), arrive after the stream started.
-  queueMicrotask(() => {
-    view.applyTransition(transition("entregando", 3));
-    view.applyTransition(transition("entregando", 3));
-    view.applyTransition(transition("finalizado", 4));
-  });
-  const text = await res.text();
+  // Read the reached states first; only then do live changes arrive (one of them twice, a redelivery).
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while ((text.match(/event: state/g) ?? []).length < 2) text += (await reader.read()).value ?? "";
+  view.applyTransition(transition("entregando", 3));
+  view.applyTransition(transition("entregando", 3));
+  view.applyTransition(transition("finalizado", 4));
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    text += chunk.value;
+  }
   const states = [...text.matchAll(/event: state\ndata: (.*)\n/g)].map((m) =>
     JSON.parse(m[1]!).state
   );

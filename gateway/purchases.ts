@@ -5,9 +5,9 @@
  * Kafka. All valid: 202. Some invalid: 207 with the per-line errors. None valid: 422 problem.
  */
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { type Purchase, PurchaseSchema } from "../lib/purchase.ts";
 import { type FieldError, fieldErrors, HttpProblem } from "../lib/problem.ts";
+import { limitBody } from "./body_limit.ts";
 import type { Publisher } from "./publisher.ts";
 
 /** What the purchase routes need. */
@@ -64,16 +64,7 @@ export function createPurchaseRoutes(deps: PurchaseRoutesDeps): Hono {
   const app = new Hono();
   app.post(
     "/",
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: () => {
-        throw new HttpProblem(
-          413,
-          "Body too large",
-          `Cannot accept purchases: body exceeds ${deps.maxBodyBytes} bytes`,
-        );
-      },
-    }),
+    limitBody(deps.maxBodyBytes, "purchases"),
     async function postPurchases(c) {
       const type = c.req.header("content-type") ?? "";
       const ndjson = /^application\/(x-)?ndjson\s*(;|$)/i.test(type);

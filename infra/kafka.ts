@@ -21,10 +21,8 @@ const CACHE = `${ROOT}.cache/kafka/${KAFKA_VERSION}`;
 export interface KafkaOptions {
   /** Client port on 127.0.0.1; 0 picks a free one. @default 9092 */
   port?: number;
-  /** Where data and logs go; a fresh folder starts an empty cluster. */
+  /** Where data and logs go: a fresh folder starts an empty cluster, a used one restarts it. */
   dataDir: string;
-  /** Keep existing data in `dataDir` (a restart) instead of refusing a non-empty folder. @default true */
-  reuse?: boolean;
   /** JVM heap. @default "768m" */
   heap?: string;
   /** Progress lines ("resolving jars…", "broker ready"). @default console.error */
@@ -96,9 +94,6 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
   const dir = options.dataDir;
   await Deno.mkdir(`${dir}/data`, { recursive: true });
   const formatted = await exists(`${dir}/data/meta.properties`);
-  if (formatted && options.reuse === false) {
-    throw new Error(`Cannot start Kafka: ${dir} is not empty`);
-  }
   const props = [
     "process.roles=broker,controller",
     "node.id=1",

@@ -40,6 +40,15 @@ export async function testBrokers(): Promise<string> {
 }
 
 /**
+ * A quiet kafkajs client for a test's own producing, reading and topic set-up.
+ *
+ * @param brokers `host:port[,host:port]`.
+ */
+export function testKafka(brokers: string): Kafka {
+  return new Kafka({ clientId: "test", brokers: brokers.split(","), logLevel: logLevel.NOTHING });
+}
+
+/**
  * A topic prefix unique to one test, so tests never see each other's records.
  *
  * @param name A readable label.
@@ -63,11 +72,7 @@ export async function readTopic(
   timeoutMs = 30_000,
   settleMs = 1_000,
 ): Promise<{ key: string | null; value: string; partition: number; offset: string }[]> {
-  const kafka = new Kafka({
-    clientId: "test-reader",
-    brokers: brokers.split(","),
-    logLevel: logLevel.NOTHING,
-  });
+  const kafka = testKafka(brokers);
   const consumer = kafka.consumer({
     groupId: uniqueName("reader"),
     readUncommitted: false,

@@ -1,7 +1,7 @@
 /**
  * The Kafka client setup shared by the gateway and the workers (npm `kafkajs`).
  */
-import { Kafka, type KafkaConfig, logLevel, type Producer } from "kafkajs";
+import { Kafka, logLevel, type Producer } from "kafkajs";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 
@@ -25,13 +25,11 @@ const KAFKAJS_LEVEL: Record<number, "debug" | "info" | "warn" | "error"> = {
  *
  * @param config Brokers and client id.
  * @param log Receives kafkajs's entries under the `kafka` namespace.
- * @param overrides Extra kafkajs options (timeouts, retry).
  * @returns An unconnected client.
  */
 export function createKafka(
   config: Pick<Config, "KAFKA_BROKERS" | "KAFKA_CLIENT_ID">,
   log: Logger,
-  overrides: Partial<KafkaConfig> = {},
 ): Kafka {
   const klog = log.child("kafka");
   return new Kafka({
@@ -44,7 +42,6 @@ export function createKafka(
       const { message, timestamp: _t, logger: _l, ...rest } = entry;
       klog[KAFKAJS_LEVEL[level] ?? "info"](message, rest);
     },
-    ...overrides,
   });
 }
 

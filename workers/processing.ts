@@ -59,7 +59,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
             // Commit what is decided before waiting: a wait never holds a transaction open.
             // Due times grow with offsets in a partition, so waiting on the head is no loss.
             await flush();
-            if (!await waitUntil(decision.until, ctx)) return;
+            if (!await waitUntil(decision.until, ctx.signal)) return;
             continue;
           }
           if (decision.kind === "emit") {
@@ -86,20 +86,15 @@ function parseInput(isRequest: boolean, message: KafkaMessage) {
     : parseRecord(message.value, OrderTransitionSchema);
 }
 
-/** Sleeps until `until`, heartbeating; false when the partition is revoked or the role stops. */
-async function waitUntil(
-  until: Date,
-  ctx: { heartbeat(): Promise<void>; signal: AbortSignal },
-): Promise<boolean> {
-  for (;;) {
-    const left = until.getTime() - Date.now();
-    if (left <= 0) return true;
-    try {
-      await abortableSleep(Math.min(left, 1000), ctx.signal);
-      await ctx.heartbeat();
-    } catch {
-      return false;
-    }
-    if (ctx.signal.aborted) return false;
+/**
+ * Sleeps until `until`; false when the partition is revoked or the role stops first. The loop
+ * heartbeats while a handler runs and aborts `signal` when the partition is no longer ours.
+ */
+async function waitUntil(until: Date, signal: AbortSignal): Promise<boolean> {
+  try {
+    await abortableSleep(Math.max(0, until.getTime() - Date.now()), signal);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -69,6 +69,12 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     },
   ];
 
+  /** Drops a partition's state that holds uncommitted work; the next batch restores the checkpoint. */
+  const forget = (p: PartitionState) => {
+    if (partitions.get(p.partition) === p) partitions.delete(p.partition);
+    checkpoints = null;
+  };
+
   const loop = runTransactional({
     kafka,
     log,
@@ -157,8 +163,12 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
         }
         p.lastEventAt = Date.now();
         await Promise.all(mails);
-        if (ctx.signal.aborted) return;
+        if (ctx.signal.aborted) return forget(p);
         await ctx.commit([...out, ...records(p, closed)], batch.lastOffset());
+      } catch (error) {
+        // The state already holds this batch, which will be read again: start from the checkpoint.
+        forget(p);
+        throw error;
       } finally {
         p.busy = false;
       }
@@ -173,9 +183,10 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
       ) continue;
       const closed = flushWindows(p.state);
       log.info("stream idle: closing windows", { partition: p.partition, windows: closed.length });
-      void loop.publish(records(p, closed)).catch((error) =>
-        log.warn("idle flush failed", { error })
-      );
+      void loop.publish(records(p, closed)).catch((error) => {
+        log.warn("idle flush failed; restoring the partition from its checkpoint", { error });
+        forget(p);
+      });
     }
   }, Math.min(1000, config.ANALYTICS_IDLE_MS));
 

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { Kafka, logLevel } from "kafkajs";
 import { type Config, loadConfig } from "../../lib/config.ts";
 import { createKafka } from "../../lib/kafka.ts";
 import { createLogger } from "../../lib/log.ts";
 import { ORDER_STATES } from "../../lib/order.ts";
 import { startGateway } from "../../gateway/server.ts";
-import { readTopic, testBrokers, topicEnv, uniqueName } from "../../infra/testing.ts";
+import { readTopic, testBrokers, testKafka, topicEnv, uniqueName } from "../../infra/testing.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
 import type { Role } from "../role.ts";
@@ -147,11 +146,7 @@ Deno.test({
       STAGE_DWELL_MS: "0",
       OUTBOX_DIR: await Deno.makeTempDir(),
     });
-    const kafka = new Kafka({
-      clientId: "test",
-      brokers: system.brokers.split(","),
-      logLevel: logLevel.NOTHING,
-    });
+    const kafka = testKafka(system.brokers);
     const producer = kafka.producer();
     try {
       await producer.connect();

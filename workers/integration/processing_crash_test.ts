@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { Kafka, logLevel } from "kafkajs";
 import type { OrderRequested } from "../../lib/order.ts";
 import { spawnDeno } from "../../infra/process.ts";
-import { readTopic, testBrokers, topicEnv, uniqueName } from "../../infra/testing.ts";
+import { readTopic, testBrokers, testKafka, topicEnv, uniqueName } from "../../infra/testing.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -31,11 +30,7 @@ Deno.test({
       LOG_LEVEL: "info",
     };
     const total = 200;
-    const kafka = new Kafka({
-      clientId: "test",
-      brokers: brokers.split(","),
-      logLevel: logLevel.NOTHING,
-    });
+    const kafka = testKafka(brokers);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     let worker = await startWorker(env);

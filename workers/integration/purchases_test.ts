@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { Kafka, logLevel } from "kafkajs";
 import { loadConfig } from "../../lib/config.ts";
 import { ensureTopics, purchaseTopics } from "../../lib/topics.ts";
 import { createKafka } from "../../lib/kafka.ts";
@@ -14,7 +13,7 @@ import {
 } from "../../lib/windows.ts";
 import { generatePurchases, readWords } from "../../datasets/purchases.ts";
 import { spawnDeno } from "../../infra/process.ts";
-import { readTopic, testBrokers, topicEnv, uniqueName } from "../../infra/testing.ts";
+import { readTopic, testBrokers, testKafka, topicEnv, uniqueName } from "../../infra/testing.ts";
 import { run as runAnalytics } from "../purchase_analytics.ts";
 import { startSmtp } from "./_smtp.ts";
 
@@ -78,16 +77,11 @@ async function published(brokers: string, topic: string) {
       [...windows].map(([s, parts]) => [s, reportOf(mergeStats(...parts.values()))]),
     ),
     totals: reportOf(mergeStats(...totals.values())),
-    windowRecords: records.filter((r) => JSON.parse(r.value).type === "PurchaseWindow").length,
   };
 }
 
 async function publish(brokers: string, topic: string, events: readonly Purchase[]) {
-  const kafka = new Kafka({
-    clientId: "test",
-    brokers: brokers.split(","),
-    logLevel: logLevel.NOTHING,
-  });
+  const kafka = testKafka(brokers);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
@@ -144,7 +138,7 @@ Deno.test({
     const role = runAnalytics({
       config,
       log,
-      kafka: createKafka(config, log),
+      kafka,
       signal: stop.signal,
     });
     try {

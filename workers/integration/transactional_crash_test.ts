@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { Kafka, logLevel } from "kafkajs";
 import { spawnDeno } from "../../infra/process.ts";
-import { readTopic, testBrokers, uniqueName } from "../../infra/testing.ts";
+import { readTopic, testBrokers, testKafka, uniqueName } from "../../infra/testing.ts";
 
 const FIXTURE = new URL("./_echo_role.ts", import.meta.url).pathname;
 
@@ -29,11 +28,7 @@ Deno.test({
     const brokers = await testBrokers();
     const input = uniqueName("echo-in");
     const output = uniqueName("echo-out");
-    const kafka = new Kafka({
-      clientId: "test",
-      brokers: brokers.split(","),
-      logLevel: logLevel.NOTHING,
-    });
+    const kafka = testKafka(brokers);
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({
