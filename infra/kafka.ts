@@ -1,46 +1,117 @@
 /**
- * A real Apache Kafka broker for this machine: jars from Maven Central (`infra/kafka/pom.xml`,
- * resolved once with `mvn` into `.cache/`), run on the local Java 17 in KRaft mode
- * (one process is broker and controller).
+ * Real Apache Kafka for this machine: jars from Maven Central (`infra/kafka/pom.xml`, resolved once
+ * with `mvn` into `.cache/`), run on the local Java 17 in KRaft mode. One node, or a cluster of
+ * three (each node broker and controller, as the second report's three brokers), all on 127.0.0.1.
  *
- * Used by `deno task start`, `deno task test` and `deno task bench`, and runnable on its own:
+ * Used by `deno task start`, `deno task test`, `deno task bench` and the fault suite, and runnable
+ * on its own:
  *
  * ```sh
- * deno task kafka            # foreground broker on 127.0.0.1:9092, Ctrl-C stops it
+ * deno task kafka                 # one node on 127.0.0.1:9092, Ctrl-C stops it
+ * KAFKA_NODES=3 deno task kafka   # three nodes on 127.0.0.1:9092, :9093, :9094
  * ```
+ *
+ * Slow is not broken: on a 2-core machine with CPU steal a broker JVM has needed 45 s to format its
+ * storage and 150 s to listen. Every wait here says what it waits for while it waits, and gives up
+ * only after `timeoutMs` (`STARTUP_TIMEOUT_MS`, 10 minutes by default) with one sentence.
+ * What makes a start cheaper on such a machine is on by default (`tuning: "small"`): fewer broker
+ * threads, a C1-only JIT and the serial collector for the short-lived storage formatter, and a
+ * class-data-sharing archive of the Kafka classes written when a broker first stops cleanly.
  */
 import { createConnection } from "node:net";
+import { waitFor } from "../lib/wait.ts";
 
 /** The Kafka version `infra/kafka/pom.xml` resolves. */
 export const KAFKA_VERSION = "4.4.0";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const CACHE = `${ROOT}.cache/kafka/${KAFKA_VERSION}`;
+/** Class-data-sharing archive of the classes a broker loads (see {@linkcode startKafka}). */
+const CDS_ARCHIVE = `${CACHE}/kafka.jsa`;
+/** Version of the data folder layout; a folder of another layout is started afresh. */
+const LAYOUT = 2;
+
+/** Default ceiling of every start-up wait: `STARTUP_TIMEOUT_MS`, else 10 minutes. */
+export const DEFAULT_START_TIMEOUT_MS = 600_000;
 
 /** Options of {@linkcode startKafka}. */
 export interface KafkaOptions {
-  /** Client port on 127.0.0.1; 0 picks a free one. @default 9092 */
+  /** Nodes in the cluster, each a broker and a KRaft controller. @default 1 */
+  nodes?: number;
+  /**
+   * Client port of the first node on 127.0.0.1; the others take the next ports. 0 picks free
+   * ports. @default 9092
+   */
   port?: number;
   /** Where data and logs go: a fresh folder starts an empty cluster, a used one restarts it. */
   dataDir: string;
-  /** JVM heap. @default "768m" */
+  /** JVM heap per node. @default "768m" for one node, "512m" per node of a cluster */
   heap?: string;
-  /** Progress lines ("resolving jars…", "broker ready"). @default console.error */
+  /** Progress lines ("resolving jars…", "still waiting…", "ready"). @default console.error */
   say?: (line: string) => void;
+  /** Longest wait for the cluster to answer, in ms. @default {@linkcode DEFAULT_START_TIMEOUT_MS} */
+  timeoutMs?: number;
+  /**
+   * `small`: settings for a small machine (see the module docs); `stock`: the JVM flags and
+   * broker thread counts Despacho used before, kept to measure the difference. @default "small"
+   */
+  tuning?: "small" | "stock";
+  /** Extra broker settings, `name=value` per entry, appended to every node's properties. */
+  extraProperties?: readonly string[];
+  /** Gives up the start: the nodes started so far are killed and the call rejects. */
+  signal?: AbortSignal;
+  /**
+   * Keep the nodes' Kafka data on `/dev/shm` when the machine has that memory file system: a
+   * broker fsyncs a few times per partition it creates and at every metadata commit (about 800
+   * times during the end-to-end tests), which costs seconds where an fsync takes 25 ms. For
+   * throw-away brokers only: call `remove()` when done. @default false
+   */
+  memoryData?: boolean;
 }
 
-/** A running broker. */
-export interface RunningKafka {
-  /** `host:port` for clients. */
-  brokers: string;
-  /** The broker's process id. */
-  pid: number;
+/** One node of a running cluster. */
+export interface KafkaNode {
+  /** `node.id`. */
+  readonly id: number;
+  /** Client port on 127.0.0.1. */
+  readonly port: number;
   /** Where its log goes. */
+  readonly logFile: string;
+  /** The current process id, or null while stopped. */
+  pid(): number | null;
+  /** Sends `signal` (SIGKILL: a crash) and waits for the process to end. */
+  kill(signal?: Deno.Signal): Promise<void>;
+  /** Starts it again with the same ports and data; resolves once it answers clients. */
+  start(): Promise<void>;
+}
+
+/** A running broker or cluster. */
+export interface RunningKafka {
+  /** `host:port[,host:port…]` for clients. */
+  brokers: string;
+  /** The nodes, by `node.id` order. */
+  nodes: readonly KafkaNode[];
+  /** The first node's process id (kept for callers of the one-node broker). */
+  pid: number;
+  /** The first node's log. */
   logFile: string;
-  /** Ends the broker (SIGTERM, then SIGKILL after `graceMs`) and waits for it. */
+  /** Ends every node (SIGTERM, SIGKILL after `graceMs`) and waits for them. */
   stop(graceMs?: number): Promise<void>;
-  /** Settles when the process exits. */
+  /** Kills every node and deletes the data folder and the memory data, if any. */
+  remove(): Promise<void>;
+  /** Where the Kafka data lives in memory (`/dev/shm/…`), or null when in the data folder. */
+  memoryRoot: string | null;
+  /** Settles when a node started by {@linkcode startKafka} exits, with its status. */
   exited: Promise<Deno.CommandStatus>;
+}
+
+/** The cluster's identity and ports, kept in the data folder so a restart finds the same. */
+interface Layout {
+  layout: number;
+  clusterId: string;
+  /** Where the nodes' Kafka data lives when not in the data folder (`/dev/shm/…`). */
+  memoryRoot: string | null;
+  nodes: { id: number; port: number; controllerPort: number }[];
 }
 
 /**
@@ -67,7 +138,7 @@ export async function ensureKafkaJars(
     "dependency:copy-dependencies",
     "-DincludeScope=runtime",
     `-DoutputDirectory=${libs}.part`,
-  ]);
+  ], (s) => say(`kafka: still resolving jars with mvn: ${s} s so far`));
   if (!out.success) {
     throw new Error(
       `Cannot resolve Kafka jars with mvn: exit code ${out.code}: ${out.text.slice(-2000)}`,
@@ -80,126 +151,410 @@ export async function ensureKafkaJars(
 }
 
 /**
- * Starts a single-node KRaft broker on 127.0.0.1 and waits until it accepts clients.
+ * The ceiling of start-up waits in infrastructure code (brokers, child processes):
+ * `STARTUP_TIMEOUT_MS` when set to a whole number of at least 1000, else the default.
+ */
+export function startupTimeoutMs(): number {
+  let raw: string | undefined;
+  try {
+    raw = Deno.env.get("STARTUP_TIMEOUT_MS");
+  } catch { /* no env permission: the default */ }
+  const n = Number(raw);
+  return raw && Number.isInteger(n) && n >= 1000 ? n : DEFAULT_START_TIMEOUT_MS;
+}
+
+/**
+ * Starts a KRaft broker (`nodes: 1`) or cluster on 127.0.0.1 and waits until every node answers
+ * clients, saying every 10 s what it is waiting for.
  *
- * @param options Port, data folder, heap.
- * @returns The running broker.
- * @throws {Error} When the broker does not come up within 60 s (its log's tail is in the message).
+ * A cluster of three gets the settings of a durable one: replication factor 3 for new topics and
+ * Kafka's internal topics, `min.insync.replicas=2`.
+ *
+ * @param options Nodes, port, data folder, heap, ceiling.
+ * @returns The running cluster.
+ * @throws {Error} When Java or Maven is missing, formatting fails, a node exits while starting, or
+ * the cluster does not answer within `timeoutMs` (the last log lines are in the message).
  */
 export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
   const say = options.say ?? console.error;
+  const count = options.nodes ?? 1;
+  if (!Number.isInteger(count) || count < 1 || count > 9) {
+    throw new RangeError(
+      `Cannot start Kafka: nodes must be a whole number from 1 to 9: current value is ${count}`,
+    );
+  }
+  const timeoutMs = options.timeoutMs ?? startupTimeoutMs();
+  const tuning = options.tuning ?? "small";
   const libs = await ensureKafkaJars(say);
-  const port = options.port === 0 ? await freePort() : options.port ?? 9092;
-  const controllerPort = await freePort();
   const dir = options.dataDir;
-  await Deno.mkdir(`${dir}/data`, { recursive: true });
-  const formatted = await exists(`${dir}/data/meta.properties`);
-  const props = [
+  const layout = await prepareLayout(
+    dir,
+    count,
+    options.port ?? 9092,
+    options.memoryData === true && await memoryFsUsable(),
+    say,
+  );
+  const heap = options.heap ?? (count === 1 ? "768m" : "512m");
+  const cds = tuning === "small" ? await cdsFlags() : { use: [], create: null };
+
+  const nodes = layout.nodes.map((n) => {
+    const home = `${dir}/node-${n.id}`;
+    const data = layout.memoryRoot === null ? `${home}/data` : `${layout.memoryRoot}/node-${n.id}`;
+    return { ...n, home, data, props: `${home}/server.properties`, logFile: `${home}/kafka.log` };
+  });
+  for (const n of nodes) {
+    await Deno.mkdir(n.home, { recursive: true });
+    await Deno.writeTextFile(
+      n.props,
+      serverProperties(n, layout, tuning, options.extraProperties ?? []),
+    );
+  }
+  // Deno may not look into /dev (it asks for all permissions there): the formatter and the broker
+  // create the data folders, and `test` tells whether a node is formatted.
+  const unformatted = [];
+  for (const n of nodes) {
+    const meta = `${n.data}/meta.properties`;
+    const formatted = n.data.startsWith("/dev/")
+      ? await shell("test", ["-f", meta])
+      : await exists(meta);
+    if (!formatted) unformatted.push(n);
+  }
+  if (unformatted.length > 0) {
+    say(`kafka: formatting storage of ${unformatted.length} node(s) in ${dir}`);
+    const started = Date.now();
+    await Promise.all(unformatted.map(async (n) => {
+      const fmt = await run(
+        "java",
+        [
+          ...(tuning === "small"
+            ? ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:-UsePerfData", ...cds.use]
+            : []),
+          ...classpath(libs),
+          "kafka.tools.StorageTool",
+          "format",
+          "-t",
+          layout.clusterId,
+          "-c",
+          n.props,
+        ],
+        (s) => say(`kafka: still formatting node ${n.id}: ${s} s so far`),
+      );
+      if (!fmt.success) {
+        throw new Error(`Cannot format Kafka storage in ${n.home}: ${fmt.text.slice(-2000)}`);
+      }
+    }));
+    say(`kafka: formatted in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+
+  let createArchive = cds.create;
+  const handles = nodes.map((n) => {
+    let child: Deno.ChildProcess | null = null;
+    let archive: string | null = null;
+    const spawn = () => {
+      // The first node of the first start without an archive writes one when it stops cleanly.
+      archive = createArchive;
+      createArchive = null;
+      const extra = archive === null ? cds.use : [`-XX:ArchiveClassesAtExit=${archive}`];
+      child = spawnNode(n.props, n.logFile, libs, heap, tuning, extra);
+      const mine = child;
+      const writing = archive;
+      mine.status.then((status) => {
+        if (child === mine) child = null;
+        if (writing !== null) void adoptArchive(writing, status);
+      });
+      return mine;
+    };
+    const node: KafkaNode & { spawn: () => Deno.ChildProcess; current: () => typeof child } = {
+      id: n.id,
+      port: n.port,
+      logFile: n.logFile,
+      pid: () => child?.pid ?? null,
+      current: () => child,
+      spawn,
+      async kill(signal = "SIGKILL") {
+        const c = child;
+        if (c === null) return;
+        try {
+          c.kill(signal);
+        } catch { /* gone already */ }
+        await c.status;
+      },
+      async start() {
+        if (child !== null) return;
+        const c = spawn();
+        await untilAnswering([{ id: n.id, port: n.port, logFile: n.logFile, child: c }]);
+      },
+    };
+    return node;
+  });
+
+  async function untilAnswering(
+    waiting: { id: number; port: number; logFile: string; child: Deno.ChildProcess }[],
+  ): Promise<void> {
+    const ports = waiting.map((w) => `127.0.0.1:${w.port}`).join(", ");
+    let gone: { id: number; status: Deno.CommandStatus } | null = null;
+    for (const w of waiting) w.child.status.then((status) => (gone ??= { id: w.id, status }));
+    const up = new Set<number>();
+    try {
+      await waitFor(
+        `Kafka on ${ports} to answer`,
+        async () => {
+          if (gone !== null) {
+            const w = waiting.find((x) => x.id === gone!.id)!;
+            const log = await tail(w.logFile, 3000);
+            return { ready: false, fatal: new NodeExited(w.id, gone.status.code, log) };
+          }
+          for (const w of waiting) if (!up.has(w.id) && await brokerAnswers(w.port)) up.add(w.id);
+          if (up.size === waiting.length) return { ready: true, value: undefined };
+          const slow = waiting.find((w) => !up.has(w.id))!;
+          const last = (await tail(slow.logFile, 400)).trim().split("\n").pop()
+            ?.replace(/^\[[^\]]*\] /, "") ?? "";
+          return {
+            ready: false,
+            why: `${up.size}/${waiting.length} answering; node ${slow.id}, pid ${slow.child.pid}${
+              last ? `, last log line: ${last.slice(0, 200)}` : ", nothing logged yet"
+            }`,
+          };
+        },
+        {
+          timeoutMs,
+          intervalMs: 250,
+          progressMs: 10_000,
+          say: (l) => say(`kafka: ${l}`),
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
+      );
+    } catch (error) {
+      for (const w of waiting) {
+        try {
+          w.child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }
+      if (error instanceof NodeExited || options.signal?.aborted) throw error;
+      const logs = await Promise.all(waiting.map((w) => tail(w.logFile, 1500)));
+      throw new Error(
+        `Cannot start Kafka on ${ports}: ${(error as Error).message}; log tail: ${logs.join("\n")}`,
+      );
+    }
+  }
+
+  const started = Date.now();
+  const children = handles.map((h) => ({
+    id: h.id,
+    port: h.port,
+    logFile: h.logFile,
+    child: h.spawn(),
+  }));
+  say(
+    `kafka: starting ${count === 1 ? "broker" : `${count}-node cluster`} ${KAFKA_VERSION} on ${
+      children.map((c) => `127.0.0.1:${c.port}`).join(",")
+    } (pid ${children.map((c) => c.child.pid).join(",")}, log ${
+      count === 1 ? children[0]!.logFile : `${dir}/node-*/kafka.log`
+    })`,
+  );
+  await untilAnswering(children);
+  const brokers = handles.map((h) => `127.0.0.1:${h.port}`).join(",");
+  say(`kafka: ready on ${brokers} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return {
+    brokers,
+    nodes: handles,
+    pid: children[0]!.child.pid,
+    logFile: handles[0]!.logFile,
+    exited: Promise.race(children.map((c) => c.child.status)),
+    memoryRoot: layout.memoryRoot,
+    async remove() {
+      await Promise.all(handles.map((h) => h.kill("SIGKILL")));
+      if (layout.memoryRoot !== null) await shell("rm", ["-rf", layout.memoryRoot]);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+    async stop(graceMs = 30_000) {
+      const running = handles.map((h) => h.current()).filter((c) => c !== null);
+      for (const c of running) {
+        try {
+          c.kill("SIGTERM");
+        } catch { /* gone */ }
+      }
+      const slow = setTimeout(() => say("kafka: still stopping…"), 10_000);
+      const timer = setTimeout(() => {
+        for (const c of running) {
+          try {
+            c.kill("SIGKILL");
+          } catch { /* gone */ }
+        }
+      }, graceMs);
+      await Promise.all(running.map((c) => c.status));
+      clearTimeout(timer);
+      clearTimeout(slow);
+    },
+  };
+}
+
+/** A node exited while the cluster was starting. */
+class NodeExited extends Error {
+  constructor(id: number, code: number, log: string) {
+    super(`Cannot start Kafka: node ${id} exited with code ${code} while starting: ${log}`);
+    this.name = "NodeExited";
+  }
+}
+
+/**
+ * Reads the data folder's layout, or makes a new one (new cluster id and ports). A folder of
+ * another layout or node count is emptied first: it is a local cache, never a user's data.
+ */
+async function prepareLayout(
+  dir: string,
+  count: number,
+  port: number,
+  memory: boolean,
+  say: (line: string) => void,
+): Promise<Layout> {
+  const file = `${dir}/cluster.json`;
+  try {
+    const found = JSON.parse(await Deno.readTextFile(file)) as Layout;
+    if (
+      found.layout === LAYOUT && found.nodes.length === count &&
+      (found.memoryRoot !== null) === memory
+    ) return found;
+    say(`kafka: ${dir} holds another cluster layout; starting it afresh`);
+    if (found.memoryRoot) await shell("rm", ["-rf", found.memoryRoot]);
+  } catch { /* new folder */ }
+  await Deno.mkdir(dir, { recursive: true });
+  for await (const entry of Deno.readDir(dir)) {
+    await Deno.remove(`${dir}/${entry.name}`, { recursive: true });
+  }
+  const nodes = [];
+  for (let i = 0; i < count; i++) {
+    nodes.push({
+      id: i + 1,
+      port: port === 0 ? await freePort() : port + i,
+      controllerPort: await freePort(),
+    });
+  }
+  const id = clusterId();
+  const memoryRoot = memory ? `/dev/shm/despacho-kafka-${id}` : null;
+  const layout: Layout = { layout: LAYOUT, clusterId: id, memoryRoot, nodes };
+  await Deno.writeTextFile(file, JSON.stringify(layout, null, 2));
+  return layout;
+}
+
+/** One node's `server.properties`. */
+function serverProperties(
+  node: { id: number; port: number; controllerPort: number; data: string },
+  layout: Layout,
+  tuning: "small" | "stock",
+  extra: readonly string[],
+): string {
+  const replicas = Math.min(3, layout.nodes.length);
+  const minIsr = replicas === 1 ? 1 : 2;
+  return [
     "process.roles=broker,controller",
-    "node.id=1",
-    `controller.quorum.bootstrap.servers=127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `node.id=${node.id}`,
+    `controller.quorum.voters=${
+      layout.nodes.map((n) => `${n.id}@127.0.0.1:${n.controllerPort}`).join(",")
+    }`,
+    `listeners=PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${node.port}`,
     "controller.listener.names=CONTROLLER",
     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-    `log.dirs=${dir}/data`,
-    "offsets.topic.replication.factor=1",
+    `log.dirs=${node.data}`,
+    `default.replication.factor=${replicas}`,
+    `min.insync.replicas=${minIsr}`,
+    `offsets.topic.replication.factor=${replicas}`,
     "offsets.topic.num.partitions=5",
-    "transaction.state.log.replication.factor=1",
-    "transaction.state.log.min.isr=1",
+    `transaction.state.log.replication.factor=${replicas}`,
+    `transaction.state.log.min.isr=${minIsr}`,
     "transaction.state.log.num.partitions=5",
     "group.initial.rebalance.delay.ms=0",
     "num.partitions=1",
     "auto.create.topics.enable=false",
     "log.flush.interval.messages=9223372036854775807",
+    ...(tuning === "small"
+      ? [
+        // Two cores: Kafka's defaults (3 network, 8 I/O, 10 background threads, a no-op
+        // metadata record every 500 ms) are sized for servers.
+        "num.network.threads=2",
+        "num.io.threads=2",
+        "background.threads=2",
+        "num.recovery.threads.per.data.dir=1",
+        "num.replica.fetchers=1",
+        "group.coordinator.threads=1",
+        "share.coordinator.threads=1",
+        "metadata.max.idle.interval.ms=5000",
+      ]
+      : []),
+    ...extra,
   ].join("\n") + "\n";
-  await Deno.writeTextFile(`${dir}/server.properties`, props);
-  const java = (args: string[]) => [
-    `-Dlog4j2.configurationFile=${ROOT}infra/kafka/log4j2.properties`,
-    "-cp",
-    `${libs}/*`,
-    ...args,
-  ];
-  if (!formatted) {
-    const fmt = await run(
-      "java",
-      java([
-        "kafka.tools.StorageTool",
-        "format",
-        "--standalone",
-        "-t",
-        clusterId(),
-        "-c",
-        `${dir}/server.properties`,
-      ]),
-    );
-    if (!fmt.success) {
-      throw new Error(`Cannot format Kafka storage in ${dir}: ${fmt.text.slice(-2000)}`);
-    }
-  }
-  const logFile = `${dir}/kafka.log`;
-  const log = await Deno.open(logFile, { create: true, append: true });
+}
+
+function classpath(libs: string): string[] {
+  return [`-Dlog4j2.configurationFile=${ROOT}infra/kafka/log4j2.properties`, "-cp", `${libs}/*`];
+}
+
+function spawnNode(
+  props: string,
+  logFile: string,
+  libs: string,
+  heap: string,
+  tuning: "small" | "stock",
+  extra: readonly string[],
+): Deno.ChildProcess {
+  const log = Deno.openSync(logFile, { create: true, append: true });
   const child = new Deno.Command("java", {
     args: [
-      `-Xmx${options.heap ?? "768m"}`,
-      `-Xms${options.heap ?? "768m"}`,
+      `-Xmx${heap}`,
+      `-Xms${heap}`,
       "-XX:+UseG1GC",
       "-XX:MaxGCPauseMillis=20",
       "-Djava.awt.headless=true",
-      ...java(["kafka.Kafka", `${dir}/server.properties`]),
+      ...(tuning === "small"
+        ? [
+          "-XX:-UsePerfData",
+          "-XX:+ExitOnOutOfMemoryError",
+          "-Djava.security.egd=file:/dev/urandom",
+        ]
+        : []),
+      ...extra,
+      ...classpath(libs),
+      "kafka.Kafka",
+      props,
     ],
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
   }).spawn();
-  const writer = log.writable;
-  child.stdout.pipeTo(writer, { preventClose: true }).catch(() => {});
-  child.stderr.pipeTo(log.writable, { preventClose: true }).catch(() => {});
-  const exited = child.status;
-  exited.finally(() => {
+  Promise.allSettled([
+    child.stdout.pipeTo(log.writable, { preventClose: true }),
+    child.stderr.pipeTo(log.writable, { preventClose: true }),
+  ]).finally(() => {
     try {
       log.close();
     } catch { /* already closed */ }
   });
-  say(
-    `kafka: starting broker ${KAFKA_VERSION} on 127.0.0.1:${port} (pid ${child.pid}, log ${logFile})`,
-  );
-  const deadline = Date.now() + 60_000;
-  let up = false;
-  let exitedEarly = false;
-  exited.then(() => (exitedEarly = true));
-  while (!up && !exitedEarly && Date.now() < deadline) {
-    up = await brokerAnswers(port);
-    if (!up) await new Promise((r) => setTimeout(r, 250));
+  return child;
+}
+
+/**
+ * The class-data-sharing flags: use the archive when there is one; otherwise name a fresh file
+ * for the first broker to write its loaded classes to when it exits (a clean stop only).
+ */
+async function cdsFlags(): Promise<{ use: string[]; create: string | null }> {
+  if (await exists(CDS_ARCHIVE)) {
+    return { use: [`-XX:SharedArchiveFile=${CDS_ARCHIVE}`], create: null };
   }
-  if (!up) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-    const tail = await Deno.readTextFile(logFile).then((t) => t.slice(-3000), () => "");
-    throw new Error(`Cannot start Kafka on port ${port}: not ready after 60 s: ${tail}`);
-  }
-  say(`kafka: broker ready on 127.0.0.1:${port}`);
-  return {
-    brokers: `127.0.0.1:${port}`,
-    pid: child.pid,
-    logFile,
-    exited,
-    async stop(graceMs = 10_000) {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        return;
-      }
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* gone */ }
-      }, graceMs);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  return { use: [], create: `${CDS_ARCHIVE}.${Deno.pid}.${Date.now()}.part` };
+}
+
+/** Moves a written archive into place when its broker stopped by itself and nobody was first. */
+async function adoptArchive(part: string, status: Deno.CommandStatus): Promise<void> {
+  // SIGKILL may cut the dump short: only a broker that ended on its own wrote a whole archive.
+  const whole = status.signal === null || status.signal === undefined;
+  try {
+    if (whole && (await Deno.stat(part)).size > 0 && !await exists(CDS_ARCHIVE)) {
+      await Deno.rename(part, CDS_ARCHIVE);
+      return;
+    }
+  } catch { /* not written */ }
+  await Deno.remove(part).catch(() => {});
 }
 
 /** A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 characters). */
@@ -231,7 +586,7 @@ function brokerAnswers(port: number): Promise<boolean> {
       socket.destroy();
       resolve(ok);
     };
-    socket.setTimeout(1000, () => done(false));
+    socket.setTimeout(2000, () => done(false));
     socket.on("error", () => done(false));
     socket.on("connect", () => {
       // ApiVersions v0 request: size, api_key 18, version 0, correlation id 1, client id "p".
@@ -245,6 +600,26 @@ function brokerAnswers(port: number): Promise<boolean> {
   });
 }
 
+/** Whether `/dev/shm` is a folder this process can write in. */
+function memoryFsUsable(): Promise<boolean> {
+  return shell("test", ["-d", "/dev/shm", "-a", "-w", "/dev/shm"]);
+}
+
+/** Runs a small command; true when it exits with 0. */
+async function shell(cmd: string, args: string[]): Promise<boolean> {
+  try {
+    const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "null", stdin: "null" })
+      .output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+async function tail(path: string, chars: number): Promise<string> {
+  return await Deno.readTextFile(path).then((t) => t.slice(-chars), () => "");
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
@@ -254,10 +629,14 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Runs a command to its end, saying every 15 s how long it has run. */
 async function run(
   cmd: string,
   args: string[],
+  slow: (seconds: number) => void = () => {},
 ): Promise<{ success: boolean; code: number; text: string }> {
+  const started = Date.now();
+  const ticker = setInterval(() => slow(Math.round((Date.now() - started) / 1000)), 15_000);
   try {
     const out = await new Deno.Command(cmd, {
       args,
@@ -276,17 +655,25 @@ async function run(
       throw new Error(`Cannot run ${cmd}: not installed (Kafka needs Java 17 and Maven on PATH)`);
     }
     throw error;
+  } finally {
+    clearInterval(ticker);
   }
 }
 
 if (import.meta.main) {
   const port = Number(Deno.env.get("KAFKA_PORT") ?? "9092");
-  const kafka = await startKafka({ port, dataDir: `${ROOT}.cache/kafka-data/${port}` });
+  const nodes = Number(Deno.env.get("KAFKA_NODES") ?? "1");
+  const kafka = await startKafka({
+    nodes,
+    port,
+    dataDir: `${ROOT}.cache/kafka-data/${port}${nodes === 1 ? "" : `x${nodes}`}`,
+  });
   console.error(`kafka: running; KAFKA_BROKERS=${kafka.brokers}; Ctrl-C stops it`);
   const stop = () => kafka.stop().then(() => Deno.exit(0));
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   const status = await kafka.exited;
-  console.error(`kafka: broker exited with code ${status.code}`);
-  Deno.exit(status.code === 0 ? 0 : 1);
+  console.error(`kafka: a node exited with code ${status.code}; stopping the others`);
+  await kafka.stop();
+  Deno.exit(1);
 }

@@ -3,6 +3,8 @@
  * environment, ready when a line of their stderr says so, stderr drained to the end (a closed
  * pipe would kill the child on its next log line), stopped with SIGTERM then SIGKILL.
  */
+import { waitFor } from "../lib/wait.ts";
+import { startupTimeoutMs } from "./kafka.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -14,24 +16,35 @@ export interface Proc {
   tail(): string;
   /** SIGKILL, and wait for it to end. */
   kill(): Promise<void>;
-  /** SIGTERM, SIGKILL after 5 s, and wait for it to end. */
-  stop(): Promise<void>;
+  /** SIGTERM, SIGKILL after `graceMs` (default 10 s), and wait for it to end. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Options of {@linkcode spawnDeno}. */
+export interface SpawnOptions {
+  /** Longest wait for the ready line. @default `STARTUP_TIMEOUT_MS`, else 10 minutes */
+  timeoutMs?: number;
+  /** Progress while waiting. @default console.error */
+  say?: (line: string) => void;
 }
 
 /**
- * Starts `deno <args>` in the project folder and waits until a stderr line matches `ready`.
+ * Starts `deno <args>` in the project folder and waits until a stderr line matches `ready`,
+ * saying every 10 s what it waits for and the child's last line.
  *
  * @param name For messages.
  * @param args Deno's arguments (`["task", "-q", "worker", …]`, `["run", flags…, file]`).
  * @param env Added to the environment.
  * @param ready What the process prints once it is ready.
- * @throws {Error} When it exits or stays silent for 60 s first, with its last lines.
+ * @param options Ceiling and progress output.
+ * @throws {Error} When it exits or is not ready within the ceiling, with its last lines.
  */
 export async function spawnDeno(
   name: string,
   args: string[],
   env: Record<string, string>,
   ready: RegExp,
+  options: SpawnOptions = {},
 ): Promise<Proc> {
   const child = new Deno.Command(Deno.execPath(), {
     args,
@@ -42,15 +55,16 @@ export async function spawnDeno(
     stderr: "piped",
   }).spawn();
   const lines: string[] = [];
-  let signal: () => void = () => {};
-  const isReady = new Promise<void>((r) => (signal = r));
+  let isReady = false;
+  let exited = false;
+  child.status.then(() => (exited = true));
   (async () => {
     let rest = "";
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
       const parts = (rest + chunk).split("\n");
       rest = parts.pop() ?? "";
       for (const line of parts) {
-        if (ready.test(line)) signal();
+        if (ready.test(line)) isReady = true;
         lines.push(line);
         if (lines.length > 20) lines.shift();
       }
@@ -72,25 +86,34 @@ export async function spawnDeno(
       send("SIGKILL");
       await child.status;
     },
-    async stop() {
+    async stop(graceMs = 10_000) {
       if (!send("SIGTERM")) return;
-      const timer = setTimeout(() => send("SIGKILL"), 5_000);
+      const timer = setTimeout(() => send("SIGKILL"), graceMs);
       await child.status;
       clearTimeout(timer);
     },
   };
-  const outcome = await Promise.race([
-    isReady.then(() => "ready" as const),
-    child.status.then(() => "exited" as const),
-    new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 60_000)),
-  ]);
-  if (outcome !== "ready") {
+  const say = options.say ?? ((line: string) => console.error(line));
+  try {
+    await waitFor(`${name} to be ready`, () => {
+      if (isReady) return Promise.resolve({ ready: true, value: undefined });
+      if (exited) return Promise.resolve({ ready: false, fatal: new Exited() });
+      return Promise.resolve({ ready: false, why: (lines.at(-1) ?? "silent").slice(0, 200) });
+    }, {
+      timeoutMs: options.timeoutMs ?? startupTimeoutMs(),
+      intervalMs: 50,
+      progressMs: 10_000,
+      say: (line) => say(`[${name}] ${line}`),
+    });
+  } catch (error) {
     await proc.stop();
     throw new Error(
-      `Cannot start ${name}: it ${
-        outcome === "exited" ? "exited" : "was not ready in 60 s"
+      `Cannot start ${name}: ${
+        error instanceof Exited || exited ? "it exited" : (error as Error).message
       }: ${proc.tail()}`,
     );
   }
   return proc;
 }
+
+class Exited extends Error {}

@@ -1,53 +1,102 @@
 /**
- * `deno task start`: the whole system on this machine — a local Kafka broker (unless
- * `KAFKA_BROKERS` points at an existing cluster), the gateway and one worker per role — with each
- * process's output prefixed by its name. Ctrl-C (or SIGTERM) stops every process it started, the
- * broker last, and waits for them to exit.
+ * `deno task start`: the whole system on this machine — a local Kafka broker (or a 3-node cluster
+ * with `KAFKA_NODES=3`; none when `KAFKA_BROKERS` points at an existing cluster), the gateway and
+ * one worker per role — with each process's output prefixed by its name.
+ *
+ * A process that exits is started again after a back-off (1 s, doubling to 30 s; back to 1 s once
+ * it has run for a minute), and the reason is said; only a configuration error (exit code 2) stops
+ * everything, since a restart would fail the same way. Ctrl-C (or SIGTERM) stops every process it
+ * started, the broker last, and waits for them to exit.
  */
-import { startKafka } from "./kafka.ts";
+import { waitFor } from "../lib/wait.ts";
+import { type RunningKafka, startKafka, startupTimeoutMs } from "./kafka.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const ROLES = ["processing", "notification", "purchase-analytics"] as const;
+/** Exit code of a process refusing its configuration (lib/config.ts): restarting cannot help. */
+const CONFIG_ERROR = 2;
 
-interface Proc {
+interface Supervised {
   name: string;
-  child: Deno.ChildProcess;
+  child: Deno.ChildProcess | null;
+  restarts: number;
 }
 
 const say = (line: string) => console.error(`[start] ${line}`);
-const procs: Proc[] = [];
+const procs: Supervised[] = [];
 let stopping = false;
 
 const external = Deno.env.get("KAFKA_BROKERS");
-const kafka = external ? null : await startKafka({
-  port: 9092,
-  dataDir: `${ROOT}.cache/kafka-data/9092`,
-  say: (l) => say(l),
-}).catch((error) => {
-  say(error instanceof Error ? error.message : String(error));
-  Deno.exit(1);
-});
+const nodes = Number(Deno.env.get("KAFKA_NODES") ?? "1");
+if (!external && nodes !== 1 && nodes !== 3) {
+  say(
+    `Cannot start: KAFKA_NODES must be 1 or 3: current value is "${Deno.env.get("KAFKA_NODES")}"`,
+  );
+  Deno.exit(CONFIG_ERROR);
+}
+let kafka: RunningKafka | null = null;
+if (!external) {
+  try {
+    kafka = await startKafka({
+      nodes,
+      port: 9092,
+      dataDir: `${ROOT}.cache/kafka-data/9092${nodes === 1 ? "" : `x${nodes}`}`,
+      say,
+    });
+  } catch (error) {
+    say(error instanceof Error ? error.message : String(error));
+    Deno.exit(1);
+  }
+}
 const brokers = external ?? kafka!.brokers;
 say(external ? `using existing Kafka at ${brokers}` : `local Kafka at ${brokers}`);
+const env: Record<string, string> = { KAFKA_BROKERS: brokers };
+if (!external && nodes === 3 && !Deno.env.get("TOPIC_REPLICATION_FACTOR")) {
+  env.TOPIC_REPLICATION_FACTOR = "3";
+}
 
-function spawn(name: string, task: string, args: string[] = []): void {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", task, ...args],
-    cwd: ROOT,
-    env: { KAFKA_BROKERS: brokers },
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).spawn();
-  const proc = { name, child };
+/** The delay before restart number `n` (1-based): 1 s doubling, at most 30 s. */
+function restartDelay(n: number): number {
+  return Math.min(30_000, 1000 * 2 ** (n - 1));
+}
+
+function supervise(name: string, task: string, args: string[] = []): void {
+  const proc: Supervised = { name, child: null, restarts: 0 };
   procs.push(proc);
-  prefix(child.stdout, name);
-  prefix(child.stderr, name);
-  child.status.then((status) => {
-    if (stopping) return;
-    say(`${name} exited with code ${status.code}; stopping everything`);
-    void shutdown(1);
-  });
+  const launch = () => {
+    const started = Date.now();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["task", "-q", task, ...args],
+      cwd: ROOT,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+    }).spawn();
+    proc.child = child;
+    prefix(child.stdout, name);
+    prefix(child.stderr, name);
+    child.status.then((status) => {
+      proc.child = null;
+      if (stopping) return;
+      if (status.code === CONFIG_ERROR) {
+        say(`${name} refused its configuration (exit code 2); stopping everything`);
+        void shutdown(CONFIG_ERROR);
+        return;
+      }
+      if (Date.now() - started > 60_000) proc.restarts = 0;
+      const delay = restartDelay(++proc.restarts);
+      say(
+        `${name} exited with code ${status.code}${
+          status.signal ? ` (${status.signal})` : ""
+        }; restarting it in ${delay / 1000} s (restart ${proc.restarts})`,
+      );
+      setTimeout(() => {
+        if (!stopping) launch();
+      }, delay);
+    });
+  };
+  launch();
 }
 
 async function prefix(stream: ReadableStream<Uint8Array>, name: string): Promise<void> {
@@ -65,19 +114,20 @@ async function shutdown(code: number): Promise<never> {
   if (stopping) return await new Promise<never>(() => {});
   stopping = true;
   say("stopping…");
-  for (const p of procs) {
+  const running = procs.flatMap((p) => p.child === null ? [] : [p.child]);
+  for (const child of running) {
     try {
-      p.child.kill("SIGTERM");
+      child.kill("SIGTERM");
     } catch { /* already gone */ }
   }
   const grace = setTimeout(() => {
-    for (const p of procs) {
+    for (const child of running) {
       try {
-        p.child.kill("SIGKILL");
+        child.kill("SIGKILL");
       } catch { /* already gone */ }
     }
-  }, 10_000);
-  await Promise.all(procs.map((p) => p.child.status));
+  }, 15_000);
+  await Promise.all(running.map((c) => c.status));
   clearTimeout(grace);
   if (kafka) {
     say("stopping Kafka…");
@@ -90,11 +140,39 @@ async function shutdown(code: number): Promise<never> {
 Deno.addSignalListener("SIGINT", () => void shutdown(0));
 Deno.addSignalListener("SIGTERM", () => void shutdown(0));
 
-spawn("gateway", "gateway");
-for (const role of ROLES) spawn(role, "worker", ["--role", role]);
-say(
-  "gateway on http://127.0.0.1:8080 (PORT changes it) — try: curl -i -X POST " +
-    `http://127.0.0.1:8080/orders -H 'content-type: application/json' ` +
-    `-d '{"name":"Pizza","price":12990,"email":"cliente@example.cl"}'`,
+// A local broker node that dies is started again too, so the roles find it back.
+for (const node of kafka?.nodes ?? []) {
+  const watch = async () => {
+    let restarts = 0;
+    while (!stopping) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (stopping || node.pid() !== null) continue;
+      const delay = restartDelay(++restarts);
+      say(`Kafka node ${node.id} is not running; starting it again in ${delay / 1000} s`);
+      await new Promise((r) => setTimeout(r, delay));
+      if (stopping) return;
+      await node.start().then(() => (restarts = 0), (error) => say(String(error)));
+    }
+  };
+  void watch();
+}
+
+supervise("gateway", "gateway");
+for (const role of ROLES) supervise(role, "worker", ["--role", role]);
+
+const port = Deno.env.get("PORT") ?? "8080";
+const url = `http://127.0.0.1:${port}`;
+await waitFor(`the gateway at ${url}/readyz`, async () => {
+  const res = await fetch(`${url}/readyz`);
+  await res.body?.cancel();
+  return res.ok ? { ready: true, value: undefined } : { ready: false, why: `HTTP ${res.status}` };
+}, { timeoutMs: startupTimeoutMs(), intervalMs: 500, progressMs: 15_000, say }).then(
+  () =>
+    say(
+      `ready: open ${url}/ — or try: curl -i -X POST ${url}/orders ` +
+        `-H 'content-type: application/json' ` +
+        `-d '{"name":"Pizza","price":12990,"email":"cliente@example.cl"}'`,
+    ),
+  (error) => say(`${(error as Error).message}; the processes keep running`),
 );
 say("Ctrl-C stops everything");

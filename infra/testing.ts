@@ -18,18 +18,26 @@ export async function testBrokers(): Promise<string> {
   const fromEnv = Deno.env.get("KAFKA_BROKERS");
   if (fromEnv) return fromEnv;
   started ??= (async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "despacho-kafka-" });
     const k = await startKafka({
       port: 0,
-      dataDir: await Deno.makeTempDir({ prefix: "despacho-kafka-" }),
+      dataDir,
+      memoryData: true,
     });
     // deno test has no teardown hook (its "unload" event does not reach us): a watchdog stops
-    // the broker once this test process is gone.
+    // the broker and deletes its data once this test process is gone.
     new Deno.Command("bash", {
       args: [
         "-c",
-        'while kill -0 "$WATCH" 2>/dev/null; do sleep 1; done; kill "$KAFKA" 2>/dev/null',
+        'while kill -0 "$WATCH" 2>/dev/null; do sleep 1; done; kill -9 $KAFKA 2>/dev/null; ' +
+        'sleep 1; rm -rf "$DATA" ${MEM:+"$MEM"}',
       ],
-      env: { WATCH: String(Deno.pid), KAFKA: String(k.pid) },
+      env: {
+        WATCH: String(Deno.pid),
+        KAFKA: k.nodes.map((n) => n.pid()).join(" "),
+        DATA: dataDir,
+        MEM: k.memoryRoot ?? "",
+      },
       stdin: "null",
       stdout: "null",
       stderr: "null",

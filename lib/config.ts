@@ -56,6 +56,11 @@ export const ConfigSchema = z.object({
   MAX_BODY_BYTES: int(256, 64 * 1024 * 1024).default(1024 * 1024),
   /** How long the gateway waits for Kafka to acknowledge a write before answering 503. */
   KAFKA_ACK_TIMEOUT_MS: int(100, 120_000).default(5000),
+  /**
+   * Longest wait for Kafka at start-up (topics, group join, producer init): slow is not broken, a
+   * broker on a small machine has needed minutes.
+   */
+  STARTUP_TIMEOUT_MS: int(1000, 24 * 3_600_000).default(600_000),
   STAGE_DWELL_MS: dwell.default([2000, 2000, 2000]),
   /** Prefix of consumer group ids (`<prefix>-processing`, …): separate deployments on one cluster. */
   GROUP_ID_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default("despacho"),

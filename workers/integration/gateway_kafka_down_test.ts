@@ -25,8 +25,8 @@ Deno.test({
   async fn() {
     // A broker of its own: this test stops it.
     const dataDir = await Deno.makeTempDir({ prefix: "despacho-down-kafka-" });
-    let kafka = await startKafka({ port: 0, dataDir, say: () => {} });
-    const port = Number(kafka.brokers.split(":")[1]);
+    const kafka = await startKafka({ port: 0, dataDir, say: () => {}, memoryData: true });
+    const broker = kafka.nodes[0]!;
     const prefix = uniqueName("down");
     const config = loadConfig({
       KAFKA_BROKERS: kafka.brokers,
@@ -41,7 +41,7 @@ Deno.test({
       assert.equal(before.status, 202);
       await before.body?.cancel();
 
-      await kafka.stop();
+      await broker.kill("SIGTERM");
       const started = Date.now();
       const down = await post(gateway.url);
       assert.equal(down.status, 503);
@@ -53,7 +53,7 @@ Deno.test({
       assert.equal(ready.status, 503);
       await ready.body?.cancel();
 
-      kafka = await startKafka({ port, dataDir, say: () => {} });
+      await broker.start();
       let status = 0;
       const deadline = Date.now() + 60_000;
       while (status !== 202 && Date.now() < deadline) {
@@ -65,8 +65,7 @@ Deno.test({
       assert.equal(status, 202, "recovered without a restart");
     } finally {
       await gateway.stop();
-      await kafka.stop();
-      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+      await kafka.remove();
     }
   },
 });
