@@ -74,11 +74,8 @@ type Json = Record<string, unknown>;
 
 /** The component schemas, generated from zod. */
 function componentSchemas(): Record<string, Json> {
-  const registry = z.registry<{ id: string; description?: string }>();
-  for (const [id, schema] of Object.entries(COMPONENT_SCHEMAS)) {
-    const description = DESCRIPTIONS[id as SchemaName];
-    registry.add(schema, description === undefined ? { id } : { id, description });
-  }
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(COMPONENT_SCHEMAS)) registry.add(schema, { id });
   const generate = (io: "input" | "output") =>
     z.toJSONSchema(registry, {
       target: "draft-2020-12",
@@ -91,7 +88,8 @@ function componentSchemas(): Record<string, Json> {
     Object.keys(COMPONENT_SCHEMAS).map((id) => {
       const { $schema: _s, $id: _i, ...schema } =
         (REQUEST_SCHEMAS.has(id as SchemaName) ? input : output)[id]!;
-      return [id, schema];
+      const description = DESCRIPTIONS[id as SchemaName];
+      return [id, description === undefined ? schema : { description, ...schema }];
     }),
   );
 }
