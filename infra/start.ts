@@ -97,4 +97,5 @@ say(
     `http://127.0.0.1:8080/orders -H 'content-type: application/json' ` +
     `-d '{"name":"Pizza","price":12990,"email":"cliente@example.cl"}'`,
 );
+say("web page: http://127.0.0.1:8080/ — API docs: http://127.0.0.1:8080/docs");
 say("Ctrl-C stops everything");
