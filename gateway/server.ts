@@ -2,17 +2,15 @@
  * The gateway with its Kafka parts: topics ensured, publisher and view consumer running, HTTP
  * served. `gateway/main.ts` runs it; integration tests start it in-process.
  */
-import type { Hono } from "hono";
 import type { Config } from "../lib/config.ts";
 import { createKafka } from "../lib/kafka.ts";
 import type { Logger } from "../lib/log.ts";
 import { OrderNotifiedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { ensureTopics, orderTopics, purchaseTopics } from "../lib/topics.ts";
-import { AnalyticsRecordSchema, AnalyticsView, createAnalyticsRoutes } from "./analytics.ts";
-import { createApp } from "./app.ts";
+import { AnalyticsRecordSchema, AnalyticsView } from "./analytics.ts";
 import { createKafkaPublisher } from "./publisher.ts";
-import { createPurchaseRoutes } from "./purchases.ts";
+import { createGatewayApp } from "./routes.ts";
 import { startViewConsumer } from "./view_consumer.ts";
 
 /** A running gateway. */
@@ -50,18 +48,14 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
     [config.TOPIC_PURCHASE_ANALYTICS]: (json) =>
       apply(AnalyticsRecordSchema.safeParse(json), (r) => analytics.apply(r)),
   }, log);
-  const mount: [string, Hono][] = [
-    [
-      "/purchases",
-      createPurchaseRoutes({
-        publisher,
-        topic: config.TOPIC_PURCHASES,
-        maxBodyBytes: config.MAX_BODY_BYTES,
-      }),
-    ],
-    ["/analytics", createAnalyticsRoutes(analytics)],
-  ];
-  const app = createApp({ config, publisher, view, log, viewReady: reader.ready, mount });
+  const app = createGatewayApp({
+    config,
+    publisher,
+    view,
+    analytics,
+    log,
+    viewReady: reader.ready,
+  });
   const server = Deno.serve(
     { hostname: config.HOST, port: config.PORT, onListen: () => {} },
     app.fetch,

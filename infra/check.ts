@@ -3,6 +3,7 @@
  * `deno lint`, `deno check`, then the whole test suite against a real Kafka broker started here on a free
  * port (or `KAFKA_BROKERS`, when set). Extra arguments go to `deno test` (e.g. a file filter).
  */
+import { findChromium, INSTALL_PACKAGES } from "./browser.ts";
 import { startKafka } from "./kafka.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -47,6 +48,45 @@ async function cleanup(): Promise<void> {
 }
 Deno.addSignalListener("SIGINT", () => void cleanup().then(() => Deno.exit(130)));
 
+/**
+ * The browser tests drive Debian's Chromium (npm playwright-core downloads none, and its download
+ * host is out of reach): install it with apt-get when it is missing. Where that fails, the browser
+ * test itself fails with the reason.
+ */
+async function ensureChromium(): Promise<void> {
+  const found = findChromium({
+    CHROMIUM_PATH: Deno.env.get("CHROMIUM_PATH"),
+    SKIP_BROWSER_TESTS: Deno.env.get("SKIP_BROWSER_TESTS"),
+  });
+  if (!("missing" in found)) return;
+  const root = Deno.uid() === 0;
+  const apt = (args: string[]) =>
+    new Deno.Command(root ? "apt-get" : "sudo", {
+      args: root ? args : ["-n", "apt-get", ...args],
+      env: { DEBIAN_FRONTEND: "noninteractive" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output().catch((error) => ({
+      success: false,
+      stderr: new TextEncoder().encode(String(error)),
+    }));
+  say(`browser: installing Debian's ${INSTALL_PACKAGES.join(" ")} with apt-get (first run only)…`);
+  const ticker = setInterval(() => say("browser: still installing…"), 15_000);
+  const out = await apt(["update", "-qq"]).then((u) =>
+    u.success ? apt(["install", "-y", "-qq", "--no-install-recommends", ...INSTALL_PACKAGES]) : u
+  );
+  clearInterval(ticker);
+  if (out.success) say("browser: installed");
+  else {
+    say(
+      `browser: cannot install with apt-get (${
+        new TextDecoder().decode(out.stderr).trim().slice(-300)
+      }); the browser test will fail saying so`,
+    );
+  }
+}
+
 const only = Deno.args;
 // The broker starts while the static checks run: on a slow machine it needs minutes to listen.
 let brokers = Deno.env.get("KAFKA_BROKERS");
@@ -61,6 +101,7 @@ if (only.length === 0) {
   await step("lint", ["lint"]);
   await step("types", ["check", "."]);
 }
+await ensureChromium();
 if (starting) {
   brokers = await starting.catch(async (error) => {
     say(error instanceof Error ? error.message : String(error));

@@ -175,4 +175,5 @@ await waitFor(`the gateway at ${url}/readyz`, async () => {
     ),
   (error) => say(`${(error as Error).message}; the processes keep running`),
 );
+say("web page: http://127.0.0.1:8080/ — API docs: http://127.0.0.1:8080/docs");
 say("Ctrl-C stops everything");

@@ -41,6 +41,7 @@ export interface OrderViewOptions {
 export class OrderView {
   #orders = new Map<string, OrderStatus>();
   #listeners = new Map<string, Set<(event: OrderEvent) => void>>();
+  #watchers = new Set<(status: OrderStatus) => void>();
   #max: number;
 
   /** @param options Bound on the number of orders kept. */
@@ -60,7 +61,10 @@ export class OrderView {
    * @param order Its fields.
    */
   accept(id: string, order: OrderInput): OrderStatus {
-    return this.#entry(id, order);
+    const known = this.#orders.has(id);
+    const status = this.#entry(id, order);
+    if (!known) this.#emitAll(status);
+    return status;
   }
 
   /**
@@ -76,6 +80,7 @@ export class OrderView {
     status.history.sort((a, b) => a.seq - b.seq);
     status.state = status.history[status.history.length - 1]!.state;
     this.#emit(t.id, { kind: "state", entry });
+    this.#emitAll(status);
     return true;
   }
 
@@ -92,12 +97,40 @@ export class OrderView {
     if (i >= 0) status.notifications[i] = entry;
     else status.notifications.push(entry);
     this.#emit(n.id, { kind: "notification", entry });
+    this.#emitAll(status);
     return true;
   }
 
   /** The order with `id`, if known. */
   get(id: string): OrderStatus | undefined {
     return this.#orders.get(id);
+  }
+
+  /**
+   * The orders the view learnt of last, newest first.
+   *
+   * @param limit How many at most.
+   * @returns Up to `limit` orders, the most recently added first.
+   */
+  recent(limit: number): OrderStatus[] {
+    const out: OrderStatus[] = [];
+    if (limit <= 0) return out;
+    const all = [...this.#orders.values()];
+    for (let i = all.length - 1; i >= 0 && out.length < limit; i--) out.push(all[i]!);
+    return out;
+  }
+
+  /**
+   * Calls `listener` with the order after every change of any order: a new order, a new state,
+   * a notification outcome. A repeat that changes nothing is not reported.
+   *
+   * @returns A function that ends the subscription.
+   */
+  watch(listener: (status: OrderStatus) => void): () => void {
+    this.#watchers.add(listener);
+    return () => {
+      this.#watchers.delete(listener);
+    };
   }
 
   /**
@@ -130,5 +163,9 @@ export class OrderView {
 
   #emit(id: string, event: OrderEvent): void {
     for (const listener of this.#listeners.get(id) ?? []) listener(event);
+  }
+
+  #emitAll(status: OrderStatus): void {
+    for (const watcher of this.#watchers) watcher(status);
   }
 }

@@ -67,3 +67,36 @@ Deno.test("OrderView forgets the oldest order beyond its bound", () => {
   for (const id of ["a", "b", "c"]) view.accept(id, order);
   assert.deepEqual(["a", "b", "c"].map((id) => view.get(id) !== undefined), [false, true, true]);
 });
+
+Deno.test("OrderView.recent() lists the latest orders newest first, up to the limit", async (ctx) => {
+  const view = new OrderView();
+  for (const id of ["a", "b", "c"]) view.accept(id, order);
+  view.applyTransition(t("d", "recibido", 1)); // learnt from Kafka, not accepted here
+  const cases: { limit: number; ids: string[] }[] = [
+    { limit: 0, ids: [] },
+    { limit: 1, ids: ["d"] },
+    { limit: 3, ids: ["d", "c", "b"] },
+    { limit: 10, ids: ["d", "c", "b", "a"] },
+  ];
+  for (const c of cases) {
+    await ctx.step(`limit ${c.limit}`, () => {
+      assert.deepEqual(view.recent(c.limit).map((s) => s.id), c.ids);
+    });
+  }
+});
+
+Deno.test("OrderView.watch() reports every change of any order once, until it stops", () => {
+  const view = new OrderView();
+  const seen: string[] = [];
+  const stop = view.watch((s) => seen.push(`${s.id}:${s.state}:${s.notifications.length}`));
+  view.accept("o1", order);
+  view.accept("o1", order); // known: no change
+  view.applyTransition(t("o1", "recibido", 1));
+  view.applyTransition(t("o1", "recibido", 1)); // a redelivery: no change
+  view.applyNotification(n("o1", "recibido", "sent"));
+  view.applyNotification(n("o2", "recibido", "sent")); // unknown order: no change
+  view.applyTransition(t("o2", "recibido", 1));
+  stop();
+  view.applyTransition(t("o1", "preparando", 2));
+  assert.deepEqual(seen, ["o1:recibido:0", "o1:recibido:0", "o1:recibido:1", "o2:recibido:0"]);
+});

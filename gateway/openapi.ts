@@ -1,0 +1,514 @@
+/**
+ * The OpenAPI 3.1 description of the gateway at `GET /openapi.json`, and interactive docs at
+ * `GET /docs` (Swagger UI from the npm package `swagger-ui-dist`, served by the gateway).
+ *
+ * Schemas are generated with zod's own `z.toJSONSchema` (JSON Schema 2020-12, the dialect of
+ * OpenAPI 3.1) from the schemas that validate requests and from `api_schemas.ts` for answers:
+ * there is no hand-written copy. Server-Sent Events and NDJSON bodies are strings in OpenAPI 3.1;
+ * `x-sse-events` names the schema of each event's `data` and `x-ndjson-item` that of each line.
+ */
+import { Hono } from "hono";
+import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
+import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
+import { z } from "zod";
+import { OrderInputSchema, OrderStateSchema } from "../lib/order.ts";
+import { PurchaseSchema } from "../lib/purchase.ts";
+import {
+  FieldErrorSchema,
+  HealthSchema,
+  HistoryEntrySchema,
+  IdempotencyKeySchema,
+  LineErrorSchema,
+  NotificationEntrySchema,
+  OrderAcceptedSchema,
+  OrderListSchema,
+  OrderStatusSchema,
+  OrderStreamEndSchema,
+  ProblemSchema,
+  PurchaseAnalyticsSchema,
+  PurchaseBatchResultSchema,
+  PurchaseWindowSchema,
+  ReadySchema,
+} from "./api_schemas.ts";
+import * as ex from "./openapi_examples.ts";
+import { OrderListQuerySchema } from "./order_list.ts";
+import { assetResponder, assetRoute, type StaticAsset } from "./web.ts";
+import docsHtml from "./web/docs.html" with { type: "text" };
+import docsJs from "./web/docs.js" with { type: "text" };
+
+/** Every schema the document names, by component name. */
+export const COMPONENT_SCHEMAS = {
+  OrderInput: OrderInputSchema,
+  Purchase: PurchaseSchema,
+  OrderState: OrderStateSchema,
+  OrderAccepted: OrderAcceptedSchema,
+  OrderStatus: OrderStatusSchema,
+  OrderList: OrderListSchema,
+  HistoryEntry: HistoryEntrySchema,
+  Notification: NotificationEntrySchema,
+  OrderStreamEnd: OrderStreamEndSchema,
+  Problem: ProblemSchema,
+  FieldError: FieldErrorSchema,
+  LineError: LineErrorSchema,
+  PurchaseBatchResult: PurchaseBatchResultSchema,
+  PurchaseWindow: PurchaseWindowSchema,
+  PurchaseAnalytics: PurchaseAnalyticsSchema,
+  Health: HealthSchema,
+  Ready: ReadySchema,
+} as const satisfies Record<string, z.ZodType>;
+
+/** A component schema's name. */
+export type SchemaName = keyof typeof COMPONENT_SCHEMAS;
+
+/** Request bodies: described as the validator reads them (zod's input side). */
+const REQUEST_SCHEMAS: ReadonlySet<SchemaName> = new Set(["OrderInput", "Purchase"]);
+
+const DESCRIPTIONS: Partial<Record<SchemaName, string>> = {
+  OrderInput: "The body of `POST /orders`: the seed's dataset fields, nothing else.",
+  Purchase: "One visit to the shop (the second report's persona). `taps` null or 0 is a visit " +
+    "without purchase and then `folio` must be null; `taps` above 0 is a purchase and must carry " +
+    "its `folio` (a rule JSON Schema cannot express here; the gateway enforces it).",
+};
+
+type Json = Record<string, unknown>;
+
+/** The component schemas, generated from zod. */
+function componentSchemas(): Record<string, Json> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(COMPONENT_SCHEMAS)) registry.add(schema, { id });
+  const generate = (io: "input" | "output") =>
+    z.toJSONSchema(registry, {
+      target: "draft-2020-12",
+      io,
+      uri: (id) => `#/components/schemas/${id}`,
+    }).schemas;
+  const input = generate("input");
+  const output = generate("output");
+  return Object.fromEntries(
+    Object.keys(COMPONENT_SCHEMAS).map((id) => {
+      const { $schema: _s, $id: _i, ...schema } =
+        (REQUEST_SCHEMAS.has(id as SchemaName) ? input : output)[id]!;
+      const description = DESCRIPTIONS[id as SchemaName];
+      return [id, description === undefined ? schema : { description, ...schema }];
+    }),
+  );
+}
+
+/** A parameter schema from one zod schema. */
+function parameterSchema(schema: z.ZodType): Json {
+  const { $schema: _s, ...rest } = z.toJSONSchema(schema, { target: "draft-2020-12", io: "input" });
+  return rest;
+}
+
+const ref = (name: SchemaName) => ({ $ref: `#/components/schemas/${name}` });
+const examples = (values: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(values).map(([name, value]) => [name, { value }]));
+const json = (name: SchemaName, values: Record<string, unknown>) => ({
+  "application/json": { schema: ref(name), examples: examples(values) },
+});
+const problemRef = (name: string) => ({ $ref: `#/components/responses/${name}` });
+const eventStream = (
+  description: string,
+  events: Partial<Record<string, SchemaName>>,
+  example: string,
+) => ({
+  description,
+  content: {
+    "text/event-stream": {
+      schema: { type: "string" },
+      "x-sse-events": Object.fromEntries(
+        Object.entries(events).map(([event, name]) => [event, ref(name!)]),
+      ),
+      examples: examples({ stream: example }),
+    },
+  },
+});
+const retryAfter = {
+  "Retry-After": { description: "Seconds to wait before retrying", schema: { type: "integer" } },
+};
+const problemResponse = (
+  description: string,
+  values: Record<string, unknown>,
+  headers?: Json,
+) => ({
+  description,
+  ...(headers === undefined ? {} : { headers }),
+  content: {
+    "application/problem+json": { schema: ref("Problem"), examples: examples(values) },
+  },
+});
+const text = (type: string, description: string) => ({
+  description,
+  content: { [type]: { schema: { type: "string" } } },
+});
+const assetName = {
+  name: "name",
+  in: "path",
+  required: true,
+  schema: { type: "string" },
+};
+
+/**
+ * Builds the OpenAPI 3.1 document of every route the gateway serves.
+ *
+ * @returns The document, ready for `JSON.stringify`.
+ */
+export function openApiDocument(): Json {
+  const listQuery = Object.entries(OrderListQuerySchema.shape).map(([name, schema]) => {
+    const { description, ...rest } = parameterSchema(schema);
+    return { name, in: "query", required: false, description, schema: rest };
+  });
+  return {
+    openapi: "3.1.1",
+    info: {
+      title: "Despacho",
+      version: "1",
+      summary: "Delivery orders and purchase analytics on Apache Kafka",
+      description: "Orders move recibido → preparando → entregando → finalizado with a mail at " +
+        "every step; purchase events are classified, notified and aggregated per time window. " +
+        "Every error is `application/problem+json`.",
+    },
+    servers: [{ url: "/" }],
+    tags: [
+      { name: "orders", description: "Place and follow delivery orders" },
+      { name: "purchases", description: "Purchase events and their analytics" },
+      { name: "health", description: "Liveness and readiness" },
+      { name: "web", description: "The web page and these docs" },
+    ],
+    paths: {
+      "/orders": {
+        post: {
+          tags: ["orders"],
+          operationId: "placeOrder",
+          summary: "Place an order",
+          description: "Answers 202 once Kafka (acks=all) has the order. A retry with the same " +
+            "`Idempotency-Key` and body gives the same order; another body with that key is a 422.",
+          parameters: [{
+            name: "Idempotency-Key",
+            in: "header",
+            required: false,
+            description: "Makes retries safe: the order id is derived from it",
+            schema: parameterSchema(IdempotencyKeySchema),
+          }],
+          requestBody: {
+            required: true,
+            content: json("OrderInput", { pizza: ex.orderInput }),
+          },
+          responses: {
+            "202": {
+              description: "Accepted: Kafka has the order",
+              headers: {
+                Location: { description: "`/orders/{id}`", schema: { type: "string" } },
+              },
+              content: json("OrderAccepted", { accepted: ex.orderAccepted }),
+            },
+            "400": problemRef("BadRequest"),
+            "413": problemRef("PayloadTooLarge"),
+            "415": problemRef("UnsupportedMediaType"),
+            "422": problemResponse(
+              "A field is missing, of the wrong type, out of range or " +
+                "extra; or the Idempotency-Key was used with another body",
+              {
+                invalidOrder: ex.problems.invalidOrder,
+                keyReused: ex.problems.keyReused,
+              },
+            ),
+            "429": problemRef("TooManyRequests"),
+            "503": problemRef("ServiceUnavailable"),
+          },
+        },
+        get: {
+          tags: ["orders"],
+          operationId: "listOrders",
+          summary: "The latest orders, or a live stream of every change",
+          description: "Newest first, from this gateway's view of the order topics. With " +
+            "`watch=true`, Server-Sent Events: the latest `limit` orders first (oldest first), " +
+            "then each order again every time it changes (new, a new state, a mail sent).",
+          parameters: listQuery,
+          responses: {
+            "200": {
+              description: "The orders (JSON), or their changes (`watch=true`)",
+              content: {
+                ...json("OrderList", {
+                  orders: { orders: [ex.orderJustAccepted, ex.orderStatus] },
+                }),
+                ...eventStream("", { order: "OrderStatus" }, ex.sse([["order", ex.orderStatus]]))
+                  .content,
+              },
+            },
+            "422": problemResponse("`limit` or `watch` out of range", {
+              invalidQuery: ex.problems.invalidQuery,
+            }),
+          },
+        },
+      },
+      "/orders/{id}": {
+        get: {
+          tags: ["orders"],
+          operationId: "getOrder",
+          summary: "An order: its state, each state's time and the mails sent",
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: {
+            "200": {
+              description: "The order",
+              content: json("OrderStatus", { finalizado: ex.orderStatus }),
+            },
+            "404": problemRef("OrderNotFound"),
+          },
+        },
+      },
+      "/orders/{id}/events": {
+        get: {
+          tags: ["orders"],
+          operationId: "watchOrder",
+          summary: "Watch an order move (Server-Sent Events)",
+          description: "Reached states and mails first, then live ones; `end` after finalizado, " +
+            "then the stream closes.",
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: {
+            "200": eventStream(
+              "States (`state`), mail outcomes (`notification`), and `end`",
+              { state: "HistoryEntry", notification: "Notification", end: "OrderStreamEnd" },
+              ex.sse([
+                ...ex.history.map((h, i) => [
+                  ["state", h] as const,
+                  ["notification", ex.notifications[i]] as const,
+                ]).flat(),
+                ["end", ex.orderStreamEnd],
+              ]),
+            ),
+            "404": problemRef("OrderNotFound"),
+          },
+        },
+      },
+      "/purchases": {
+        post: {
+          tags: ["purchases"],
+          operationId: "postPurchases",
+          summary: "Send purchase events: one (JSON) or a batch (NDJSON, one per line)",
+          description: "Each item is validated; valid ones are published keyed by person id " +
+            "(acks=all), invalid ones are listed by line and never reach Kafka. " +
+            "`application/ndjson` is accepted as well as `application/x-ndjson`.",
+          requestBody: {
+            required: true,
+            content: {
+              ...json("Purchase", { purchase: ex.purchase }),
+              "application/x-ndjson": {
+                schema: { type: "string", description: "One Purchase per line" },
+                "x-ndjson-item": ref("Purchase"),
+                examples: examples({
+                  batch: [ex.purchase, ex.visit].map((p) => JSON.stringify(p)).join("\n") + "\n",
+                }),
+              },
+            },
+          },
+          responses: {
+            "202": {
+              description: "Every item was valid and is published",
+              content: json("PurchaseBatchResult", { all: ex.batchAccepted }),
+            },
+            "207": {
+              description: "Some items were valid (published), some not (listed by line)",
+              content: json("PurchaseBatchResult", { partial: ex.batchPartial }),
+            },
+            "413": problemRef("PayloadTooLarge"),
+            "415": problemRef("UnsupportedMediaType"),
+            "422": problemResponse("No item is valid", {
+              invalidPurchases: ex.problems.invalidPurchases,
+            }),
+            "429": problemRef("TooManyRequests"),
+            "503": problemRef("ServiceUnavailable"),
+          },
+        },
+      },
+      "/analytics/purchases": {
+        get: {
+          tags: ["purchases"],
+          operationId: "getPurchaseAnalytics",
+          summary: "The latest closed windows (newest first) and the totals",
+          parameters: [{
+            name: "limit",
+            in: "query",
+            required: false,
+            description: "Windows to return; values outside 1–360 are clamped",
+            schema: { type: "integer", default: 20 },
+          }],
+          responses: {
+            "200": {
+              description: "Windows merged across partitions, and totals since the start",
+              content: json("PurchaseAnalytics", { analytics: ex.purchaseAnalytics }),
+            },
+          },
+        },
+      },
+      "/analytics/purchases/events": {
+        get: {
+          tags: ["purchases"],
+          operationId: "watchPurchaseAnalytics",
+          summary: "Each window as it closes (Server-Sent Events)",
+          description: "A window is sent again when another partition reports it.",
+          responses: {
+            "200": eventStream(
+              "One `window` event per window record",
+              { window: "PurchaseWindow" },
+              ex.sse([["window", ex.purchaseWindow]]),
+            ),
+          },
+        },
+      },
+      "/healthz": {
+        get: {
+          tags: ["health"],
+          operationId: "health",
+          summary: "Liveness: the process answers",
+          responses: {
+            "200": { description: "Alive", content: json("Health", { ok: { status: "ok" } }) },
+          },
+        },
+      },
+      "/readyz": {
+        get: {
+          tags: ["health"],
+          operationId: "ready",
+          summary: "Readiness: Kafka takes writes and the order view is running",
+          responses: {
+            "200": { description: "Ready", content: json("Ready", { ready: { ready: true } }) },
+            "503": problemResponse("Not ready", { notReady: ex.problems.notReady }, retryAfter),
+          },
+        },
+      },
+      "/": {
+        get: {
+          tags: ["web"],
+          operationId: "page",
+          summary: "The web page: place, watch and review orders; the purchase dashboard",
+          responses: { "200": text("text/html", "The page") },
+        },
+      },
+      "/assets/{name}": {
+        get: {
+          tags: ["web"],
+          operationId: "pageAsset",
+          summary: "A file of the page (script, style, chart library)",
+          parameters: [assetName],
+          responses: {
+            "200": {
+              description: "The file",
+              content: {
+                "text/javascript": { schema: { type: "string" } },
+                "text/css": { schema: { type: "string" } },
+              },
+            },
+            "404": problemRef("AssetNotFound"),
+          },
+        },
+      },
+      "/openapi.json": {
+        get: {
+          tags: ["web"],
+          operationId: "openApi",
+          summary: "This document",
+          responses: {
+            "200": {
+              description: "OpenAPI 3.1",
+              content: { "application/json": { schema: { type: "object" } } },
+            },
+          },
+        },
+      },
+      "/docs": {
+        get: {
+          tags: ["web"],
+          operationId: "docs",
+          summary: "Interactive docs of this document (Swagger UI)",
+          responses: { "200": text("text/html", "The docs page") },
+        },
+      },
+      "/docs/assets/{name}": {
+        get: {
+          tags: ["web"],
+          operationId: "docsAsset",
+          summary: "A file of the docs page",
+          parameters: [assetName],
+          responses: {
+            "200": {
+              description: "The file",
+              content: {
+                "text/javascript": { schema: { type: "string" } },
+                "text/css": { schema: { type: "string" } },
+              },
+            },
+            "404": problemRef("AssetNotFound"),
+          },
+        },
+      },
+    },
+    components: {
+      schemas: componentSchemas(),
+      responses: {
+        BadRequest: problemResponse("The body is not JSON, or the Idempotency-Key is malformed", {
+          malformedJson: ex.problems.malformedJson,
+          badIdempotencyKey: ex.problems.badIdempotencyKey,
+        }),
+        OrderNotFound: problemResponse("No order has this id", {
+          orderNotFound: ex.problems.orderNotFound,
+        }),
+        AssetNotFound: problemResponse("No such file", {
+          assetNotFound: ex.problems.assetNotFound,
+        }),
+        PayloadTooLarge: problemResponse("The body is larger than MAX_BODY_BYTES", {
+          tooLarge: ex.problems.tooLarge,
+        }),
+        UnsupportedMediaType: problemResponse("The content type is not one this route reads", {
+          mediaType: ex.problems.mediaType,
+        }),
+        TooManyRequests: problemResponse(
+          "The gateway is over capacity and sheds load; retry after Retry-After seconds",
+          { overloaded: ex.problems.overloaded },
+          retryAfter,
+        ),
+        ServiceUnavailable: problemResponse(
+          "Kafka is unreachable or did not acknowledge within KAFKA_ACK_TIMEOUT_MS",
+          { kafkaDown: ex.problems.kafkaDown },
+          retryAfter,
+        ),
+      },
+    },
+  };
+}
+
+const DOCS_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+/** The files under `/docs/assets/`, by name. */
+export const DOCS_ASSETS: Readonly<Record<string, StaticAsset>> = {
+  "swagger-ui-bundle.js": { type: "text/javascript; charset=utf-8", body: swaggerJs },
+  "swagger-ui.css": { type: "text/css; charset=utf-8", body: swaggerCss },
+  "docs.js": { type: "text/javascript; charset=utf-8", body: docsJs },
+};
+
+/**
+ * The docs routes: `GET /openapi.json`, `GET /docs` and `GET /docs/assets/{name}`.
+ *
+ * @returns A Hono app to mount at `/`.
+ */
+export function createDocsRoutes(): Hono {
+  const app = new Hono();
+  let spec: string | undefined;
+  app.get("/openapi.json", function openApiJson(c) {
+    spec ??= JSON.stringify(openApiDocument());
+    return c.body(spec, 200, { "content-type": "application/json; charset=utf-8" });
+  });
+  const page = assetResponder({ type: "text/html; charset=utf-8", body: docsHtml }, DOCS_CSP);
+  app.get("/docs", (c) => page(c.req.header("If-None-Match")));
+  app.get("/docs/assets/:name", assetRoute(DOCS_ASSETS, DOCS_CSP));
+  return app;
+}

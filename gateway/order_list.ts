@@ -1,0 +1,101 @@
+/**
+ * `GET /orders`: the orders this gateway knows, newest first, from the order view. With
+ * `watch=true` it is a Server-Sent Events stream instead: the latest orders first, then each order
+ * again every time it changes (new, a new state, a mail sent), so a page keeps a live list with
+ * one request.
+ */
+import { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import { z } from "zod";
+import type { OrderStatus, OrderView } from "../lib/order_view.ts";
+import { fieldErrors, HttpProblem } from "../lib/problem.ts";
+
+/** The query of `GET /orders`. */
+export const OrderListQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20).meta({
+    description: "How many of the latest orders to list (with `watch`, to send first)",
+  }),
+  watch: z.enum(["true", "false"]).default("false").meta({
+    description: "`true` for a Server-Sent Events stream of every change instead of one answer",
+  }),
+});
+
+/** An order as `GET /orders/{id}` answers it: its status and where to read more. */
+export type LinkedOrder = OrderStatus & { links: { self: string; events: string } };
+
+/**
+ * The order with the links a client follows.
+ *
+ * @param status The order as the view holds it.
+ * @returns The same fields plus `links.self` and `links.events`.
+ */
+export function linked(status: OrderStatus): LinkedOrder {
+  return {
+    ...status,
+    links: { self: `/orders/${status.id}`, events: `/orders/${status.id}/events` },
+  };
+}
+
+/**
+ * The `/orders` list routes, mounted beside the order API of `app.ts`.
+ *
+ * @param view The order view the gateway keeps.
+ * @returns A Hono app answering `GET /`.
+ */
+export function createOrderListRoutes(view: OrderView): Hono {
+  const app = new Hono();
+  app.get("/", function listOrders(c) {
+    const parsed = OrderListQuerySchema.safeParse(c.req.query());
+    if (!parsed.success) {
+      const errors = fieldErrors(parsed.error.issues);
+      throw new HttpProblem(
+        422,
+        "Invalid query",
+        `Cannot list orders: ${errors.map((e) => `${e.field} ${e.message}`).join("; ")}`,
+        { errors },
+      );
+    }
+    const { limit, watch } = parsed.data;
+    if (watch === "false") return c.json({ orders: view.recent(limit).map(linked) });
+    return streamSSE(c, async (stream) => {
+      // Changed ids, oldest change first; an id that changes again moves to the end. Bounded by
+      // `limit`: a slow reader gets the latest state of the latest orders, never a backlog.
+      const pending = new Set<string>();
+      let wake: () => void = () => {};
+      const stop = view.watch((status) => {
+        pending.delete(status.id);
+        pending.add(status.id);
+        if (pending.size > limit) pending.delete(pending.values().next().value!);
+        wake();
+      });
+      let open = true;
+      stream.onAbort(() => {
+        open = false;
+        wake();
+      });
+      try {
+        for (const status of view.recent(limit).reverse()) pending.add(status.id);
+        while (open) {
+          if (pending.size === 0) {
+            await Promise.race([
+              new Promise<void>((r) => (wake = r)),
+              stream.sleep(15_000).then(() => stream.write(": keep-alive\n\n")),
+            ]);
+            continue;
+          }
+          const ids = [...pending];
+          pending.clear();
+          for (const id of ids) {
+            const status = view.get(id);
+            if (status !== undefined) {
+              await stream.writeSSE({ event: "order", data: JSON.stringify(linked(status)) });
+            }
+          }
+        }
+      } finally {
+        stop();
+      }
+    });
+  });
+  return app;
+}

@@ -1,0 +1,59 @@
+/**
+ * Every route of the gateway in one Hono app: the order API of `app.ts` with the purchase,
+ * analytics, order-list, web-page and API-docs routes mounted on it. `server.ts` serves it; tests
+ * build the same app without Kafka.
+ */
+import type { Hono } from "hono";
+import type { Config } from "../lib/config.ts";
+import type { Logger } from "../lib/log.ts";
+import type { OrderView } from "../lib/order_view.ts";
+import { type AnalyticsView, createAnalyticsRoutes } from "./analytics.ts";
+import { createApp } from "./app.ts";
+import { createDocsRoutes } from "./openapi.ts";
+import { createOrderListRoutes } from "./order_list.ts";
+import type { Publisher } from "./publisher.ts";
+import { createPurchaseRoutes } from "./purchases.ts";
+import { createWebRoutes } from "./web.ts";
+
+/** What {@linkcode createGatewayApp} wires together. */
+export interface GatewayAppDeps {
+  config: Pick<Config, "TOPIC_ORDER_REQUESTS" | "TOPIC_PURCHASES" | "MAX_BODY_BYTES">;
+  publisher: Publisher;
+  view: OrderView;
+  analytics: AnalyticsView;
+  log: Logger;
+  /** Whether the read side (the view consumer) is running. @default always */
+  viewReady?: () => boolean;
+}
+
+/**
+ * Builds the gateway's whole HTTP surface.
+ *
+ * @param deps Publisher, views, configuration, logger.
+ * @returns The app; serve it with `Deno.serve(app.fetch)`.
+ */
+export function createGatewayApp(deps: GatewayAppDeps): Hono {
+  const { config, publisher, view, analytics, log } = deps;
+  const mount: [string, Hono][] = [
+    [
+      "/purchases",
+      createPurchaseRoutes({
+        publisher,
+        topic: config.TOPIC_PURCHASES,
+        maxBodyBytes: config.MAX_BODY_BYTES,
+      }),
+    ],
+    ["/analytics", createAnalyticsRoutes(analytics)],
+    ["/orders", createOrderListRoutes(view)],
+    ["/", createWebRoutes()],
+    ["/", createDocsRoutes()],
+  ];
+  return createApp({
+    config,
+    publisher,
+    view,
+    log,
+    ...(deps.viewReady === undefined ? {} : { viewReady: deps.viewReady }),
+    mount,
+  });
+}
