@@ -4,11 +4,13 @@
  * acks=all, closed loop).
  */
 import { generateOrders } from "../datasets/orders.ts";
+import type { KafkaClientName } from "../lib/kafka/mod.ts";
 import { measureLoad, startSystem } from "./scenario.ts";
 
 /** Options of {@linkcode capacityRamp}. */
 export interface CapacityOptions {
   brokers: string;
+  client: KafkaClientName;
   dwellMs: number;
   /** p99 to finalizado a step must stay under, ms. @default 500 */
   p99BoundMs?: number;
@@ -31,7 +33,7 @@ export async function capacityRamp(options: CapacityOptions, say: (line: string)
     partitions,
     processingWorkers: workers,
     dwellMs: options.dwellMs,
-  }, { brokers: options.brokers });
+  }, { brokers: options.brokers, client: options.client });
   const steps: {
     rate: number;
     finalized: number;
@@ -94,7 +96,7 @@ export async function capacityRamp(options: CapacityOptions, say: (line: string)
  * `seconds`. The client runs on the same 2 cores as the gateway and the broker.
  */
 export async function intakeCeiling(
-  options: { brokers: string; seconds?: number; concurrency?: number },
+  options: { brokers: string; client: KafkaClientName; seconds?: number; concurrency?: number },
   say: (line: string) => void,
 ) {
   const seconds = options.seconds ?? 5;
@@ -105,7 +107,7 @@ export async function intakeCeiling(
     processingWorkers: 0,
     dwellMs: 0,
     notification: false,
-  }, { brokers: options.brokers });
+  }, { brokers: options.brokers, client: options.client });
   try {
     say(`intake: ${concurrency} clients POSTing for ${seconds} s`);
     const body = JSON.stringify({ name: "Intake", price: 1000, email: "intake@despacho.example" });

@@ -2,7 +2,7 @@
  * Watches the pipeline from outside: a read_committed consumer of `order_processing` and
  * `order_notifications` that records when each order's states and notifications were seen.
  */
-import { Kafka, logLevel } from "kafkajs";
+import type { KafkaClient } from "../lib/kafka/mod.ts";
 import type { OrderState } from "../lib/order.ts";
 
 /** When each state and each notification of an order were seen (ms since the epoch). */
@@ -20,41 +20,34 @@ export interface Observer {
 }
 
 /**
- * Starts observing; resolves once the consumer has joined, so nothing published later is missed.
+ * Starts observing; resolves once the reader has its partitions, so nothing published later is
+ * missed.
+ *
+ * @param kafka The Kafka client.
+ * @param topics The transitions and notifications topics.
  */
 export async function startObserver(
-  brokers: string,
+  kafka: KafkaClient,
   topics: { processing: string; notifications: string },
 ): Promise<Observer> {
-  const kafka = new Kafka({
-    clientId: "bench-observer",
-    brokers: brokers.split(","),
-    logLevel: logLevel.NOTHING,
-  });
-  const consumer = kafka.consumer({
-    groupId: `bench-observer-${crypto.randomUUID()}`,
-    readUncommitted: false,
-    maxWaitTimeInMs: 5,
-  });
   const seen = new Map<string, Seen>();
   const entry = (id: string) => {
     let s = seen.get(id);
     if (s === undefined) seen.set(id, s = { states: {}, notified: {}, duplicates: 0 });
     return s;
   };
-  await consumer.connect();
-  await consumer.subscribe({
+  const decoder = new TextDecoder();
+  const reader = kafka.reader({
     topics: [topics.processing, topics.notifications],
-    fromBeginning: true,
-  });
-  const joined = new Promise<void>((r) => consumer.on(consumer.events.GROUP_JOIN, () => r()));
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: ({ batch }) => {
+    maxWaitMs: 5,
+    onBatch: (batch) => {
       const now = Date.now();
       const isState = batch.topic === topics.processing;
-      for (const m of batch.messages) {
-        const v = JSON.parse(m.value?.toString() ?? "{}") as { id: string; state: OrderState };
+      for (const r of batch.records) {
+        const v = JSON.parse(r.value === null ? "{}" : decoder.decode(r.value)) as {
+          id: string;
+          state: OrderState;
+        };
         const s = entry(v.id);
         const book = isState ? s.states : s.notified;
         if (book[v.state] !== undefined) {
@@ -63,12 +56,8 @@ export async function startObserver(
         }
         book[v.state] = now;
       }
-      return Promise.resolve();
     },
   });
-  await joined;
-  return {
-    seen,
-    stop: () => consumer.disconnect(),
-  };
+  await reader.ready;
+  return { seen, stop: () => reader.stop() };
 }

@@ -3,7 +3,9 @@
  * (events published beforehand, then the time until its committed offsets reach the end), and
  * the delay from an event's publication to its notification record (p50/p99) at a steady rate.
  */
-import { Kafka, logLevel, Partitioners } from "kafkajs";
+import { loadConfig } from "../lib/config.ts";
+import { createKafkaClient, type KafkaClientName } from "../lib/kafka/mod.ts";
+import { createLogger } from "../lib/log.ts";
 import { generatePurchases, readWords } from "../datasets/purchases.ts";
 import { summarize } from "../lib/stats.ts";
 import { spawnTask } from "./procs.ts";
@@ -11,6 +13,7 @@ import { spawnTask } from "./procs.ts";
 /** Options of {@linkcode benchPurchases}. */
 export interface PurchaseBenchOptions {
   brokers: string;
+  client: KafkaClientName;
   /** Events published before the worker starts. @default 100000 */
   events?: number;
   /** Rate of the latency run, events/s. @default 1000 */
@@ -27,6 +30,7 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
   const prefix = `bench-purchases-${Date.now().toString(36)}`;
   const env = {
     KAFKA_BROKERS: options.brokers,
+    KAFKA_CLIENT: options.client,
     TOPIC_PURCHASES: `${prefix}-events`,
     TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-notifications`,
     TOPIC_PURCHASE_ANALYTICS: `${prefix}-analytics`,
@@ -38,25 +42,23 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
     PURCHASE_CONSOLE: "off",
     LOG_LEVEL: "info",
   };
-  const kafka = new Kafka({
-    clientId: "bench-purchases",
-    brokers: options.brokers.split(","),
-    logLevel: logLevel.NOTHING,
-  });
-  const admin = kafka.admin();
-  await admin.connect();
-  const producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    createPartitioner: Partitioners.DefaultPartitioner,
-  });
+  const kafka = createKafkaClient(
+    loadConfig({
+      KAFKA_BROKERS: options.brokers,
+      KAFKA_CLIENT: options.client,
+      KAFKA_CLIENT_ID: "bench-purchases",
+    }),
+    createLogger("bench", "error"),
+  );
+  const producer = kafka.producer();
   await producer.connect();
   const words = await readWords();
   try {
-    await admin.createTopics({
-      topics: [{ topic: env.TOPIC_PURCHASES, numPartitions: partitions }],
-      waitForLeaders: true,
-    });
+    await kafka.ensureTopics([{
+      name: env.TOPIC_PURCHASES,
+      partitions,
+      replicationFactor: 1,
+    }], { timeoutMs: 120_000 });
     say(`purchases: publishing ${total} events before starting one worker`);
     const events = generatePurchases(words, {
       count: total,
@@ -65,13 +67,15 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
       intervalMs: 1,
     });
     for (let i = 0; i < total; i += 5000) {
-      await producer.send({
-        topic: env.TOPIC_PURCHASES,
-        acks: -1,
-        messages: events.slice(i, i + 5000).map((e) => ({ key: e.id, value: JSON.stringify(e) })),
-      });
+      await producer.send(
+        events.slice(i, i + 5000).map((e) => ({
+          topic: env.TOPIC_PURCHASES,
+          key: e.id,
+          value: JSON.stringify(e),
+        })),
+      );
     }
-    const ends = await admin.fetchTopicOffsets(env.TOPIC_PURCHASES);
+    const ends = await kafka.endOffsets(env.TOPIC_PURCHASES);
     const end = ends.reduce((n, p) => n + Number(p.high), 0);
     const worker = await spawnTask(
       "purchase-analytics",
@@ -85,11 +89,11 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
     try {
       const deadline = started + 120_000;
       while (performance.now() < deadline) {
-        const offsets = await admin.fetchOffsets({
-          groupId: `${prefix}-purchase-analytics`,
-          topics: [env.TOPIC_PURCHASES],
-        });
-        const done = offsets[0]!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+        const offsets = await kafka.groupOffsets(
+          `${prefix}-purchase-analytics`,
+          env.TOPIC_PURCHASES,
+        );
+        const done = offsets.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
         if (done >= end) {
           seconds = (performance.now() - started) / 1000;
           break;
@@ -109,26 +113,20 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
         intervalMs: 1000 / rate,
       });
       const sentAt = new Map<string, number>();
-      const consumer = kafka.consumer({
-        groupId: `${prefix}-observer`,
-        readUncommitted: false,
-        maxWaitTimeInMs: 5,
-      });
       const delays: number[] = [];
-      await consumer.connect();
-      await consumer.subscribe({ topic: env.TOPIC_PURCHASE_NOTIFICATIONS, fromBeginning: false });
-      const joined = new Promise<void>((r) => consumer.on(consumer.events.GROUP_JOIN, () => r()));
-      await consumer.run({
-        eachBatch: ({ batch }) => {
+      const reader = kafka.reader({
+        topics: [env.TOPIC_PURCHASE_NOTIFICATIONS],
+        from: "end",
+        maxWaitMs: 5,
+        onBatch: (batch) => {
           const now = Date.now();
-          for (const m of batch.messages) {
-            const sent = sentAt.get(m.key?.toString() ?? "");
+          for (const r of batch.records) {
+            const sent = sentAt.get(r.key ?? "");
             if (sent !== undefined) delays.push(now - sent);
           }
-          return Promise.resolve();
         },
       });
-      await joined;
+      await reader.ready;
       say(`purchases: ${count} events at ${rate}/s, timing publication → notification`);
       const t0 = Date.now();
       const chunk = Math.max(1, Math.round(rate / 100));
@@ -138,18 +136,16 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
         const batch = live.slice(i, i + chunk);
         const at = Date.now();
         for (const e of batch) sentAt.set(e.id, at);
-        await producer.send({
-          topic: env.TOPIC_PURCHASES,
-          acks: -1,
-          messages: batch.map((e) => ({ key: e.id, value: JSON.stringify(e) })),
-        });
+        await producer.send(
+          batch.map((e) => ({ topic: env.TOPIC_PURCHASES, key: e.id, value: JSON.stringify(e) })),
+        );
       }
       const purchases = live.filter((e) => e.taps !== null && e.taps > 0).length;
       const until = Date.now() + 15_000;
       while (delays.length < purchases && Date.now() < until) {
         await new Promise((r) => setTimeout(r, 50));
       }
-      await consumer.disconnect();
+      await reader.stop();
       const d = summarize(delays);
       say(`    notified ${delays.length}/${purchases}: p50 ${d.p50} ms, p99 ${d.p99} ms`);
       return {
@@ -171,7 +167,7 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
       await worker.stop();
     }
   } finally {
-    await producer.disconnect();
-    await admin.disconnect();
+    await producer.close();
+    await kafka.close();
   }
 }

@@ -4,6 +4,8 @@
  * published means; plus, unless turned off, the capacity ramp, the gateway's intake ceiling and
  * the purchase-analytics figures. Writes `bench/results/<time>/results.json` and SVG plots.
  */
+import { loadConfig } from "../lib/config.ts";
+import { KAFKA_CLIENTS, type KafkaClientName } from "../lib/kafka/mod.ts";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { readOrdersCsv } from "../datasets/orders.ts";
@@ -34,6 +36,8 @@ export interface BenchOptions {
   workers: number | null;
   rate: number;
   dwellMs: number;
+  /** The Kafka client library of the roles, the gateway and the observer. */
+  client: KafkaClientName;
   brokers?: string;
   target?: string;
   capacity: boolean;
@@ -79,7 +83,11 @@ export async function runBench(
           dwellMs: options.dwellMs,
           settleMs: 30_000 + 3 * options.dwellMs,
         },
-        { brokers, ...(options.target ? { target: options.target } : {}) },
+        {
+          brokers,
+          client: options.client,
+          ...(options.target ? { target: options.target } : {}),
+        },
         say,
       );
       scenarios.push(result);
@@ -92,15 +100,19 @@ export async function runBench(
     }
     if (options.capacity && !options.target) {
       const { capacityRamp } = await import("./capacity.ts");
-      extra.capacity = await capacityRamp({ brokers, dwellMs: options.dwellMs }, say);
+      extra.capacity = await capacityRamp({
+        brokers,
+        client: options.client,
+        dwellMs: options.dwellMs,
+      }, say);
     }
     if (options.intake && !options.target) {
       const { intakeCeiling } = await import("./capacity.ts");
-      extra.intake = await intakeCeiling({ brokers }, say);
+      extra.intake = await intakeCeiling({ brokers, client: options.client }, say);
     }
     if (options.purchases) {
       const { benchPurchases } = await import("./purchases.ts");
-      extra.purchases = await benchPurchases({ brokers }, say);
+      extra.purchases = await benchPurchases({ brokers, client: options.client }, say);
     }
   } finally {
     if (kafka) {
@@ -122,6 +134,7 @@ export async function runBench(
       deno: Deno.version.deno,
       v8: Deno.version.v8,
       kafka: KAFKA_VERSION,
+      client: options.client,
       kafkajs: "2.2.4",
     },
     options,
@@ -295,6 +308,7 @@ if (import.meta.main) {
         workers: { type: "string" },
         rate: { type: "string", default: "50" },
         dwell: { type: "string", default: "0" },
+        client: { type: "string", default: loadConfig({}).KAFKA_CLIENT },
         brokers: { type: "string" },
         target: { type: "string" },
         "no-capacity": { type: "boolean", default: false },
@@ -308,7 +322,7 @@ if (import.meta.main) {
     console.error(
       `${
         (error as Error).message
-      }\nusage: deno task bench [--datasets 100,1000] [--loads constant,spike] [--partitions 1,5] [--workers N] [--rate 50] [--dwell 0] [--brokers LIST --target URL] [--no-capacity] [--no-intake] [--no-purchases]`,
+      }\nusage: deno task bench [--datasets 100,1000] [--loads constant,spike] [--partitions 1,5] [--workers N] [--rate 50] [--dwell 0] [--client kafkajs|platformatic] [--brokers LIST --target URL] [--no-capacity] [--no-intake] [--no-purchases]`,
     );
     Deno.exit(2);
   }
@@ -326,6 +340,8 @@ if (import.meta.main) {
     !(Number(a.rate) > 0) && `--rate must be above 0: current value is "${a.rate}"`,
     !(Number(a.dwell) >= 0) && `--dwell must be 0 or more: current value is "${a.dwell}"`,
     (a.target === undefined) !== (a.brokers === undefined) && "--target and --brokers go together",
+    !(KAFKA_CLIENTS as readonly string[]).includes(a.client) &&
+    `--client must be one of ${KAFKA_CLIENTS.join(", ")}: current value is "${a.client}"`,
   ].filter(Boolean);
   if (bad.length > 0) {
     console.error(`Cannot run bench: ${bad.join("; ")}`);
@@ -338,6 +354,7 @@ if (import.meta.main) {
     workers: a.workers === undefined ? null : Number(a.workers),
     rate: Number(a.rate),
     dwellMs: Number(a.dwell),
+    client: a.client as KafkaClientName,
     ...(a.brokers ? { brokers: a.brokers } : {}),
     ...(a.target ? { target: a.target } : {}),
     capacity: !a["no-capacity"],

@@ -4,6 +4,9 @@
  */
 import { loadOrders } from "../datasets/load.ts";
 import { generateOrders } from "../datasets/orders.ts";
+import { loadConfig } from "../lib/config.ts";
+import { createKafkaClient, type KafkaClientName } from "../lib/kafka/mod.ts";
+import { createLogger } from "../lib/log.ts";
 import type { OrderInput } from "../lib/order.ts";
 import { summarize, type Summary } from "../lib/stats.ts";
 import { freePort } from "../infra/kafka.ts";
@@ -64,6 +67,8 @@ export interface ScenarioResult {
 /** Where the system runs: brokers, and either our own processes or an existing gateway. */
 export interface Deployment {
   brokers: string;
+  /** The Kafka client library of our processes and the observer. */
+  client: KafkaClientName;
   /** A running gateway to load (`--target`); our own processes when absent. */
   target?: string;
 }
@@ -72,6 +77,7 @@ export interface Deployment {
 export interface System {
   target: string;
   brokers: string;
+  client: KafkaClientName;
   topics: { processing: string; notifications: string };
   stop(): Promise<void>;
 }
@@ -94,6 +100,7 @@ export async function startSystem(
     return {
       target: deployment.target,
       brokers: deployment.brokers,
+      client: deployment.client,
       topics: { processing: "order_processing", notifications: "order_notifications" },
       stop: () => Promise.resolve(),
     };
@@ -103,6 +110,7 @@ export async function startSystem(
   const port = String(await freePort());
   const env = {
     KAFKA_BROKERS: deployment.brokers,
+    KAFKA_CLIENT: deployment.client,
     TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
     TOPIC_ORDER_PROCESSING: topics.processing,
     TOPIC_ORDER_NOTIFICATIONS: topics.notifications,
@@ -138,7 +146,7 @@ export async function startSystem(
     procs.push(...workers);
     const target = `http://127.0.0.1:${port}`;
     await waitReady(target);
-    return { target, brokers: deployment.brokers, topics, stop };
+    return { target, brokers: deployment.brokers, client: deployment.client, topics, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -153,7 +161,15 @@ export async function measureLoad(
   system: System,
   spec: ScenarioSpec,
 ): Promise<ScenarioResult> {
-  const observer = await startObserver(system.brokers, system.topics);
+  const kafka = createKafkaClient(
+    loadConfig({
+      KAFKA_BROKERS: system.brokers,
+      KAFKA_CLIENT: system.client,
+      KAFKA_CLIENT_ID: "bench-observer",
+    }),
+    createLogger("observer", "error"),
+  );
+  const observer = await startObserver(kafka, system.topics);
   try {
     const t0 = Date.now();
     const results = await loadOrders({

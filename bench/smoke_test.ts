@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { testBrokers } from "../infra/testing.ts";
+import { testBrokers, testClientName } from "../infra/testing.ts";
 import { runBench } from "./run.ts";
 
 Deno.test({
@@ -15,6 +15,7 @@ Deno.test({
       workers: 1,
       rate: 50,
       dwellMs: 0,
+      client: testClientName(),
       brokers: await testBrokers(),
       capacity: false,
       intake: false,

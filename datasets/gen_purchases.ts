@@ -9,8 +9,8 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { Partitioners } from "kafkajs";
-import { createKafka } from "../lib/kafka.ts";
+import { loadConfig } from "../lib/config.ts";
+import { createKafkaClient } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { progress } from "../lib/progress.ts";
 import { openLoopSchedule } from "../lib/stats.ts";
@@ -84,24 +84,24 @@ const chunk = rate === "spike" ? 500 : 1;
 let send: (batch: typeof events) => Promise<void>;
 let close = () => Promise.resolve();
 if (a.publish) {
-  const kafka = createKafka({
-    KAFKA_BROKERS: a.brokers.split(","),
-    KAFKA_CLIENT_ID: "despacho-generator",
-  }, createLogger("generator", "warn"));
-  const producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    createPartitioner: Partitioners.DefaultPartitioner,
-  });
+  const kafka = createKafkaClient(
+    loadConfig({
+      KAFKA_BROKERS: a.brokers,
+      KAFKA_CLIENT_ID: "despacho-generator",
+      KAFKA_CLIENT: Deno.env.get("KAFKA_CLIENT"),
+    }),
+    createLogger("generator", "warn"),
+  );
+  const producer = kafka.producer();
   await producer.connect();
+  const topic = a.topic;
   send = async (batch) => {
-    await producer.send({
-      topic: a.topic,
-      acks: -1,
-      messages: batch.map((e) => ({ key: e.id, value: JSON.stringify(e) })),
-    });
+    await producer.send(batch.map((e) => ({ topic, key: e.id, value: JSON.stringify(e) })));
   };
-  close = () => producer.disconnect();
+  close = async () => {
+    await producer.close();
+    await kafka.close();
+  };
 } else {
   send = async (batch) => {
     const res = await fetch(`${a.target}/purchases`, {

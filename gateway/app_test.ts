@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DespachoError } from "../lib/errors.ts";
-import type { OutRecord } from "../lib/kafka.ts";
+import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import type { OrderTransition } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";

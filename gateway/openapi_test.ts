@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import type { z } from "zod";
-import type { OutRecord } from "../lib/kafka.ts";
+import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { emptyStats } from "../lib/windows.ts";

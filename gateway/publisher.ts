@@ -3,9 +3,8 @@
  * bounded wait for the acknowledgement and a readiness flag that a background probe restores
  * when the cluster comes back.
  */
-import { type Kafka, Partitioners, type Producer } from "kafkajs";
 import { DespachoError } from "../lib/errors.ts";
-import { type OutRecord, sendRecords } from "../lib/kafka.ts";
+import type { KafkaClient, OutRecord } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { Batcher } from "./batcher.ts";
 
@@ -30,25 +29,19 @@ export interface KafkaPublisher extends Publisher {
 /**
  * Creates the Kafka publisher.
  *
- * @param kafka The client.
+ * @param kafka The Kafka client.
  * @param log Logger.
  * @param ackTimeoutMs Longest wait for an acknowledgement.
  */
 export function createKafkaPublisher(
-  kafka: Kafka,
+  kafka: KafkaClient,
   log: Logger,
   ackTimeoutMs: number,
 ): KafkaPublisher {
-  const producer: Producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    createPartitioner: Partitioners.DefaultPartitioner,
-    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 },
-  });
-  const admin = kafka.admin();
+  const producer = kafka.producer();
   let healthy = false;
   let probing: ReturnType<typeof setInterval> | undefined;
-  const batcher = new Batcher<OutRecord>((records) => sendRecords(producer, records));
+  const batcher = new Batcher<OutRecord>((records) => producer.send(records));
 
   function markUnhealthy(error: unknown): void {
     if (!healthy) return;
@@ -59,8 +52,7 @@ export function createKafkaPublisher(
 
   async function probe(): Promise<void> {
     try {
-      await admin.connect();
-      await admin.describeCluster();
+      await kafka.ping();
       await producer.connect();
       healthy = true;
       clearInterval(probing);
@@ -111,8 +103,7 @@ export function createKafkaPublisher(
     },
     async stop() {
       clearInterval(probing);
-      await producer.disconnect().catch(() => {});
-      await admin.disconnect().catch(() => {});
+      await producer.close().catch(() => {});
     },
   };
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import type { OutRecord } from "../lib/kafka.ts";
+import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { emptyStats } from "../lib/windows.ts";

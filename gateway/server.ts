@@ -3,11 +3,10 @@
  * served. `gateway/main.ts` runs it; integration tests start it in-process.
  */
 import type { Config } from "../lib/config.ts";
-import { createKafka } from "../lib/kafka.ts";
+import { createKafkaClient, orderTopics, purchaseTopics } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { OrderNotifiedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
-import { ensureTopics, orderTopics, purchaseTopics } from "../lib/topics.ts";
 import { AnalyticsRecordSchema, AnalyticsView } from "./analytics.ts";
 import { createKafkaPublisher } from "./publisher.ts";
 import { createGatewayApp } from "./routes.ts";
@@ -29,11 +28,11 @@ export interface RunningGateway {
  * @returns Where it listens, and how to stop it.
  */
 export async function startGateway(config: Config, log: Logger): Promise<RunningGateway> {
-  const kafka = createKafka(config, log);
-  const admin = kafka.admin();
-  await admin.connect();
-  const created = await ensureTopics(admin, [...orderTopics(config), ...purchaseTopics(config)]);
-  await admin.disconnect();
+  const kafka = createKafkaClient(config, log);
+  const created = await kafka.ensureTopics([...orderTopics(config), ...purchaseTopics(config)], {
+    timeoutMs: config.STARTUP_TIMEOUT_MS,
+    say: (line) => log.info(line),
+  });
   if (created.length > 0) log.info("created topics", { topics: created });
 
   const view = new OrderView();
@@ -68,6 +67,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
       await server.shutdown();
       await reader.stop().catch(() => {});
       await publisher.stop();
+      await kafka.close();
     },
   };
 }

@@ -1,10 +1,10 @@
 /**
- * Feeds the gateway's read models from Kafka: one consumer over the topics it serves
+ * Feeds the gateway's read models from Kafka: one reader over the topics it serves
  * (`order_processing`, `order_notifications`, `purchase_analytics`), read_committed, from the
- * beginning, in a consumer group of its own (every gateway instance sees everything), committing
- * nothing. Records that do not parse are logged and skipped here; the workers own dead letters.
+ * beginning, committing nothing (every gateway instance sees everything). Records that do not
+ * parse are logged and skipped here; the workers own dead letters.
  */
-import type { Consumer, Kafka } from "kafkajs";
+import type { KafkaClient } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 
 /** Handles one parsed JSON value of a topic; returns false when it does not match its schema. */
@@ -12,7 +12,7 @@ export type RecordHandler = (json: unknown) => boolean;
 
 /** A running reader. */
 export interface ViewConsumer {
-  /** Whether it has joined and is reading. */
+  /** Whether it is reading. */
   ready(): boolean;
   stop(): Promise<void>;
 }
@@ -20,50 +20,37 @@ export interface ViewConsumer {
 /**
  * Starts reading `handlers`' topics.
  *
- * @param kafka The client.
+ * @param kafka The Kafka client.
  * @param handlers One handler per topic.
  * @param log Logger.
  */
 export async function startViewConsumer(
-  kafka: Kafka,
+  kafka: KafkaClient,
   handlers: Readonly<Record<string, RecordHandler>>,
   log: Logger,
 ): Promise<ViewConsumer> {
-  const consumer: Consumer = kafka.consumer({
-    groupId: `despacho-gateway-view-${crypto.randomUUID()}`,
-    readUncommitted: false,
-    maxWaitTimeInMs: 50,
-    sessionTimeout: 10_000,
-    heartbeatInterval: 1_000,
-  });
-  let joined = false;
-  consumer.on(consumer.events.GROUP_JOIN, () => (joined = true));
-  consumer.on(consumer.events.CRASH, () => (joined = false));
-  await consumer.connect();
-  await consumer.subscribe({ topics: Object.keys(handlers), fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: ({ batch }) => {
+  const decoder = new TextDecoder();
+  const reader = kafka.reader({
+    topics: Object.keys(handlers),
+    maxWaitMs: 50,
+    onBatch: (batch) => {
       const handle = handlers[batch.topic];
-      for (const message of batch.messages) {
+      for (const record of batch.records) {
         let json: unknown;
         try {
-          json = JSON.parse(message.value?.toString() ?? "");
+          json = JSON.parse(record.value === null ? "" : decoder.decode(record.value));
         } catch {
           json = undefined;
         }
         if (handle === undefined || json === undefined || !handle(json)) {
           log.warn("skipping a record that does not parse", {
             topic: batch.topic,
-            offset: message.offset,
+            offset: record.offset,
           });
         }
       }
-      return Promise.resolve();
     },
   });
-  return {
-    ready: () => joined,
-    stop: () => consumer.disconnect(),
-  };
+  await reader.ready;
+  return { ready: () => reader.running(), stop: () => reader.stop() };
 }

@@ -3,7 +3,9 @@
  * `deno task test` starts it and passes `KAFKA_BROKERS`; a bare `deno test` starts one on first
  * use and stops it when the process ends.
  */
-import { Kafka, logLevel } from "kafkajs";
+import { loadConfig } from "../lib/config.ts";
+import { createKafkaClient, type KafkaClient, type KafkaClientName } from "../lib/kafka/mod.ts";
+import { createLogger } from "../lib/log.ts";
 import { type RunningKafka, startKafka } from "./kafka.ts";
 
 let started: Promise<RunningKafka> | null = null;
@@ -48,12 +50,25 @@ export async function testBrokers(): Promise<string> {
 }
 
 /**
- * A quiet kafkajs client for a test's own producing, reading and topic set-up.
+ * The Kafka client library the tests use (`KAFKA_CLIENT`, else the configuration's default): the
+ * integration tests run once per client in `deno task test`.
+ */
+export function testClientName(): KafkaClientName {
+  return loadConfig({ KAFKA_CLIENT: Deno.env.get("KAFKA_CLIENT") }).KAFKA_CLIENT;
+}
+
+/**
+ * A quiet Kafka client for a test's own producing, reading and topic set-up.
  *
  * @param brokers `host:port[,host:port]`.
  */
-export function testKafka(brokers: string): Kafka {
-  return new Kafka({ clientId: "test", brokers: brokers.split(","), logLevel: logLevel.NOTHING });
+export function testKafka(brokers: string): KafkaClient {
+  const config = loadConfig({
+    KAFKA_BROKERS: brokers,
+    KAFKA_CLIENT_ID: "test",
+    KAFKA_CLIENT: testClientName(),
+  });
+  return createKafkaClient(config, createLogger("test", "error", () => {}));
 }
 
 /**
@@ -81,30 +96,25 @@ export async function readTopic(
   settleMs = 1_000,
 ): Promise<{ key: string | null; value: string; partition: number; offset: string }[]> {
   const kafka = testKafka(brokers);
-  const consumer = kafka.consumer({
-    groupId: uniqueName("reader"),
-    readUncommitted: false,
-    maxWaitTimeInMs: 100,
-  });
   const out: { key: string | null; value: string; partition: number; offset: string }[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    let done: () => void = () => {};
-    const enough = new Promise<void>((r) => (done = r));
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: ({ message, partition }) => {
+  const decoder = new TextDecoder();
+  let done: () => void = () => {};
+  const enough = new Promise<void>((r) => (done = r));
+  const reader = kafka.reader({
+    topics: [topic],
+    onBatch: (batch) => {
+      for (const r of batch.records) {
         out.push({
-          key: message.key?.toString() ?? null,
-          value: message.value?.toString() ?? "",
-          partition,
-          offset: message.offset,
+          key: r.key,
+          value: r.value === null ? "" : decoder.decode(r.value),
+          partition: r.partition,
+          offset: r.offset,
         });
-        if (out.length >= count) done();
-        return Promise.resolve();
-      },
-    });
+      }
+      if (out.length >= count) done();
+    },
+  });
+  try {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const reached = await Promise.race([
       enough.then(() => true),
@@ -113,9 +123,31 @@ export async function readTopic(
     clearTimeout(timer);
     if (reached) await new Promise((r) => setTimeout(r, settleMs));
   } finally {
-    await consumer.disconnect();
+    await reader.stop();
+    await kafka.close();
   }
   return out;
+}
+
+/**
+ * Publishes records with an idempotent producer (acks=all) and closes it.
+ *
+ * @param brokers `host:port[,host:port]`.
+ * @param records What to publish.
+ */
+export async function produce(
+  brokers: string,
+  records: readonly { topic: string; key: string; value: string }[],
+): Promise<void> {
+  const kafka = testKafka(brokers);
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    await producer.send(records);
+  } finally {
+    await producer.close();
+    await kafka.close();
+  }
 }
 
 /**

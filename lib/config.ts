@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { DespachoError } from "./errors.ts";
+import { KAFKA_CLIENTS } from "./kafka/client.ts";
 
 const brokerList = z.string().transform((s, ctx) => {
   const brokers = s.split(",").map((b) => b.trim()).filter((b) => b !== "");
@@ -39,6 +40,8 @@ const dwell = z.string().transform((s, ctx) => {
 export const ConfigSchema = z.object({
   KAFKA_BROKERS: brokerList.default(["127.0.0.1:9092"]),
   KAFKA_CLIENT_ID: z.string().min(1).default("despacho"),
+  /** The Kafka client library behind lib/kafka (see the README for why the default). */
+  KAFKA_CLIENT: z.enum(KAFKA_CLIENTS).default("kafkajs"),
   /** Partitions for topics Despacho creates (the seed compares 1 and 5). */
   TOPIC_PARTITIONS: int(1, 1000).default(5),
   TOPIC_REPLICATION_FACTOR: int(1, 10).default(1),
@@ -61,6 +64,13 @@ export const ConfigSchema = z.object({
    * broker on a small machine has needed minutes.
    */
   STARTUP_TIMEOUT_MS: int(1000, 24 * 3_600_000).default(600_000),
+  /**
+   * How long a consumer group waits for a silent worker before moving its partitions. Long enough
+   * that a slow machine keeps its membership; a stopped worker leaves at once, and with static
+   * membership (platformatic) a restarted one takes its partitions back at once. The broker bounds
+   * it to 6 s–30 min by default.
+   */
+  KAFKA_SESSION_TIMEOUT_MS: int(6000, 1_800_000).default(30_000),
   STAGE_DWELL_MS: dwell.default([2000, 2000, 2000]),
   /** Prefix of consumer group ids (`<prefix>-processing`, …): separate deployments on one cluster. */
   GROUP_ID_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default("despacho"),

@@ -1,8 +1,9 @@
 /**
  * Turning a Kafka record's bytes into a typed event, or into the reason it is not one.
  */
-import type { KafkaMessage } from "kafkajs";
 import type { z } from "zod";
+import { deadLetterRecord, type InRecord, type OutRecord } from "../lib/kafka/records.ts";
+import type { Logger } from "../lib/log.ts";
 
 /** A parsed value, or the one-sentence reason it could not be parsed. */
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -14,7 +15,7 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
  * @param schema The wire schema expected on this topic.
  * @returns The typed value, or why it is not one.
  */
-export function parseRecord<T>(bytes: Uint8Array | Buffer | null, schema: z.ZodType<T>): Parsed<T> {
+export function parseRecord<T>(bytes: Uint8Array | null, schema: z.ZodType<T>): Parsed<T> {
   if (bytes === null) return { ok: false, reason: "Cannot parse record: value is null" };
   let json: unknown;
   try {
@@ -28,18 +29,33 @@ export function parseRecord<T>(bytes: Uint8Array | Buffer | null, schema: z.ZodT
   return { ok: false, reason: `Cannot parse record: schema mismatch: ${issues.join("; ")}` };
 }
 
+/** A parsed record, or the dead letter that takes its place on the dead-letter topic. */
+export type ParsedOrLetter<T> = { ok: true; value: T } | { ok: false; letter: OutRecord };
+
 /**
- * Where a record came from, as `deadLetterRecord` wants it.
+ * The one parse step of every role: a record that is not JSON or does not match its schema
+ * becomes a dead letter (with its source and the reason) to publish in the same transaction as
+ * its offset, and the role goes on. It never throws and never drops a record silently.
  *
- * @param batch The batch's topic and partition.
- * @param message The record.
+ * @param record The record read.
+ * @param schema The wire schema of its topic.
+ * @param deadLetterTopic Where dead letters go.
+ * @param log Says which record was set aside and why.
+ * @returns The typed value, or the dead letter.
  */
-export function recordSource(batch: { topic: string; partition: number }, message: KafkaMessage) {
-  return {
-    topic: batch.topic,
-    partition: batch.partition,
-    offset: message.offset,
-    key: message.key ?? null,
-    value: message.value ?? null,
-  };
+export function parseOrDeadLetter<T>(
+  record: InRecord,
+  schema: z.ZodType<T>,
+  deadLetterTopic: string,
+  log: Logger,
+): ParsedOrLetter<T> {
+  const parsed = parseRecord(record.value, schema);
+  if (parsed.ok) return parsed;
+  log.warn("dead-lettering a record", {
+    topic: record.topic,
+    partition: record.partition,
+    offset: record.offset,
+    reason: parsed.reason,
+  });
+  return { ok: false, letter: deadLetterRecord(deadLetterTopic, record, parsed.reason) };
 }

@@ -1,12 +1,17 @@
 /**
  * The worker program: `worker --role processing|notification|purchase-analytics`.
  * Reads configuration once, ensures the topics, runs one role until SIGINT/SIGTERM.
+ *
+ * Retriable is not fatal: a role that fails for a reason that may pass (broker restart,
+ * coordinator moved, timeouts on a slow machine) is started again on a fresh Kafka client after a
+ * back-off. Only a fatal failure (fenced by a newer instance of itself) ends the process, with
+ * exit code 1; a bad configuration exits with 2.
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config.ts";
-import { createKafka } from "../lib/kafka.ts";
+import { createKafkaClient, orderTopics, purchaseTopics } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
-import { ensureTopics, orderTopics, purchaseTopics } from "../lib/topics.ts";
+import { supervise } from "../lib/supervise.ts";
 import type { Role } from "./role.ts";
 
 const ROLES = ["processing", "notification", "purchase-analytics"] as const;
@@ -57,7 +62,6 @@ try {
 }
 
 const log = createLogger(role, config.LOG_LEVEL);
-const kafka = createKafka(config, log);
 const stop = new AbortController();
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(sig, () => {
@@ -66,20 +70,37 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+const run = await loadRole(role);
+const topics = role === "purchase-analytics" ? purchaseTopics(config) : orderTopics(config);
+let fatal = false;
 try {
-  const admin = kafka.admin();
-  await admin.connect();
-  const created = await ensureTopics(
-    admin,
-    role === "purchase-analytics" ? purchaseTopics(config) : orderTopics(config),
-  );
-  await admin.disconnect();
-  if (created.length > 0) log.info("created topics", { topics: created });
-  const run = await loadRole(role);
-  await run({ config, log, kafka, signal: stop.signal });
+  await supervise(async () => {
+    const kafka = createKafkaClient(config, log);
+    try {
+      const created = await kafka.ensureTopics(topics, {
+        timeoutMs: config.STARTUP_TIMEOUT_MS,
+        say: (line) => log.info(line),
+        signal: stop.signal,
+      });
+      if (created.length > 0) log.info("created topics", { topics: created });
+      await run({ config, log, kafka, signal: stop.signal });
+    } catch (error) {
+      fatal = kafka.classify(error) === "fatal";
+      throw error;
+    } finally {
+      await kafka.close();
+    }
+  }, {
+    classify: () => fatal ? "fatal" : "retriable",
+    signal: stop.signal,
+    onRestart: (error, restart, delayMs) =>
+      log.warn("role failed; starting it again", { error, restart, delayMs }),
+  });
   log.info("stopped");
   Deno.exit(0);
 } catch (error) {
-  log.error("worker failed", { error });
+  log.error("Cannot go on: this instance was fenced by a newer one with the same identity", {
+    error,
+  });
   Deno.exit(1);
 }

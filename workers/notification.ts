@@ -6,12 +6,11 @@
  * Mail is at-least-once: a crash after the SMTP server accepted a mail but before the transaction
  * committed sends it again, with the same Message-ID. The outcome record is exactly once.
  */
-import { deadLetterRecord, type OutRecord } from "../lib/kafka.ts";
+import { lastOffset, type OutRecord } from "../lib/kafka/mod.ts";
 import { orderMail } from "../lib/notification.ts";
 import { type OrderNotified, type OrderTransition, OrderTransitionSchema } from "../lib/order.ts";
 import { retry } from "../lib/retry.ts";
-import { runTransactional } from "../lib/transactional.ts";
-import { parseRecord, recordSource } from "./_parse.ts";
+import { parseOrDeadLetter } from "./_parse.ts";
 import { createMailer, type Mailer } from "./mailer.ts";
 import { instanceId, onAbort, type RoleContext } from "./role.ts";
 
@@ -25,24 +24,25 @@ const CONCURRENCY = 16;
  */
 export async function run({ config, log, kafka, signal }: RoleContext): Promise<void> {
   const mailer = await createMailer(config, log);
-  const loop = runTransactional({
-    kafka,
+  const loop = kafka.runTransactional({
     log,
     groupId: `${config.GROUP_ID_PREFIX}-notification`,
     transactionalId: `${config.GROUP_ID_PREFIX}-notification-${instanceId(config)}`,
+    instanceId: `notification-${instanceId(config)}`,
+    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     topics: [config.TOPIC_ORDER_PROCESSING],
     handle: async (batch, ctx) => {
-      const out: (OutRecord | null)[] = new Array(batch.messages.length).fill(null);
+      const out: (OutRecord | null)[] = new Array(batch.records.length).fill(null);
       const byOrder = new Map<string, { index: number; transition: OrderTransition }[]>();
-      batch.messages.forEach((message, index) => {
-        const parsed = parseRecord(message.value, OrderTransitionSchema);
+      batch.records.forEach((record, index) => {
+        const parsed = parseOrDeadLetter(
+          record,
+          OrderTransitionSchema,
+          config.TOPIC_DEAD_LETTER,
+          log,
+        );
         if (!parsed.ok) {
-          log.warn("dead-lettering a record", { offset: message.offset, reason: parsed.reason });
-          out[index] = deadLetterRecord(
-            config.TOPIC_DEAD_LETTER,
-            recordSource(batch, message),
-            parsed.reason,
-          );
+          out[index] = parsed.letter;
           return;
         }
         const list = byOrder.get(parsed.value.id) ?? [];
@@ -70,7 +70,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
       });
       await Promise.all(workers);
       if (ctx.signal.aborted) return;
-      await ctx.commit(out.filter((r): r is OutRecord => r !== null), batch.lastOffset());
+      await ctx.commit(out.filter((r): r is OutRecord => r !== null), lastOffset(batch));
     },
   });
   onAbort(signal, () => void loop.stop());

@@ -7,13 +7,11 @@
  * not a timer in memory. Each decision's transitions and the input offset commit in one Kafka
  * transaction (lib/transactional.ts).
  */
-import type { KafkaMessage } from "kafkajs";
-import { deadLetterRecord, type OutRecord } from "../lib/kafka.ts";
+import type { OutRecord } from "../lib/kafka/mod.ts";
 import { OrderRequestedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import { advanceOrder } from "../lib/processing.ts";
 import { abortableSleep } from "../lib/retry.ts";
-import { runTransactional } from "../lib/transactional.ts";
-import { parseRecord, recordSource } from "./_parse.ts";
+import { parseOrDeadLetter } from "./_parse.ts";
 import { instanceId, onAbort, type RoleContext } from "./role.ts";
 
 /**
@@ -25,11 +23,12 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   const requests = config.TOPIC_ORDER_REQUESTS;
   const processing = config.TOPIC_ORDER_PROCESSING;
   const dwell = config.STAGE_DWELL_MS;
-  const loop = runTransactional({
-    kafka,
+  const loop = kafka.runTransactional({
     log,
     groupId: `${config.GROUP_ID_PREFIX}-processing`,
     transactionalId: `${config.GROUP_ID_PREFIX}-processing-${instanceId(config)}`,
+    instanceId: `processing-${instanceId(config)}`,
+    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     topics: [requests, processing],
     handle: async (batch, ctx) => {
       let out: OutRecord[] = [];
@@ -39,18 +38,13 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
         out = [];
         decidedUpTo = null;
       };
-      for (const message of batch.messages) {
-        const input = parseInput(batch.topic === requests, message);
+      for (const record of batch.records) {
+        const input = batch.topic === requests
+          ? parseOrDeadLetter(record, OrderRequestedSchema, config.TOPIC_DEAD_LETTER, log)
+          : parseOrDeadLetter(record, OrderTransitionSchema, config.TOPIC_DEAD_LETTER, log);
         if (!input.ok) {
-          log.warn("dead-lettering a record", {
-            topic: batch.topic,
-            offset: message.offset,
-            reason: input.reason,
-          });
-          out.push(
-            deadLetterRecord(config.TOPIC_DEAD_LETTER, recordSource(batch, message), input.reason),
-          );
-          decidedUpTo = message.offset;
+          out.push(input.letter);
+          decidedUpTo = record.offset;
           continue;
         }
         for (;;) {
@@ -67,7 +61,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
               out.push({ topic: processing, key: t.id, value: JSON.stringify(t) });
             }
           }
-          decidedUpTo = message.offset;
+          decidedUpTo = record.offset;
           break;
         }
       }
@@ -78,12 +72,6 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   await loop.ready;
   log.info("processing orders", { dwellMs: dwell, topics: [requests, processing] });
   await loop.done;
-}
-
-function parseInput(isRequest: boolean, message: KafkaMessage) {
-  return isRequest
-    ? parseRecord(message.value, OrderRequestedSchema)
-    : parseRecord(message.value, OrderTransitionSchema);
 }
 
 /**

@@ -12,9 +12,8 @@
  * position that checkpoint describes. Console output and mail are at least once.
  */
 import process from "node:process";
-import { type Kafka, logLevel } from "kafkajs";
 import type { Config } from "../lib/config.ts";
-import { deadLetterRecord, type OutRecord } from "../lib/kafka.ts";
+import { type KafkaClient, lastOffset, type OutRecord } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import {
   classifyPurchase,
@@ -22,7 +21,6 @@ import {
   type PurchaseNotified,
   PurchaseSchema,
 } from "../lib/purchase.ts";
-import { runTransactional } from "../lib/transactional.ts";
 import {
   type AnalyticsState,
   applyEvent,
@@ -31,7 +29,7 @@ import {
   reportOf,
   type WindowState,
 } from "../lib/windows.ts";
-import { parseRecord, recordSource } from "./_parse.ts";
+import { parseOrDeadLetter } from "./_parse.ts";
 import { createMailer, type Mailer } from "./mailer.ts";
 import { instanceId, onAbort, type RoleContext } from "./role.ts";
 
@@ -75,11 +73,12 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     checkpoints = null;
   };
 
-  const loop = runTransactional({
-    kafka,
+  const loop = kafka.runTransactional({
     log,
     groupId,
     transactionalId: `${groupId}-${instanceId(config)}`,
+    instanceId: `purchase-analytics-${instanceId(config)}`,
+    sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     topics: [config.TOPIC_PURCHASES],
     // State held for partitions may belong to another instance now: restore again on next use.
     onAssign: () => {
@@ -112,17 +111,11 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
         const out: OutRecord[] = [];
         const closed: WindowState[] = [];
         const mails: Promise<void>[] = [];
-        for (const message of batch.messages) {
-          const parsed = parseRecord(message.value, PurchaseSchema);
+        for (const record of batch.records) {
+          const parsed = parseOrDeadLetter(record, PurchaseSchema, config.TOPIC_DEAD_LETTER, log);
           if (!parsed.ok) {
             p.state.invalid++;
-            out.push(
-              deadLetterRecord(
-                config.TOPIC_DEAD_LETTER,
-                recordSource(batch, message),
-                parsed.reason,
-              ),
-            );
+            out.push(parsed.letter);
             continue;
           }
           const event = parsed.value;
@@ -150,7 +143,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
             subject,
             text,
             folio: event.folio!,
-            source: { partition: batch.partition, offset: message.offset },
+            source: { partition: batch.partition, offset: record.offset },
             at: new Date().toISOString(),
           };
           out.push({
@@ -164,7 +157,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
         p.lastEventAt = Date.now();
         await Promise.all(mails);
         if (ctx.signal.aborted) return forget(p);
-        await ctx.commit([...out, ...records(p, closed)], batch.lastOffset());
+        await ctx.commit([...out, ...records(p, closed)], lastOffset(batch));
       } catch (error) {
         // The state already holds this batch, which will be read again: start from the checkpoint.
         forget(p);
@@ -266,45 +259,38 @@ async function mail(mailer: Mailer, n: PurchaseNotified, log: Logger): Promise<v
  * until no record has arrived for a moment after the topic's end offsets were reached.
  */
 async function readCheckpoints(
-  kafka: Kafka,
+  kafka: KafkaClient,
   topic: string,
   log: Logger,
 ): Promise<Map<string, AnalyticsState>> {
   const found = new Map<string, AnalyticsState>();
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
+  const ends = await kafka.endOffsets(topic);
   const remaining = new Map(
     ends.filter((e) => e.high !== e.low).map((e) => [e.partition, BigInt(e.high)]),
   );
   if (remaining.size === 0) return found;
-  const consumer = kafka.consumer({
-    groupId: `despacho-restore-${crypto.randomUUID()}`,
-    readUncommitted: false,
-    maxWaitTimeInMs: 100,
+  let last = Date.now();
+  const reader = kafka.reader({
+    topics: [topic],
+    onBatch: (batch) => {
+      for (const r of batch.records) {
+        if (r.key === null || r.value === null) continue;
+        found.set(
+          r.key,
+          (JSON.parse(new TextDecoder().decode(r.value)) as { state: AnalyticsState }).state,
+        );
+      }
+      last = Date.now();
+      // Transaction markers take the last offsets, so "reached" is the last data offset + 2 at most.
+      if (BigInt(lastOffset(batch)) + 2n >= (remaining.get(batch.partition) ?? 0n)) {
+        remaining.delete(batch.partition);
+      }
+    },
   });
-  consumer.logger().setLogLevel(logLevel.NOTHING);
-  await consumer.connect();
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    let last = Date.now();
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: ({ batch }) => {
-        for (const m of batch.messages) {
-          const key = m.key?.toString();
-          if (key === undefined || m.value === null) continue;
-          found.set(key, (JSON.parse(m.value.toString()) as { state: AnalyticsState }).state);
-        }
-        last = Date.now();
-        // Transaction markers take the last offsets, so "reached" is the last data offset + 2 at most.
-        if (BigInt(batch.lastOffset()) + 2n >= (remaining.get(batch.partition) ?? 0n)) {
-          remaining.delete(batch.partition);
-        }
-        return Promise.resolve();
-      },
-    });
+    await reader.ready;
+    // Quiet counts from the moment the reader has its partitions, not from before the group join.
+    last = Math.max(last, Date.now());
     const started = Date.now();
     // Done when every partition reached its end and a moment passed; or, when aborted records at
     // the end (a crashed instance's) hide the end, after 1.5 s without any record.
@@ -318,7 +304,7 @@ async function readCheckpoints(
       log.warn("state topic not read to its end in 15 s", { partitions: [...remaining.keys()] });
     }
   } finally {
-    await consumer.disconnect();
+    await reader.stop();
   }
   return found;
 }

@@ -1,15 +1,15 @@
 /**
  * The shape every worker role module exports, so `workers/main.ts` can run any of them.
  */
-import type { Kafka } from "kafkajs";
 import type { Config } from "../lib/config.ts";
+import type { KafkaClient } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 
 /** What a role gets from the entrypoint. */
 export interface RoleContext {
   config: Config;
   log: Logger;
-  kafka: Kafka;
+  kafka: KafkaClient;
   /** Aborted on SIGINT/SIGTERM: the role stops consuming, finishes its transaction, resolves. */
   signal: AbortSignal;
 }

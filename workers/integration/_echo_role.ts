@@ -1,10 +1,11 @@
 /**
- * Test fixture: a role that copies each input record to an output topic through
- * `runTransactional`. Arguments: brokers, input topic, output topic, group id, transactional id.
+ * Test fixture: a role that copies each input record to an output topic through the seam's
+ * transactional loop. Arguments: brokers, input topic, output topic, group id, transactional id.
+ * `KAFKA_CLIENT` chooses the client library.
  */
-import { createKafka } from "../../lib/kafka.ts";
+import { loadConfig } from "../../lib/config.ts";
+import { createKafkaClient, lastOffset } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
-import { runTransactional } from "../../lib/transactional.ts";
 
 const [brokers, input, output, groupId, transactionalId] = Deno.args;
 if (!brokers || !input || !output || !groupId || !transactionalId) {
@@ -12,20 +13,27 @@ if (!brokers || !input || !output || !groupId || !transactionalId) {
   Deno.exit(2);
 }
 const log = createLogger("echo", "warn");
-const kafka = createKafka({ KAFKA_BROKERS: brokers.split(","), KAFKA_CLIENT_ID: "echo" }, log);
-const loop = runTransactional({
-  kafka,
+const config = loadConfig({
+  KAFKA_BROKERS: brokers,
+  KAFKA_CLIENT_ID: "echo",
+  KAFKA_CLIENT: Deno.env.get("KAFKA_CLIENT"),
+});
+const kafka = createKafkaClient(config, log);
+const decoder = new TextDecoder();
+const loop = kafka.runTransactional({
   groupId,
   transactionalId,
+  instanceId: transactionalId,
   topics: [input],
   log,
+  sessionTimeoutMs: 10_000,
   handle: async (batch, ctx) => {
-    const records = batch.messages.map((m) => ({
+    const records = batch.records.map((r) => ({
       topic: output,
-      key: m.key?.toString() ?? "",
-      value: m.value?.toString() ?? "",
+      key: r.key ?? "",
+      value: r.value === null ? "" : decoder.decode(r.value),
     }));
-    await ctx.commit(records, batch.lastOffset());
+    await ctx.commit(records, lastOffset(batch));
   },
 });
 await loop.ready;

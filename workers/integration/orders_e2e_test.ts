@@ -1,10 +1,17 @@
 import assert from "node:assert/strict";
 import { type Config, loadConfig } from "../../lib/config.ts";
-import { createKafka } from "../../lib/kafka.ts";
+import { createKafkaClient } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import { ORDER_STATES } from "../../lib/order.ts";
 import { startGateway } from "../../gateway/server.ts";
-import { readTopic, testBrokers, testKafka, topicEnv, uniqueName } from "../../infra/testing.ts";
+import {
+  produce,
+  readTopic,
+  testBrokers,
+  testClientName,
+  topicEnv,
+  uniqueName,
+} from "../../infra/testing.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
 import type { Role } from "../role.ts";
@@ -17,6 +24,7 @@ async function orderPipeline(overrides: Record<string, string>) {
   const prefix = uniqueName("orders");
   const config: Config = loadConfig({
     KAFKA_BROKERS: brokers,
+    KAFKA_CLIENT: testClientName(),
     ...topicEnv(prefix),
     TOPIC_PARTITIONS: "3",
     INSTANCE_ID: "e2e",
@@ -26,7 +34,12 @@ async function orderPipeline(overrides: Record<string, string>) {
   const gateway = await startGateway(config, log);
   const stop = new AbortController();
   const start = (role: Role, name: string) =>
-    role({ config, log: log.child(name), kafka: createKafka(config, log), signal: stop.signal });
+    role({
+      config,
+      log: log.child(name),
+      kafka: createKafkaClient(config, log),
+      signal: stop.signal,
+    });
   const roles = [start(runProcessing, "processing"), start(runNotification, "notification")];
   return {
     config,
@@ -146,17 +159,12 @@ Deno.test({
       STAGE_DWELL_MS: "0",
       OUTBOX_DIR: await Deno.makeTempDir(),
     });
-    const kafka = testKafka(system.brokers);
-    const producer = kafka.producer();
     try {
-      await producer.connect();
-      await producer.send({
-        topic: system.config.TOPIC_ORDER_REQUESTS,
-        messages: [
-          { key: "junk", value: "{not json" },
-          { key: "wrong", value: JSON.stringify({ v: 1, type: "OrderRequested", id: "x" }) },
-        ],
-      });
+      const topic = system.config.TOPIC_ORDER_REQUESTS;
+      await produce(system.brokers, [
+        { topic, key: "junk", value: "{not json" },
+        { topic, key: "wrong", value: JSON.stringify({ v: 1, type: "OrderRequested", id: "x" }) },
+      ]);
       const res = await fetch(`${system.url}/orders`, {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -178,7 +186,6 @@ Deno.test({
       assert.match(reasons[0].reason, /^Cannot parse record: invalid JSON/);
       assert.match(reasons[1].reason, /^Cannot parse record: schema mismatch: order: /);
     } finally {
-      await producer.disconnect();
       await system.stop();
     }
   },

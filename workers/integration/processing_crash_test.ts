@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import type { OrderRequested } from "../../lib/order.ts";
 import { spawnDeno } from "../../infra/process.ts";
-import { readTopic, testBrokers, testKafka, topicEnv, uniqueName } from "../../infra/testing.ts";
+import {
+  produce,
+  readTopic,
+  testBrokers,
+  testClientName,
+  topicEnv,
+  uniqueName,
+} from "../../infra/testing.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -23,6 +30,8 @@ Deno.test({
     const prefix = uniqueName("crash");
     const env = {
       KAFKA_BROKERS: brokers,
+      KAFKA_CLIENT: testClientName(),
+      KAFKA_SESSION_TIMEOUT_MS: "10000",
       ...topicEnv(prefix),
       TOPIC_PARTITIONS: "3",
       INSTANCE_ID: "crash-1",
@@ -30,9 +39,6 @@ Deno.test({
       LOG_LEVEL: "info",
     };
     const total = 200;
-    const kafka = testKafka(brokers);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
     let worker = await startWorker(env);
     try {
       // Orders arrive in waves while the worker runs, so some are in every state when it dies.
@@ -46,9 +52,9 @@ Deno.test({
             order: { name: `Pedido ${id}`, price: 100 + i, email: `${id}@example.cl` },
             requestedAt: new Date().toISOString(),
           };
-          return { key: id, value: JSON.stringify(event) };
+          return { topic: env.TOPIC_ORDER_REQUESTS, key: id, value: JSON.stringify(event) };
         });
-        await producer.send({ topic: env.TOPIC_ORDER_REQUESTS, acks: -1, messages });
+        await produce(brokers, messages);
         await new Promise((r) => setTimeout(r, 100));
       }
       const before = await readTopic(brokers, env.TOPIC_ORDER_PROCESSING, 1, 10_000, 0);
@@ -82,7 +88,6 @@ Deno.test({
       });
     } finally {
       await worker.stop();
-      await producer.disconnect();
     }
   },
 });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config.ts";
-import { ensureTopics, purchaseTopics } from "../../lib/topics.ts";
-import { createKafka } from "../../lib/kafka.ts";
+import { createKafkaClient, purchaseTopics } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import { classifyPurchase, type Purchase } from "../../lib/purchase.ts";
 import {
@@ -13,7 +12,14 @@ import {
 } from "../../lib/windows.ts";
 import { generatePurchases, readWords } from "../../datasets/purchases.ts";
 import { spawnDeno } from "../../infra/process.ts";
-import { readTopic, testBrokers, testKafka, topicEnv, uniqueName } from "../../infra/testing.ts";
+import {
+  produce,
+  readTopic,
+  testBrokers,
+  testClientName,
+  topicEnv,
+  uniqueName,
+} from "../../infra/testing.ts";
 import { run as runAnalytics } from "../purchase_analytics.ts";
 import { startSmtp } from "./_smtp.ts";
 
@@ -24,6 +30,8 @@ function environment(brokers: string) {
   const prefix = uniqueName("purchases");
   return {
     KAFKA_BROKERS: brokers,
+    KAFKA_CLIENT: testClientName(),
+    KAFKA_SESSION_TIMEOUT_MS: "10000",
     ...topicEnv(prefix),
     TOPIC_PARTITIONS: "3",
     INSTANCE_ID: "analytics-1",
@@ -81,18 +89,7 @@ async function published(brokers: string, topic: string) {
 }
 
 async function publish(brokers: string, topic: string, events: readonly Purchase[]) {
-  const kafka = testKafka(brokers);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  try {
-    await producer.send({
-      topic,
-      acks: -1,
-      messages: events.map((e) => ({ key: e.id, value: JSON.stringify(e) })),
-    });
-  } finally {
-    await producer.disconnect();
-  }
+  await produce(brokers, events.map((e) => ({ topic, key: e.id, value: JSON.stringify(e) })));
 }
 
 async function assertExactlyOnceNotifications(
@@ -129,11 +126,8 @@ Deno.test({
     const env = { ...environment(brokers), SMTP_URL: smtp.url };
     const config = loadConfig(env);
     const log = createLogger("test", "warn");
-    const kafka = createKafka(config, log);
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, purchaseTopics(config));
-    await admin.disconnect();
+    const kafka = createKafkaClient(config, log);
+    await kafka.ensureTopics(purchaseTopics(config), { timeoutMs: 60_000 });
     const stop = new AbortController();
     const role = runAnalytics({
       config,

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { spawnDeno } from "../../infra/process.ts";
-import { readTopic, testBrokers, testKafka, uniqueName } from "../../infra/testing.ts";
+import {
+  produce,
+  readTopic,
+  testBrokers,
+  testClientName,
+  testKafka,
+  uniqueName,
+} from "../../infra/testing.ts";
 
 const FIXTURE = new URL("./_echo_role.ts", import.meta.url).pathname;
 
@@ -16,7 +23,7 @@ const startEcho = (args: string[]) =>
       FIXTURE,
       ...args,
     ],
-    {},
+    { KAFKA_CLIENT: testClientName() },
     /^ready$/,
   );
 
@@ -29,25 +36,21 @@ Deno.test({
     const input = uniqueName("echo-in");
     const output = uniqueName("echo-out");
     const kafka = testKafka(brokers);
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({
-      topics: [{ topic: input, numPartitions: 3 }, { topic: output, numPartitions: 3 }],
-      waitForLeaders: true,
-    });
-    await admin.disconnect();
+    await kafka.ensureTopics([
+      { name: input, partitions: 3, replicationFactor: 1 },
+      { name: output, partitions: 3, replicationFactor: 1 },
+    ], { timeoutMs: 60_000 });
+    await kafka.close();
     const args = [brokers, input, output, uniqueName("echo-group"), uniqueName("echo-tx")];
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
     const total = 1500;
     let echo = await startEcho(args);
     try {
       for (let sent = 0; sent < total; sent += 50) {
         const messages = Array.from(
           { length: 50 },
-          (_, i) => ({ key: `k${sent + i}`, value: String(sent + i) }),
+          (_, i) => ({ topic: input, key: `k${sent + i}`, value: String(sent + i) }),
         );
-        await producer.send({ topic: input, acks: -1, messages });
+        await produce(brokers, messages);
         if (sent === 750) {
           await echo.kill();
           echo = await startEcho(args);
@@ -67,7 +70,6 @@ Deno.test({
       });
     } finally {
       await echo.stop();
-      await producer.disconnect();
     }
   },
 });

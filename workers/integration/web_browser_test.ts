@@ -9,9 +9,9 @@ import type { Page } from "playwright-core";
 import { generatePurchases, readWords } from "../../datasets/purchases.ts";
 import { startGateway } from "../../gateway/server.ts";
 import { findChromium, launchBrowser, SCREENSHOT_DIR } from "../../infra/browser.ts";
-import { testBrokers, topicEnv, uniqueName } from "../../infra/testing.ts";
+import { testBrokers, testClientName, topicEnv, uniqueName } from "../../infra/testing.ts";
 import { type Config, loadConfig } from "../../lib/config.ts";
-import { createKafka } from "../../lib/kafka.ts";
+import { createKafkaClient } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
@@ -58,6 +58,7 @@ async function startSystem() {
   const brokers = await testBrokers();
   const config: Config = loadConfig({
     KAFKA_BROKERS: brokers,
+    KAFKA_CLIENT: testClientName(),
     ...topicEnv(uniqueName("web")),
     TOPIC_PARTITIONS: "2",
     INSTANCE_ID: "web",
@@ -74,7 +75,12 @@ async function startSystem() {
   const gateway = await startGateway(config, log);
   const stop = new AbortController();
   const start = (role: Role, name: string) =>
-    role({ config, log: log.child(name), kafka: createKafka(config, log), signal: stop.signal });
+    role({
+      config,
+      log: log.child(name),
+      kafka: createKafkaClient(config, log),
+      signal: stop.signal,
+    });
   const roles = [
     start(runProcessing, "processing"),
     start(runNotification, "notification"),

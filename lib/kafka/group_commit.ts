@@ -1,0 +1,195 @@
+/**
+ * Group commit of a transactional role, independent of the client library: outputs and the input
+ * positions they answer are queued, and everything queued while a transaction is in flight rides
+ * in the next one, so the cost of a transaction is shared by everything ready at that moment.
+ *
+ * Input that produced nothing does not need a transaction of its own: its position is deferred and
+ * committed with the next transaction, or after `deferMs` of quiet (reading such input again after
+ * a crash publishes nothing, so nothing is lost).
+ */
+import type { Logger } from "../log.ts";
+import type { TopicPartition } from "./client.ts";
+import type { OutRecord } from "./records.ts";
+
+/** A position read up to: the last record processed of one partition. */
+export type Position = TopicPartition & { offset: string };
+
+/** One open Kafka transaction, as a client library runs it. */
+export interface Transaction {
+  send(records: readonly OutRecord[]): Promise<void>;
+  /** Commits the group's offsets (the next offset to read, per partition) in this transaction. */
+  sendOffsets(offsets: readonly Position[]): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** A transactional producer, as {@linkcode GroupCommit} uses it. */
+export interface Transactions {
+  /** Begins a transaction, initialising the producer first when needed. */
+  begin(): Promise<Transaction>;
+  /**
+   * Called after a transaction failed for a reason that is not fatal: the producer may be left in
+   * a state the library cannot leave by itself, so it is made anew (same transactional id).
+   */
+  reset(): Promise<void>;
+}
+
+/** Options of {@linkcode GroupCommit}. */
+export interface GroupCommitOptions {
+  log: Logger;
+  /** Whether a failure means this instance must stop (fenced by a newer one). */
+  isFatal(error: unknown): boolean;
+  /** Called once with the first fatal error. */
+  onFatal(error: unknown): void;
+  /** Whether this instance still owns a partition; output for others is refused. @default always */
+  owns?: (tp: TopicPartition) => boolean;
+  /** Longest delay of a deferred position, in ms. @default 500 */
+  deferMs?: number;
+}
+
+interface Pending {
+  records: readonly OutRecord[];
+  position: Position | null;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** The partition is no longer this instance's: its output must not be published. */
+export class NotOwnedError extends Error {
+  /** @param tp The partition. */
+  constructor(tp: TopicPartition) {
+    super(`Cannot commit for ${tp.topic}/${tp.partition}: the partition is no longer ours`);
+    this.name = "NotOwnedError";
+  }
+}
+
+const key = (tp: TopicPartition) => `${tp.topic}/${tp.partition}`;
+
+/** Queues commits and runs them as few transactions as it can. */
+export class GroupCommit {
+  #tx: Transactions;
+  #options: GroupCommitOptions;
+  #queue: Pending[] = [];
+  #flushing: Promise<void> | null = null;
+  #deferred = new Map<string, Position>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #fatal = false;
+
+  /**
+   * @param transactions The producer.
+   * @param options Logger, fatal-error policy, ownership check.
+   */
+  constructor(transactions: Transactions, options: GroupCommitOptions) {
+    this.#tx = transactions;
+    this.#options = options;
+  }
+
+  /**
+   * Publishes `records` and, with `position`, marks the input consumed up to it, atomically.
+   *
+   * @returns Resolves once committed.
+   * @throws {NotOwnedError} When `position`'s partition is no longer owned at commit time.
+   * @throws The transaction's error (it was aborted).
+   */
+  commit(records: readonly OutRecord[], position: Position | null): Promise<void> {
+    if (position !== null && !this.#owns(position)) {
+      return Promise.reject(new NotOwnedError(position));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ records, position, resolve, reject });
+      this.#flushing ??= this.#flush();
+    });
+  }
+
+  /** Marks input consumed up to `position` with no output: it rides in the next transaction. */
+  defer(position: Position): void {
+    this.#deferred.set(key(position), position);
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#deferred.size > 0) void this.commit([], null).catch(() => {});
+    }, this.#options.deferMs ?? 500);
+  }
+
+  /**
+   * Forgets deferred positions (all, or of partitions no longer owned): once a partition may be
+   * someone else's, committing an old position could rewind their progress.
+   */
+  dropDeferred(): void {
+    for (const [k, p] of this.#deferred) if (!this.#owns(p)) this.#deferred.delete(k);
+  }
+
+  /** Resolves when no transaction is in flight. */
+  async drain(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    while (this.#flushing !== null) await this.#flushing.catch(() => {});
+  }
+
+  #owns(tp: TopicPartition): boolean {
+    return this.#options.owns?.(tp) ?? true;
+  }
+
+  async #flush(): Promise<void> {
+    // Never finish in the turn that started it: `#flushing` is assigned its promise first.
+    await null;
+    try {
+      await this.#flushQueue();
+    } catch (error) {
+      this.#flushing = null;
+      this.#options.log.error("group commit failed", { error });
+    }
+  }
+
+  async #flushQueue(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const taken: Pending[] = [];
+      for (const p of this.#queue.splice(0)) {
+        if (this.#fatal) p.reject(new Error("Cannot commit: this instance was fenced"));
+        else if (p.position !== null && !this.#owns(p.position)) {
+          p.reject(new NotOwnedError(p.position));
+        } else taken.push(p);
+      }
+      if (taken.length === 0) continue;
+      const offsets = new Map<string, Position>();
+      const positions = [...taken.map((p) => p.position), ...this.#deferred.values()];
+      this.#deferred.clear();
+      for (const position of positions) {
+        if (position === null || !this.#owns(position)) continue;
+        const next = (BigInt(position.offset) + 1n).toString();
+        const known = offsets.get(key(position));
+        if (known === undefined || BigInt(known.offset) < BigInt(next)) {
+          offsets.set(key(position), { ...position, offset: next });
+        }
+      }
+      let tx: Transaction | null = null;
+      try {
+        tx = await this.#tx.begin();
+        const records = taken.flatMap((p) => p.records);
+        if (records.length > 0) await tx.send(records);
+        if (offsets.size > 0) await tx.sendOffsets([...offsets.values()]);
+        await tx.commit();
+        for (const p of taken) p.resolve();
+      } catch (error) {
+        const fatal = this.#options.isFatal(error);
+        this.#options.log.warn("transaction failed; aborting it", {
+          error,
+          records: taken.reduce((n, p) => n + p.records.length, 0),
+          fatal,
+        });
+        await tx?.abort().catch(() => {});
+        for (const p of taken) p.reject(error);
+        if (fatal) {
+          this.#fatal = true;
+          this.#options.onFatal(error);
+        } else {
+          await this.#tx.reset().catch((e) =>
+            this.#options.log.warn("cannot re-create the transactional producer", { error: e })
+          );
+        }
+      }
+    }
+    // The last look at the queue and the end of the flush in one turn: a commit queued from here
+    // on starts a new flush.
+    this.#flushing = null;
+  }
+}

@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { createLogger } from "../log.ts";
+import { GroupCommit, NotOwnedError, type Position, type Transactions } from "./group_commit.ts";
+import type { OutRecord } from "./records.ts";
+
+const quiet = createLogger("test", "error", () => {});
+const rec = (key: string): OutRecord => ({ topic: "out", key, value: key });
+const at = (partition: number, offset: string): Position => ({ topic: "in", partition, offset });
+
+/** A producer that logs what each transaction did; `failNext` makes the next commit throw. */
+function fakeProducer() {
+  const log: { records: string[]; offsets: string[]; outcome: string }[] = [];
+  let failNext: unknown = null;
+  let resets = 0;
+  let gate: Promise<void> = Promise.resolve();
+  const tx: Transactions = {
+    begin() {
+      const entry = { records: [] as string[], offsets: [] as string[], outcome: "open" };
+      log.push(entry);
+      return Promise.resolve({
+        send: (records) => {
+          entry.records.push(...records.map((r) => r.key));
+          return Promise.resolve();
+        },
+        sendOffsets: (offsets) => {
+          entry.offsets.push(...offsets.map((o) => `${o.partition}@${o.offset}`));
+          return Promise.resolve();
+        },
+        commit: async () => {
+          await gate;
+          if (failNext !== null) {
+            const error = failNext;
+            failNext = null;
+            throw error;
+          }
+          entry.outcome = "committed";
+        },
+        abort: () => {
+          entry.outcome = "aborted";
+          return Promise.resolve();
+        },
+      });
+    },
+    reset: () => {
+      resets++;
+      return Promise.resolve();
+    },
+  };
+  return {
+    tx,
+    log,
+    resets: () => resets,
+    fail: (error: unknown) => (failNext = error),
+    hold: () => {
+      let open: () => void = () => {};
+      gate = new Promise((r) => (open = r));
+      return () => {
+        open();
+        gate = Promise.resolve();
+      };
+    },
+  };
+}
+
+Deno.test("GroupCommit commits what is queued during a transaction in one next transaction", async () => {
+  const p = fakeProducer();
+  const gc = new GroupCommit(p.tx, { log: quiet, isFatal: () => false, onFatal: () => {} });
+  const release = p.hold();
+  const first = gc.commit([rec("a")], at(0, "4"));
+  await new Promise((r) => setTimeout(r, 0));
+  const second = gc.commit([rec("b")], at(1, "9"));
+  const third = gc.commit([rec("c")], at(0, "6"));
+  release();
+  await Promise.all([first, second, third]);
+  assert.deepEqual(p.log, [
+    { records: ["a"], offsets: ["0@5"], outcome: "committed" },
+    { records: ["b", "c"], offsets: ["1@10", "0@7"], outcome: "committed" },
+  ]);
+});
+
+Deno.test("GroupCommit: a deferred position rides in the next transaction, or alone after its delay", async () => {
+  const p = fakeProducer();
+  const gc = new GroupCommit(p.tx, {
+    log: quiet,
+    isFatal: () => false,
+    onFatal: () => {},
+    deferMs: 20,
+  });
+  gc.defer(at(2, "30"));
+  await gc.commit([rec("x")], at(0, "1"));
+  assert.deepEqual(p.log.at(-1), {
+    records: ["x"],
+    offsets: ["0@2", "2@31"],
+    outcome: "committed",
+  });
+  gc.defer(at(2, "40"));
+  await new Promise((r) => setTimeout(r, 60));
+  await gc.drain();
+  assert.deepEqual(p.log.at(-1), { records: [], offsets: ["2@41"], outcome: "committed" });
+  assert.equal(p.log.length, 2);
+});
+
+Deno.test("GroupCommit refuses output for a partition it no longer owns, and drops its deferred position", async () => {
+  const p = fakeProducer();
+  const owned = new Set([0, 1]);
+  const gc = new GroupCommit(p.tx, {
+    log: quiet,
+    isFatal: () => false,
+    onFatal: () => {},
+    owns: (tp) => owned.has(tp.partition),
+  });
+  gc.defer(at(1, "5"));
+  owned.delete(1);
+  gc.dropDeferred();
+  await assert.rejects(gc.commit([rec("late")], at(1, "6")), NotOwnedError);
+  await gc.commit([rec("ok")], at(0, "3"));
+  assert.deepEqual(p.log, [{ records: ["ok"], offsets: ["0@4"], outcome: "committed" }]);
+});
+
+Deno.test("GroupCommit aborts a failed transaction, rejects its commits and re-creates the producer", async () => {
+  const p = fakeProducer();
+  const fatal: unknown[] = [];
+  const gc = new GroupCommit(p.tx, {
+    log: quiet,
+    isFatal: (e) => (e as Error).message === "fenced",
+    onFatal: (e) => fatal.push(e),
+  });
+  p.fail(new Error("coordinator moved"));
+  await assert.rejects(gc.commit([rec("a")], at(0, "1")), { message: "coordinator moved" });
+  assert.equal(p.log.at(-1)?.outcome, "aborted");
+  assert.equal(p.resets(), 1);
+  await gc.commit([rec("a")], at(0, "1"));
+  assert.equal(p.log.at(-1)?.outcome, "committed");
+
+  p.fail(new Error("fenced"));
+  await assert.rejects(gc.commit([rec("b")], at(0, "2")), { message: "fenced" });
+  assert.equal(fatal.length, 1);
+  assert.equal(p.resets(), 1, "a fenced producer is not re-created");
+  await assert.rejects(gc.commit([rec("c")], at(0, "3")), {
+    message: "Cannot commit: this instance was fenced",
+  });
+});

@@ -1,0 +1,45 @@
+/**
+ * Despacho's Kafka plumbing, one seam for every client library: the interfaces
+ * (`client.ts`), records (`records.ts`), topics (`topics.ts`), group commit (`group_commit.ts`),
+ * and one implementation per library. `KAFKA_CLIENT` chooses the library.
+ *
+ * @example
+ * ```ts ignore
+ * import { createKafkaClient } from "./lib/kafka/mod.ts";
+ * const kafka = createKafkaClient(config, log);
+ * await kafka.ensureTopics(orderTopics(config), { timeoutMs: config.STARTUP_TIMEOUT_MS });
+ * ```
+ */
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { KafkaClient } from "./client.ts";
+import { createKafkajsClient } from "./kafkajs.ts";
+
+export * from "./client.ts";
+export * from "./records.ts";
+export * from "./topics.ts";
+
+/**
+ * Creates the Kafka client `config.KAFKA_CLIENT` names.
+ *
+ * @param config Brokers, client id and library.
+ * @param log Receives the library's log lines under `kafka`.
+ * @returns The client; nothing connects until it is used.
+ */
+export function createKafkaClient(
+  config: Pick<Config, "KAFKA_BROKERS" | "KAFKA_CLIENT_ID" | "KAFKA_CLIENT" | "STARTUP_TIMEOUT_MS">,
+  log: Logger,
+): KafkaClient {
+  const options = {
+    brokers: config.KAFKA_BROKERS,
+    clientId: config.KAFKA_CLIENT_ID,
+    log,
+    startupTimeoutMs: config.STARTUP_TIMEOUT_MS,
+  };
+  switch (config.KAFKA_CLIENT) {
+    case "kafkajs":
+      return createKafkajsClient(options);
+    case "platformatic":
+      throw new RangeError("Cannot create the platformatic client: not built yet");
+  }
+}

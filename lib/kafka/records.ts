@@ -1,0 +1,126 @@
+/**
+ * Records as Despacho sees them, whatever Kafka client carries them: what a role publishes
+ * ({@linkcode OutRecord}), what it reads ({@linkcode InRecord}, in per-partition
+ * {@linkcode InBatch}es), and the dead letter of a record that cannot be parsed.
+ */
+
+/** A record to publish: topic, key and a UTF-8 value, with optional string headers. */
+export interface OutRecord {
+  topic: string;
+  key: string;
+  value: string;
+  headers?: Record<string, string>;
+}
+
+/** A record read from Kafka. */
+export interface InRecord {
+  topic: string;
+  partition: number;
+  /** The record's offset, as a decimal string (offsets are 64-bit). */
+  offset: string;
+  key: string | null;
+  /** The value's bytes, or null for a tombstone. */
+  value: Uint8Array | null;
+  /** Header values as text (the last one of a repeated header). */
+  headers: Record<string, string>;
+  /** The record's timestamp, ms since the epoch. */
+  timestamp: number;
+}
+
+/** Records of one partition, in offset order, as one fetch delivered them. */
+export interface InBatch {
+  topic: string;
+  partition: number;
+  records: readonly InRecord[];
+}
+
+/** The offset of the last record of a non-empty batch. */
+export function lastOffset(batch: InBatch): string {
+  const last = batch.records.at(-1);
+  if (last === undefined) {
+    throw new RangeError(
+      `Cannot take the last offset of ${batch.topic}/${batch.partition}: the batch is empty`,
+    );
+  }
+  return last.offset;
+}
+
+/**
+ * Bytes of record values per produce request at most: under the broker's default 1 MiB batch limit.
+ * A larger request would be refused as too large, and a transaction that always fails would stall
+ * its role.
+ */
+export const MAX_REQUEST_BYTES = 512 * 1024;
+
+/**
+ * Splits records into requests of at most `maxBytes` (keys and values, plus a per-record overhead),
+ * keeping their order.
+ *
+ * @param records What to send.
+ * @param maxBytes Bytes per request at most. @default {@linkcode MAX_REQUEST_BYTES}
+ * @returns The requests, none empty.
+ */
+export function chunkRecords(
+  records: readonly OutRecord[],
+  maxBytes: number = MAX_REQUEST_BYTES,
+): OutRecord[][] {
+  const chunks: OutRecord[][] = [];
+  let chunk: OutRecord[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    const size = r.value.length + r.key.length + 64;
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(r);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+/** Where an unparseable record came from, and why it was set aside. */
+export interface DeadLetter {
+  v: 1;
+  type: "DeadLetter";
+  source: { topic: string; partition: number; offset: string };
+  key: string | null;
+  /** The original value as text (lossy for non-UTF-8 bytes), so a person can read it. */
+  value: string | null;
+  reason: string;
+  at: string;
+}
+
+/**
+ * Builds the dead-letter record for an input that could not be parsed. Keyed by its source
+ * position, so a redelivered copy lands beside the first.
+ *
+ * @param topic The dead-letter topic.
+ * @param source The bad record.
+ * @param reason Why it was refused, one sentence.
+ * @param now The clock.
+ * @returns The record to publish in the same transaction as the input's offset.
+ */
+export function deadLetterRecord(
+  topic: string,
+  source: Pick<InRecord, "topic" | "partition" | "offset" | "key" | "value">,
+  reason: string,
+  now: Date = new Date(),
+): OutRecord {
+  const letter: DeadLetter = {
+    v: 1,
+    type: "DeadLetter",
+    source: { topic: source.topic, partition: source.partition, offset: source.offset },
+    key: source.key,
+    value: source.value === null ? null : new TextDecoder().decode(source.value),
+    reason,
+    at: now.toISOString(),
+  };
+  return {
+    topic,
+    key: `${source.topic}/${source.partition}/${source.offset}`,
+    value: JSON.stringify(letter),
+  };
+}

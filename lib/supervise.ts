@@ -1,0 +1,68 @@
+/**
+ * Keeping a long-running part going: retriable is not fatal. A role whose loop fails for a reason
+ * that may pass (a broker restarting, a coordinator moving, a request timing out on a slow
+ * machine) is started again after a capped, jittered back-off; only a fatal failure (fenced by a
+ * newer instance of itself) ends it.
+ */
+import { abortableSleep, backoffDelay, type BackoffOptions } from "./retry.ts";
+
+/** Options of {@linkcode supervise}. */
+export interface SuperviseOptions extends BackoffOptions {
+  /** Whether a failure must end it (`fatal`) or may be retried. */
+  classify(error: unknown): "fatal" | "retriable";
+  /** Stops supervising: the current run is expected to end by itself on this signal. */
+  signal: AbortSignal;
+  /** Called before each restart. */
+  onRestart?: (error: unknown, restart: number, delayMs: number) => void;
+  /** A run that lasted this long resets the back-off, in ms. @default 60000 */
+  stableMs?: number;
+  /** @default an abortable setTimeout */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** @default Math.random */
+  random?: () => number;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * Runs `run` until `signal` aborts, starting it again after each retriable failure (or an end
+ * nobody asked for).
+ *
+ * The back-off defaults to 1 s growing to 30 s, with full jitter, so instances that failed
+ * together do not come back together.
+ *
+ * @param run One run of the supervised part; receives the 1-based run number.
+ * @param options Classification, stop signal, back-off.
+ * @returns When `signal` aborts and the current run has ended.
+ * @throws The first fatal error.
+ */
+export async function supervise(
+  run: (attempt: number) => Promise<void>,
+  options: SuperviseOptions,
+): Promise<void> {
+  const sleep = options.sleep ?? abortableSleep;
+  const random = options.random ?? Math.random;
+  const now = options.now ?? Date.now;
+  const backoff = { initialMs: 1000, maxMs: 30_000, ...options };
+  let restarts = 0;
+  for (let attempt = 1;; attempt++) {
+    const started = now();
+    let failure: unknown = new Error("Cannot keep running: it ended by itself");
+    try {
+      await run(attempt);
+    } catch (error) {
+      failure = error;
+    }
+    if (options.signal.aborted) return;
+    if (options.classify(failure) === "fatal") throw failure;
+    if (now() - started >= (options.stableMs ?? 60_000)) restarts = 0;
+    restarts++;
+    const delay = backoffDelay(restarts, random(), backoff);
+    options.onRestart?.(failure, restarts, delay);
+    try {
+      await sleep(delay, options.signal);
+    } catch {
+      return; // stopped while waiting
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { supervise } from "./supervise.ts";
+
+/** Controlled time: sleeping moves the clock; a run can take time too. */
+function clock() {
+  let t = 0;
+  const slept: number[] = [];
+  return {
+    now: () => t,
+    advance: (ms: number) => (t += ms),
+    slept,
+    sleep: (ms: number, signal?: AbortSignal) => {
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      slept.push(ms);
+      t += ms;
+      return Promise.resolve();
+    },
+  };
+}
+
+Deno.test("supervise() restarts after retriable failures with a growing back-off, and stops on its signal", async () => {
+  const time = clock();
+  const stop = new AbortController();
+  const errors = ["Request CreateTopics timed out", "coordinator moved", "broker restarting"];
+  const runs: number[] = [];
+  const restarts: [string, number, number][] = [];
+  await supervise(async (attempt) => {
+    runs.push(attempt);
+    const error = errors.shift();
+    if (error !== undefined) throw new Error(error);
+    stop.abort(); // the fourth run is asked to stop, and ends
+    await Promise.resolve();
+  }, {
+    classify: () => "retriable",
+    signal: stop.signal,
+    random: () => 0.5,
+    onRestart: (e, n, d) => restarts.push([(e as Error).message, n, d]),
+    ...time,
+  });
+  assert.deepEqual(runs, [1, 2, 3, 4]);
+  assert.deepEqual(restarts, [
+    ["Request CreateTopics timed out", 1, 500],
+    ["coordinator moved", 2, 1000],
+    ["broker restarting", 3, 2000],
+  ]);
+});
+
+Deno.test("supervise() ends with a fatal failure at once", async () => {
+  const time = clock();
+  const fenced = Object.assign(new Error("fenced"), { type: "PRODUCER_FENCED" });
+  let runs = 0;
+  await assert.rejects(
+    supervise(() => {
+      runs++;
+      return Promise.reject(fenced);
+    }, {
+      classify: (e) => (e as { type?: string }).type === "PRODUCER_FENCED" ? "fatal" : "retriable",
+      signal: new AbortController().signal,
+      ...time,
+    }),
+    (error) => error === fenced,
+  );
+  assert.equal(runs, 1);
+  assert.deepEqual(time.slept, []);
+});
+
+Deno.test("supervise() restarts a run that ended by itself, and a long run resets the back-off", async () => {
+  const time = clock();
+  const stop = new AbortController();
+  const restarts: [string, number][] = [];
+  let runs = 0;
+  await supervise(() => {
+    runs++;
+    if (runs === 3) time.advance(120_000); // a long, healthy run before it failed
+    if (runs === 5) stop.abort();
+    return runs === 2 ? Promise.resolve() : Promise.reject(new Error(`failure ${runs}`));
+  }, {
+    classify: () => "retriable",
+    signal: stop.signal,
+    random: () => 0.999,
+    onRestart: (e, n) => restarts.push([(e as Error).message, n]),
+    ...time,
+  });
+  assert.deepEqual(restarts, [
+    ["failure 1", 1],
+    ["Cannot keep running: it ended by itself", 2],
+    ["failure 3", 1],
+    ["failure 4", 2],
+  ]);
+  assert.deepEqual(time.slept, [999, 1998, 999, 1998]);
+});
