@@ -114,6 +114,7 @@ export async function startSystem(
     TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
     TOPIC_ORDER_PROCESSING: topics.processing,
     TOPIC_ORDER_NOTIFICATIONS: topics.notifications,
+    TOPIC_MAIL_RETRIES: `${prefix}-mail-retries`,
     TOPIC_DEAD_LETTER: `${prefix}-dlq`,
     TOPIC_PARTITIONS: String(spec.partitions),
     GROUP_ID_PREFIX: prefix,

@@ -160,6 +160,7 @@ export function topicEnv(prefix: string) {
     TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
     TOPIC_ORDER_PROCESSING: `${prefix}-processing`,
     TOPIC_ORDER_NOTIFICATIONS: `${prefix}-notifications`,
+    TOPIC_MAIL_RETRIES: `${prefix}-mail-retries`,
     TOPIC_PURCHASES: `${prefix}-purchases`,
     TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-purchase-notifications`,
     TOPIC_PURCHASE_ANALYTICS: `${prefix}-analytics`,

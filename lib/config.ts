@@ -48,6 +48,8 @@ export const ConfigSchema = z.object({
   TOPIC_ORDER_REQUESTS: topicName.default("order_requests"),
   TOPIC_ORDER_PROCESSING: topicName.default("order_processing"),
   TOPIC_ORDER_NOTIFICATIONS: topicName.default("order_notifications"),
+  /** Mails still owed after a temporary SMTP failure, with the time each is due. */
+  TOPIC_MAIL_RETRIES: topicName.default("order_mail_retries"),
   TOPIC_DEAD_LETTER: topicName.default("despacho_dead_letter"),
   TOPIC_PURCHASES: topicName.default("purchase_events"),
   TOPIC_PURCHASE_NOTIFICATIONS: topicName.default("purchase_notifications"),
@@ -79,7 +81,13 @@ export const ConfigSchema = z.object({
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
   MAIL_FROM: z.string().min(3).default("Despacho <pedidos@despacho.local>"),
   OUTBOX_DIR: z.string().min(1).default("outbox"),
-  SMTP_MAX_ATTEMPTS: int(1, 100).default(6),
+  /**
+   * How long a mail refused for now (SMTP 4xx, no connection, timeout) is tried again before it
+   * is published as failed; a 5xx refusal is failed at once. A mail server keeps trying for days.
+   */
+  MAIL_RETRY_FOR_MS: int(1000, 30 * 86_400_000).default(86_400_000),
+  /** Longest pause between two attempts of one mail (they start at 1 s and double). */
+  MAIL_RETRY_MAX_DELAY_MS: int(100, 3_600_000).default(60_000),
   ANALYTICS_WINDOW_MS: int(100, 24 * 3_600_000).default(10_000),
   /** Event-time lateness tolerated before a window closes. */
   ANALYTICS_LATENESS_MS: int(0, 3_600_000).default(2_000),

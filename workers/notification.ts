@@ -3,18 +3,35 @@
  * (one subject and body per state, a Message-ID fixed per order and state) and publishes the
  * outcome to `order_notifications` in the same transaction as the input offset.
  *
- * Mail is at-least-once: a crash after the SMTP server accepted a mail but before the transaction
- * committed sends it again, with the same Message-ID. The outcome record is exactly once.
+ * Mail survives an SMTP outage: each mail is tried once when its transition is read. A temporary
+ * refusal (4xx, no connection, timeout) becomes a record on `order_mail_retries` with the time it
+ * is due (1 s, doubling to `MAIL_RETRY_MAX_DELAY_MS`), which this role reads back and tries again
+ * when due, for up to `MAIL_RETRY_FOR_MS`; a permanent refusal (5xx) is published as `failed` at
+ * once. So one failing mail never holds up other orders' mail or the partition's progress.
+ *
+ * Outcomes commit as they complete (the completed prefix of the batch, grouped with whatever else
+ * is ready), so a crash sends again at most the mails in flight. Mail is at-least-once: a crash
+ * after the SMTP server accepted a mail but before its outcome committed sends it again, with the
+ * same Message-ID. The outcome record is exactly once.
  */
-import { lastOffset, type OutRecord } from "../lib/kafka/mod.ts";
+import type { BatchContext, InBatch, OutRecord } from "../lib/kafka/mod.ts";
+import type { Logger } from "../lib/log.ts";
+import {
+  type AfterAttempt,
+  afterAttempt,
+  type Attempt,
+  type MailRetry,
+  MailRetrySchema,
+  type RetryPolicy,
+} from "../lib/mail_delivery.ts";
 import { orderMail } from "../lib/notification.ts";
-import { type OrderNotified, type OrderTransition, OrderTransitionSchema } from "../lib/order.ts";
-import { retry } from "../lib/retry.ts";
+import { type OrderTransition, OrderTransitionSchema } from "../lib/order.ts";
+import { abortableSleep } from "../lib/retry.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
 import { createMailer, type Mailer } from "./mailer.ts";
 import { instanceId, onAbort, type RoleContext } from "./role.ts";
 
-/** Orders mailed at once within a batch; an order's own mails go one after another. */
+/** Mails sent at once; one order's mails go one after another, in the order read. */
 const CONCURRENCY = 16;
 
 /**
@@ -24,54 +41,24 @@ const CONCURRENCY = 16;
  */
 export async function run({ config, log, kafka, signal }: RoleContext): Promise<void> {
   const mailer = await createMailer(config, log);
+  const deps: Deps = {
+    mailer,
+    log,
+    policy: { retryForMs: config.MAIL_RETRY_FOR_MS, maxDelayMs: config.MAIL_RETRY_MAX_DELAY_MS },
+    topics: {
+      retries: config.TOPIC_MAIL_RETRIES,
+      notifications: config.TOPIC_ORDER_NOTIFICATIONS,
+      deadLetter: config.TOPIC_DEAD_LETTER,
+    },
+  };
   const loop = kafka.runTransactional({
     log,
     groupId: `${config.GROUP_ID_PREFIX}-notification`,
     transactionalId: `${config.GROUP_ID_PREFIX}-notification-${instanceId(config)}`,
     instanceId: `notification-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-    topics: [config.TOPIC_ORDER_PROCESSING],
-    handle: async (batch, ctx) => {
-      const out: (OutRecord | null)[] = new Array(batch.records.length).fill(null);
-      const byOrder = new Map<string, { index: number; transition: OrderTransition }[]>();
-      batch.records.forEach((record, index) => {
-        const parsed = parseOrDeadLetter(
-          record,
-          OrderTransitionSchema,
-          config.TOPIC_DEAD_LETTER,
-          log,
-        );
-        if (!parsed.ok) {
-          out[index] = parsed.letter;
-          return;
-        }
-        const list = byOrder.get(parsed.value.id) ?? [];
-        byOrder.set(parsed.value.id, list);
-        list.push({ index, transition: parsed.value });
-      });
-      const queues = [...byOrder.values()];
-      const workers = Array.from({ length: Math.min(CONCURRENCY, queues.length) }, async () => {
-        for (let q = queues.shift(); q !== undefined; q = queues.shift()) {
-          for (const { index, transition } of q) {
-            const outcome = await notify(
-              transition,
-              mailer,
-              config.SMTP_MAX_ATTEMPTS,
-              ctx.signal,
-              log,
-            );
-            out[index] = {
-              topic: config.TOPIC_ORDER_NOTIFICATIONS,
-              key: outcome.id,
-              value: JSON.stringify(outcome),
-            };
-          }
-        }
-      });
-      await Promise.all(workers);
-      if (ctx.signal.aborted) return;
-      await ctx.commit(out.filter((r): r is OutRecord => r !== null), lastOffset(batch));
-    },
+    topics: [config.TOPIC_ORDER_PROCESSING, config.TOPIC_MAIL_RETRIES],
+    handle: (batch, ctx) => deliverBatch(batch, ctx, deps),
   });
   onAbort(signal, () => void loop.stop());
   try {
@@ -83,47 +70,195 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   }
 }
 
-/** Mails one transition, retrying with capped backoff; the outcome says whether it went. */
-async function notify(
-  transition: OrderTransition,
-  mailer: Mailer,
-  maxAttempts: number,
-  signal: AbortSignal,
-  log: RoleContext["log"],
-): Promise<OrderNotified> {
-  const mail = orderMail(transition);
-  const base = {
-    v: 1 as const,
-    type: "OrderNotified" as const,
-    id: transition.id,
-    state: transition.state,
-    to: mail.to,
-    messageId: mail.messageId,
-  };
+interface Deps {
+  mailer: Mailer;
+  log: Logger;
+  policy: RetryPolicy;
+  topics: { retries: string; notifications: string; deadLetter: string };
+}
+
+/** A mail owed: the transition, the attempts so far, and when it may be tried. */
+type Owed = Pick<MailRetry, "transition" | "attempts"> & {
+  firstAttemptAt?: string;
+  dueAt?: string;
+};
+
+/**
+ * One batch of one partition (transitions, or retries that fell due): each mail tried once,
+ * different orders at once, one order's in order; outcomes committed as the completed prefix
+ * grows.
+ */
+async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Promise<void> {
+  const results: (OutRecord[] | undefined)[] = new Array(batch.records.length);
+  const committer = new PrefixCommitter(batch, results, ctx);
+  const slots = new Slots(CONCURRENCY);
+  const chains = new Map<string, Promise<void>>();
+  const running: Promise<void>[] = [];
+  const isRetry = batch.topic === deps.topics.retries;
+  for (const [i, record] of batch.records.entries()) {
+    const owed = owedOf(record, isRetry, deps);
+    if ("letter" in owed) {
+      results[i] = [owed.letter];
+      committer.kick();
+      continue;
+    }
+    // Retries are read in the order they were written: waiting on the head is waiting on the
+    // earliest written, and never holds a transaction open.
+    if (owed.dueAt !== undefined && !await waitUntil(new Date(owed.dueAt), ctx.signal)) break;
+    await slots.take();
+    if (ctx.signal.aborted) {
+      slots.give();
+      break;
+    }
+    const id = owed.transition.id;
+    const task = (chains.get(id) ?? Promise.resolve())
+      .then(async () => {
+        const attempt = await tryOnce(deps.mailer, owed.transition);
+        results[i] = recordsOf(afterAttempt(owed, attempt, new Date(), deps.policy), deps);
+      })
+      .finally(() => slots.give())
+      .then(() => committer.kick());
+    chains.set(id, task.catch(() => {}));
+    running.push(task);
+  }
+  // A mail the SMTP server is taking cannot be called back: let the sends end.
+  await Promise.allSettled(running);
+  if (ctx.signal.aborted) return;
+  await committer.finish();
+}
+
+function owedOf(
+  record: InBatch["records"][number],
+  isRetry: boolean,
+  deps: Deps,
+): Owed | { letter: OutRecord } {
+  if (isRetry) {
+    const parsed = parseOrDeadLetter(record, MailRetrySchema, deps.topics.deadLetter, deps.log);
+    return parsed.ok ? parsed.value : { letter: parsed.letter };
+  }
+  const parsed = parseOrDeadLetter(record, OrderTransitionSchema, deps.topics.deadLetter, deps.log);
+  return parsed.ok ? { transition: parsed.value, attempts: 0 } : { letter: parsed.letter };
+}
+
+async function tryOnce(mailer: Mailer, transition: OrderTransition): Promise<Attempt> {
   try {
-    const { attempts } = await retry(() => mailer.send(mail), {
-      maxAttempts,
-      signal,
-      initialMs: 200,
-      maxMs: 5_000,
-      onRetry: (error, attempt, delayMs) =>
-        log.warn("mail failed; retrying", {
-          id: transition.id,
-          state: transition.state,
-          attempt,
-          delayMs,
-          error,
-        }),
-    });
-    return { ...base, status: "sent", attempts, at: new Date().toISOString() };
+    await mailer.send(orderMail(transition));
+    return { ok: true };
   } catch (error) {
-    log.error("mail failed; giving up", { id: transition.id, state: transition.state, error });
-    return {
-      ...base,
-      status: "failed",
-      attempts: maxAttempts,
-      error: error instanceof Error ? error.message : String(error),
-      at: new Date().toISOString(),
-    };
+    return { ok: false, error };
+  }
+}
+
+function recordsOf(after: AfterAttempt, deps: Deps): OutRecord[] {
+  const r = after.record;
+  const where = { id: r.type === "MailRetry" ? r.transition.id : r.id };
+  if (after.kind === "retry") {
+    deps.log.warn("mail refused for now; it will be tried again", {
+      ...where,
+      state: after.record.transition.state,
+      attempts: after.record.attempts,
+      dueAt: after.record.dueAt,
+      error: after.record.lastError,
+    });
+    return [{
+      topic: deps.topics.retries,
+      key: after.record.transition.id,
+      value: JSON.stringify(after.record),
+    }];
+  }
+  if (after.record.status === "failed") {
+    deps.log.error("mail not delivered; published as failed", {
+      ...where,
+      state: after.record.state,
+      attempts: after.record.attempts,
+      error: after.record.error,
+    });
+  } else if (after.record.attempts > 1) {
+    deps.log.info("mail delivered after retries", {
+      ...where,
+      state: after.record.state,
+      attempts: after.record.attempts,
+    });
+  }
+  return [{
+    topic: deps.topics.notifications,
+    key: after.record.id,
+    value: JSON.stringify(after.record),
+  }];
+}
+
+/**
+ * Commits the longest completed prefix of a batch, one commit after another (a later commit never
+ * overtakes an earlier one, so a failed commit cannot leave a hole behind a committed offset).
+ */
+class PrefixCommitter {
+  #next = 0;
+  #chain: Promise<void> = Promise.resolve();
+  #error: unknown = null;
+
+  constructor(
+    private readonly batch: InBatch,
+    private readonly results: (OutRecord[] | undefined)[],
+    private readonly ctx: BatchContext,
+  ) {}
+
+  /** Commits what has completed since the last commit, after it. */
+  kick(): void {
+    this.#chain = this.#chain.then(() => this.#commitPrefix()).catch((error) => {
+      this.#error ??= error;
+    });
+  }
+
+  /** Commits the rest, and throws the first commit failure. */
+  async finish(): Promise<void> {
+    this.kick();
+    await this.#chain;
+    if (this.#error !== null) throw this.#error;
+  }
+
+  async #commitPrefix(): Promise<void> {
+    if (this.#error !== null) return;
+    let end = this.#next;
+    const out: OutRecord[] = [];
+    while (end < this.results.length && this.results[end] !== undefined) {
+      out.push(...this.results[end++]!);
+    }
+    if (end === this.#next) return;
+    await this.ctx.commit(out, this.batch.records[end - 1]!.offset);
+    this.#next = end;
+  }
+}
+
+/** A counting semaphore. */
+class Slots {
+  #free: number;
+  #waiting: (() => void)[] = [];
+
+  constructor(count: number) {
+    this.#free = count;
+  }
+
+  take(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
+/** Sleeps until `until`; false when the partition is revoked or the role stops first. */
+async function waitUntil(until: Date, signal: AbortSignal): Promise<boolean> {
+  try {
+    await abortableSleep(Math.max(0, until.getTime() - Date.now()), signal);
+    return true;
+  } catch {
+    return false;
   }
 }

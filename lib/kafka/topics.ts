@@ -27,6 +27,7 @@ export function orderTopics(config: Config): TopicDef[] {
     { name: config.TOPIC_ORDER_REQUESTS, ...base },
     { name: config.TOPIC_ORDER_PROCESSING, ...base },
     { name: config.TOPIC_ORDER_NOTIFICATIONS, ...base },
+    { name: config.TOPIC_MAIL_RETRIES, ...base },
     { name: config.TOPIC_DEAD_LETTER, ...base },
   ];
 }

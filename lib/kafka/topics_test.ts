@@ -85,6 +85,7 @@ Deno.test("orderTopics() and purchaseTopics() follow the configuration; the stat
     ["order_requests", 3, 3],
     ["order_processing", 3, 3],
     ["order_notifications", 3, 3],
+    ["order_mail_retries", 3, 3],
     ["despacho_dead_letter", 3, 3],
   ]);
   const state = purchaseTopics(config).find((t) => t.name === "purchase_analytics_state");

@@ -18,6 +18,12 @@ export interface TestSmtp {
   mails: ReceivedMail[];
   /** Makes the next `count` deliveries fail with a temporary error (451). */
   failNext(count: number): void;
+  /** Answers every delivery with `code` (451: an outage) until `ms` from now. */
+  refuseFor(ms: number, code?: number): void;
+  /** Answers deliveries to recipients matching `pattern` with `code` (550: no such mailbox). */
+  refuseRecipients(pattern: RegExp, code?: number): void;
+  /** Deliveries refused so far. */
+  refused(): number;
   close(): Promise<void>;
 }
 
@@ -25,6 +31,17 @@ export interface TestSmtp {
 export async function startSmtp(): Promise<TestSmtp> {
   const mails: ReceivedMail[] = [];
   let failures = 0;
+  let outage = { until: 0, code: 451 };
+  let blocked: { pattern: RegExp; code: number } | null = null;
+  let refused = 0;
+  const refuse = (code: number, callback: (error?: Error | null) => void) => {
+    refused++;
+    const error = Object.assign(
+      new Error(code >= 500 ? "Requested action not taken" : "Try again later"),
+      { responseCode: code },
+    );
+    callback(error);
+  };
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ["STARTTLS", "AUTH"],
@@ -35,8 +52,12 @@ export async function startSmtp(): Promise<TestSmtp> {
       stream.on("end", () => {
         if (failures > 0) {
           failures--;
-          const error = Object.assign(new Error("Try again later"), { responseCode: 451 });
-          return callback(error);
+          return refuse(451, callback);
+        }
+        if (Date.now() < outage.until) return refuse(outage.code, callback);
+        const to = session.envelope.rcptTo.map((r) => r.address);
+        if (blocked !== null && to.some((a) => blocked!.pattern.test(a))) {
+          return refuse(blocked.code, callback);
         }
         const raw = new TextDecoder().decode(concat(chunks));
         // Unfold folded header lines (RFC 5322 section 2.2.3) before reading a header.
@@ -60,6 +81,9 @@ export async function startSmtp(): Promise<TestSmtp> {
     url: `smtp://127.0.0.1:${port}`,
     mails,
     failNext: (count) => (failures = count),
+    refuseFor: (ms, code = 451) => (outage = { until: Date.now() + ms, code }),
+    refuseRecipients: (pattern, code = 550) => (blocked = { pattern, code }),
+    refused: () => refused,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

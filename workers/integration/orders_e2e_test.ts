@@ -201,7 +201,7 @@ Deno.test({
     const system = await orderPipeline({
       STAGE_DWELL_MS: "0",
       SMTP_URL: smtp.url,
-      SMTP_MAX_ATTEMPTS: "6",
+      MAIL_RETRY_MAX_DELAY_MS: "500",
     });
     try {
       const ids: string[] = [];
@@ -230,6 +230,92 @@ Deno.test({
         "some mails needed a retry",
       );
       assert.equal(smtp.mails.length, 20);
+    } finally {
+      await system.stop();
+      await smtp.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "order pipeline: an SMTP outage (451 for 8 s) delays mail without failing any, and other orders keep moving",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const smtp = await startSmtp();
+    const system = await orderPipeline({
+      STAGE_DWELL_MS: "0",
+      SMTP_URL: smtp.url,
+      MAIL_RETRY_MAX_DELAY_MS: "1000",
+    });
+    const post = async (i: number) => {
+      const res = await fetch(`${system.url}/orders`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: `Caida${i}`, price: 990, email: `caida${i}@example.cl` }),
+      });
+      return (await res.json()).id as string;
+    };
+    try {
+      smtp.refuseFor(8_000);
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) ids.push(await post(i));
+      // During the outage every order still reaches finalizado: processing never waits for mail.
+      for (const id of ids) {
+        await until(`order ${id} to finish during the outage`, async () => {
+          const b = await (await fetch(`${system.url}/orders/${id}`)).json();
+          return b.state === "finalizado" ? true : undefined;
+        });
+      }
+      await until(
+        "the outage to refuse mail",
+        () => Promise.resolve(smtp.refused() > 0 ? true : undefined),
+      );
+      const outcomes = [];
+      for (const id of ids) {
+        const body = await until(`order ${id} to be notified four times`, async () => {
+          const b = await (await fetch(`${system.url}/orders/${id}`)).json();
+          return b.notifications.length === 4 ? b : undefined;
+        }, 60_000);
+        outcomes.push(...body.notifications);
+      }
+      const failed = outcomes.filter((n: { status: string }) => n.status !== "sent");
+      assert.deepEqual(failed, [], "no mail published as failed");
+      assert.ok(outcomes.some((n: { attempts: number }) => n.attempts > 2), "mails were retried");
+      const delivered = new Set(smtp.mails.map((m) => m.messageId));
+      assert.equal(delivered.size, 80, "every mail delivered once the server is back");
+    } finally {
+      await system.stop();
+      await smtp.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "order pipeline: a permanent SMTP refusal (550) is published as failed at once",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const smtp = await startSmtp();
+    smtp.refuseRecipients(/^nadie@/);
+    const system = await orderPipeline({ STAGE_DWELL_MS: "0", SMTP_URL: smtp.url });
+    try {
+      const res = await fetch(`${system.url}/orders`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "Sin casilla", price: 990, email: "nadie@example.cl" }),
+      });
+      const { id } = await res.json();
+      const body = await until(`order ${id} to be notified four times`, async () => {
+        const b = await (await fetch(`${system.url}/orders/${id}`)).json();
+        return b.notifications.length === 4 ? b : undefined;
+      });
+      for (const n of body.notifications) {
+        assert.equal(n.status, "failed");
+        assert.equal(n.attempts, 1, "not retried");
+        assert.match(n.error, /\b550\b/);
+      }
     } finally {
       await system.stop();
       await smtp.close();

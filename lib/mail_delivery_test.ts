@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { afterAttempt, classifyMailFailure, MailRetrySchema } from "./mail_delivery.ts";
+import type { OrderTransition } from "./order.ts";
+
+const transition: OrderTransition = {
+  v: 1,
+  type: "OrderTransition",
+  id: "o-1",
+  order: { name: "Pizza", price: 12990, email: "cliente@example.cl" },
+  state: "preparando",
+  seq: 2,
+  at: "2026-01-01T00:00:00.000Z",
+  requestedAt: "2026-01-01T00:00:00.000Z",
+  next: null,
+};
+const policy = { retryForMs: 3_600_000, maxDelayMs: 60_000 };
+const t0 = new Date("2026-01-01T00:00:00.000Z");
+const smtp = (code: number) =>
+  Object.assign(new Error(`${code} try again`), { responseCode: code });
+
+Deno.test("classifyMailFailure() calls only an SMTP 5xx reply permanent", async (t) => {
+  const cases: [string, unknown, string][] = [
+    ["550 no such mailbox", smtp(550), "permanent"],
+    ["554 rejected", smtp(554), "permanent"],
+    ["451 try again later", smtp(451), "temporary"],
+    ["421 closing", smtp(421), "temporary"],
+    [
+      "connection refused",
+      Object.assign(new Error("connect ECONNREFUSED"), { code: "ESOCKET" }),
+      "temporary",
+    ],
+    ["timeout", Object.assign(new Error("Timeout"), { code: "ETIMEDOUT" }), "temporary"],
+    ["not an error", "weird", "temporary"],
+  ];
+  for (const [name, error, want] of cases) {
+    await t.step(name, () => assert.equal(classifyMailFailure(error), want));
+  }
+});
+
+Deno.test("afterAttempt() publishes sent with the attempts it took", () => {
+  const out = afterAttempt(
+    { transition, attempts: 2, firstAttemptAt: t0.toISOString() },
+    { ok: true },
+    t0,
+    policy,
+  );
+  assert.deepEqual(out, {
+    kind: "notified",
+    record: {
+      v: 1,
+      type: "OrderNotified",
+      id: "o-1",
+      state: "preparando",
+      to: "cliente@example.cl",
+      messageId: "<o-1.preparando@despacho.local>",
+      attempts: 3,
+      at: t0.toISOString(),
+      status: "sent",
+    },
+  });
+});
+
+Deno.test("afterAttempt() publishes a permanent refusal as failed at once", () => {
+  const out = afterAttempt(
+    { transition, attempts: 0 },
+    { ok: false, error: smtp(550) },
+    t0,
+    policy,
+  );
+  assert.equal(out.kind, "notified");
+  assert.equal(out.record.type === "OrderNotified" && out.record.status, "failed");
+  assert.equal(out.record.type === "OrderNotified" && out.record.error, "550 try again");
+  assert.equal(out.record.attempts, 1);
+});
+
+Deno.test("afterAttempt() retries a temporary failure later and later, up to the cap, until retryForMs", () => {
+  let retry = { transition, attempts: 0 } as Parameters<typeof afterAttempt>[0];
+  let now = t0;
+  const delays: number[] = [];
+  for (;;) {
+    const out = afterAttempt(retry, { ok: false, error: smtp(451) }, now, policy, 0.999999);
+    if (out.kind === "notified") {
+      assert.equal(out.record.status, "failed");
+      assert.equal(out.record.error, "451 try again");
+      break;
+    }
+    assert.ok(MailRetrySchema.safeParse(out.record).success);
+    assert.equal(out.record.firstAttemptAt, t0.toISOString(), "the first attempt's time is kept");
+    delays.push(Date.parse(out.record.dueAt) - now.getTime());
+    now = new Date(out.record.dueAt);
+    retry = out.record;
+  }
+  // 1 s doubling to the 60 s cap; the retries stop once the next one would be past one hour.
+  assert.deepEqual(delays.slice(0, 8), [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);
+  assert.ok(delays.reduce((a, b) => a + b, 0) <= policy.retryForMs);
+  assert.ok(delays.reduce((a, b) => a + b, 0) + 60_000 > policy.retryForMs);
+  // Jitter keeps each delay in its upper half.
+  const early = afterAttempt(
+    { transition, attempts: 3 },
+    { ok: false, error: smtp(451) },
+    t0,
+    policy,
+    0,
+  );
+  assert.equal(early.kind === "retry" && Date.parse(early.record.dueAt) - t0.getTime(), 4000);
+});
