@@ -74,6 +74,11 @@ export const ConfigSchema = z.object({
    */
   KAFKA_SESSION_TIMEOUT_MS: int(6000, 1_800_000).default(30_000),
   STAGE_DWELL_MS: dwell.default([2000, 2000, 2000]),
+  /**
+   * How long the processing role remembers an order it has taken: a second request record for it
+   * within this time is a duplicate (the gateway keeps Idempotency-Keys as long).
+   */
+  ORDER_DEDUPE_WINDOW_MS: int(1000, 30 * 86_400_000).default(86_400_000),
   /** Prefix of consumer group ids (`<prefix>-processing`, …): separate deployments on one cluster. */
   GROUP_ID_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default("despacho"),
   /** Stable per worker instance: its Kafka transactional id derives from it. */

@@ -97,3 +97,52 @@ export function advanceOrder(
   }
   return { kind: "emit", transitions };
 }
+
+/**
+ * The orders one partition of `order_requests` has already taken, within a time window: a second
+ * request record for one of them (a retry after a 503 that had been written after all, or the
+ * same `Idempotency-Key` on another gateway) is a duplicate, not a second order.
+ *
+ * The knowledge lives in Kafka, not here: after any (re)assignment the set is rebuilt by reading
+ * the partition from `windowMs` ago up to the group's committed offset (every record before that
+ * offset was taken, refused or found a duplicate).
+ */
+export class TakenOrders {
+  /** Order id → when its request was written (ms); insertion order is time order. */
+  #ids = new Map<string, number>();
+  #windowMs: number;
+
+  /** @param windowMs How long a taken id is remembered. */
+  constructor(windowMs: number) {
+    if (!Number.isInteger(windowMs) || windowMs < 1) {
+      throw new RangeError(
+        `Cannot remember taken orders: windowMs must be a whole number >= 1: current value is ${windowMs}`,
+      );
+    }
+    this.#windowMs = windowMs;
+  }
+
+  /** Ids remembered now. */
+  get size(): number {
+    return this.#ids.size;
+  }
+
+  /**
+   * Takes order `id`, requested at `at` (ms since the epoch).
+   *
+   * @returns false when it was already taken within the window: a duplicate.
+   */
+  take(id: string, at: number): boolean {
+    this.#forgetBefore(at - this.#windowMs);
+    if (this.#ids.has(id)) return false;
+    this.#ids.set(id, at);
+    return true;
+  }
+
+  #forgetBefore(limit: number): void {
+    for (const [id, at] of this.#ids) {
+      if (at >= limit) break;
+      this.#ids.delete(id);
+    }
+  }
+}

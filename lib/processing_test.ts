@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type OrderRequested, type OrderTransition } from "./order.ts";
-import { advanceOrder } from "./processing.ts";
+import { advanceOrder, TakenOrders } from "./processing.ts";
 
 const order = { name: "Pizza", price: 12990, email: "cliente@example.cl" };
 const t0 = new Date("2026-01-01T00:00:00.000Z");
@@ -101,5 +101,21 @@ Deno.test("advanceOrder() waits until a pending transition is due, then takes it
       name: "IllegalTransitionError",
       message: "Cannot move order from recibido to finalizado: allowed next states are preparando",
     });
+  });
+});
+
+Deno.test("TakenOrders takes an id once within its window and forgets it after", () => {
+  const taken = new TakenOrders(60_000);
+  assert.equal(taken.take("a", 0), true);
+  assert.equal(taken.take("b", 1_000), true);
+  assert.equal(taken.take("a", 30_000), false, "a second request within the window is a duplicate");
+  assert.equal(taken.size, 2);
+  assert.equal(taken.take("c", 60_500), true);
+  assert.equal(taken.size, 2, "a is forgotten once it is older than the window");
+  assert.equal(taken.take("a", 61_000), true, "after the window the id is new again");
+  assert.throws(() => new TakenOrders(0), {
+    name: "RangeError",
+    message:
+      "Cannot remember taken orders: windowMs must be a whole number >= 1: current value is 0",
   });
 });

@@ -5,11 +5,24 @@
  * It reads `order_requests` (new orders) and its own `order_processing` (transitions that still
  * owe a next step, `next.dueAt`), so a pending step survives any crash: it is a record in Kafka,
  * not a timer in memory. Each decision's transitions and the input offset commit in one Kafka
- * transaction (lib/transactional.ts).
+ * transaction (lib/kafka).
+ *
+ * One order per id: a second request record for an order already taken (a gateway retry after a
+ * 503 that had been written after all, the same Idempotency-Key on another gateway) is recorded on
+ * the dead-letter topic as a duplicate, with no transitions and so no mail. Which orders were taken
+ * is rebuilt from Kafka after every assignment (`TakenOrders`).
  */
-import type { OutRecord } from "../lib/kafka/mod.ts";
+import {
+  type BatchContext,
+  deadLetterRecord,
+  type InBatch,
+  type InRecord,
+  type KafkaClient,
+  type OutRecord,
+} from "../lib/kafka/mod.ts";
+import type { Logger } from "../lib/log.ts";
 import { OrderRequestedSchema, OrderTransitionSchema } from "../lib/order.ts";
-import { advanceOrder } from "../lib/processing.ts";
+import { advanceOrder, TakenOrders } from "../lib/processing.ts";
 import { abortableSleep } from "../lib/retry.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
 import { instanceId, onAbort, type RoleContext } from "./role.ts";
@@ -23,51 +36,95 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   const requests = config.TOPIC_ORDER_REQUESTS;
   const processing = config.TOPIC_ORDER_PROCESSING;
   const dwell = config.STAGE_DWELL_MS;
+  const groupId = `${config.GROUP_ID_PREFIX}-processing`;
+  /** Per partition of `order_requests`: the orders taken, rebuilt from Kafka when first needed. */
+  const taken = new Map<number, Promise<TakenOrders>>();
+  const takenOf = (partition: number) => {
+    let t = taken.get(partition);
+    if (t === undefined) {
+      t = restoreTaken(
+        kafka,
+        { groupId, topic: requests, partition },
+        config.ORDER_DEDUPE_WINDOW_MS,
+        log,
+      );
+      taken.set(partition, t);
+      t.catch(() => taken.delete(partition));
+    }
+    return t;
+  };
   const loop = kafka.runTransactional({
     log,
-    groupId: `${config.GROUP_ID_PREFIX}-processing`,
+    groupId,
+    // Partitions may have been someone else's in between: rebuild what was taken from Kafka.
+    onAssign: () => taken.clear(),
     transactionalId: `${config.GROUP_ID_PREFIX}-processing-${instanceId(config)}`,
     instanceId: `processing-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     topics: [requests, processing],
     handle: async (batch, ctx) => {
-      let out: OutRecord[] = [];
-      let decidedUpTo: string | null = null;
-      const flush = async () => {
-        if (decidedUpTo !== null) await ctx.commit(out, decidedUpTo);
-        out = [];
-        decidedUpTo = null;
-      };
-      for (const record of batch.records) {
-        const input = batch.topic === requests
-          ? parseOrDeadLetter(record, OrderRequestedSchema, config.TOPIC_DEAD_LETTER, log)
-          : parseOrDeadLetter(record, OrderTransitionSchema, config.TOPIC_DEAD_LETTER, log);
-        if (!input.ok) {
-          out.push(input.letter);
-          decidedUpTo = record.offset;
-          continue;
-        }
-        for (;;) {
-          const decision = advanceOrder(input.value, new Date(), dwell);
-          if (decision.kind === "wait") {
-            // Commit what is decided before waiting: a wait never holds a transaction open.
-            // Due times grow with offsets in a partition, so waiting on the head is no loss.
-            await flush();
-            if (!await waitUntil(decision.until, ctx.signal)) return;
-            continue;
-          }
-          if (decision.kind === "emit") {
-            for (const t of decision.transitions) {
-              out.push({ topic: processing, key: t.id, value: JSON.stringify(t) });
-            }
-          }
-          decidedUpTo = record.offset;
-          break;
-        }
+      const seen = batch.topic === requests ? await takenOf(batch.partition) : null;
+      try {
+        await decideBatch(batch, ctx, seen);
+      } catch (error) {
+        // The set already holds this batch's orders, and the batch will be read again.
+        if (seen !== null) taken.delete(batch.partition);
+        throw error;
       }
-      await flush();
+      if (ctx.signal.aborted && seen !== null) taken.delete(batch.partition);
     },
   });
+  async function decideBatch(
+    batch: InBatch,
+    ctx: BatchContext,
+    seen: TakenOrders | null,
+  ): Promise<void> {
+    let out: OutRecord[] = [];
+    let decidedUpTo: string | null = null;
+    const flush = async () => {
+      if (decidedUpTo !== null) await ctx.commit(out, decidedUpTo);
+      out = [];
+      decidedUpTo = null;
+    };
+    for (const record of batch.records) {
+      const input = batch.topic === requests
+        ? parseOrDeadLetter(record, OrderRequestedSchema, config.TOPIC_DEAD_LETTER, log)
+        : parseOrDeadLetter(record, OrderTransitionSchema, config.TOPIC_DEAD_LETTER, log);
+      if (!input.ok) {
+        out.push(input.letter);
+        decidedUpTo = record.offset;
+        continue;
+      }
+      if (seen !== null && !seen.take(input.value.id, record.timestamp)) {
+        log.warn("duplicate request: the order was already taken", {
+          id: input.value.id,
+          partition: record.partition,
+          offset: record.offset,
+        });
+        out.push(duplicateRecord(config.TOPIC_DEAD_LETTER, record, input.value.id));
+        decidedUpTo = record.offset;
+        continue;
+      }
+      for (;;) {
+        const decision = advanceOrder(input.value, new Date(), dwell);
+        if (decision.kind === "wait") {
+          // Commit what is decided before waiting: a wait never holds a transaction open.
+          // Due times grow with offsets in a partition, so waiting on the head is no loss.
+          await flush();
+          if (!await waitUntil(decision.until, ctx.signal)) return;
+          continue;
+        }
+        if (decision.kind === "emit") {
+          for (const t of decision.transitions) {
+            out.push({ topic: processing, key: t.id, value: JSON.stringify(t) });
+          }
+        }
+        decidedUpTo = record.offset;
+        break;
+      }
+    }
+    await flush();
+  }
   onAbort(signal, () => void loop.stop());
   await loop.ready;
   log.info("processing orders", { dwellMs: dwell, topics: [requests, processing] });
@@ -85,4 +142,51 @@ async function waitUntil(until: Date, signal: AbortSignal): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** The record of a duplicate request on the dead-letter topic: recorded, never processed. */
+function duplicateRecord(topic: string, record: InRecord, id: string): OutRecord {
+  return deadLetterRecord(
+    topic,
+    record,
+    `Cannot take request: order ${id} was already taken (a duplicate request)`,
+  );
+}
+
+/**
+ * The orders a partition of `order_requests` took within the window: every request before the
+ * group's committed offset was decided, so reading from `windowMs` ago up to it rebuilds the set.
+ */
+async function restoreTaken(
+  kafka: KafkaClient,
+  where: { groupId: string; topic: string; partition: number },
+  windowMs: number,
+  log: Logger,
+): Promise<TakenOrders> {
+  const taken = new TakenOrders(windowMs);
+  const committed = (await kafka.groupOffsets(where.groupId, where.topic))
+    .find((p) => p.partition === where.partition)?.offset ?? "-1";
+  if (BigInt(committed) <= 0n) return taken;
+  const from = (await kafka.offsetsAtTime(where.topic, Date.now() - windowMs))
+    .find((p) => p.partition === where.partition)?.offset ?? "0";
+  if (BigInt(from) >= BigInt(committed)) return taken;
+  const started = Date.now();
+  const decoder = new TextDecoder();
+  await kafka.readRange(where.topic, where.partition, from, committed, (records) => {
+    for (const r of records) {
+      try {
+        const id = (JSON.parse(r.value === null ? "" : decoder.decode(r.value)) as { id?: unknown })
+          .id;
+        if (typeof id === "string") taken.take(id, r.timestamp);
+      } catch { /* a record that was dead-lettered */ }
+    }
+  });
+  log.info("rebuilt the orders taken", {
+    partition: where.partition,
+    orders: taken.size,
+    from,
+    to: committed,
+    ms: Date.now() - started,
+  });
+  return taken;
 }

@@ -4,7 +4,7 @@
  * `lib/kafka/platformatic.ts` implement them, and `KAFKA_CLIENT` chooses one (`lib/kafka/mod.ts`).
  */
 import type { Logger } from "../log.ts";
-import type { InBatch, OutRecord } from "./records.ts";
+import type { InBatch, InRecord, OutRecord } from "./records.ts";
 import type { TopicDef } from "./topics.ts";
 
 /** The client libraries behind the seam. */
@@ -160,6 +160,26 @@ export interface KafkaClient {
   endOffsets(topic: string): Promise<PartitionEnds[]>;
   /** The offsets a consumer group has committed on `topic` (-1: none yet), per partition. */
   groupOffsets(groupId: string, topic: string): Promise<{ partition: number; offset: string }[]>;
+  /**
+   * Per partition, the offset of the first record at or after `timestampMs` (the partition's end
+   * when there is none).
+   */
+  offsetsAtTime(
+    topic: string,
+    timestampMs: number,
+  ): Promise<{ partition: number; offset: string }[]>;
+  /**
+   * Reads the records of one partition from offset `from` (inclusive) to `to` (exclusive),
+   * read_committed, in order. The record at `to - 1` must be a visible record (as the last record
+   * a group consumed is): that is how the end is known.
+   */
+  readRange(
+    topic: string,
+    partition: number,
+    from: string,
+    to: string,
+    onRecords: (records: readonly InRecord[]) => void,
+  ): Promise<void>;
   /** Resolves when a broker answers a metadata request. */
   ping(): Promise<void>;
   /** A new idempotent producer (not connected yet). */

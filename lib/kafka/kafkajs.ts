@@ -142,6 +142,15 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
           offset: p.offset,
         })) ?? []
       ),
+    offsetsAtTime: (topic, timestampMs) =>
+      withAdmin(async (a) =>
+        (await a.fetchTopicOffsetsByTimestamp(topic, timestampMs)).map((p) => ({
+          partition: p.partition,
+          offset: p.offset,
+        }))
+      ),
+    readRange: (topic, partition, from, to, onRecords) =>
+      kafkajsRange(kafka, topic, partition, from, to, onRecords, startupTimeoutMs),
     ping: () => withAdmin(async (a) => void await a.describeCluster()),
     producer: () => kafkajsProducer(kafka),
     reader: (o) => kafkajsReader(kafka, o, klog),
@@ -272,6 +281,56 @@ function kafkajsReader(kafka: Kafka, options: ReaderOptions, log: Logger): Reade
       await consumer.disconnect();
     },
   };
+}
+
+async function kafkajsRange(
+  kafka: Kafka,
+  topic: string,
+  partition: number,
+  from: string,
+  to: string,
+  onRecords: (records: readonly InRecord[]) => void,
+  timeoutMs: number,
+): Promise<void> {
+  const start = BigInt(from);
+  const end = BigInt(to);
+  if (start >= end) return;
+  const consumer = kafka.consumer({
+    groupId: `despacho-range-${crypto.randomUUID()}`,
+    readUncommitted: false,
+    maxWaitTimeInMs: 100,
+  });
+  let reached = false;
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    // Only the wanted partition, from the wanted offset.
+    const others = (payload.memberAssignment[topic] ?? []).filter((p) => p !== partition);
+    if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
+    consumer.seek({ topic, partition, offset: from });
+  });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: ({ batch }) => {
+        if (batch.partition !== partition || reached) return Promise.resolve();
+        const records = batch.messages.filter((m) => {
+          const o = BigInt(m.offset);
+          return o >= start && o < end;
+        }).map((m) => toInRecord(batch.topic, batch.partition, m));
+        if (records.length > 0) onRecords(records);
+        if (BigInt(batch.lastOffset()) >= end - 1n) reached = true;
+        return Promise.resolve();
+      },
+    });
+    await waitFor(
+      `${topic}/${partition} to be read from ${from} to ${to}`,
+      () => Promise.resolve(reached ? { ready: true, value: undefined } : { ready: false }),
+      { timeoutMs, intervalMs: 20 },
+    );
+  } finally {
+    await consumer.disconnect();
+  }
 }
 
 function kafkajsTransactional(
