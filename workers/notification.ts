@@ -66,6 +66,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     log.info("notifying customers", { mail: mailer.target, topic: config.TOPIC_ORDER_PROCESSING });
     await loop.done;
   } finally {
+    await loop.stop();
     mailer.close();
   }
 }

@@ -126,9 +126,14 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     await flush();
   }
   onAbort(signal, () => void loop.stop());
-  await loop.ready;
-  log.info("processing orders", { dwellMs: dwell, topics: [requests, processing] });
-  await loop.done;
+  try {
+    await loop.ready;
+    log.info("processing orders", { dwellMs: dwell, topics: [requests, processing] });
+    await loop.done;
+  } finally {
+    // After a failure too: leave the group and close the producer before a restart.
+    await loop.stop();
+  }
 }
 
 /**

@@ -193,6 +193,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     });
     await loop.done;
   } finally {
+    await loop.stop();
     clearInterval(idle);
     mailer?.close();
   }

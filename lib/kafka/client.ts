@@ -109,8 +109,9 @@ export interface TransactionalLoop {
   /** Resolves when the consumer has joined and the loop is running. */
   readonly ready: Promise<void>;
   /**
-   * Settles when the loop ends: resolves after `stop()`, rejects when it cannot go on (fenced by
-   * a newer instance of itself, or a broken connection it could not restore).
+   * Settles when the loop ends: resolves once `stop()` has finished (group left, producer closed),
+   * rejects when it cannot go on (fenced by a newer instance of itself, or a broken connection it
+   * could not restore).
    */
   readonly done: Promise<void>;
   /**

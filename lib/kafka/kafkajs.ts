@@ -491,24 +491,32 @@ function kafkajsTransactional(
     log.info("consuming", { groupId, transactionalId, topics, client: "kafkajs" });
   })();
 
+  let stopped: () => void = () => {};
   const done = Promise.race([
     fatal,
     ready.then(() => new Promise<void>(() => {}), (error) => Promise.reject(error)),
-    new Promise<void>((resolve) => stopping.signal.addEventListener("abort", () => resolve())),
+    // Only once stopped: the group has been left and the producer closed, so a process may exit.
+    new Promise<void>((resolve) => (stopped = resolve)),
   ]);
   done.catch(() => {});
+  let stopping_: Promise<void> | null = null;
 
   return {
     ready,
     done,
     assigned: () => [...owned.values()],
     publish: (records, position) => commits.commit(records, position ?? null),
-    async stop() {
-      stopping.abort();
-      await ready.catch(() => {});
-      await consumer.disconnect().catch(() => {});
-      await commits.drain();
-      await producer.disconnect().catch(() => {});
+    stop() {
+      stopping_ ??= (async () => {
+        stopping.abort();
+        await ready.catch(() => {});
+        // Leaves the group (LeaveGroup): the partitions move at once, not after the session timeout.
+        await consumer.disconnect().catch(() => {});
+        await commits.drain();
+        await producer.disconnect().catch(() => {});
+        stopped();
+      })();
+      return stopping_;
     },
   };
 }
