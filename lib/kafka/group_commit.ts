@@ -11,8 +11,11 @@ import type { Logger } from "../log.ts";
 import type { TopicPartition } from "./client.ts";
 import type { OutRecord } from "./records.ts";
 
-/** A position read up to: the last record processed of one partition. */
-export type Position = TopicPartition & { offset: string };
+/**
+ * A position read up to: the last record processed of one partition; `generation` is the group
+ * generation it was read under, where the client tracks it (its commit is refused otherwise).
+ */
+export type Position = TopicPartition & { offset: string; generation?: number };
 
 /** One open Kafka transaction, as a client library runs it. */
 export interface Transaction {
@@ -161,10 +164,14 @@ export class GroupCommit {
           offsets.set(key(position), { ...position, offset: next });
         }
       }
+      const records = taken.flatMap((p) => p.records);
+      if (records.length === 0 && offsets.size === 0) {
+        for (const p of taken) p.resolve(); // nothing to publish or commit: no transaction
+        continue;
+      }
       let tx: Transaction | null = null;
       try {
         tx = await this.#tx.begin();
-        const records = taken.flatMap((p) => p.records);
         if (records.length > 0) await tx.send(records);
         if (offsets.size > 0) await tx.sendOffsets([...offsets.values()]);
         await tx.commit();

@@ -14,6 +14,7 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { KafkaClient } from "./client.ts";
 import { createKafkajsClient } from "./kafkajs.ts";
+import { createPlatformaticClient } from "./platformatic.ts";
 
 export * from "./client.ts";
 export * from "./records.ts";
@@ -40,6 +41,6 @@ export function createKafkaClient(
     case "kafkajs":
       return createKafkajsClient(options);
     case "platformatic":
-      throw new RangeError("Cannot create the platformatic client: not built yet");
+      return createPlatformaticClient(options);
   }
 }
