@@ -153,6 +153,36 @@ Deno.test("POST /orders refuses bad input with a problem that names the field, p
   }
 });
 
+Deno.test("POST /orders refuses a control character in any text field with a 422 naming the field", async (t) => {
+  const controls = [
+    "\r\nBcc: victim@evil.test",
+    "\n",
+    "\u0000",
+    "\t",
+    "\u001b[31m",
+    "\u007f",
+    "\u0085",
+  ];
+  for (const field of ["name", "email"] as const) {
+    for (const c of controls) {
+      await t.step(`${field} with ${JSON.stringify(c)}`, async () => {
+        const { app, sent } = setup();
+        const value = field === "name" ? `a${c}` : `cliente@example.cl${c}`;
+        const res = await app.request(post(JSON.stringify({ ...good, [field]: value })));
+        assert.equal(res.status, 422);
+        assert.equal(res.headers.get("content-type"), "application/problem+json");
+        const body = await res.json();
+        assert.deepEqual(body.errors, [{ field, message: "must not contain control characters" }]);
+        assert.equal(
+          body.detail,
+          `Cannot accept order: ${field} must not contain control characters`,
+        );
+        assert.equal(sent.length, 0, "nothing may reach Kafka");
+      });
+    }
+  }
+});
+
 Deno.test("POST /orders answers 202 with Location after publishing an OrderRequested keyed by id", async () => {
   const { app, sent } = setup();
   const res = await app.request(post(JSON.stringify(good)));

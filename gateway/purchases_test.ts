@@ -113,6 +113,39 @@ Deno.test("POST /purchases refuses a body with nothing valid, or the wrong type,
   }
 });
 
+Deno.test("POST /purchases refuses a control character in any text field with a 422 naming the field", async (t) => {
+  const fields = [
+    "id",
+    "nombre",
+    "apellido",
+    "email",
+    "telefono",
+    "ubicacion.direccion",
+    "ubicacion.ciudad",
+    "ubicacion.pais",
+    "productovisto",
+    "folio",
+  ];
+  for (const field of fields) {
+    for (const c of ["\r\n", "\u0000", "\u007f"]) {
+      await t.step(`${field} with ${JSON.stringify(c)}`, async () => {
+        const { app, sent } = setup();
+        const item: Record<string, unknown> = event("a1", 17.8);
+        const [outer, inner] = field.split(".");
+        const owner = (inner === undefined ? item : item[outer!]) as Record<string, string>;
+        owner[inner ?? outer!] += c;
+        const res = await app.request(post(JSON.stringify(item), "application/x-ndjson"));
+        assert.equal(res.status, 422);
+        assert.equal(res.headers.get("content-type"), "application/problem+json");
+        assert.deepEqual((await res.json()).errors, [
+          { field: `line 1: ${field}`, message: "must not contain control characters" },
+        ]);
+        assert.equal(sent.length, 0);
+      });
+    }
+  }
+});
+
 Deno.test("GET /analytics/purchases merges a window's partitions and sums the totals", async () => {
   const { app, analytics } = setup();
   const stats = (events: number, purchases: number) => ({
