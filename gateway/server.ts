@@ -9,8 +9,10 @@ import type { Logger } from "../lib/log.ts";
 import { OrderNotifiedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { ensureTopics, orderTopics, purchaseTopics } from "../lib/topics.ts";
+import { Admission } from "./admission.ts";
 import { AnalyticsRecordSchema, AnalyticsView, createAnalyticsRoutes } from "./analytics.ts";
 import { createApp } from "./app.ts";
+import { Drain } from "./drain.ts";
 import { createKafkaPublisher } from "./publisher.ts";
 import { createPurchaseRoutes } from "./purchases.ts";
 import { startViewConsumer } from "./view_consumer.ts";
@@ -19,7 +21,10 @@ import { startViewConsumer } from "./view_consumer.ts";
 export interface RunningGateway {
   /** `http://host:port`. */
   url: string;
-  /** Stops serving, then disconnects from Kafka. */
+  /**
+   * Stops gracefully: new requests get 503 while those in flight and their writes finish (at most
+   * `DRAIN_TIMEOUT_MS`), then stops serving and disconnects from Kafka.
+   */
   stop(): Promise<void>;
 }
 
@@ -39,8 +44,13 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
   if (created.length > 0) log.info("created topics", { topics: created });
 
   const view = new OrderView();
-  const publisher = createKafkaPublisher(kafka, log, config.KAFKA_ACK_TIMEOUT_MS);
+  const publisher = createKafkaPublisher(kafka, log);
   await publisher.start();
+  const admission = new Admission(publisher, {
+    maxPending: config.MAX_PENDING_PUBLISHES,
+    ackTimeoutMs: config.KAFKA_ACK_TIMEOUT_MS,
+  });
+  const drain = new Drain();
   const analytics = new AnalyticsView();
   const reader = await startViewConsumer(kafka, {
     [config.TOPIC_ORDER_PROCESSING]: (json) =>
@@ -54,14 +64,23 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
     [
       "/purchases",
       createPurchaseRoutes({
-        publisher,
+        admission,
         topic: config.TOPIC_PURCHASES,
         maxBodyBytes: config.MAX_BODY_BYTES,
+        maxBatchLines: config.MAX_BATCH_LINES,
       }),
     ],
     ["/analytics", createAnalyticsRoutes(analytics)],
   ];
-  const app = createApp({ config, publisher, view, log, viewReady: reader.ready, mount });
+  const app = createApp({
+    config,
+    admission,
+    view,
+    log,
+    viewReady: reader.ready,
+    mount,
+    drain,
+  });
   const server = Deno.serve(
     { hostname: config.HOST, port: config.PORT, onListen: () => {} },
     app.fetch,
@@ -71,6 +90,15 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
   return {
     url,
     async stop() {
+      // Writes whose requests already had their 503 (ack timeout) still get their chance.
+      const drained = await drain.drain(config.DRAIN_TIMEOUT_MS, () => admission.idle());
+      if (!drained) {
+        log.warn("stopping before every request or write finished", {
+          requests: drain.inFlight,
+          writes: admission.pending,
+          drainTimeoutMs: config.DRAIN_TIMEOUT_MS,
+        });
+      }
       await server.shutdown();
       await reader.stop().catch(() => {});
       await publisher.stop();

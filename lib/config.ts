@@ -56,6 +56,12 @@ export const ConfigSchema = z.object({
   MAX_BODY_BYTES: int(256, 64 * 1024 * 1024).default(1024 * 1024),
   /** How long the gateway waits for Kafka to acknowledge a write before answering 503. */
   KAFKA_ACK_TIMEOUT_MS: int(100, 120_000).default(5000),
+  /** Records the gateway holds for Kafka at once (admitted, batched or in flight); beyond, 429. */
+  MAX_PENDING_PUBLISHES: int(1, 1_000_000).default(20_000),
+  /** Items (non-blank lines) of one `POST /purchases` batch, at most; beyond, 413. */
+  MAX_BATCH_LINES: int(1, 1_000_000).default(10_000),
+  /** Longest wait on SIGTERM for requests in flight and pending writes before the gateway exits. */
+  DRAIN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   STAGE_DWELL_MS: dwell.default([2000, 2000, 2000]),
   /** Prefix of consumer group ids (`<prefix>-processing`, …): separate deployments on one cluster. */
   GROUP_ID_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default("despacho"),
@@ -73,6 +79,15 @@ export const ConfigSchema = z.object({
   /** Purchase notifications on stdout: the whole message, one line each, or none. */
   PURCHASE_CONSOLE: z.enum(["full", "line", "off"]).default("full"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+}).superRefine((c, ctx) => {
+  // A full batch takes one admission slot per item: a larger batch could never be admitted.
+  if (c.MAX_BATCH_LINES > c.MAX_PENDING_PUBLISHES) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["MAX_BATCH_LINES"],
+      message: `must be at most the pending publishes limit (${c.MAX_PENDING_PUBLISHES})`,
+    });
+  }
 });
 
 /** Validated configuration. */
