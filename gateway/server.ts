@@ -13,6 +13,7 @@ import { Admission } from "./admission.ts";
 import { AnalyticsRecordSchema, AnalyticsView, createAnalyticsRoutes } from "./analytics.ts";
 import { createApp } from "./app.ts";
 import { Drain } from "./drain.ts";
+import { serveHttp1 } from "./http1.ts";
 import { createKafkaPublisher } from "./publisher.ts";
 import { createPurchaseRoutes } from "./purchases.ts";
 import { startViewConsumer } from "./view_consumer.ts";
@@ -81,12 +82,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
     mount,
     drain,
   });
-  const server = Deno.serve(
-    { hostname: config.HOST, port: config.PORT, onListen: () => {} },
-    app.fetch,
-  );
+  const server = serveApp(app, config);
   const url = `http://${config.HOST}:${server.addr.port}`;
-  log.info("listening", { url });
+  log.info("listening", { url, server: config.HTTP_SERVER });
   return {
     url,
     async stop() {
@@ -104,6 +102,44 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
       await publisher.stop();
     },
   };
+}
+
+/** What {@linkcode serveApp} reads of the configuration. */
+export type ServeConfig = Pick<
+  Config,
+  | "HOST"
+  | "PORT"
+  | "HTTP_SERVER"
+  | "MAX_REQUEST_HEADERS"
+  | "HEADERS_TIMEOUT_MS"
+  | "REQUEST_TIMEOUT_MS"
+  | "KEEP_ALIVE_TIMEOUT_MS"
+  | "MAX_BODY_BYTES"
+>;
+
+/**
+ * Serves the gateway's app over HTTP/1.1 with the configured server and limits.
+ *
+ * @param app The Hono app.
+ * @param config Where to listen, which server, and its limits.
+ * @returns Where it listens, and its graceful stop.
+ */
+export function serveApp(
+  app: Hono,
+  config: ServeConfig,
+): { addr: Deno.NetAddr; shutdown(): Promise<void> } {
+  if (config.HTTP_SERVER === "deno") {
+    return Deno.serve({ hostname: config.HOST, port: config.PORT, onListen: () => {} }, app.fetch);
+  }
+  return serveHttp1(app.fetch, {
+    hostname: config.HOST,
+    port: config.PORT,
+    maxHeaders: config.MAX_REQUEST_HEADERS,
+    headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+    maxBodyBytes: config.MAX_BODY_BYTES,
+  });
 }
 
 function apply<T>(

@@ -1,0 +1,728 @@
+/**
+ * The gateway's HTTP/1.1 server: a small one on `Deno.listen`, because `Deno.serve` sets no limit
+ * a hostile client cannot walk around (Deno 2.9.6 runs hyper with its defaults: no header read
+ * timeout, so a client sending a byte a second holds a connection for as long as it likes; more
+ * than about 100 headers get a bare 400 without a body). Here every limit is ours and every refusal
+ * is a problem+json answer followed by closing the connection:
+ *
+ * - more than `maxHeaders` header fields, or a head over {@linkcode MAX_HEAD_BYTES}: 431;
+ * - a head not complete `headersTimeoutMs` after the request began (or the connection opened): 408;
+ * - a body not complete `requestTimeoutMs` after the request began: 408;
+ * - a declared or received body over `maxBodyBytes`: 413;
+ * - a malformed request line, header, `Content-Length` or chunk, both `Content-Length` and
+ *   `Transfer-Encoding`, a missing or repeated `Host`: 400; a transfer coding other than chunked:
+ *   501; an HTTP version other than 1.0 or 1.1: 505.
+ *
+ * Requests are read whole (bodies are bounded) and passed to the handler as a `Request`; keep-alive
+ * and pipelining are served in order, one request at a time per connection; a connection idle for
+ * `keepAliveTimeoutMs` between requests is closed. Answers go out with their length in one write,
+ * except Server-Sent Events (`text/event-stream`), which go out chunked as they are produced.
+ */
+
+/** Largest request head (request line and header fields), in bytes. */
+export const MAX_HEAD_BYTES = 16 * 1024;
+
+/** How long a refused request's remaining bytes are read and dropped before closing. */
+const LINGER_MS = 500;
+
+/** Options of {@linkcode serveHttp1}. */
+export interface Http1Options {
+  hostname: string;
+  /** `0` picks a free port. */
+  port: number;
+  /** Header fields of one request, at most. @default 100 */
+  maxHeaders?: number;
+  /** Longest wait for a complete request head, in milliseconds. @default 10000 */
+  headersTimeoutMs?: number;
+  /** Longest wait for a complete request, head and body, in milliseconds. @default 30000 */
+  requestTimeoutMs?: number;
+  /** Longest idle time of a kept-alive connection between requests. @default 5000 */
+  keepAliveTimeoutMs?: number;
+  /** Largest request body, in bytes. @default 1048576 */
+  maxBodyBytes?: number;
+}
+
+/** A running {@linkcode serveHttp1} server. */
+export interface Http1Server {
+  /** Where it listens. */
+  addr: Deno.NetAddr;
+  /**
+   * Stops accepting, closes idle connections, lets requests being handled finish (their
+   * connections close after the answer), ends streamed answers, and resolves once every connection
+   * is closed.
+   */
+  shutdown(): Promise<void>;
+}
+
+type Handler = (request: Request) => Response | Promise<Response>;
+
+const CR = 13;
+const LF = 10;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const TARGET = /^[\x21-\x7e]+$/;
+const encoder = new TextEncoder();
+const latin1 = new TextDecoder("latin1");
+
+const REASONS: Record<number, string> = {
+  100: "Continue",
+  200: "OK",
+  201: "Created",
+  202: "Accepted",
+  204: "No Content",
+  207: "Multi-Status",
+  304: "Not Modified",
+  400: "Bad Request",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
+  417: "Expectation Failed",
+  422: "Unprocessable Content",
+  429: "Too Many Requests",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  503: "Service Unavailable",
+  505: "HTTP Version Not Supported",
+};
+
+/** A request the server refuses itself, with the problem it answers. */
+class Refusal extends Error {
+  constructor(readonly status: number, readonly title: string, detail: string) {
+    super(detail);
+  }
+}
+
+let dateSecond = 0;
+let dateValue = "";
+function httpDate(): string {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateValue = new Date(second * 1000).toUTCString();
+  }
+  return dateValue;
+}
+
+/**
+ * Serves `handler` over HTTP/1.1 with the limits of {@linkcode Http1Options}.
+ *
+ * @param handler Answers one request (a Hono app's `fetch`).
+ * @param options Where to listen, and the limits.
+ * @returns The running server.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveHttp1 } from "./http1.ts";
+ * const server = serveHttp1(() => new Response("ok"), { hostname: "127.0.0.1", port: 0 });
+ * await server.shutdown();
+ * ```
+ */
+export function serveHttp1(handler: Handler, options: Http1Options): Http1Server {
+  const limits = {
+    maxHeaders: options.maxHeaders ?? 100,
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
+    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+  };
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const connections = new Set<Connection>();
+  let closing = false;
+  // One sweep finds every connection past its deadline: no timer per request.
+  const sweepMs = Math.min(
+    1000,
+    Math.max(
+      10,
+      Math.floor(
+        Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs, limits.keepAliveTimeoutMs) / 10,
+      ),
+    ),
+  );
+  const sweeper = setInterval(() => {
+    const now = performance.now();
+    for (const c of connections) if (now > c.deadline) c.expire();
+  }, sweepMs);
+
+  const accepting = (async () => {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        return; // the listener was closed
+      }
+      try {
+        conn.setNoDelay(true);
+      } catch { /* closed already */ }
+      const c = new Connection(conn, handler, limits, () => closing);
+      connections.add(c);
+      void c.serve().finally(() => connections.delete(c));
+    }
+  })();
+
+  return {
+    addr: listener.addr as Deno.NetAddr,
+    async shutdown() {
+      closing = true;
+      try {
+        listener.close();
+      } catch { /* closed already */ }
+      await accepting;
+      for (const c of connections) c.shutdown();
+      await Promise.all([...connections].map((c) => c.done));
+      clearInterval(sweeper);
+    },
+  };
+}
+
+type Phase = "idle" | "head" | "body" | "handling" | "writing";
+
+/** One client connection: reads requests in order and writes their answers. */
+class Connection {
+  #conn: Deno.TcpConn;
+  #handler: Handler;
+  #limits: Required<Omit<Http1Options, "hostname" | "port">>;
+  #closing: () => boolean;
+  #buf = new Uint8Array(8 * 1024);
+  #start = 0;
+  #end = 0;
+  #phase: Phase = "head";
+  #closed = false;
+  #stream: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #done!: () => void;
+  /** Resolves when the connection is closed. */
+  readonly done = new Promise<void>((r) => this.#done = r);
+  /** When the current phase times out (`performance.now()` scale). */
+  deadline: number;
+  #requestDeadline = 0;
+
+  constructor(
+    conn: Deno.TcpConn,
+    handler: Handler,
+    limits: Required<Omit<Http1Options, "hostname" | "port">>,
+    closing: () => boolean,
+  ) {
+    this.#conn = conn;
+    this.#handler = handler;
+    this.#limits = limits;
+    this.#closing = closing;
+    this.deadline = performance.now() + limits.headersTimeoutMs;
+    this.#requestDeadline = performance.now() + limits.requestTimeoutMs;
+  }
+
+  /** Called by the sweeper once `deadline` passed. */
+  expire(): void {
+    if (this.#closed) return;
+    if (this.#phase === "head" || this.#phase === "body") {
+      const what = this.#phase === "head" ? "request head" : "request body";
+      const ms = this.#phase === "head"
+        ? this.#limits.headersTimeoutMs
+        : this.#limits.requestTimeoutMs;
+      this.#phase = "writing";
+      void this.#refuse(
+        new Refusal(
+          408,
+          "Request timeout",
+          `Cannot read request: ${what} not complete within ${ms} ms`,
+        ),
+      ).finally(() => this.#close());
+    } else if (this.#phase === "idle") {
+      this.#close();
+    } else {
+      this.deadline = Infinity;
+    }
+  }
+
+  /** Closes the connection if idle; otherwise it closes after the answer being prepared. */
+  shutdown(): void {
+    if (this.#phase === "idle" || (this.#phase === "head" && this.#end === this.#start)) {
+      this.#close();
+    }
+    // A streamed answer (Server-Sent Events) ends now; the client reconnects elsewhere.
+    void this.#stream?.cancel().catch(() => {});
+  }
+
+  async serve(): Promise<void> {
+    try {
+      while (!this.#closed) {
+        const keepAlive = await this.#one();
+        if (!keepAlive || this.#closing()) break;
+      }
+    } catch {
+      // The client went away, or the connection was closed by a timeout or a shutdown.
+    } finally {
+      this.#close();
+    }
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch { /* closed already */ }
+    this.#done();
+  }
+
+  /** Serves one request; resolves whether the connection stays open. */
+  async #one(): Promise<boolean> {
+    let request: Request;
+    let keepAlive: boolean;
+    let head: boolean;
+    try {
+      const parsed = await this.#readRequest();
+      if (parsed === null) return false;
+      ({ request, keepAlive } = parsed);
+      head = request.method === "HEAD";
+    } catch (error) {
+      if (!(error instanceof Refusal) || this.#closed) throw error;
+      this.#phase = "writing";
+      await this.#refuse(error);
+      return false;
+    }
+    this.#phase = "handling";
+    this.deadline = Infinity;
+    let response: Response;
+    try {
+      response = await this.#handler(request);
+    } catch {
+      response = problemResponse(
+        new Refusal(500, "Internal error", "Something went wrong on our side"),
+      );
+    }
+    this.#phase = "writing";
+    if (response.headers.get("connection")?.toLowerCase() === "close") keepAlive = false;
+    if (this.#closing()) keepAlive = false;
+    await this.#write(response, keepAlive, head);
+    if (!keepAlive) return false;
+    // Next request: idle until its first byte, then its head has headersTimeoutMs.
+    const now = performance.now();
+    if (this.#end > this.#start) {
+      this.#phase = "head";
+      this.deadline = now + this.#limits.headersTimeoutMs;
+    } else {
+      this.#phase = "idle";
+      this.deadline = now + this.#limits.keepAliveTimeoutMs;
+    }
+    this.#requestDeadline = now + this.#limits.requestTimeoutMs;
+    return true;
+  }
+
+  /** Reads more bytes into the buffer; false at end of stream. */
+  async #fill(maxBuffered: number): Promise<boolean> {
+    if (this.#end === this.#buf.length) {
+      const used = this.#end - this.#start;
+      if (this.#start > 0 && used < this.#buf.length / 2) {
+        this.#buf.copyWithin(0, this.#start, this.#end);
+      } else {
+        const grown = new Uint8Array(Math.min(this.#buf.length * 2, maxBuffered + 4096));
+        if (grown.length <= this.#buf.length) return true; // full: the caller checks its limit
+        grown.set(this.#buf.subarray(this.#start, this.#end));
+        this.#buf = grown;
+      }
+      this.#start = 0;
+      this.#end = used;
+    }
+    const n = await this.#conn.read(this.#buf.subarray(this.#end));
+    if (n === null) return false;
+    if (this.#phase === "idle") {
+      this.#phase = "head";
+      this.deadline = performance.now() + this.#limits.headersTimeoutMs;
+      this.#requestDeadline = performance.now() + this.#limits.requestTimeoutMs;
+    }
+    this.#end += n;
+    return true;
+  }
+
+  /** Reads one request; null when the client closed the connection between requests. */
+  async #readRequest(): Promise<{ request: Request; keepAlive: boolean } | null> {
+    // Head: up to the empty line.
+    let headEnd = -1;
+    let scanned = this.#start;
+    for (;;) {
+      headEnd = findHeadEnd(this.#buf, scanned, this.#end);
+      if (headEnd !== -1) break;
+      scanned = Math.max(this.#start, this.#end - 3);
+      if (this.#end - this.#start > MAX_HEAD_BYTES) {
+        throw new Refusal(
+          431,
+          "Request header fields too large",
+          `Cannot read request: head exceeds ${MAX_HEAD_BYTES} bytes`,
+        );
+      }
+      const before = this.#start;
+      if (!await this.#fill(MAX_HEAD_BYTES)) {
+        if (this.#end === this.#start) return null;
+        throw new Refusal(400, "Bad request", "Cannot read request: connection closed mid-head");
+      }
+      scanned = Math.max(this.#start, scanned - before + this.#start);
+    }
+    if (headEnd - this.#start > MAX_HEAD_BYTES) {
+      throw new Refusal(
+        431,
+        "Request header fields too large",
+        `Cannot read request: head exceeds ${MAX_HEAD_BYTES} bytes`,
+      );
+    }
+    const text = latin1.decode(this.#buf.subarray(this.#start, headEnd - 4));
+    this.#start = headEnd;
+    const lines = text.split("\r\n");
+    const [method, target, version] = parseRequestLine(lines[0]!);
+    if (lines.length - 1 > this.#limits.maxHeaders) {
+      throw new Refusal(
+        431,
+        "Request header fields too large",
+        `Cannot read request: ${
+          lines.length - 1
+        } header fields, more than the limit of ${this.#limits.maxHeaders}`,
+      );
+    }
+    // Validated by the Request constructor once (a Headers object would be validated twice).
+    const headers: [string, string][] = [];
+    let host: string | undefined;
+    let hosts = 0;
+    let contentLength: string | undefined;
+    let transferEncoding: string | undefined;
+    let connection = "";
+    let expect: string | undefined;
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(":");
+      const name = colon > 0 ? line.slice(0, colon) : "";
+      if (!TOKEN.test(name)) {
+        throw new Refusal(
+          400,
+          "Bad request",
+          `Cannot read request: header line ${i} is not "name: value"`,
+        );
+      }
+      const value = line.slice(colon + 1).trim();
+      if (/[\0\r\n]/.test(value)) {
+        throw new Refusal(
+          400,
+          "Bad request",
+          `Cannot read request: header ${name} holds a control character`,
+        );
+      }
+      headers.push([name, value]);
+      switch (name.toLowerCase()) {
+        case "host":
+          host = value;
+          hosts++;
+          break;
+        case "content-length":
+          contentLength = contentLength === undefined ? value : `${contentLength},${value}`;
+          break;
+        case "transfer-encoding":
+          transferEncoding = transferEncoding === undefined
+            ? value
+            : `${transferEncoding},${value}`;
+          break;
+        case "connection":
+          connection += `,${value.toLowerCase()}`;
+          break;
+        case "expect":
+          expect = value.toLowerCase();
+          break;
+      }
+    }
+    if (version === "HTTP/1.1" && hosts !== 1) {
+      throw new Refusal(
+        400,
+        "Bad request",
+        `Cannot read request: expected one Host header, got ${hosts}`,
+      );
+    }
+    const keepAlive = version === "HTTP/1.1" && !/(^|,)\s*close\s*(,|$)/.test(connection);
+    const url = requestUrl(target, host ?? "localhost");
+
+    // Body: Content-Length, chunked, or none.
+    let body: Uint8Array<ArrayBuffer> | null = null;
+    if (transferEncoding !== undefined) {
+      if (contentLength !== undefined || version !== "HTTP/1.1") {
+        throw new Refusal(
+          400,
+          "Bad request",
+          "Cannot read request: Transfer-Encoding with Content-Length or on HTTP/1.0",
+        );
+      }
+      if (transferEncoding.trim().toLowerCase() !== "chunked") {
+        throw new Refusal(
+          501,
+          "Not implemented",
+          `Cannot read request: transfer coding "${transferEncoding}" is not supported; use chunked`,
+        );
+      }
+      await this.#continue(expect);
+      body = await this.#readChunked();
+    } else if (contentLength !== undefined) {
+      const values = contentLength.split(",").map((v) => v.trim());
+      if (!values.every((v) => /^\d{1,15}$/.test(v) && v === values[0])) {
+        throw new Refusal(
+          400,
+          "Bad request",
+          `Cannot read request: Content-Length must be one whole number: current value is "${contentLength}"`,
+        );
+      }
+      const length = Number(values[0]);
+      if (length > this.#limits.maxBodyBytes) {
+        throw new Refusal(
+          413,
+          "Body too large",
+          `Cannot read request: body of ${length} bytes exceeds ${this.#limits.maxBodyBytes} bytes`,
+        );
+      }
+      if (length > 0) {
+        await this.#continue(expect);
+        body = await this.#readLength(length);
+      }
+    } else if (expect !== undefined && expect !== "100-continue") {
+      throw new Refusal(417, "Expectation failed", `Cannot meet expectation "${expect}"`);
+    }
+    this.deadline = Infinity;
+    const init: RequestInit = { method, headers };
+    if (body !== null && method !== "GET" && method !== "HEAD") init.body = body;
+    try {
+      return { request: new Request(url, init), keepAlive };
+    } catch {
+      throw new Refusal(
+        400,
+        "Bad request",
+        "Cannot read request: the target, the Host or a header field is not valid",
+      );
+    }
+  }
+
+  async #continue(expect: string | undefined): Promise<void> {
+    if (expect === undefined) return;
+    if (expect !== "100-continue") {
+      throw new Refusal(417, "Expectation failed", `Cannot meet expectation "${expect}"`);
+    }
+    await writeAll(this.#conn, encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
+  }
+
+  #enterBody(): void {
+    this.#phase = "body";
+    this.deadline = this.#requestDeadline;
+  }
+
+  async #readLength(length: number): Promise<Uint8Array<ArrayBuffer>> {
+    this.#enterBody();
+    const body = new Uint8Array(length);
+    const buffered = Math.min(length, this.#end - this.#start);
+    body.set(this.#buf.subarray(this.#start, this.#start + buffered));
+    this.#start += buffered;
+    let got = buffered;
+    while (got < length) {
+      const n = await this.#conn.read(body.subarray(got));
+      if (n === null) {
+        throw new Refusal(400, "Bad request", "Cannot read request: connection closed mid-body");
+      }
+      got += n;
+    }
+    return body;
+  }
+
+  async #readChunked(): Promise<Uint8Array<ArrayBuffer>> {
+    this.#enterBody();
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const sizeLine = await this.#readLine(1024);
+      const size = parseInt(sizeLine.split(";")[0]!.trim(), 16);
+      if (!/^[0-9a-fA-F]{1,8}$/.test(sizeLine.split(";")[0]!.trim()) || Number.isNaN(size)) {
+        throw new Refusal(400, "Bad request", "Cannot read request: malformed chunk size");
+      }
+      if (size === 0) break;
+      total += size;
+      if (total > this.#limits.maxBodyBytes) {
+        throw new Refusal(
+          413,
+          "Body too large",
+          `Cannot read request: body exceeds ${this.#limits.maxBodyBytes} bytes`,
+        );
+      }
+      while (this.#end - this.#start < size + 2) {
+        if (!await this.#fill(size + 2)) {
+          throw new Refusal(400, "Bad request", "Cannot read request: connection closed mid-body");
+        }
+      }
+      parts.push(this.#buf.slice(this.#start, this.#start + size));
+      if (this.#buf[this.#start + size] !== CR || this.#buf[this.#start + size + 1] !== LF) {
+        throw new Refusal(400, "Bad request", "Cannot read request: chunk not followed by CRLF");
+      }
+      this.#start += size + 2;
+    }
+    // Trailer fields are read and dropped, counted against the header limits.
+    for (let fields = 0;; fields++) {
+      if ((await this.#readLine(MAX_HEAD_BYTES)) === "") break;
+      if (fields >= this.#limits.maxHeaders) {
+        throw new Refusal(
+          431,
+          "Request header fields too large",
+          `Cannot read request: more than ${this.#limits.maxHeaders} trailer fields`,
+        );
+      }
+    }
+    const body = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) {
+      body.set(p, at);
+      at += p.length;
+    }
+    return body;
+  }
+
+  async #readLine(max: number): Promise<string> {
+    for (let scanned = this.#start;;) {
+      const lf = this.#buf.subarray(scanned, this.#end).indexOf(LF);
+      if (lf !== -1) {
+        const end = scanned + lf;
+        if (end === this.#start || this.#buf[end - 1] !== CR) {
+          throw new Refusal(400, "Bad request", "Cannot read request: line not ended by CRLF");
+        }
+        const line = latin1.decode(this.#buf.subarray(this.#start, end - 1));
+        this.#start = end + 1;
+        return line;
+      }
+      if (this.#end - this.#start > max) {
+        throw new Refusal(400, "Bad request", `Cannot read request: line longer than ${max} bytes`);
+      }
+      const offset = this.#end - this.#start;
+      if (!await this.#fill(max)) {
+        throw new Refusal(400, "Bad request", "Cannot read request: connection closed mid-body");
+      }
+      scanned = this.#start + offset;
+    }
+  }
+
+  /**
+   * Answers a refusal and stops reading the request. What the client is still sending is read and
+   * dropped for a moment before closing: closing on unread bytes would reset the connection, and
+   * the client could lose the answer.
+   */
+  async #refuse(refusal: Refusal): Promise<void> {
+    try {
+      await this.#write(problemResponse(refusal), false, false);
+      await this.#conn.closeWrite();
+      const sink = new Uint8Array(64 * 1024);
+      const until = performance.now() + LINGER_MS;
+      this.deadline = until;
+      this.#phase = "idle";
+      for (let dropped = 0; dropped < 16 * sink.length && performance.now() < until;) {
+        const n = await this.#conn.read(sink);
+        if (n === null) break;
+        dropped += n;
+      }
+    } catch { /* the client is gone, or the linger timed out */ }
+  }
+
+  async #write(response: Response, keepAlive: boolean, head: boolean): Promise<void> {
+    const status = response.status;
+    let text = `HTTP/1.1 ${status} ${REASONS[status] ?? ""}\r\ndate: ${httpDate()}\r\n`;
+    let streamed = false;
+    response.headers.forEach((value, name) => {
+      if (name === "connection" || name === "content-length" || name === "transfer-encoding") {
+        return;
+      }
+      if (name === "content-type" && value.startsWith("text/event-stream")) streamed = true;
+      text += `${name}: ${value}\r\n`;
+    });
+    if (!keepAlive) text += "connection: close\r\n";
+    const noBody = head || status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (response.body === null || noBody) {
+      void response.body?.cancel().catch(() => {});
+      if (status !== 204 && status !== 304) text += "content-length: 0\r\n";
+      await writeAll(this.#conn, encoder.encode(`${text}\r\n`));
+      return;
+    }
+    if (!streamed) {
+      // A body that is complete once produced goes out with its length, in one write.
+      const body = new Uint8Array(await response.arrayBuffer());
+      const headBytes = encoder.encode(`${text}content-length: ${body.length}\r\n\r\n`);
+      const out = new Uint8Array(headBytes.length + body.length);
+      out.set(headBytes);
+      out.set(body, headBytes.length);
+      await writeAll(this.#conn, out);
+      return;
+    }
+    // Server-Sent Events go out chunked, each piece as it is produced.
+    const reader = response.body.getReader();
+    this.#stream = reader;
+    try {
+      await writeAll(this.#conn, encoder.encode(`${text}transfer-encoding: chunked\r\n\r\n`));
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        await this.#writeChunk(value);
+      }
+      await writeAll(this.#conn, encoder.encode("0\r\n\r\n"));
+    } catch (error) {
+      void reader.cancel().catch(() => {});
+      throw error;
+    } finally {
+      this.#stream = undefined;
+    }
+  }
+
+  async #writeChunk(chunk: Uint8Array): Promise<void> {
+    if (chunk.length === 0) return;
+    await writeAll(this.#conn, encoder.encode(`${chunk.length.toString(16)}\r\n`));
+    await writeAll(this.#conn, chunk);
+    await writeAll(this.#conn, encoder.encode("\r\n"));
+  }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
+/** Index just past the first CRLF CRLF in `buf[from, to)`, or -1. */
+function findHeadEnd(buf: Uint8Array, from: number, to: number): number {
+  for (let i = buf.subarray(from, to).indexOf(CR); i !== -1;) {
+    const at = from + i;
+    if (at + 3 < to && buf[at + 1] === LF && buf[at + 2] === CR && buf[at + 3] === LF) {
+      return at + 4;
+    }
+    if (at + 3 >= to) return -1;
+    const rest = buf.subarray(at + 1, to).indexOf(CR);
+    i = rest === -1 ? -1 : at + 1 + rest - from;
+  }
+  return -1;
+}
+
+function parseRequestLine(line: string): [string, string, string] {
+  const parts = line.split(" ");
+  if (parts.length !== 3 || !TOKEN.test(parts[0]!) || !TARGET.test(parts[1]!)) {
+    throw new Refusal(400, "Bad request", "Cannot read request: malformed request line");
+  }
+  const version = parts[2]!;
+  if (version !== "HTTP/1.1" && version !== "HTTP/1.0") {
+    throw new Refusal(
+      505,
+      "HTTP version not supported",
+      `Cannot read request: HTTP version must be 1.1 or 1.0: current value is "${
+        version.slice(0, 20)
+      }"`,
+    );
+  }
+  return [parts[0]!, parts[1]!, version];
+}
+
+function requestUrl(target: string, host: string): string {
+  if (target.startsWith("/")) return `http://${host}${target}`;
+  if (/^https?:\/\//i.test(target)) return target;
+  throw new Refusal(400, "Bad request", "Cannot read request: target is not an http URL");
+}
+
+function problemResponse(refusal: Refusal): Response {
+  const type = `https://despacho.local/problems/${
+    refusal.title.toLowerCase().replace(/[^a-z0-9]+/g, "-")
+  }`;
+  return new Response(
+    JSON.stringify({ type, title: refusal.title, status: refusal.status, detail: refusal.message }),
+    { status: refusal.status, headers: { "content-type": "application/problem+json" } },
+  );
+}
