@@ -185,11 +185,12 @@ class Connection {
   #handler: Handler;
   #limits: Required<Omit<Http1Options, "hostname" | "port">>;
   #closing: () => boolean;
-  #buf = new Uint8Array(8 * 1024);
+  #buf = new Uint8Array(4 * 1024);
   #start = 0;
   #end = 0;
   #phase: Phase = "head";
   #closed = false;
+  #timedOut = false;
   #stream: ReadableStreamDefaultReader<Uint8Array> | undefined;
   #done!: () => void;
   /** Resolves when the connection is closed. */
@@ -220,14 +221,19 @@ class Connection {
       const ms = this.#phase === "head"
         ? this.#limits.headersTimeoutMs
         : this.#limits.requestTimeoutMs;
+      // The reading loop may still be waiting on the client: it stops at its next read, and the
+      // connection closes when the linger after this answer ends.
+      this.#timedOut = true;
       this.#phase = "writing";
+      this.deadline = Infinity;
       void this.#refuse(
         new Refusal(
           408,
           "Request timeout",
           `Cannot read request: ${what} not complete within ${ms} ms`,
         ),
-      ).finally(() => this.#close());
+        false,
+      );
     } else if (this.#phase === "idle") {
       this.#close();
     } else {
@@ -326,6 +332,7 @@ class Connection {
       this.#end = used;
     }
     const n = await this.#conn.read(this.#buf.subarray(this.#end));
+    await this.#stopIfTimedOut();
     if (n === null) return false;
     if (this.#phase === "idle") {
       this.#phase = "head";
@@ -503,6 +510,13 @@ class Connection {
     await writeAll(this.#conn, encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
   }
 
+  /** After a timeout's answer, the reading loop waits for the close and goes no further. */
+  async #stopIfTimedOut(): Promise<void> {
+    if (!this.#timedOut) return;
+    await this.done;
+    throw new Error("Connection closed after a timeout");
+  }
+
   #enterBody(): void {
     this.#phase = "body";
     this.deadline = this.#requestDeadline;
@@ -517,6 +531,7 @@ class Connection {
     let got = buffered;
     while (got < length) {
       const n = await this.#conn.read(body.subarray(got));
+      await this.#stopIfTimedOut();
       if (n === null) {
         throw new Refusal(400, "Bad request", "Cannot read request: connection closed mid-body");
       }
@@ -599,24 +614,30 @@ class Connection {
   }
 
   /**
-   * Answers a refusal and stops reading the request. What the client is still sending is read and
-   * dropped for a moment before closing: closing on unread bytes would reset the connection, and
-   * the client could lose the answer.
+   * Answers a refusal, then closes once the client had a moment to read it: what the client is
+   * still sending is read and dropped meanwhile, since closing on unread bytes would reset the
+   * connection and the client could lose the answer.
+   *
+   * @param drop Whether this call reads and drops (false when the reading loop is still waiting
+   * on the client itself, after a timeout).
    */
-  async #refuse(refusal: Refusal): Promise<void> {
+  async #refuse(refusal: Refusal, drop = true): Promise<void> {
     try {
       await this.#write(problemResponse(refusal), false, false);
       await this.#conn.closeWrite();
-      const sink = new Uint8Array(64 * 1024);
-      const until = performance.now() + LINGER_MS;
-      this.deadline = until;
       this.#phase = "idle";
-      for (let dropped = 0; dropped < 16 * sink.length && performance.now() < until;) {
+      this.deadline = performance.now() + LINGER_MS;
+      if (!drop) return;
+      const sink = new Uint8Array(16 * 1024);
+      for (let dropped = 0; dropped < 1024 * 1024;) {
         const n = await this.#conn.read(sink);
         if (n === null) break;
         dropped += n;
       }
-    } catch { /* the client is gone, or the linger timed out */ }
+    } catch {
+      // The client is gone, or the linger ended.
+    }
+    if (drop) this.#close();
   }
 
   async #write(response: Response, keepAlive: boolean, head: boolean): Promise<void> {
@@ -631,21 +652,23 @@ class Connection {
       text += `${name}: ${value}\r\n`;
     });
     if (!keepAlive) text += "connection: close\r\n";
-    const noBody = head || status === 204 || status === 304 || (status >= 100 && status < 200);
-    if (response.body === null || noBody) {
-      void response.body?.cancel().catch(() => {});
-      if (status !== 204 && status !== 304) text += "content-length: 0\r\n";
-      await writeAll(this.#conn, encoder.encode(`${text}\r\n`));
+    const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (!streamed) {
+      // Read whole, without touching `response.body` (which would turn a string into a stream),
+      // and written with its length in one write; a HEAD answer has the length and no body.
+      const body = noBody ? new Uint8Array(0) : await response.bytes();
+      if (!noBody) text += `content-length: ${body.length}\r\n`;
+      text += "\r\n";
+      const sent = head ? 0 : body.length;
+      const out = new Uint8Array(text.length + sent);
+      latin1Into(text, out);
+      if (sent > 0) out.set(body, text.length);
+      await writeAll(this.#conn, out);
       return;
     }
-    if (!streamed) {
-      // A body that is complete once produced goes out with its length, in one write.
-      const body = new Uint8Array(await response.arrayBuffer());
-      const headBytes = encoder.encode(`${text}content-length: ${body.length}\r\n\r\n`);
-      const out = new Uint8Array(headBytes.length + body.length);
-      out.set(headBytes);
-      out.set(body, headBytes.length);
-      await writeAll(this.#conn, out);
+    if (response.body === null || noBody || head) {
+      void response.body?.cancel().catch(() => {});
+      await writeAll(this.#conn, encoder.encode(`${text}\r\n`));
       return;
     }
     // Server-Sent Events go out chunked, each piece as it is produced.
@@ -673,6 +696,11 @@ class Connection {
     await writeAll(this.#conn, chunk);
     await writeAll(this.#conn, encoder.encode("\r\n"));
   }
+}
+
+/** Writes a header block's characters (ByteStrings: each at most U+00FF) as bytes. */
+function latin1Into(text: string, out: Uint8Array): void {
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {

@@ -105,6 +105,22 @@ Deno.test("serveHttp1() answers 408 problem+json and closes connections whose he
       assert.ok(closed);
       assert.ok(elapsed >= 250 && elapsed < 2_000, `closed after ${elapsed.toFixed(0)} ms`);
     });
+    await t.step("a client finishing its head after the 408 gets nothing more", async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(encoder.encode("GET / HTTP/1.1\r\nHost: a\r\n"));
+      let text = "";
+      const buf = new Uint8Array(4096);
+      while (!text.includes("}")) text += decoder.decode(buf.subarray(0, (await conn.read(buf))!));
+      await conn.write(encoder.encode("\r\n")).catch(() => 0);
+      try {
+        for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+          text += decoder.decode(buf.subarray(0, n));
+        }
+      } catch { /* reset */ }
+      conn.close();
+      assert.equal(statusOf(text), 408);
+      assert.equal(text.match(/HTTP\/1\.1 /g)?.length, 1, text);
+    });
     await t.step("50 clients sending a byte every 50 ms", async () => {
       const slow = Array.from({ length: 50 }, async () => {
         const conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -218,6 +234,13 @@ Deno.test("serveHttp1() serves keep-alive and pipelined requests in order, chunk
       ["GET", "http://gw/c", ""],
     ]);
     assert.match(text, /HTTP\/1\.1 100 Continue\r\n\r\n/);
+    const head = await exchange(port, request("HEAD /e HTTP/1.1\r\nHost: gw\r\nConnection: close"));
+    const length = Number(head.text.match(/content-length: (\d+)/)?.[1]);
+    assert.equal(
+      length,
+      JSON.stringify({ method: "HEAD", url: "http://gw/e", body: "", headers: 2 }).length,
+    );
+    assert.equal(bodyOf(head.text), "", "no body to a HEAD request");
     assert.ok(closed, "closed after the request that asked for it");
     const fetched = await fetch(`http://127.0.0.1:${port}/d`, { method: "POST", body: "x" });
     assert.equal((await fetched.json()).body, "x");
