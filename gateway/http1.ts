@@ -49,9 +49,11 @@ export interface Http1Server {
   /**
    * Stops accepting, closes idle connections, lets requests being handled finish (their
    * connections close after the answer), ends streamed answers, and resolves once every connection
-   * is closed.
+   * is closed; those still open after `forceAfterMs` (a client not reading its answer) are closed.
+   *
+   * @param forceAfterMs Longest wait. @default 5000
    */
-  shutdown(): Promise<void>;
+  shutdown(forceAfterMs?: number): Promise<void>;
 }
 
 type Handler = (request: Request) => Response | Promise<Response>;
@@ -164,14 +166,18 @@ export function serveHttp1(handler: Handler, options: Http1Options): Http1Server
 
   return {
     addr: listener.addr as Deno.NetAddr,
-    async shutdown() {
+    async shutdown(forceAfterMs = 5_000) {
       closing = true;
       try {
         listener.close();
       } catch { /* closed already */ }
       await accepting;
       for (const c of connections) c.shutdown();
+      const force = setTimeout(() => {
+        for (const c of connections) c.close();
+      }, forceAfterMs);
       await Promise.all([...connections].map((c) => c.done));
+      clearTimeout(force);
       clearInterval(sweeper);
     },
   };
@@ -248,6 +254,11 @@ class Connection {
     }
     // A streamed answer (Server-Sent Events) ends now; the client reconnects elsewhere.
     void this.#stream?.cancel().catch(() => {});
+  }
+
+  /** Closes the connection now, whatever it is doing. */
+  close(): void {
+    this.#close();
   }
 
   async serve(): Promise<void> {

@@ -308,3 +308,19 @@ Deno.test("serveHttp1() closes an idle kept-alive connection after keepAliveTime
   assert.equal(await spare.read(new Uint8Array(10)).catch(() => null), null, "idle one closed");
   spare.close();
 });
+
+Deno.test("serveHttp1() shutdown() closes what is still open after forceAfterMs", async () => {
+  const server = serveHttp1(() => new Promise<Response>(() => {}), {
+    hostname: "127.0.0.1",
+    port: 0,
+  });
+  const stuck = exchange(server.addr.port, request("GET /never HTTP/1.1\r\nHost: a"));
+  await new Promise((r) => setTimeout(r, 50));
+  const started = performance.now();
+  await server.shutdown(100);
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed >= 90 && elapsed < 2_000, `stopped after ${elapsed.toFixed(0)} ms`);
+  const { text, closed } = await stuck;
+  assert.equal(text, "");
+  assert.ok(closed);
+});

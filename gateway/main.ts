@@ -28,7 +28,13 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     if (stopping) return;
     stopping = true;
     log.info("stopping: new requests get 503 while those in flight finish", { signal: sig });
-    await gateway.stop();
+    // The drain is bounded by DRAIN_TIMEOUT_MS; this bounds whatever comes after it too.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      gateway.stop(),
+      new Promise((r) => timer = setTimeout(r, config.DRAIN_TIMEOUT_MS + 10_000)),
+    ]);
+    clearTimeout(timer);
     log.info("stopped");
     Deno.exit(0);
   });
