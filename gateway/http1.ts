@@ -62,6 +62,8 @@ const CR = 13;
 const LF = 10;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const TARGET = /^[\x21-\x7e]+$/;
+/** A registered name, IPv4 or bracketed IPv6 address, with an optional port: nothing that moves the path. */
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_~%!$&'()*+,;=]+)(:\d{1,5})?$/;
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
 
@@ -314,6 +316,11 @@ class Connection {
     if (this.#closing()) keepAlive = false;
     await this.#write(response, keepAlive, head);
     if (!keepAlive) return false;
+    // A buffer grown for a large chunked body goes back to its small size between requests.
+    if (this.#buf.length > 16 * 1024 && this.#end === this.#start) {
+      this.#buf = new Uint8Array(4 * 1024);
+      this.#start = this.#end = 0;
+    }
     // Next request: idle until its first byte, then its head has headersTimeoutMs.
     const now = performance.now();
     if (this.#end > this.#start) {
@@ -454,6 +461,9 @@ class Connection {
       );
     }
     const keepAlive = version === "HTTP/1.1" && !/(^|,)\s*close\s*(,|$)/.test(connection);
+    if (host !== undefined && !HOST.test(host)) {
+      throw new Refusal(400, "Bad request", "Cannot read request: Host is not a host[:port]");
+    }
     const url = requestUrl(target, host ?? "localhost");
 
     // Body: Content-Length, chunked, or none.

@@ -171,6 +171,7 @@ Deno.test("serveHttp1() refuses malformed requests with a problem and closes", a
   const cases: [string, string, number][] = [
     ["no Host on HTTP/1.1", request("GET / HTTP/1.1"), 400],
     ["two Hosts", request("GET / HTTP/1.1\r\nHost: a\r\nHost: b"), 400],
+    ["a Host that moves the path", request("GET /orders HTTP/1.1\r\nHost: a/readyz#"), 400],
     ["malformed request line", request("GET /\r\nHost: a"), 400],
     ["space before the colon", request("GET / HTTP/1.1\r\nHost : a"), 400],
     ["obsolete line folding", request("GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c"), 400],
