@@ -146,7 +146,7 @@ export function serveHttp1(handler: Handler, options: Http1Options): Http1Server
   );
   const sweeper = setInterval(() => {
     const now = performance.now();
-    for (const c of connections) if (now > c.deadline) c.expire();
+    for (const c of connections) c.check(now);
   }, sweepMs);
 
   const accepting = (async () => {
@@ -206,6 +206,8 @@ class Connection {
   /** When the current phase times out (`performance.now()` scale). */
   deadline: number;
   #requestDeadline = 0;
+  /** When a write in progress is given up: a client that does not read its answer. */
+  #writeDeadline = Infinity;
 
   constructor(
     conn: Deno.TcpConn,
@@ -221,7 +223,13 @@ class Connection {
     this.#requestDeadline = performance.now() + limits.requestTimeoutMs;
   }
 
-  /** Called by the sweeper once `deadline` passed. */
+  /** Called by the sweeper: closes a stalled write, answers a late request. */
+  check(now: number): void {
+    if (now > this.#writeDeadline) this.#close();
+    else if (now > this.deadline) this.expire();
+  }
+
+  /** Called once `deadline` passed. */
   expire(): void {
     if (this.#closed) return;
     if (this.#phase === "head" || this.#phase === "body") {
@@ -528,7 +536,7 @@ class Connection {
     if (expect !== "100-continue") {
       throw new Refusal(417, "Expectation failed", `Cannot meet expectation "${expect}"`);
     }
-    await writeAll(this.#conn, encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
+    await this.#send(encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
   }
 
   /** After a timeout's answer, the reading loop waits for the close and goes no further. */
@@ -684,25 +692,25 @@ class Connection {
       const out = new Uint8Array(text.length + sent);
       latin1Into(text, out);
       if (sent > 0) out.set(body, text.length);
-      await writeAll(this.#conn, out);
+      await this.#send(out);
       return;
     }
     if (response.body === null || noBody || head) {
       void response.body?.cancel().catch(() => {});
-      await writeAll(this.#conn, encoder.encode(`${text}\r\n`));
+      await this.#send(encoder.encode(`${text}\r\n`));
       return;
     }
     // Server-Sent Events go out chunked, each piece as it is produced.
     const reader = response.body.getReader();
     this.#stream = reader;
     try {
-      await writeAll(this.#conn, encoder.encode(`${text}transfer-encoding: chunked\r\n\r\n`));
+      await this.#send(encoder.encode(`${text}transfer-encoding: chunked\r\n\r\n`));
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
         await this.#writeChunk(value);
       }
-      await writeAll(this.#conn, encoder.encode("0\r\n\r\n"));
+      await this.#send(encoder.encode("0\r\n\r\n"));
     } catch (error) {
       void reader.cancel().catch(() => {});
       throw error;
@@ -711,11 +719,21 @@ class Connection {
     }
   }
 
+  /** Writes all of `bytes`, giving up (closing) when the client reads none of it for requestTimeoutMs. */
+  async #send(bytes: Uint8Array): Promise<void> {
+    this.#writeDeadline = performance.now() + this.#limits.requestTimeoutMs;
+    try {
+      await writeAll(this.#conn, bytes);
+    } finally {
+      this.#writeDeadline = Infinity;
+    }
+  }
+
   async #writeChunk(chunk: Uint8Array): Promise<void> {
     if (chunk.length === 0) return;
-    await writeAll(this.#conn, encoder.encode(`${chunk.length.toString(16)}\r\n`));
-    await writeAll(this.#conn, chunk);
-    await writeAll(this.#conn, encoder.encode("\r\n"));
+    await this.#send(encoder.encode(`${chunk.length.toString(16)}\r\n`));
+    await this.#send(chunk);
+    await this.#send(encoder.encode("\r\n"));
   }
 }
 

@@ -325,3 +325,73 @@ Deno.test("serveHttp1() shutdown() closes what is still open after forceAfterMs"
   assert.equal(text, "");
   assert.ok(closed);
 });
+
+Deno.test("serveHttp1() closes a connection whose client does not read its answer within requestTimeoutMs", async () => {
+  const big = new Uint8Array(64 * 1024 * 1024);
+  await withServer({ requestTimeoutMs: 300 }, async (port) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(encoder.encode(request("GET /big HTTP/1.1\r\nHost: a")));
+    await new Promise((r) => setTimeout(r, 1_500));
+    let received = 0;
+    const buf = new Uint8Array(1024 * 1024);
+    try {
+      for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) received += n;
+    } catch { /* reset */ }
+    conn.close();
+    assert.ok(received < big.length, `received ${received} of ${big.length} bytes`);
+  }, () => new Response(big));
+});
+
+Deno.test("serveHttp1() answers garbage with a 4xx problem or closes, and keeps serving", async () => {
+  // Seeded, so a failure can be replayed.
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const pieces = [
+    "GET",
+    " ",
+    "/",
+    "HTTP/1.1",
+    "\r\n",
+    "\n",
+    "\r",
+    ":",
+    "Host: a",
+    "Content-Length: 3",
+    "Transfer-Encoding: chunked",
+    "0\r\n\r\n",
+    "\0",
+    "\u00ff",
+    "é",
+    "x".repeat(300),
+    "\t",
+    "POST",
+  ];
+  const cases = Array.from({ length: 200 }, () =>
+    Array.from(
+      { length: 1 + Math.floor(random() * 12) },
+      () => pieces[Math.floor(random() * pieces.length)]!,
+    ));
+  await withServer(
+    { headersTimeoutMs: 200, requestTimeoutMs: 200, keepAliveTimeoutMs: 200 },
+    async (port) => {
+      // 50 at a time: each waits for a timeout at most.
+      for (let i = 0; i < cases.length; i += 50) {
+        await Promise.all(
+          cases.slice(i, i + 50).map(async (parts) => {
+            const { text, closed } = await exchange(port, parts.join(""), 3_000);
+            const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+            for (const status of statuses) {
+              assert.ok(
+                status < 500 || status === 501 || status === 505,
+                `${status} for ${JSON.stringify(parts)}`,
+              );
+            }
+            assert.ok(closed, `still open for ${JSON.stringify(parts)}`);
+          }),
+        );
+      }
+      const res = await fetch(`http://127.0.0.1:${port}/after`, { method: "POST", body: "ok" });
+      assert.equal((await res.json()).body, "ok");
+    },
+  );
+});
