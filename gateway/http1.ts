@@ -1,17 +1,18 @@
 /**
  * The gateway's HTTP/1.1 server: a small one on `Deno.listen`, because `Deno.serve` sets no limit
- * a hostile client cannot walk around (Deno 2.9.6 runs hyper with its defaults: no header read
- * timeout, so a client sending a byte a second holds a connection for as long as it likes; more
- * than about 100 headers get a bare 400 without a body). Here every limit is ours and every refusal
- * is a problem+json answer followed by closing the connection:
+ * a hostile client cannot walk around (measured on Deno 2.9.6: a client sending a byte a second
+ * still held its connection after 40 s, and more than 128 header fields get a bare 400 without a
+ * body). Here every limit is ours and every refusal is a problem+json answer followed by closing
+ * the connection:
  *
  * - more than `maxHeaders` header fields, or a head over {@linkcode MAX_HEAD_BYTES}: 431;
  * - a head not complete `headersTimeoutMs` after the request began (or the connection opened): 408;
  * - a body not complete `requestTimeoutMs` after the request began: 408;
  * - a declared or received body over `maxBodyBytes`: 413;
  * - a malformed request line, header, `Content-Length` or chunk, both `Content-Length` and
- *   `Transfer-Encoding`, a missing or repeated `Host`: 400; a transfer coding other than chunked:
- *   501; an HTTP version other than 1.0 or 1.1: 505.
+ *   `Transfer-Encoding`, a missing, repeated or malformed `Host`: 400; a transfer coding other than
+ *   chunked: 501; an HTTP version other than 1.0 or 1.1: 505;
+ * - a client that does not take its answer within `requestTimeoutMs` is disconnected.
  *
  * Requests are read whole (bodies are bounded) and passed to the handler as a `Request`; keep-alive
  * and pipelining are served in order, one request at a time per connection; a connection idle for
