@@ -11,13 +11,15 @@ import { type OrderInput, OrderInputSchema, type OrderRequested } from "../lib/o
 import type { OrderEvent, OrderView } from "../lib/order_view.ts";
 import { fieldErrors, HttpProblem } from "../lib/problem.ts";
 import { bodyDigest, IdempotencyConflict, IdempotencyStore, idFromKey } from "./idempotency.ts";
+import type { Admission } from "./admission.ts";
 import { limitBody } from "./body_limit.ts";
-import type { Publisher } from "./publisher.ts";
+import type { Drain } from "./drain.ts";
 
 /** What {@linkcode createApp} wires together. */
 export interface AppDeps {
   config: Pick<Config, "TOPIC_ORDER_REQUESTS" | "MAX_BODY_BYTES">;
-  publisher: Publisher;
+  /** Writes to Kafka, bounded in number and in waiting time. */
+  admission: Admission;
   view: OrderView;
   log: Logger;
   /** Whether the read side (the view consumer) is running. @default always */
@@ -28,9 +30,13 @@ export interface AppDeps {
   newId?: () => string;
   /** Extra routes mounted at a path: `[["/purchases", subApp]]`. */
   mount?: readonly (readonly [string, Hono])[];
+  /** Refuses new requests with 503 once the gateway is stopping. @default none */
+  drain?: Drain;
 }
 
 const RETRY_AFTER_S = "2";
+/** An overloaded gateway frees slots as Kafka acknowledges: a second is plenty. */
+const OVERLOADED_RETRY_AFTER_S = "1";
 const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
 /**
@@ -40,16 +46,17 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
  * @returns The app; serve it with `Deno.serve(app.fetch)`.
  */
 export function createApp(deps: AppDeps): Hono {
-  const { config, publisher, view, log } = deps;
+  const { config, admission, view, log } = deps;
   const now = deps.now ?? (() => new Date());
   const newId = deps.newId ?? (() => crypto.randomUUID());
   const viewReady = deps.viewReady ?? (() => true);
   const idempotency = new IdempotencyStore();
   const app = new Hono();
+  if (deps.drain !== undefined) app.use(deps.drain.middleware());
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", (c) => {
-    const kafka = publisher.ready();
+    const kafka = admission.ready();
     const reading = viewReady();
     if (kafka && reading) return c.json({ ready: true });
     throw new HttpProblem(
@@ -66,6 +73,8 @@ export function createApp(deps: AppDeps): Hono {
 
   app.post(
     "/orders",
+    // An overloaded gateway refuses before reading the body; the write takes its slot later.
+    admission.guard(),
     limitBody(config.MAX_BODY_BYTES, "order"),
     async function postOrder(c) {
       const input = await readOrderBody(c.req.raw);
@@ -91,7 +100,7 @@ export function createApp(deps: AppDeps): Hono {
           order: input,
           requestedAt: now().toISOString(),
         };
-        await publisher.publish({
+        await admission.publish({
           topic: config.TOPIC_ORDER_REQUESTS,
           key: id,
           value: JSON.stringify(event),
@@ -204,6 +213,10 @@ export function createApp(deps: AppDeps): Hono {
     else if (error instanceof DespachoError && error.code === "KAFKA_UNAVAILABLE") {
       problem = new HttpProblem(503, "Kafka unavailable", error.message, {
         headers: { "Retry-After": RETRY_AFTER_S },
+      });
+    } else if (error instanceof DespachoError && error.code === "OVERLOADED") {
+      problem = new HttpProblem(429, "Too many requests", error.message, {
+        headers: { "Retry-After": OVERLOADED_RETRY_AFTER_S },
       });
     } else {
       log.error("unhandled error", {

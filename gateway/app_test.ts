@@ -4,7 +4,9 @@ import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import type { OrderTransition } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
+import { Admission } from "./admission.ts";
 import { createApp } from "./app.ts";
+import { Drain } from "./drain.ts";
 import type { Publisher } from "./publisher.ts";
 
 const quiet = createLogger("test", "error", () => {});
@@ -12,7 +14,7 @@ const config = { TOPIC_ORDER_REQUESTS: "order_requests", MAX_BODY_BYTES: 1024 };
 const good = { name: "Pizza napolitana", price: 12990, email: "cliente@example.cl" };
 
 /** A publisher that records what it would have written to Kafka. */
-function recordingPublisher(behaviour: "ok" | "down" | "timeout" = "ok") {
+function recordingPublisher(behaviour: "ok" | "down" | "slow" = "ok") {
   const sent: OutRecord[] = [];
   const publisher: Publisher = {
     ready: () => behaviour !== "down",
@@ -21,25 +23,39 @@ function recordingPublisher(behaviour: "ok" | "down" | "timeout" = "ok") {
         sent.push(record);
         return Promise.resolve();
       }
+      if (behaviour === "slow") return new Promise(() => {});
       return Promise.reject(
-        new DespachoError(
-          "KAFKA_UNAVAILABLE",
-          "Cannot publish: Kafka did not acknowledge within 5 ms",
-          { retriable: true },
-        ),
+        new DespachoError("KAFKA_UNAVAILABLE", "Cannot publish: Kafka is unreachable", {
+          retriable: true,
+        }),
       );
     },
   };
   return { publisher, sent };
 }
 
-function setup(behaviour: "ok" | "down" | "timeout" = "ok") {
+/** A publisher whose writes are acknowledged when the test says so. */
+function heldPublisher() {
+  const writes: { record: OutRecord; ack: () => void }[] = [];
+  const publisher: Publisher = {
+    ready: () => true,
+    publish: (record) => new Promise((resolve) => writes.push({ record, ack: resolve })),
+  };
+  return { publisher, writes };
+}
+
+function setup(behaviour: "ok" | "down" | "slow" = "ok") {
   const { publisher, sent } = recordingPublisher(behaviour);
   const view = new OrderView();
   let n = 0;
-  const app = createApp({ config, publisher, view, log: quiet, newId: () => `order-${++n}` });
+  const admission = new Admission(publisher, { maxPending: 100, ackTimeoutMs: 50 });
+  const app = createApp({ config, admission, view, log: quiet, newId: () => `order-${++n}` });
   return { app, view, sent };
 }
+
+const until = async (done: () => boolean) => {
+  while (!done()) await new Promise((r) => setTimeout(r, 1));
+};
 
 const post = (
   body: string,
@@ -153,6 +169,36 @@ Deno.test("POST /orders refuses bad input with a problem that names the field, p
   }
 });
 
+Deno.test("POST /orders refuses a control character in any text field with a 422 naming the field", async (t) => {
+  const controls = [
+    "\r\nBcc: victim@evil.test",
+    "\n",
+    "\u0000",
+    "\t",
+    "\u001b[31m",
+    "\u007f",
+    "\u0085",
+  ];
+  for (const field of ["name", "email"] as const) {
+    for (const c of controls) {
+      await t.step(`${field} with ${JSON.stringify(c)}`, async () => {
+        const { app, sent } = setup();
+        const value = field === "name" ? `a${c}` : `cliente@example.cl${c}`;
+        const res = await app.request(post(JSON.stringify({ ...good, [field]: value })));
+        assert.equal(res.status, 422);
+        assert.equal(res.headers.get("content-type"), "application/problem+json");
+        const body = await res.json();
+        assert.deepEqual(body.errors, [{ field, message: "must not contain control characters" }]);
+        assert.equal(
+          body.detail,
+          `Cannot accept order: ${field} must not contain control characters`,
+        );
+        assert.equal(sent.length, 0, "nothing may reach Kafka");
+      });
+    }
+  }
+});
+
 Deno.test("POST /orders answers 202 with Location after publishing an OrderRequested keyed by id", async () => {
   const { app, sent } = setup();
   const res = await app.request(post(JSON.stringify(good)));
@@ -209,8 +255,8 @@ Deno.test("POST /orders with an Idempotency-Key returns the same order once, and
   assert.equal(sent.length, 1);
 });
 
-Deno.test("POST /orders answers 503 with Retry-After when Kafka is down or slow, and /readyz says not ready", async (t) => {
-  for (const behaviour of ["down", "timeout"] as const) {
+Deno.test("POST /orders answers 503 with Retry-After when Kafka is down or slow, and /readyz says not ready only when down", async (t) => {
+  for (const behaviour of ["down", "slow"] as const) {
     await t.step(behaviour, async () => {
       const { app, view } = setup(behaviour);
       const res = await app.request(post(JSON.stringify(good)));
@@ -222,6 +268,88 @@ Deno.test("POST /orders answers 503 with Retry-After when Kafka is down or slow,
       assert.equal(ready.status, behaviour === "down" ? 503 : 200);
     });
   }
+});
+
+Deno.test("POST /orders answers 429 with Retry-After, before reading the body, while MAX_PENDING_PUBLISHES writes wait for Kafka", async () => {
+  const { publisher, writes } = heldPublisher();
+  const admission = new Admission(publisher, { maxPending: 2, ackTimeoutMs: 10_000 });
+  const app = createApp({ config, admission, view: new OrderView(), log: quiet });
+  const waiting = [
+    app.request(post(JSON.stringify(good))),
+    app.request(post(JSON.stringify(good))),
+  ];
+  await until(() => writes.length === 2);
+  let bodyRead = false;
+  const body = new ReadableStream({
+    pull(controller) {
+      bodyRead = true;
+      controller.enqueue(new TextEncoder().encode(JSON.stringify(good)));
+      controller.close();
+    },
+  }, { highWaterMark: 0 });
+  const refused = await app.request(
+    new Request("http://gateway/orders", {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+    }),
+  );
+  assert.equal(refused.status, 429);
+  assert.equal(refused.headers.get("retry-after"), "1");
+  assert.equal(refused.headers.get("content-type"), "application/problem+json");
+  assert.deepEqual(await refused.json(), {
+    type: "https://despacho.local/problems/too-many-requests",
+    title: "Too many requests",
+    status: 429,
+    detail: "Cannot admit 1 write: 2 are already waiting for Kafka and the limit is 2",
+  });
+  assert.equal(bodyRead, false, "refused before the body is read");
+  assert.equal(writes.length, 2, "a refused order never reaches Kafka");
+  for (const w of writes) w.ack();
+  assert.deepEqual((await Promise.all(waiting)).map((r) => r.status), [202, 202]);
+  const again = app.request(post(JSON.stringify(good)));
+  await until(() => writes.length === 3);
+  writes[2]!.ack();
+  assert.equal((await again).status, 202);
+});
+
+Deno.test("a draining gateway finishes the requests in flight and answers new ones 503 with Retry-After and Connection: close", async () => {
+  const { publisher, writes } = heldPublisher();
+  const admission = new Admission(publisher, { maxPending: 10, ackTimeoutMs: 10_000 });
+  const drain = new Drain();
+  const app = createApp({ config, admission, view: new OrderView(), log: quiet, drain });
+  const inFlight = app.request(post(JSON.stringify(good)));
+  await until(() => writes.length === 1);
+  let stopped: boolean | undefined;
+  const stopping = drain.drain(10_000, () => admission.idle()).then((done) => stopped = done);
+  for (const request of [post(JSON.stringify(good)), new Request("http://gateway/readyz")]) {
+    const refused = await app.request(request);
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get("retry-after"), "2");
+    assert.equal(refused.headers.get("connection"), "close");
+    assert.equal(refused.headers.get("content-type"), "application/problem+json");
+    assert.equal((await refused.json()).title, "Shutting down");
+  }
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(stopped, undefined, "still waiting for the order in flight");
+  writes[0]!.ack();
+  const accepted = await inFlight;
+  assert.equal(accepted.status, 202, "the order in flight is answered");
+  await stopping;
+  assert.equal(stopped, true);
+  assert.equal(writes.length, 1, "the refused order never reached Kafka; the accepted one did");
+});
+
+Deno.test("Drain.drain() gives up after its timeout when a request does not finish", async () => {
+  const { publisher } = heldPublisher();
+  const admission = new Admission(publisher, { maxPending: 10, ackTimeoutMs: 10_000 });
+  const drain = new Drain();
+  const app = createApp({ config, admission, view: new OrderView(), log: quiet, drain });
+  const stuck = app.request(post(JSON.stringify(good)));
+  await until(() => drain.inFlight === 1 && admission.pending === 1);
+  assert.equal(await drain.drain(20, () => admission.idle()), false);
+  assert.equal(drain.inFlight, 1);
+  void stuck;
 });
 
 Deno.test("GET /orders/{id}/events sends reached states first, then live ones, and ends after finalizado", async () => {

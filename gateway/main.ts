@@ -20,10 +20,22 @@ try {
   log.error("Cannot start gateway", { error, brokers: config.KAFKA_BROKERS });
   Deno.exit(1);
 }
+let stopping = false;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(sig, async () => {
-    log.info("stopping", { signal: sig });
-    await gateway.stop();
+    // One stop at a time: a second signal while draining (Ctrl-C and the launcher's SIGTERM) waits
+    // for the first, which is bounded by DRAIN_TIMEOUT_MS.
+    if (stopping) return;
+    stopping = true;
+    log.info("stopping: new requests get 503 while those in flight finish", { signal: sig });
+    // The drain is bounded by DRAIN_TIMEOUT_MS; this bounds whatever comes after it too.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      gateway.stop(),
+      new Promise((r) => timer = setTimeout(r, config.DRAIN_TIMEOUT_MS + 10_000)),
+    ]);
+    clearTimeout(timer);
+    log.info("stopped");
     Deno.exit(0);
   });
 }

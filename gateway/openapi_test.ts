@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Admission } from "./admission.ts";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import type { z } from "zod";
 import type { OutRecord } from "../lib/kafka/mod.ts";
@@ -29,14 +30,19 @@ function setup(maxBodyBytes = 4096) {
   const view = new OrderView();
   const analytics = new AnalyticsView();
   const app = createGatewayApp({
-    config: { TOPIC_ORDER_REQUESTS: "r", TOPIC_PURCHASES: "p", MAX_BODY_BYTES: maxBodyBytes },
-    publisher: {
+    config: {
+      TOPIC_ORDER_REQUESTS: "r",
+      TOPIC_PURCHASES: "p",
+      MAX_BODY_BYTES: maxBodyBytes,
+      MAX_BATCH_LINES: 10_000,
+    },
+    admission: new Admission({
       ready: () => true,
       publish: (r) => {
         sent.push(r);
         return Promise.resolve();
       },
-    },
+    }, { maxPending: 100_000, ackTimeoutMs: 5_000 }),
     view,
     analytics,
     log: createLogger("test", "error", () => {}),

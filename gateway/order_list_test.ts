@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Admission } from "./admission.ts";
 import type { Hono } from "hono";
 import { createLogger } from "../lib/log.ts";
 import type { OrderState } from "../lib/order.ts";
@@ -12,7 +13,10 @@ function setup() {
   const view = new OrderView();
   const app = createApp({
     config: { TOPIC_ORDER_REQUESTS: "order_requests", MAX_BODY_BYTES: 1024 },
-    publisher: { ready: () => true, publish: () => Promise.resolve() },
+    admission: new Admission(
+      { ready: () => true, publish: () => Promise.resolve() },
+      { maxPending: 100, ackTimeoutMs: 5_000 },
+    ),
     view,
     log: createLogger("test", "error", () => {}),
     mount: [["/orders", createOrderListRoutes(view)] as [string, Hono]],

@@ -1,7 +1,8 @@
 /**
  * The gateway's writes to Kafka: an idempotent producer (acks=all) behind a micro-batcher, with a
- * bounded wait for the acknowledgement and a readiness flag that a background probe restores
- * when the cluster comes back.
+ * readiness flag that a failed send clears and a background probe restores when the cluster comes
+ * back. How long a request waits for an acknowledgement is bounded by its caller
+ * (`gateway/admission.ts`), so a slow acknowledgement never clears readiness.
  */
 import { DespachoError } from "../lib/errors.ts";
 import type { KafkaClient, OutRecord } from "../lib/kafka/mod.ts";
@@ -11,9 +12,9 @@ import { Batcher } from "./batcher.ts";
 /** What the HTTP layer needs from Kafka. */
 export interface Publisher {
   /**
-   * Resolves once Kafka acknowledged `record` (acks=all).
+   * Resolves once Kafka acknowledged `record` (acks=all); may take as long as the client retries.
    *
-   * @throws {DespachoError} `KAFKA_UNAVAILABLE` (retriable) when not ready or not acknowledged in time.
+   * @throws {DespachoError} `KAFKA_UNAVAILABLE` (retriable) when not ready or the send failed.
    */
   publish(record: OutRecord): Promise<void>;
   /** Whether writes are expected to succeed now. */
@@ -31,13 +32,8 @@ export interface KafkaPublisher extends Publisher {
  *
  * @param kafka The Kafka client.
  * @param log Logger.
- * @param ackTimeoutMs Longest wait for an acknowledgement.
  */
-export function createKafkaPublisher(
-  kafka: KafkaClient,
-  log: Logger,
-  ackTimeoutMs: number,
-): KafkaPublisher {
+export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPublisher {
   const producer = kafka.producer();
   let healthy = false;
   let probing: ReturnType<typeof setInterval> | undefined;
@@ -69,20 +65,11 @@ export function createKafkaPublisher(
           retriable: true,
         });
       }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() =>
-          reject(
-            new DespachoError(
-              "KAFKA_UNAVAILABLE",
-              `Cannot publish: Kafka did not acknowledge within ${ackTimeoutMs} ms`,
-              { retriable: true },
-            ),
-          ), ackTimeoutMs);
-      });
       try {
-        await Promise.race([batcher.push(record), timeout]);
+        await batcher.push(record);
       } catch (error) {
+        // A send that failed after the client's own retries: the connection is in doubt. A slow
+        // acknowledgement is not this; the caller's wait is bounded outside (gateway/admission.ts).
         markUnhealthy(error);
         if (error instanceof DespachoError) throw error;
         throw new DespachoError(
@@ -93,8 +80,6 @@ export function createKafkaPublisher(
             cause: error,
           },
         );
-      } finally {
-        clearTimeout(timer);
       }
     },
     async start() {

@@ -3,18 +3,36 @@
  * (`application/x-ndjson`). Every item is validated; the valid ones are published to the events
  * topic keyed by person id (acks=all), the invalid ones are reported by line and never reach
  * Kafka. All valid: 202. Some invalid: 207 with the per-line errors. None valid: 422 problem.
+ *
+ * A batch is bounded in every dimension a client controls: its bytes (`MAX_BODY_BYTES`), its items
+ * (`MAX_BATCH_LINES`, else 413), the errors listed (the first {@linkcode MAX_LINE_ERRORS} lines,
+ * then a count), the writes it holds (one admission slot per item, else 429) and the writes in
+ * flight at once ({@linkcode PUBLISH_GROUP}). Validation yields to the event loop every few
+ * milliseconds, so other requests (`/healthz` too) are answered while a large batch is checked.
  */
 import { Hono } from "hono";
+import { DespachoError } from "../lib/errors.ts";
 import { type Purchase, PurchaseSchema } from "../lib/purchase.ts";
 import { type FieldError, fieldErrors, HttpProblem } from "../lib/problem.ts";
+import type { Admission } from "./admission.ts";
 import { limitBody } from "./body_limit.ts";
-import type { Publisher } from "./publisher.ts";
+
+/** Lines whose errors a response lists; the rest are only counted. */
+export const MAX_LINE_ERRORS = 100;
+
+/** Longest validation run, in milliseconds, between two yields to the event loop. */
+export const VALIDATION_SLICE_MS = 10;
+
+/** Writes of one batch in flight at once. */
+export const PUBLISH_GROUP = 500;
 
 /** What the purchase routes need. */
 export interface PurchaseRoutesDeps {
-  publisher: Publisher;
+  admission: Admission;
   topic: string;
   maxBodyBytes: number;
+  /** Items of one batch, at most. */
+  maxBatchLines: number;
 }
 
 /** One refused line of a batch. */
@@ -24,46 +42,112 @@ export interface LineError {
   errors: FieldError[];
 }
 
+/** The outcome of validating a body. */
+export interface Validated {
+  valid: Purchase[];
+  /** The first {@linkcode MAX_LINE_ERRORS} refused lines. */
+  invalid: LineError[];
+  /** Every refused line, listed or not. */
+  rejected: number;
+}
+
 /**
- * Validates the items of a body.
+ * Counts the items of a body, stopping once there are more than `limit`.
+ *
+ * @param text The body.
+ * @param ndjson One item per non-blank line, or one JSON document.
+ * @param limit The most items accepted.
+ * @returns The number of items, or `limit + 1` when there are more than `limit`.
+ */
+export function countItems(text: string, ndjson: boolean, limit: number): number {
+  if (!ndjson) return 1;
+  let count = 0;
+  for (let start = 0; start <= text.length && count <= limit;) {
+    let end = text.indexOf("\n", start);
+    if (end === -1) end = text.length;
+    if (/\S/.test(text.slice(start, end))) count++;
+    start = end + 1;
+  }
+  return count;
+}
+
+/**
+ * Validates the items of a body, yielding to the event loop at least every
+ * {@linkcode VALIDATION_SLICE_MS}, so other requests are answered meanwhile.
  *
  * @param text The body.
  * @param ndjson One item per line (blank lines skipped), or one JSON document.
+ * @param maxErrors Refused lines listed; the others are counted in `rejected`.
+ * @default maxErrors MAX_LINE_ERRORS
  * @returns The valid events and the refused lines.
  */
-export function parsePurchases(
+export async function validatePurchases(
   text: string,
   ndjson: boolean,
-): { valid: Purchase[]; invalid: LineError[] } {
-  const lines = ndjson
-    ? text.split("\n").map((l, i) => [i + 1, l.trim()] as const).filter(([, l]) => l !== "")
-    : [[1, text] as const];
-  const valid: Purchase[] = [];
-  const invalid: LineError[] = [];
-  for (const [line, item] of lines) {
+  maxErrors: number = MAX_LINE_ERRORS,
+): Promise<Validated> {
+  const result: Validated = { valid: [], invalid: [], rejected: 0 };
+  const refuse = (line: number, errors: FieldError[]) => {
+    result.rejected++;
+    if (result.invalid.length < maxErrors) result.invalid.push({ line, errors });
+  };
+  let seen = 0;
+  let line = 0;
+  let sliceStart = performance.now();
+  for (let start = 0; start <= text.length;) {
+    let end = ndjson ? text.indexOf("\n", start) : text.length;
+    if (end === -1) end = text.length;
+    const item = text.slice(start, end).trim();
+    start = end + 1;
+    line++;
+    if (item === "" && ndjson) continue;
+    // The clock is read every 64 items: cheap, and a slice overruns by 64 items at most.
+    if (++seen % 64 === 0 && performance.now() - sliceStart > VALIDATION_SLICE_MS) {
+      await new Promise((r) => setTimeout(r, 0));
+      sliceStart = performance.now();
+    }
+    // A purchase is an object: anything else is refused without the cost of a parse error.
+    if (item[0] !== "{") {
+      refuse(line, [{ field: "(body)", message: "is not a JSON object" }]);
+      continue;
+    }
     let json: unknown;
     try {
       json = JSON.parse(item);
     } catch {
-      invalid.push({ line, errors: [{ field: "(body)", message: "is not valid JSON" }] });
+      refuse(line, [{ field: "(body)", message: "is not valid JSON" }]);
+      continue;
+    }
+    // Once the error list is full, what is plainly not a purchase event is only counted: the
+    // schema's report of every missing field costs more than the rest of the line's handling.
+    if (result.invalid.length >= maxErrors && !looksLikePurchase(json)) {
+      result.rejected++;
       continue;
     }
     const parsed = PurchaseSchema.safeParse(json);
-    if (parsed.success) valid.push(parsed.data);
-    else invalid.push({ line, errors: fieldErrors(parsed.error.issues) });
+    if (parsed.success) result.valid.push(parsed.data);
+    else refuse(line, fieldErrors(parsed.error.issues));
   }
-  return { valid, invalid };
+  return result;
+}
+
+function looksLikePurchase(json: unknown): boolean {
+  const item = json as { v?: unknown; type?: unknown } | null;
+  return typeof item === "object" && item !== null && item.v === 1 && item.type === "Purchase";
 }
 
 /**
  * The `/purchases` routes.
  *
- * @param deps Publisher, topic, body limit.
+ * @param deps Admission, topic, limits.
  */
 export function createPurchaseRoutes(deps: PurchaseRoutesDeps): Hono {
+  const { admission } = deps;
   const app = new Hono();
   app.post(
     "/",
+    // Refused before the body is read when nothing could be admitted anyway.
+    admission.guard(),
     limitBody(deps.maxBodyBytes, "purchases"),
     async function postPurchases(c) {
       const type = c.req.header("content-type") ?? "";
@@ -81,28 +165,73 @@ export function createPurchaseRoutes(deps: PurchaseRoutesDeps): Hono {
           },
         );
       }
-      const { valid, invalid } = parsePurchases(await c.req.text(), ndjson);
-      if (valid.length === 0) {
+      const text = await c.req.text();
+      const items = countItems(text, ndjson, deps.maxBatchLines);
+      if (items > deps.maxBatchLines) {
         throw new HttpProblem(
-          422,
-          "Invalid purchases",
-          `Cannot accept purchases: none of ${invalid.length} items is valid`,
+          413,
+          "Batch too large",
+          `Cannot accept purchases: batch has more than ${deps.maxBatchLines} items (non-blank lines)`,
           {
-            errors: invalid.flatMap((l) =>
-              l.errors.map((e) => ({ field: `line ${l.line}: ${e.field}`, message: e.message }))
-            ),
+            errors: [{ field: "(body)", message: `must hold at most ${deps.maxBatchLines} items` }],
           },
         );
       }
-      await Promise.all(
-        valid.map((p) =>
-          deps.publisher.publish({ topic: deps.topic, key: p.id, value: JSON.stringify(p) })
-        ),
-      );
-      return c.json(
-        { accepted: valid.length, rejected: invalid.length, errors: invalid },
-        invalid.length === 0 ? 202 : 207,
-      );
+      if (items === 0) {
+        throw new HttpProblem(
+          422,
+          "Invalid purchases",
+          "Cannot accept purchases: body holds no items",
+          {
+            errors: [{ field: "(body)", message: "holds no items" }],
+          },
+        );
+      }
+      const reservation = admission.reserve(items);
+      try {
+        const { valid, invalid, rejected } = await validatePurchases(text, ndjson);
+        const errorsOmitted = rejected - invalid.length;
+        if (valid.length === 0) {
+          throw new HttpProblem(
+            422,
+            "Invalid purchases",
+            `Cannot accept purchases: none of ${rejected} items is valid${
+              errorsOmitted > 0 ? `; the errors of the first ${invalid.length} are listed` : ""
+            }`,
+            {
+              errors: invalid.flatMap((l) =>
+                l.errors.map((e) => ({ field: `line ${l.line}: ${e.field}`, message: e.message }))
+              ),
+              errorsOmitted,
+            },
+          );
+        }
+        let published = 0;
+        try {
+          for (let i = 0; i < valid.length; i += PUBLISH_GROUP) {
+            const group = valid.slice(i, i + PUBLISH_GROUP);
+            await Promise.all(
+              group.map((p) =>
+                reservation.publish({ topic: deps.topic, key: p.id, value: JSON.stringify(p) })
+              ),
+            );
+            published += group.length;
+          }
+        } catch (error) {
+          if (published === 0 || !(error instanceof DespachoError)) throw error;
+          throw new DespachoError(
+            error.code,
+            `Cannot accept purchases: ${published} of ${valid.length} valid items were published before: ${error.message}`,
+            { retriable: error.retriable, cause: error },
+          );
+        }
+        return c.json(
+          { accepted: valid.length, rejected, errors: invalid, errorsOmitted },
+          rejected === 0 ? 202 : 207,
+        );
+      } finally {
+        reservation.release();
+      }
     },
   );
   return app;

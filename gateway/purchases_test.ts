@@ -4,9 +4,11 @@ import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { emptyStats } from "../lib/windows.ts";
+import { Admission } from "./admission.ts";
 import { AnalyticsView, createAnalyticsRoutes } from "./analytics.ts";
 import { createApp } from "./app.ts";
-import { createPurchaseRoutes } from "./purchases.ts";
+import type { Publisher } from "./publisher.ts";
+import { createPurchaseRoutes, MAX_LINE_ERRORS, PUBLISH_GROUP } from "./purchases.ts";
 
 const event = (
   id: string,
@@ -38,15 +40,21 @@ function setup() {
     },
   };
   const analytics = new AnalyticsView();
+  const admission = new Admission(publisher, { maxPending: 100, ackTimeoutMs: 1000 });
   const app = createApp({
     config: { TOPIC_ORDER_REQUESTS: "order_requests", MAX_BODY_BYTES: 4096 },
-    publisher,
+    admission,
     view: new OrderView(),
     log: createLogger("test", "error", () => {}),
     mount: [
       [
         "/purchases",
-        createPurchaseRoutes({ publisher, topic: "purchase_events", maxBodyBytes: 4096 }),
+        createPurchaseRoutes({
+          admission,
+          topic: "purchase_events",
+          maxBodyBytes: 4096,
+          maxBatchLines: 100,
+        }),
       ],
       ["/analytics", createAnalyticsRoutes(analytics)] as [string, Hono],
     ],
@@ -65,7 +73,7 @@ Deno.test("POST /purchases publishes one valid event keyed by person id", async 
   const { app, sent } = setup();
   const res = await app.request(post(JSON.stringify(event("a1", 17.8)), "application/json"));
   assert.equal(res.status, 202);
-  assert.deepEqual(await res.json(), { accepted: 1, rejected: 0, errors: [] });
+  assert.deepEqual(await res.json(), { accepted: 1, rejected: 0, errors: [], errorsOmitted: 0 });
   assert.deepEqual(sent.map((r) => [r.topic, r.key]), [["purchase_events", "a1"]]);
 });
 
@@ -111,6 +119,234 @@ Deno.test("POST /purchases refuses a body with nothing valid, or the wrong type,
       assert.equal(sent.length, 0);
     });
   }
+});
+
+Deno.test("POST /purchases refuses a control character in any text field with a 422 naming the field", async (t) => {
+  const fields = [
+    "id",
+    "nombre",
+    "apellido",
+    "email",
+    "telefono",
+    "ubicacion.direccion",
+    "ubicacion.ciudad",
+    "ubicacion.pais",
+    "productovisto",
+    "folio",
+  ];
+  for (const field of fields) {
+    for (const c of ["\r\n", "\u0000", "\u007f"]) {
+      await t.step(`${field} with ${JSON.stringify(c)}`, async () => {
+        const { app, sent } = setup();
+        const item: Record<string, unknown> = event("a1", 17.8);
+        const [outer, inner] = field.split(".");
+        const owner = (inner === undefined ? item : item[outer!]) as Record<string, string>;
+        owner[inner ?? outer!] += c;
+        const res = await app.request(post(JSON.stringify(item), "application/x-ndjson"));
+        assert.equal(res.status, 422);
+        assert.equal(res.headers.get("content-type"), "application/problem+json");
+        assert.deepEqual((await res.json()).errors, [
+          { field: `line 1: ${field}`, message: "must not contain control characters" },
+        ]);
+        assert.equal(sent.length, 0);
+      });
+    }
+  }
+});
+
+/** The gateway with batch limits of the test's choosing. */
+function batchApp(options: {
+  maxBodyBytes?: number;
+  maxBatchLines?: number;
+  maxPending?: number;
+  publisher?: Publisher;
+}) {
+  const sent: OutRecord[] = [];
+  const publisher = options.publisher ?? {
+    ready: () => true,
+    publish: (r: OutRecord) => {
+      sent.push(r);
+      return Promise.resolve();
+    },
+  };
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const admission = new Admission(publisher, {
+    maxPending: options.maxPending ?? 1_000_000,
+    ackTimeoutMs: 10_000,
+  });
+  const app = createApp({
+    config: { TOPIC_ORDER_REQUESTS: "order_requests", MAX_BODY_BYTES: maxBodyBytes },
+    admission,
+    view: new OrderView(),
+    log: createLogger("test", "error", () => {}),
+    mount: [[
+      "/purchases",
+      createPurchaseRoutes({
+        admission,
+        topic: "purchase_events",
+        maxBodyBytes,
+        maxBatchLines: options.maxBatchLines ?? 10_000,
+      }),
+    ]],
+  });
+  return { app, sent, admission };
+}
+const lines = (n: number, make: (i: number) => string) =>
+  Array.from({ length: n }, (_, i) => make(i)).join("\n");
+
+Deno.test("POST /purchases refuses a batch of more than MAX_BATCH_LINES items with a 413 problem, publishing nothing", async (t) => {
+  const valid = (i: number) => JSON.stringify(event(`a${i}`, 12));
+  const cases: [string, string, number][] = [
+    ["3 items", lines(3, valid), 202],
+    ["3 items and blank lines", `\n${lines(3, valid)}\n\n  \n`, 202],
+    ["4 items", lines(4, valid), 413],
+    ["4 invalid items", lines(4, () => "x"), 413],
+  ];
+  for (const [name, body, status] of cases) {
+    await t.step(name, async () => {
+      const { app, sent } = batchApp({ maxBatchLines: 3 });
+      const res = await app.request(post(body, "application/x-ndjson"));
+      assert.equal(res.status, status);
+      if (status === 413) {
+        assert.equal(res.headers.get("content-type"), "application/problem+json");
+        const problem = await res.json();
+        assert.equal(problem.title, "Batch too large");
+        assert.equal(
+          problem.detail,
+          "Cannot accept purchases: batch has more than 3 items (non-blank lines)",
+        );
+        assert.equal(sent.length, 0);
+      } else {
+        assert.equal(sent.length, 3);
+      }
+    });
+  }
+});
+
+Deno.test("POST /purchases lists the errors of the first 100 refused lines and counts the rest", async (t) => {
+  for (const withValid of [true, false]) {
+    await t.step(withValid ? "some valid: 207" : "none valid: 422 problem", async () => {
+      const { app, sent } = batchApp({});
+      const body = lines(250, (i) => `{"bad":${i}}`) +
+        (withValid ? `\n${JSON.stringify(event("ok", 3))}` : "");
+      const res = await app.request(post(body, "application/x-ndjson"));
+      const json = await res.json();
+      if (withValid) {
+        assert.equal(res.status, 207);
+        assert.equal(json.accepted, 1);
+        assert.equal(json.rejected, 250);
+        assert.equal(json.errors.length, MAX_LINE_ERRORS);
+        assert.equal(json.errors.at(-1).line, MAX_LINE_ERRORS);
+        assert.equal(json.errorsOmitted, 150);
+        assert.equal(sent.length, 1);
+      } else {
+        assert.equal(res.status, 422);
+        assert.equal(
+          json.detail,
+          "Cannot accept purchases: none of 250 items is valid; the errors of the first 100 are listed",
+        );
+        const listed = new Set(json.errors.map((e: { field: string }) => e.field.split(":")[0]));
+        assert.equal(listed.size, MAX_LINE_ERRORS);
+        assert.equal(json.errorsOmitted, 150);
+        assert.equal(sent.length, 0);
+      }
+    });
+  }
+});
+
+Deno.test("POST /purchases answers a body at the body limit of tiny invalid lines within seconds, and /healthz answers meanwhile", async (t) => {
+  const maxBodyBytes = 1024 * 1024;
+  await t.step("over the line limit: 413 at once", async () => {
+    const { app } = batchApp({ maxBodyBytes, maxBatchLines: 10_000 });
+    const started = performance.now();
+    const res = await app.request(post("{}\n".repeat(maxBodyBytes / 3), "application/x-ndjson"));
+    assert.equal(res.status, 413);
+    await res.body?.cancel();
+    assert.ok(performance.now() - started < 10_000);
+  });
+  // Not JSON objects (refused before parsing), empty objects, and the smallest line the schema
+  // has to look at in full.
+  for (const item of ["x", "{}", '{"v":1,"type":"Purchase"}']) {
+    await t.step(`every line validated: ${item}`, async () => {
+      const count = Math.floor(maxBodyBytes / (item.length + 1));
+      const body = `${item}\n`.repeat(count);
+      const { app } = batchApp({ maxBodyBytes, maxBatchLines: 1_000_000 });
+      const started = performance.now();
+      let done = false;
+      const batch = Promise.resolve(app.request(post(body, "application/x-ndjson")))
+        .finally(() => done = true);
+      const healthLatencies: number[] = [];
+      while (!done) {
+        const asked = performance.now();
+        const health = await app.request("/healthz");
+        assert.equal(health.status, 200);
+        await health.body?.cancel();
+        if (!done) healthLatencies.push(performance.now() - asked);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const res = await batch;
+      const elapsed = performance.now() - started;
+      assert.equal(res.status, 422);
+      const problem = await res.json();
+      assert.equal(problem.errorsOmitted, count - MAX_LINE_ERRORS);
+      assert.ok(elapsed < 10_000, `answered in ${elapsed.toFixed(0)} ms`);
+      assert.ok(healthLatencies.length >= 2, `/healthz answered ${healthLatencies.length} times`);
+      assert.ok(
+        Math.max(...healthLatencies) < 1_000,
+        `slowest /healthz ${Math.max(...healthLatencies).toFixed(0)} ms`,
+      );
+      if (Deno.env.get("DESPACHO_TEST_FIGURES")) {
+        console.log(
+          `${count} lines of ${JSON.stringify(item)}: ${elapsed.toFixed(0)} ms, ` +
+            `/healthz ${healthLatencies.length}x, slowest ${
+              Math.max(...healthLatencies).toFixed(1)
+            } ms`,
+        );
+      }
+    });
+  }
+});
+
+Deno.test("POST /purchases publishes a large batch with at most PUBLISH_GROUP writes in flight", async () => {
+  let inFlight = 0;
+  let most = 0;
+  const keys: string[] = [];
+  const publisher: Publisher = {
+    ready: () => true,
+    publish: async (r) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      keys.push(r.key);
+      inFlight--;
+    },
+  };
+  const { app } = batchApp({ publisher });
+  const body = lines(2_000, (i) => JSON.stringify(event(`p${i}`, 5)));
+  const res = await app.request(post(body, "application/x-ndjson"));
+  assert.equal(res.status, 202);
+  assert.equal((await res.json()).accepted, 2_000);
+  assert.equal(keys.length, 2_000);
+  assert.equal(most, PUBLISH_GROUP);
+});
+
+Deno.test("POST /purchases answers 429 when the batch needs more admission slots than are free", async () => {
+  const { app, sent, admission } = batchApp({ maxPending: 5 });
+  const body = lines(6, (i) => JSON.stringify(event(`p${i}`, 5)));
+  const res = await app.request(post(body, "application/x-ndjson"));
+  assert.equal(res.status, 429);
+  assert.equal(res.headers.get("retry-after"), "1");
+  assert.equal(
+    (await res.json()).detail,
+    "Cannot admit 6 writes: 0 are already waiting for Kafka and the limit is 5",
+  );
+  assert.equal(sent.length, 0);
+  assert.equal(admission.pending, 0);
+  const fits = await app.request(
+    post(lines(5, (i) => JSON.stringify(event(`q${i}`, 5))), "application/x-ndjson"),
+  );
+  assert.equal(fits.status, 202);
+  assert.equal(sent.length, 5);
+  assert.equal(admission.pending, 0);
 });
 
 Deno.test("GET /analytics/purchases merges a window's partitions and sums the totals", async () => {

@@ -11,36 +11,44 @@ import { type AnalyticsView, createAnalyticsRoutes } from "./analytics.ts";
 import { createApp } from "./app.ts";
 import { createDocsRoutes } from "./openapi.ts";
 import { createOrderListRoutes } from "./order_list.ts";
-import type { Publisher } from "./publisher.ts";
+import type { Admission } from "./admission.ts";
+import type { Drain } from "./drain.ts";
 import { createPurchaseRoutes } from "./purchases.ts";
 import { createWebRoutes } from "./web.ts";
 
 /** What {@linkcode createGatewayApp} wires together. */
 export interface GatewayAppDeps {
-  config: Pick<Config, "TOPIC_ORDER_REQUESTS" | "TOPIC_PURCHASES" | "MAX_BODY_BYTES">;
-  publisher: Publisher;
+  config: Pick<
+    Config,
+    "TOPIC_ORDER_REQUESTS" | "TOPIC_PURCHASES" | "MAX_BODY_BYTES" | "MAX_BATCH_LINES"
+  >;
+  /** Writes to Kafka, bounded in number and in waiting time. */
+  admission: Admission;
   view: OrderView;
   analytics: AnalyticsView;
   log: Logger;
   /** Whether the read side (the view consumer) is running. @default always */
   viewReady?: () => boolean;
+  /** Refuses new requests with 503 once the gateway is stopping. @default none */
+  drain?: Drain;
 }
 
 /**
  * Builds the gateway's whole HTTP surface.
  *
- * @param deps Publisher, views, configuration, logger.
+ * @param deps Admission, views, configuration, logger.
  * @returns The app; serve it with `Deno.serve(app.fetch)`.
  */
 export function createGatewayApp(deps: GatewayAppDeps): Hono {
-  const { config, publisher, view, analytics, log } = deps;
+  const { config, admission, view, analytics, log } = deps;
   const mount: [string, Hono][] = [
     [
       "/purchases",
       createPurchaseRoutes({
-        publisher,
+        admission,
         topic: config.TOPIC_PURCHASES,
         maxBodyBytes: config.MAX_BODY_BYTES,
+        maxBatchLines: config.MAX_BATCH_LINES,
       }),
     ],
     ["/analytics", createAnalyticsRoutes(analytics)],
@@ -50,10 +58,11 @@ export function createGatewayApp(deps: GatewayAppDeps): Hono {
   ];
   return createApp({
     config,
-    publisher,
+    admission,
     view,
     log,
     ...(deps.viewReady === undefined ? {} : { viewReady: deps.viewReady }),
+    ...(deps.drain === undefined ? {} : { drain: deps.drain }),
     mount,
   });
 }

@@ -2,12 +2,16 @@
  * The gateway with its Kafka parts: topics ensured, publisher and view consumer running, HTTP
  * served. `gateway/main.ts` runs it; integration tests start it in-process.
  */
+import type { Hono } from "hono";
 import type { Config } from "../lib/config.ts";
 import { createKafkaClient, orderTopics, purchaseTopics } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { OrderNotifiedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
+import { Admission } from "./admission.ts";
 import { AnalyticsRecordSchema, AnalyticsView } from "./analytics.ts";
+import { Drain } from "./drain.ts";
+import { serveHttp1 } from "./http1.ts";
 import { createKafkaPublisher } from "./publisher.ts";
 import { createGatewayApp } from "./routes.ts";
 import { startViewConsumer } from "./view_consumer.ts";
@@ -16,7 +20,10 @@ import { startViewConsumer } from "./view_consumer.ts";
 export interface RunningGateway {
   /** `http://host:port`. */
   url: string;
-  /** Stops serving, then disconnects from Kafka. */
+  /**
+   * Stops gracefully: new requests get 503 while those in flight and their writes finish (at most
+   * `DRAIN_TIMEOUT_MS`), then stops serving and disconnects from Kafka.
+   */
   stop(): Promise<void>;
 }
 
@@ -36,8 +43,13 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
   if (created.length > 0) log.info("created topics", { topics: created });
 
   const view = new OrderView();
-  const publisher = createKafkaPublisher(kafka, log, config.KAFKA_ACK_TIMEOUT_MS);
+  const publisher = createKafkaPublisher(kafka, log);
   await publisher.start();
+  const admission = new Admission(publisher, {
+    maxPending: config.MAX_PENDING_PUBLISHES,
+    ackTimeoutMs: config.KAFKA_ACK_TIMEOUT_MS,
+  });
+  const drain = new Drain();
   const analytics = new AnalyticsView();
   const reader = await startViewConsumer(kafka, {
     [config.TOPIC_ORDER_PROCESSING]: (json) =>
@@ -49,27 +61,72 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
   }, log);
   const app = createGatewayApp({
     config,
-    publisher,
+    admission,
     view,
     analytics,
     log,
     viewReady: reader.ready,
+    drain,
   });
-  const server = Deno.serve(
-    { hostname: config.HOST, port: config.PORT, onListen: () => {} },
-    app.fetch,
-  );
+  const server = serveApp(app, config);
   const url = `http://${config.HOST}:${server.addr.port}`;
-  log.info("listening", { url });
+  log.info("listening", { url, server: config.HTTP_SERVER });
   return {
     url,
     async stop() {
+      // Writes whose requests already had their 503 (ack timeout) still get their chance.
+      const drained = await drain.drain(config.DRAIN_TIMEOUT_MS, () => admission.idle());
+      if (!drained) {
+        log.warn("stopping before every request or write finished", {
+          requests: drain.inFlight,
+          writes: admission.pending,
+          drainTimeoutMs: config.DRAIN_TIMEOUT_MS,
+        });
+      }
       await server.shutdown();
       await reader.stop().catch(() => {});
       await publisher.stop();
       await kafka.close();
     },
   };
+}
+
+/** What {@linkcode serveApp} reads of the configuration. */
+export type ServeConfig = Pick<
+  Config,
+  | "HOST"
+  | "PORT"
+  | "HTTP_SERVER"
+  | "MAX_REQUEST_HEADERS"
+  | "HEADERS_TIMEOUT_MS"
+  | "REQUEST_TIMEOUT_MS"
+  | "KEEP_ALIVE_TIMEOUT_MS"
+  | "MAX_BODY_BYTES"
+>;
+
+/**
+ * Serves the gateway's app over HTTP/1.1 with the configured server and limits.
+ *
+ * @param app The Hono app.
+ * @param config Where to listen, which server, and its limits.
+ * @returns Where it listens, and its graceful stop.
+ */
+export function serveApp(
+  app: Hono,
+  config: ServeConfig,
+): { addr: Deno.NetAddr; shutdown(): Promise<void> } {
+  if (config.HTTP_SERVER === "deno") {
+    return Deno.serve({ hostname: config.HOST, port: config.PORT, onListen: () => {} }, app.fetch);
+  }
+  return serveHttp1(app.fetch, {
+    hostname: config.HOST,
+    port: config.PORT,
+    maxHeaders: config.MAX_REQUEST_HEADERS,
+    headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+    maxBodyBytes: config.MAX_BODY_BYTES,
+  });
 }
 
 function apply<T>(

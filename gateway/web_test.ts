@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Admission } from "./admission.ts";
 import { createLogger } from "../lib/log.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { AnalyticsView } from "./analytics.ts";
@@ -7,8 +8,16 @@ import { PAGE_ASSETS } from "./web.ts";
 
 function setup() {
   return createGatewayApp({
-    config: { TOPIC_ORDER_REQUESTS: "r", TOPIC_PURCHASES: "p", MAX_BODY_BYTES: 4096 },
-    publisher: { ready: () => true, publish: () => Promise.resolve() },
+    config: {
+      TOPIC_ORDER_REQUESTS: "r",
+      TOPIC_PURCHASES: "p",
+      MAX_BODY_BYTES: 4096,
+      MAX_BATCH_LINES: 10_000,
+    },
+    admission: new Admission(
+      { ready: () => true, publish: () => Promise.resolve() },
+      { maxPending: 100, ackTimeoutMs: 5_000 },
+    ),
     view: new OrderView(),
     analytics: new AnalyticsView(),
     log: createLogger("test", "error", () => {}),

@@ -73,6 +73,26 @@ export const ConfigSchema = z.object({
    * it to 6 s–30 min by default.
    */
   KAFKA_SESSION_TIMEOUT_MS: int(6000, 1_800_000).default(30_000),
+  /** Records the gateway holds for Kafka at once (admitted, batched or in flight); beyond, 429. */
+  MAX_PENDING_PUBLISHES: int(1, 1_000_000).default(20_000),
+  /** Items (non-blank lines) of one `POST /purchases` batch, at most; beyond, 413. */
+  MAX_BATCH_LINES: int(1, 1_000_000).default(10_000),
+  /**
+   * The gateway's HTTP server: `strict` (ours, `gateway/http1.ts`, with the header count and time
+   * limits below) or `deno` (`Deno.serve`: fewer CPU cycles per request, none of those limits; for
+   * use behind a proxy that enforces them).
+   */
+  HTTP_SERVER: z.enum(["strict", "deno"]).default("strict"),
+  /** Header fields of one request, at most; beyond, 431. */
+  MAX_REQUEST_HEADERS: int(1, 10_000).default(100),
+  /** Longest wait for a request's head, from its first byte (or the connection's opening); then 408. */
+  HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  /** Longest wait for a whole request, head and body; then 408. */
+  REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  /** Longest idle time of a kept-alive connection between two requests. */
+  KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default(5_000),
+  /** Longest wait on SIGTERM for requests in flight and pending writes before the gateway exits. */
+  DRAIN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   STAGE_DWELL_MS: dwell.default([2000, 2000, 2000]),
   /**
    * How long the processing role remembers an order it has taken: a second request record for it
@@ -101,6 +121,22 @@ export const ConfigSchema = z.object({
   /** Purchase notifications on stdout: the whole message, one line each, or none. */
   PURCHASE_CONSOLE: z.enum(["full", "line", "off"]).default("full"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+}).superRefine((c, ctx) => {
+  // A full batch takes one admission slot per item: a larger batch could never be admitted.
+  if (c.MAX_BATCH_LINES > c.MAX_PENDING_PUBLISHES) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["MAX_BATCH_LINES"],
+      message: `must be at most the pending publishes limit (${c.MAX_PENDING_PUBLISHES})`,
+    });
+  }
+  if (c.HEADERS_TIMEOUT_MS > c.REQUEST_TIMEOUT_MS) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["HEADERS_TIMEOUT_MS"],
+      message: `must be at most the request timeout (${c.REQUEST_TIMEOUT_MS} ms)`,
+    });
+  }
 });
 
 /** Validated configuration. */

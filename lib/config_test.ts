@@ -11,6 +11,13 @@ Deno.test("loadConfig() fills defaults from an empty environment", () => {
   assert.equal(config.TOPIC_ORDER_NOTIFICATIONS, "order_notifications");
   assert.deepEqual(config.STAGE_DWELL_MS, [2000, 2000, 2000]);
   assert.equal(config.SMTP_URL, undefined);
+  assert.equal(config.MAX_PENDING_PUBLISHES, 20_000);
+  assert.equal(config.MAX_BATCH_LINES, 10_000);
+  assert.equal(config.DRAIN_TIMEOUT_MS, 10_000);
+  assert.equal(config.HTTP_SERVER, "strict");
+  assert.equal(config.MAX_REQUEST_HEADERS, 100);
+  assert.equal(config.HEADERS_TIMEOUT_MS, 10_000);
+  assert.equal(config.REQUEST_TIMEOUT_MS, 30_000);
 });
 
 Deno.test("loadConfig() reads values and treats empty strings as unset", () => {
@@ -42,6 +49,14 @@ Deno.test("loadConfig() refuses a bad value with one sentence naming the variabl
     [{ TOPIC_PARTITIONS: "0" }, "TOPIC_PARTITIONS"],
     [{ TOPIC_ORDER_REQUESTS: "bad topic" }, "TOPIC_ORDER_REQUESTS"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ MAX_PENDING_PUBLISHES: "0" }, "MAX_PENDING_PUBLISHES"],
+    [{ MAX_BATCH_LINES: "0" }, "MAX_BATCH_LINES"],
+    [{ MAX_BATCH_LINES: "30000" }, "MAX_BATCH_LINES"],
+    [{ DRAIN_TIMEOUT_MS: "-1" }, "DRAIN_TIMEOUT_MS"],
+    [{ HTTP_SERVER: "hyper" }, "HTTP_SERVER"],
+    [{ MAX_REQUEST_HEADERS: "0" }, "MAX_REQUEST_HEADERS"],
+    [{ HEADERS_TIMEOUT_MS: "40000" }, "HEADERS_TIMEOUT_MS"],
+    [{ KEEP_ALIVE_TIMEOUT_MS: "10" }, "KEEP_ALIVE_TIMEOUT_MS"],
   ];
   for (const [env, variable] of cases) {
     await t.step(`${variable}=${Object.values(env)[0]}`, () => {

@@ -9,6 +9,7 @@ export const ERROR_CODES = [
   "KAFKA_UNAVAILABLE",
   "SMTP_FAILED",
   "IDEMPOTENCY_CONFLICT",
+  "OVERLOADED",
 ] as const;
 
 /** One of {@linkcode ERROR_CODES}. */

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { DespachoError } from "./errors.ts";
+import { plainEmail, plainText } from "./plain_text.ts";
 
 /** The states an order moves through, in order (from the seed). */
 export const ORDER_STATES = ["recibido", "preparando", "entregando", "finalizado"] as const;
@@ -79,13 +80,14 @@ export function nextState(state: OrderState | null): OrderState | null {
   return ORDER_TRANSITIONS[state ?? "new"][0] ?? null;
 }
 
-const CRLF = /[\r\n]/;
-
-/** The body of `POST /orders`: the seed's dataset fields, nothing else. */
+/**
+ * The body of `POST /orders`: the seed's dataset fields, nothing else. Text without control
+ * characters: the name and address go into mail headers and logs.
+ */
 export const OrderInputSchema = z.strictObject({
-  name: z.string().min(1).max(100),
+  name: plainText(1, 100),
   price: z.number().min(1).max(1_000_000),
-  email: z.email().max(254).refine((s) => !CRLF.test(s), "must not contain CR or LF"),
+  email: plainEmail(254),
 });
 
 /** A validated order body. */

@@ -17,6 +17,8 @@ export interface Problem {
   status: number;
   detail: string;
   errors?: FieldError[];
+  /** Errors found and not listed in `errors`, when a list is capped. */
+  errorsOmitted?: number;
 }
 
 /** Thrown by handlers for an expected failure; `app.onError` turns it into its response. */
@@ -32,13 +34,13 @@ export class HttpProblem extends Error {
    * @param status HTTP status code.
    * @param title Short, the same for every occurrence of this kind of problem.
    * @param detail This occurrence, naming the value.
-   * @param extra Field errors and response headers.
+   * @param extra Field errors (with the count of those not listed) and response headers.
    */
   constructor(
     status: number,
     title: string,
     detail: string,
-    extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+    extra: { errors?: FieldError[]; errorsOmitted?: number; headers?: Record<string, string> } = {},
   ) {
     super(detail);
     this.name = "HttpProblem";
@@ -50,6 +52,7 @@ export class HttpProblem extends Error {
       status,
       detail,
       ...(extra.errors === undefined ? {} : { errors: extra.errors }),
+      ...(extra.errorsOmitted === undefined ? {} : { errorsOmitted: extra.errorsOmitted }),
     };
   }
 }

@@ -3,17 +3,18 @@
  * buyer is told. zod schemas here are the single source of these types (`v: 1` on the wire).
  */
 import { z } from "zod";
+import { plainEmail, plainText } from "./plain_text.ts";
 
 /** Minutes from which a purchase counts as long (the report's 30 minutes). */
 export const LONG_PURCHASE_MINUTES = 30;
 
-const text = (max: number) => z.string().min(1).max(max);
+const text = (max: number) => plainText(1, max);
 
 /**
  * One visit to the shop (topic `purchase_events`, keyed by `id`). `taps` is the minutes from
  * entering the site to confirming the purchase: null or 0 means no purchase, and then `folio`
  * must be null; a purchase (`taps` > 0) must carry its `folio`. Negative or non-numeric `taps`
- * are refused.
+ * are refused. No text field may hold a control character.
  */
 export const PurchaseSchema = z.object({
   v: z.literal(1),
@@ -22,7 +23,7 @@ export const PurchaseSchema = z.object({
   nombre: text(100),
   apellido: text(100),
   edad: z.int().min(0).max(130),
-  email: z.email().max(254),
+  email: plainEmail(254),
   telefono: text(40),
   ubicacion: z.object({ direccion: text(200), ciudad: text(100), pais: text(100) }),
   productovisto: text(200),
