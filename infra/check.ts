@@ -4,10 +4,25 @@
  * port (or `KAFKA_BROKERS`, when set). Extra arguments go to `deno test` (e.g. a file filter).
  */
 import { findChromium, INSTALL_PACKAGES } from "./browser.ts";
+import { loadConfig } from "../lib/config.ts";
+import { KAFKA_CLIENTS } from "../lib/kafka/client.ts";
 import { startKafka } from "./kafka.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const say = (line: string) => console.error(`[test] ${line}`);
+
+/**
+ * The integration tests run with every Kafka client, not only the default: the pipeline end to
+ * end (with the dead-letter topic and SMTP outages), crashes, a live rebalance, one order per key.
+ */
+const BOTH_CLIENTS = [
+  "workers/integration/orders_e2e_test.ts",
+  "workers/integration/processing_crash_test.ts",
+  "workers/integration/transactional_crash_test.ts",
+  "workers/integration/rebalance_test.ts",
+  "workers/integration/dedupe_test.ts",
+  "workers/integration/purchases_test.ts",
+];
 
 /** Permissions of the test run: loopback network, the project tree and temp files, subprocesses. */
 const TEST_FLAGS = [
@@ -109,6 +124,19 @@ if (starting) {
     return Deno.exit(1);
   });
 }
-await step("tests", ["test", ...TEST_FLAGS, ...only], { KAFKA_BROKERS: brokers! });
+const client = loadConfig({ KAFKA_CLIENT: Deno.env.get("KAFKA_CLIENT") }).KAFKA_CLIENT;
+await step(`tests (Kafka client: ${client})`, ["test", ...TEST_FLAGS, ...only], {
+  KAFKA_BROKERS: brokers!,
+  KAFKA_CLIENT: client,
+});
+if (only.length === 0) {
+  // Both clients stay selectable and tested: the pipeline's integration tests again with the other.
+  for (const other of KAFKA_CLIENTS.filter((c) => c !== client)) {
+    await step(`tests (Kafka client: ${other})`, ["test", ...TEST_FLAGS, ...BOTH_CLIENTS], {
+      KAFKA_BROKERS: brokers!,
+      KAFKA_CLIENT: other,
+    });
+  }
+}
 await cleanup();
 say("all checks passed");

@@ -41,7 +41,7 @@ export const ConfigSchema = z.object({
   KAFKA_BROKERS: brokerList.default(["127.0.0.1:9092"]),
   KAFKA_CLIENT_ID: z.string().min(1).default("despacho"),
   /** The Kafka client library behind lib/kafka (see the README for why the default). */
-  KAFKA_CLIENT: z.enum(KAFKA_CLIENTS).default("kafkajs"),
+  KAFKA_CLIENT: z.enum(KAFKA_CLIENTS).default("platformatic"),
   /** Partitions for topics Despacho creates (the seed compares 1 and 5). */
   TOPIC_PARTITIONS: int(1, 1000).default(5),
   TOPIC_REPLICATION_FACTOR: int(1, 10).default(1),
