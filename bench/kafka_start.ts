@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import { summarize } from "../lib/stats.ts";
 import { ensureKafkaJars, startKafka } from "../infra/kafka.ts";
+import { procStat } from "../infra/process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const args = parseArgs({
@@ -46,21 +47,6 @@ interface Sample {
   rssMiB: number;
 }
 
-/**
- * utime + stime of a process, in seconds, and its RSS in MiB, from Linux /proc (read with `cat`:
- * Deno asks for every permission to read /proc itself).
- */
-async function procStat(pid: number): Promise<{ cpuS: number; rssMiB: number }> {
-  const read = async (file: string) =>
-    new TextDecoder().decode(
-      (await new Deno.Command("cat", { args: [`/proc/${pid}/${file}`] }).output()).stdout,
-    );
-  const stat = await read("stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(await read("status"))?.[1] ?? NaN);
-  return { cpuS: ticks / 100, rssMiB: rssKiB / 1024 };
-}
 
 await ensureKafkaJars();
 // The archive the small set-up uses is written by a first clean stop; make sure there is one.

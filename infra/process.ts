@@ -117,3 +117,26 @@ export async function spawnDeno(
 }
 
 class Exited extends Error {}
+
+/**
+ * A process's CPU time (user + system) in seconds and its resident memory in MiB, from Linux
+ * /proc (read with `cat`: Deno asks for every permission to read /proc itself).
+ *
+ * @param pid The process.
+ * @returns CPU seconds and RSS; `NaN`s when the process is gone.
+ */
+export async function procStat(pid: number): Promise<{ cpuS: number; rssMiB: number }> {
+  const read = async (file: string) => {
+    const out = await new Deno.Command("cat", {
+      args: [`/proc/${pid}/${file}`],
+      stderr: "null",
+    }).output();
+    return new TextDecoder().decode(out.stdout);
+  };
+  const stat = await read("stat");
+  if (stat === "") return { cpuS: NaN, rssMiB: NaN };
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(await read("status"))?.[1] ?? NaN);
+  return { cpuS: ticks / 100, rssMiB: rssKiB / 1024 };
+}

@@ -15,7 +15,7 @@ import {
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
 import type { Role } from "../role.ts";
-import { startSmtp } from "./_smtp.ts";
+import { startSmtp } from "../../infra/smtp.ts";
 
 const log = createLogger("e2e", "error");
 

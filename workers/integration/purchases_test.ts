@@ -21,7 +21,7 @@ import {
   uniqueName,
 } from "../../infra/testing.ts";
 import { run as runAnalytics } from "../purchase_analytics.ts";
-import { startSmtp } from "./_smtp.ts";
+import { startSmtp } from "../../infra/smtp.ts";
 
 const WINDOW_MS = 10_000;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
