@@ -170,8 +170,17 @@ export interface KafkaClient {
   ): Promise<{ partition: number; offset: string }[]>;
   /**
    * Reads the records of one partition from offset `from` (inclusive) to `to` (exclusive),
-   * read_committed, in order. The record at `to - 1` must be a visible record (as the last record
-   * a group consumed is): that is how the end is known.
+   * read_committed, in order, and resolves once the reader's position has passed `to - 1`.
+   *
+   * `to` may be the partition's high watermark ({@linkcode KafkaClient.endOffsets}): a
+   * read_committed reader never delivers transaction markers or aborted records, so the last
+   * record delivered can lie below `to - 1`, but the position moves past those offsets all the
+   * same, and that is what ends the read. An offset below `to` in a transaction still open is
+   * reached once that transaction ends (committed: delivered; aborted: skipped).
+   *
+   * @throws {WaitTimeoutError} When the position does not reach `to` within the client's start-up
+   * ceiling.
+   * @throws The reason of `signal` when it aborts first.
    */
   readRange(
     topic: string,
@@ -179,6 +188,7 @@ export interface KafkaClient {
     from: string,
     to: string,
     onRecords: (records: readonly InRecord[]) => void,
+    signal?: AbortSignal,
   ): Promise<void>;
   /** Resolves when a broker answers a metadata request. */
   ping(): Promise<void>;
