@@ -57,11 +57,13 @@ export type AnalyticsInput =
 /** What {@linkcode analysePurchases} and {@linkcode flushIdle} decided. */
 export interface AnalyticsDecision {
   /**
-   * To publish in one transaction with the input position `state.offset`: dead letters and
+   * To publish in one transaction with the input position `offset`: dead letters and
    * notifications in input order, then closed windows (oldest first), the totals and the
    * checkpoint.
    */
   records: OutRecord[];
+  /** The input position the records belong to: the last record counted. */
+  offset: string;
   /** Buyers to tell (console, mail), in input order. */
   notifications: PurchaseNotified[];
   /** Windows closed, oldest first. */
@@ -88,6 +90,8 @@ export function freshPartition(topic: string, partition: number, now: Date): Par
  * gets its notification, a visit is counted and not notified; a dead letter is passed on and
  * counted in `invalid`. The windows the watermark passed are closed. Totals and a checkpoint
  * follow, so that the transaction that commits the batch's offset also holds the state after it.
+ * Records at or below `state.offset` were counted already and are skipped; a batch of nothing
+ * else decides nothing (no records, the same state).
  *
  * @param state The partition's state after its previous committed batch (not changed).
  * @param inputs The batch, in offset order; not empty.
@@ -120,17 +124,24 @@ export function analysePurchases(
   now: Date,
   settings: AnalyticsSettings,
 ): AnalyticsDecision {
-  const last = inputs.at(-1);
-  if (last === undefined) {
+  if (inputs.length === 0) {
     throw new RangeError(
       `Cannot analyse purchases of ${state.topic}/${state.partition}: the batch is empty`,
     );
+  }
+  // Offsets grow within a partition, so a record at or below the last one counted was counted
+  // already: a batch read again after a commit whose outcome the client could not know.
+  const counted = state.offset === null ? -1n : BigInt(state.offset);
+  const unseen = inputs.filter((i) => BigInt(i.offset) > counted);
+  const last = unseen.at(-1);
+  if (last === undefined) {
+    return { records: [], offset: state.offset!, notifications: [], closed: [], state };
   }
   const windows = structuredClone(state.windows);
   const records: OutRecord[] = [];
   const notifications: PurchaseNotified[] = [];
   const closed: WindowState[] = [];
-  for (const input of inputs) {
+  for (const input of unseen) {
     if ("deadLetter" in input) {
       windows.invalid++;
       records.push(input.deadLetter);
@@ -166,7 +177,7 @@ export function analysePurchases(
     lastEventAt: now.getTime(),
   };
   records.push(...stateRecords(next, last.offset, closed, settings));
-  return { records, notifications, closed, state: next };
+  return { records, offset: last.offset, notifications, closed, state: next };
 }
 
 /**
@@ -195,6 +206,7 @@ export function flushIdle(
   const next: PartitionAnalytics = { ...state, windows };
   return {
     records: stateRecords(next, offset, closed, settings),
+    offset,
     notifications: [],
     closed,
     state: next,

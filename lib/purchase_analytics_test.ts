@@ -197,6 +197,7 @@ Deno.test("analysePurchases() passes dead letters on in input order and counts t
   const [totals] = totalsOf(d.records);
   assert.equal(totals.invalid, 1);
   assert.equal(d.state.offset, "7");
+  assert.equal(d.offset, "7");
 });
 
 Deno.test("analysePurchases() leaves the state it is given as it was", () => {
@@ -243,6 +244,38 @@ Deno.test("analysePurchases() checkpoints the state after the batch's last offse
   assert.ok(straight.windows.late > 0);
 });
 
+Deno.test("analysePurchases() skips records it counted already (a batch read again)", () => {
+  const first = analysePurchases(
+    fresh(),
+    batch(10, purchase("a", 10, 1_000), purchase("b", 10, 2_000)),
+    now(),
+    settings,
+  );
+  const again = analysePurchases(
+    first.state,
+    batch(9, purchase("z", 10, 0), purchase("a", 10, 1_000), purchase("b", 10, 2_000)),
+    now(1_000),
+    settings,
+  );
+  assert.deepEqual(again, {
+    records: [],
+    offset: "11",
+    notifications: [],
+    closed: [],
+    state: first.state,
+  });
+  const partly = analysePurchases(
+    first.state,
+    batch(11, purchase("b", 10, 2_000), purchase("c", 10, 3_000)),
+    now(1_000),
+    settings,
+  );
+  assert.deepEqual(partly.notifications.map((n) => n.id), ["c"]);
+  assert.equal(partly.offset, "12");
+  assert.equal(partly.state.windows.totals.events, 3);
+  assert.equal(partly.state.offset, "12");
+});
+
 Deno.test("analysePurchases() refuses an empty batch", () => {
   assert.throws(
     () => analysePurchases(fresh(), [], now(), settings),
@@ -277,7 +310,8 @@ Deno.test("flushIdle() closes the open windows once a partition had no batch for
     assert.deepEqual(d.notifications, []);
     assert.deepEqual(d.state.windows.open, []);
     assert.equal(d.state.windows.watermark, T0 + 20_000);
-    assert.equal(d.state.offset, "1", "the position stays that of the last record");
+    assert.equal(d.offset, "1", "the position stays that of the last record");
+    assert.equal(d.state.offset, "1");
     assert.equal(d.state.lastEventAt, busy.state.lastEventAt);
     const checkpoint = PurchaseCheckpointSchema.parse(JSON.parse(d.records.at(-1)!.value));
     assert.deepEqual([checkpoint.offset, checkpoint.state], ["1", d.state.windows]);
