@@ -12,6 +12,7 @@ import type {
   PurchaseWindow,
 } from "../lib/purchase.ts";
 import { mergeStats, reportOf } from "../lib/windows.ts";
+import { pushedItems } from "./sse.ts";
 
 /** Windows kept: an hour of 10 s windows. */
 const MAX_WINDOWS = 360;
@@ -106,31 +107,8 @@ export function createAnalyticsRoutes(view: AnalyticsView): Hono {
   });
   app.get("/purchases/events", (c) =>
     streamSSE(c, async (stream) => {
-      const queue: MergedWindow[] = [];
-      let wake: () => void = () => {};
-      const stop = view.subscribe((w) => {
-        queue.push(w);
-        wake();
-      });
-      let open = true;
-      stream.onAbort(() => {
-        open = false;
-        wake();
-      });
-      try {
-        while (open) {
-          const w = queue.shift();
-          if (w !== undefined) {
-            await stream.writeSSE({ event: "window", data: JSON.stringify(w) });
-            continue;
-          }
-          await Promise.race([
-            new Promise<void>((r) => (wake = r)),
-            stream.sleep(15_000).then(() => stream.write(": keep-alive\n\n")),
-          ]);
-        }
-      } finally {
-        stop();
+      for await (const w of pushedItems<MergedWindow>(stream, (push) => view.subscribe(push))) {
+        await stream.writeSSE({ event: "window", data: JSON.stringify(w) });
       }
     }));
   return app;

@@ -13,6 +13,7 @@ import { fieldErrors, HttpProblem } from "../lib/problem.ts";
 import { bodyDigest, IdempotencyConflict, IdempotencyStore, idFromKey } from "./idempotency.ts";
 import { limitBody } from "./body_limit.ts";
 import type { Publisher } from "./publisher.ts";
+import { pushedItems } from "./sse.ts";
 
 /** What {@linkcode createApp} wires together. */
 export interface AppDeps {
@@ -130,17 +131,7 @@ export function createApp(deps: AppDeps): Hono {
     const status = view.get(id);
     if (status === undefined) throw notFound(id);
     return streamSSE(c, async (stream) => {
-      let finished = false;
-      const queue: OrderEvent[] = [];
-      let wake: () => void = () => {};
-      const unsubscribe = view.subscribe(id, (event) => {
-        queue.push(event);
-        wake();
-      });
-      stream.onAbort(() => {
-        finished = true;
-        wake();
-      });
+      const events = pushedItems<OrderEvent>(stream, (push) => view.subscribe(id, push));
       try {
         // Already-reached states first, so a late subscriber misses nothing.
         const sent = new Set<number>();
@@ -155,16 +146,7 @@ export function createApp(deps: AppDeps): Hono {
         for (const entry of status.notifications) {
           await stream.writeSSE({ event: "notification", data: JSON.stringify(entry) });
         }
-        finished ||= status.state === "finalizado";
-        while (!finished) {
-          if (queue.length === 0) {
-            await Promise.race([
-              new Promise<void>((r) => (wake = r)),
-              stream.sleep(15_000).then(() => stream.write(": keep-alive\n\n")),
-            ]);
-            continue;
-          }
-          const event = queue.shift()!;
+        for await (const event of status.state === "finalizado" ? [] : events) {
           if (event.kind === "state") {
             if (sent.has(event.entry.seq)) continue;
             sent.add(event.entry.seq);
@@ -173,7 +155,7 @@ export function createApp(deps: AppDeps): Hono {
               id: String(event.entry.seq),
               data: JSON.stringify(event.entry),
             });
-            finished = event.entry.state === "finalizado";
+            if (event.entry.state === "finalizado") break;
           } else {
             await stream.writeSSE({ event: "notification", data: JSON.stringify(event.entry) });
           }
@@ -183,7 +165,7 @@ export function createApp(deps: AppDeps): Hono {
           data: JSON.stringify({ id, state: view.get(id)?.state }),
         });
       } finally {
-        unsubscribe();
+        events.close();
       }
     });
   });
