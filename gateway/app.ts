@@ -23,8 +23,6 @@ export interface AppDeps {
   log: Logger;
   /** Whether the read side (the view consumer) is running. @default always */
   viewReady?: () => boolean;
-  /** @default new Date() */
-  now?: () => Date;
   /** @default crypto.randomUUID */
   newId?: () => string;
   /** Extra routes mounted at a path: `[["/purchases", subApp]]`. */
@@ -42,7 +40,6 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
  */
 export function createApp(deps: AppDeps): Hono {
   const { config, publisher, view, log } = deps;
-  const now = deps.now ?? (() => new Date());
   const newId = deps.newId ?? (() => crypto.randomUUID());
   const viewReady = deps.viewReady ?? (() => true);
   const idempotency = new IdempotencyStore();
@@ -90,7 +87,7 @@ export function createApp(deps: AppDeps): Hono {
           type: "OrderRequested",
           id,
           order: input,
-          requestedAt: now().toISOString(),
+          requestedAt: new Date().toISOString(),
         };
         await publisher.publish({
           topic: config.TOPIC_ORDER_REQUESTS,

@@ -87,16 +87,12 @@ export interface TransactionalOptions {
   topics: readonly string[];
   handle: BatchHandler;
   log: Logger;
-  /** Partitions handled at once by this instance. @default 8 */
-  concurrency?: number;
   /**
    * How long the group waits for a silent member before moving its partitions. Long enough that a
    * slow machine does not lose its membership; a stopped worker leaves the group at once, and with
    * static membership a restarted one takes its partitions back at once. @default 30000
    */
   sessionTimeoutMs?: number;
-  /** Read topics from the start when the group has no committed offset. @default true */
-  fromBeginning?: boolean;
   /**
    * Called when this instance's partitions change, with the partitions it owns from now on.
    * Per-partition state held in memory for any other partition is no longer this instance's.

@@ -451,11 +451,12 @@ function kafkajsTransactional(
       if (!payload.restart) fail(payload.error);
     });
     await consumer.connect();
-    await consumer.subscribe({ topics: [...topics], fromBeginning: options.fromBeginning ?? true });
+    // A group with no committed offset reads its topics from the start: nothing is skipped.
+    await consumer.subscribe({ topics: [...topics], fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: options.concurrency ?? 8,
+      partitionsConsumedConcurrently: 8,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (batch.isEmpty()) return;
         const revoked = new AbortController();
