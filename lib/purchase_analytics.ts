@@ -132,7 +132,9 @@ export function analysePurchases(
   // Offsets grow within a partition, so a record at or below the last one counted was counted
   // already: a batch read again after a commit whose outcome the client could not know.
   const counted = state.offset === null ? -1n : BigInt(state.offset);
-  const unseen = inputs.filter((i) => BigInt(i.offset) > counted);
+  const unseen = BigInt(inputs[0]!.offset) > counted
+    ? inputs
+    : inputs.filter((i) => BigInt(i.offset) > counted);
   const last = unseen.at(-1);
   if (last === undefined) {
     return { records: [], offset: state.offset!, notifications: [], closed: [], state };
