@@ -47,7 +47,6 @@ interface Sample {
   rssMiB: number;
 }
 
-
 await ensureKafkaJars();
 // The archive the small set-up uses is written by a first clean stop; make sure there is one.
 {

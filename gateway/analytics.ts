@@ -5,41 +5,23 @@
  */
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
-import { z } from "zod";
-import { mergeStats, type PurchaseReport, type PurchaseStats, reportOf } from "../lib/windows.ts";
+import type {
+  PurchaseReport,
+  PurchaseStats,
+  PurchaseTotals,
+  PurchaseWindow,
+} from "../lib/purchase.ts";
+import { mergeStats, reportOf } from "../lib/windows.ts";
+import { pushedItems } from "./sse.ts";
 
-const StatsSchema = z.object({
-  events: z.number(),
-  purchases: z.number(),
-  visits: z.number(),
-  short: z.number(),
-  long: z.number(),
-  tapsSum: z.number(),
-  taps: z.record(z.string(), z.number()),
-  products: z.record(z.string(), z.number()),
-  countries: z.record(z.string(), z.number()),
-});
+/** Windows kept: an hour of 10 s windows. */
+const MAX_WINDOWS = 360;
 
-/** A record of the analytics topic. */
-export const AnalyticsRecordSchema = z.discriminatedUnion("type", [
-  z.object({
-    v: z.literal(1),
-    type: z.literal("PurchaseWindow"),
-    partition: z.int(),
-    start: z.iso.datetime(),
-    end: z.iso.datetime(),
-    stats: StatsSchema,
-  }),
-  z.object({
-    v: z.literal(1),
-    type: z.literal("PurchaseTotals"),
-    partition: z.int(),
-    stats: StatsSchema,
-    late: z.int(),
-    invalid: z.int(),
-    watermark: z.iso.datetime().nullable(),
-  }),
-]);
+/**
+ * What the view takes of an analytics record (`PurchaseAnalyticsRecordSchema`, lib/purchase.ts):
+ * everything but the record's own `report`, which it derives again from merged statistics.
+ */
+export type AnalyticsInput = Omit<PurchaseWindow, "report"> | Omit<PurchaseTotals, "report">;
 
 /** A window merged across partitions. */
 export interface MergedWindow extends PurchaseReport {
@@ -49,20 +31,14 @@ export interface MergedWindow extends PurchaseReport {
   partitions: number;
 }
 
-/** Windows and totals, merged across partitions; bounded to the latest windows. */
+/** Windows and totals, merged across partitions; bounded to the latest {@linkcode MAX_WINDOWS}. */
 export class AnalyticsView {
   #windows = new Map<string, { end: string; parts: Map<number, PurchaseStats> }>();
   #totals = new Map<number, { stats: PurchaseStats; late: number; invalid: number }>();
   #listeners = new Set<(w: MergedWindow) => void>();
-  #max: number;
-
-  /** @param maxWindows Windows kept. @default 360 (an hour of 10 s windows) */
-  constructor(maxWindows = 360) {
-    this.#max = maxWindows;
-  }
 
   /** Applies one analytics record; a repeat of a (window, partition) replaces the earlier one. */
-  apply(record: z.infer<typeof AnalyticsRecordSchema>): void {
+  apply(record: AnalyticsInput): void {
     if (record.type === "PurchaseTotals") {
       this.#totals.set(record.partition, {
         stats: record.stats,
@@ -74,7 +50,7 @@ export class AnalyticsView {
     let w = this.#windows.get(record.start);
     if (w === undefined) {
       this.#windows.set(record.start, w = { end: record.end, parts: new Map() });
-      if (this.#windows.size > this.#max) {
+      if (this.#windows.size > MAX_WINDOWS) {
         const oldest = [...this.#windows.keys()].sort()[0]!;
         this.#windows.delete(oldest);
       }
@@ -131,31 +107,8 @@ export function createAnalyticsRoutes(view: AnalyticsView): Hono {
   });
   app.get("/purchases/events", (c) =>
     streamSSE(c, async (stream) => {
-      const queue: MergedWindow[] = [];
-      let wake: () => void = () => {};
-      const stop = view.subscribe((w) => {
-        queue.push(w);
-        wake();
-      });
-      let open = true;
-      stream.onAbort(() => {
-        open = false;
-        wake();
-      });
-      try {
-        while (open) {
-          const w = queue.shift();
-          if (w !== undefined) {
-            await stream.writeSSE({ event: "window", data: JSON.stringify(w) });
-            continue;
-          }
-          await Promise.race([
-            new Promise<void>((r) => (wake = r)),
-            stream.sleep(15_000).then(() => stream.write(": keep-alive\n\n")),
-          ]);
-        }
-      } finally {
-        stop();
+      for await (const w of pushedItems<MergedWindow>(stream, (push) => view.subscribe(push))) {
+        await stream.writeSSE({ event: "window", data: JSON.stringify(w) });
       }
     }));
   return app;

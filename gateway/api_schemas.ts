@@ -3,13 +3,15 @@
  * the document uses the very schemas that validate them (`OrderInputSchema`, `PurchaseSchema`,
  * `OrderListQuerySchema`). The answers are built by handlers typed with TypeScript interfaces;
  * each schema below is checked at compile time to describe exactly that interface (see the end of
- * this file), so the document cannot drift from the code without `deno check` failing.
+ * this file), so the document cannot drift from the code without `deno check` failing. The report
+ * of a window or of the totals is the wire schema the analytics records carry
+ * (`PurchaseReportSchema`, lib/purchase.ts).
  */
 import { z } from "zod";
 import { OrderInputSchema, OrderNotifiedSchema, OrderStateSchema } from "../lib/order.ts";
 import type { HistoryEntry, NotificationEntry, OrderStatus } from "../lib/order_view.ts";
 import type { FieldError, Problem } from "../lib/problem.ts";
-import type { PurchaseReport } from "../lib/windows.ts";
+import { PurchaseReportSchema } from "../lib/purchase.ts";
 import type { AnalyticsView, MergedWindow } from "./analytics.ts";
 import type { LinkedOrder } from "./order_list.ts";
 import type { LineError } from "./purchases.ts";
@@ -87,21 +89,6 @@ export const PurchaseBatchResultSchema = z.object({
   errors: z.array(LineErrorSchema),
 });
 
-/** What a person reads about a window, or about the totals. */
-export const PurchaseReportSchema = z.object({
-  events: z.int().min(0),
-  purchases: z.int().min(0),
-  visitsWithoutPurchase: z.int().min(0),
-  conversionRate: z.number().min(0).max(1).meta({ description: "Purchases per event" }),
-  shortPurchases: z.int().min(0).meta({ description: "`taps` under 30 minutes" }),
-  longPurchases: z.int().min(0).meta({ description: "`taps` of 30 minutes or more" }),
-  taps: z.object({ mean: z.number(), p50: z.number(), p95: z.number() }).nullable().meta({
-    description: "Minutes from entering to buying, over purchases; null without purchases",
-  }),
-  topProducts: z.array(z.object({ product: z.string(), purchases: z.int().min(1) })),
-  purchasesByCountry: z.record(z.string(), z.int().min(0)),
-});
-
 /** A closed window, merged across the partitions that reported it. */
 export const PurchaseWindowSchema = z.object({
   ...PurchaseReportSchema.shape,
@@ -139,7 +126,6 @@ const _same: [
   Same<Omit<z.infer<typeof OrderStatusSchema>, "links">, OrderStatus>,
   Same<z.infer<typeof OrderStatusSchema>, LinkedOrder>,
   Same<z.infer<typeof LineErrorSchema>, LineError>,
-  Same<z.infer<typeof PurchaseReportSchema>, PurchaseReport>,
   Same<z.infer<typeof PurchaseWindowSchema>, MergedWindow>,
   Same<z.infer<typeof PurchaseTotalsSchema>, ReturnType<AnalyticsView["totals"]>>,
-] = [true, true, true, true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true, true];

@@ -14,6 +14,7 @@ import { bodyDigest, IdempotencyConflict, IdempotencyStore, idFromKey } from "./
 import type { Admission } from "./admission.ts";
 import { limitBody } from "./body_limit.ts";
 import type { Drain } from "./drain.ts";
+import { pushedItems } from "./sse.ts";
 
 /** What {@linkcode createApp} wires together. */
 export interface AppDeps {
@@ -24,8 +25,6 @@ export interface AppDeps {
   log: Logger;
   /** Whether the read side (the view consumer) is running. @default always */
   viewReady?: () => boolean;
-  /** @default new Date() */
-  now?: () => Date;
   /** @default crypto.randomUUID */
   newId?: () => string;
   /** Extra routes mounted at a path: `[["/purchases", subApp]]`. */
@@ -47,7 +46,6 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
  */
 export function createApp(deps: AppDeps): Hono {
   const { config, admission, view, log } = deps;
-  const now = deps.now ?? (() => new Date());
   const newId = deps.newId ?? (() => crypto.randomUUID());
   const viewReady = deps.viewReady ?? (() => true);
   const idempotency = new IdempotencyStore();
@@ -98,7 +96,7 @@ export function createApp(deps: AppDeps): Hono {
           type: "OrderRequested",
           id,
           order: input,
-          requestedAt: now().toISOString(),
+          requestedAt: new Date().toISOString(),
         };
         await admission.publish({
           topic: config.TOPIC_ORDER_REQUESTS,
@@ -139,17 +137,7 @@ export function createApp(deps: AppDeps): Hono {
     const status = view.get(id);
     if (status === undefined) throw notFound(id);
     return streamSSE(c, async (stream) => {
-      let finished = false;
-      const queue: OrderEvent[] = [];
-      let wake: () => void = () => {};
-      const unsubscribe = view.subscribe(id, (event) => {
-        queue.push(event);
-        wake();
-      });
-      stream.onAbort(() => {
-        finished = true;
-        wake();
-      });
+      const events = pushedItems<OrderEvent>(stream, (push) => view.subscribe(id, push));
       try {
         // Already-reached states first, so a late subscriber misses nothing.
         const sent = new Set<number>();
@@ -164,16 +152,7 @@ export function createApp(deps: AppDeps): Hono {
         for (const entry of status.notifications) {
           await stream.writeSSE({ event: "notification", data: JSON.stringify(entry) });
         }
-        finished ||= status.state === "finalizado";
-        while (!finished) {
-          if (queue.length === 0) {
-            await Promise.race([
-              new Promise<void>((r) => (wake = r)),
-              stream.sleep(15_000).then(() => stream.write(": keep-alive\n\n")),
-            ]);
-            continue;
-          }
-          const event = queue.shift()!;
+        for await (const event of status.state === "finalizado" ? [] : events) {
           if (event.kind === "state") {
             if (sent.has(event.entry.seq)) continue;
             sent.add(event.entry.seq);
@@ -182,7 +161,7 @@ export function createApp(deps: AppDeps): Hono {
               id: String(event.entry.seq),
               data: JSON.stringify(event.entry),
             });
-            finished = event.entry.state === "finalizado";
+            if (event.entry.state === "finalizado") break;
           } else {
             await stream.writeSSE({ event: "notification", data: JSON.stringify(event.entry) });
           }
@@ -192,7 +171,7 @@ export function createApp(deps: AppDeps): Hono {
           data: JSON.stringify({ id, state: view.get(id)?.state }),
         });
       } finally {
-        unsubscribe();
+        events.close();
       }
     });
   });

@@ -9,6 +9,7 @@ import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { OrderStatus, OrderView } from "../lib/order_view.ts";
 import { fieldErrors, HttpProblem } from "../lib/problem.ts";
+import { LatestKeys, pushedItems } from "./sse.ts";
 
 /** The query of `GET /orders`. */
 export const OrderListQuerySchema = z.object({
@@ -60,40 +61,20 @@ export function createOrderListRoutes(view: OrderView): Hono {
     return streamSSE(c, async (stream) => {
       // Changed ids, oldest change first; an id that changes again moves to the end. Bounded by
       // `limit`: a slow reader gets the latest state of the latest orders, never a backlog.
-      const pending = new Set<string>();
-      let wake: () => void = () => {};
-      const stop = view.watch((status) => {
-        pending.delete(status.id);
-        pending.add(status.id);
-        if (pending.size > limit) pending.delete(pending.values().next().value!);
-        wake();
-      });
-      let open = true;
-      stream.onAbort(() => {
-        open = false;
-        wake();
+      const changed = new LatestKeys<string>(limit);
+      const ids = pushedItems(stream, (push) => view.watch((status) => push(status.id)), {
+        queue: changed,
       });
       try {
-        for (const status of view.recent(limit).reverse()) pending.add(status.id);
-        while (open) {
-          if (pending.size === 0) {
-            await Promise.race([
-              new Promise<void>((r) => (wake = r)),
-              stream.sleep(15_000).then(() => stream.write(": keep-alive\n\n")),
-            ]);
-            continue;
-          }
-          const ids = [...pending];
-          pending.clear();
-          for (const id of ids) {
-            const status = view.get(id);
-            if (status !== undefined) {
-              await stream.writeSSE({ event: "order", data: JSON.stringify(linked(status)) });
-            }
+        for (const status of view.recent(limit).reverse()) changed.push(status.id);
+        for await (const id of ids) {
+          const status = view.get(id);
+          if (status !== undefined) {
+            await stream.writeSSE({ event: "order", data: JSON.stringify(linked(status)) });
           }
         }
       } finally {
-        stop();
+        ids.close();
       }
     });
   });

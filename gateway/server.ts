@@ -8,8 +8,9 @@ import { createKafkaClient, orderTopics, purchaseTopics } from "../lib/kafka/mod
 import type { Logger } from "../lib/log.ts";
 import { OrderNotifiedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
+import { PurchaseAnalyticsRecordSchema } from "../lib/purchase.ts";
 import { Admission } from "./admission.ts";
-import { AnalyticsRecordSchema, AnalyticsView } from "./analytics.ts";
+import { AnalyticsView } from "./analytics.ts";
 import { Drain } from "./drain.ts";
 import { serveHttp1 } from "./http1.ts";
 import { createKafkaPublisher } from "./publisher.ts";
@@ -57,7 +58,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
     [config.TOPIC_ORDER_NOTIFICATIONS]: (json) =>
       apply(OrderNotifiedSchema.safeParse(json), (n) => view.applyNotification(n)),
     [config.TOPIC_PURCHASE_ANALYTICS]: (json) =>
-      apply(AnalyticsRecordSchema.safeParse(json), (r) => analytics.apply(r)),
+      apply(PurchaseAnalyticsRecordSchema.safeParse(json), (r) => analytics.apply(r)),
   }, log);
   const app = createGatewayApp({
     config,

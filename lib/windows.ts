@@ -9,48 +9,16 @@
  * mergeable (counts and a 0.1-minute histogram of `taps`), so windows of several partitions merge
  * into one.
  */
-import type { PurchaseClass } from "./purchase.ts";
+import type {
+  AnalyticsState,
+  PurchaseClass,
+  PurchaseReport,
+  PurchaseStats,
+  WindowState,
+} from "./purchase.ts";
 
-/** Mergeable statistics of a set of events. */
-export interface PurchaseStats {
-  events: number;
-  purchases: number;
-  /** Visits without purchase (`taps` null or 0). */
-  visits: number;
-  short: number;
-  long: number;
-  /** Sum of `taps` over purchases, in minutes. */
-  tapsSum: number;
-  /** Purchases per `taps` in tenths of a minute (`"178"` is 17.8 minutes). */
-  taps: Record<string, number>;
-  /** Purchases per product. */
-  products: Record<string, number>;
-  /** Purchases per country. */
-  countries: Record<string, number>;
-}
-
-/** One window and what fell in it. */
-export interface WindowState {
-  /** Start, ms since the epoch (inclusive). */
-  start: number;
-  /** End, ms since the epoch (exclusive). */
-  end: number;
-  stats: PurchaseStats;
-}
-
-/** Everything the windowing keeps between events. */
-export interface AnalyticsState {
-  /** Event time below which windows are closed, ms; null before any event. */
-  watermark: number | null;
-  /** Open windows, by start. */
-  open: WindowState[];
-  /** Every valid event since the start, late ones included. */
-  totals: PurchaseStats;
-  /** Events that came after their window had closed. */
-  late: number;
-  /** Records that could not be parsed (dead-lettered). */
-  invalid: number;
-}
+// The state is part of the checkpoint record, so its types come from the wire schemas.
+export type { AnalyticsState, PurchaseReport, PurchaseStats, WindowState };
 
 /** Window size and lateness, in ms. */
 export interface WindowOptions {
@@ -192,22 +160,6 @@ function closeUpTo(state: AnalyticsState, watermark: number): WindowState[] {
   const closed = state.open.filter((w) => w.end <= watermark);
   if (closed.length > 0) state.open = state.open.filter((w) => w.end > watermark);
   return closed;
-}
-
-/** What a person reads about a window (or the totals). */
-export interface PurchaseReport {
-  events: number;
-  purchases: number;
-  visitsWithoutPurchase: number;
-  /** Purchases per event, 0 to 1 (0 when there were no events). */
-  conversionRate: number;
-  shortPurchases: number;
-  longPurchases: number;
-  /** Minutes from entering to buying, over purchases; null when there were none. */
-  taps: { mean: number; p50: number; p95: number } | null;
-  /** The five most bought products. */
-  topProducts: { product: string; purchases: number }[];
-  purchasesByCountry: Record<string, number>;
 }
 
 /**

@@ -1,45 +1,45 @@
 /**
- * `worker --role purchase-analytics`: the second seed's stream. Drops nothing silently: every
- * event is classified (visit, short or long purchase), every purchase gets its notification
- * (console by default, mail when `SMTP_URL` is set, and always a record in
- * `purchase_notifications`), and every event lands in a tumbling event-time window whose
- * statistics are published to `purchase_analytics` when it closes.
+ * `worker --role purchase-analytics`: the second seed's stream. Parses each purchase event (or
+ * dead-letters it), lets the pure decision of lib/purchase_analytics.ts classify, window and
+ * notify, prints and mails the notifications, and commits the decision's records with the input
+ * offset in one Kafka transaction.
  *
  * Exactly once across crashes: per input partition, the window state and totals are checkpointed
- * to the compacted `purchase_analytics_state` topic in the same Kafka transaction as the batch's
- * notifications, closed windows and input offset. After a restart (or any reassignment) the role
- * restores the latest checkpoint and resumes from the committed offset, which is exactly the
- * position that checkpoint describes. Console output and mail are at least once.
+ * to the compacted `purchase_analytics_state` topic in the same transaction as the batch's
+ * notifications, closed windows and input offset, so the latest checkpoint describes exactly the
+ * committed position. Console output and mail are at least once.
+ *
+ * State follows partitions: after any assignment change every partition is restored from its
+ * checkpoint (one that moved away and came back may have been processed elsewhere meanwhile);
+ * state is adopted only once its transaction committed, and a partition whose commit failed is
+ * restored again. Publishing for a partition (a batch, or the idle flush of its windows) names its
+ * position, so it is refused once the partition is no longer this instance's.
  */
 import process from "node:process";
 import type { Config } from "../lib/config.ts";
-import { type KafkaClient, lastOffset, type OutRecord } from "../lib/kafka/mod.ts";
+import type { InBatch } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
+import { type PurchaseNotified, PurchaseSchema } from "../lib/purchase.ts";
 import {
-  classifyPurchase,
-  purchaseMessage,
-  type PurchaseNotified,
-  PurchaseSchema,
-} from "../lib/purchase.ts";
-import {
-  type AnalyticsState,
-  applyEvent,
-  emptyState,
-  flushWindows,
-  reportOf,
-  type WindowState,
-} from "../lib/windows.ts";
+  analysePurchases,
+  type AnalyticsInput,
+  type AnalyticsSettings,
+  flushIdle,
+  type PartitionAnalytics,
+  resumePartition,
+} from "../lib/purchase_analytics.ts";
+import { restoreCheckpoints, type RestoredCheckpoints } from "../lib/purchase_checkpoint.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
 import { createMailer, type Mailer } from "./mailer.ts";
 import { instanceId, onAbort, type RoleContext } from "./role.ts";
 
-interface PartitionState {
-  key: string;
-  partition: number;
-  state: AnalyticsState;
-  /** Wall-clock time of the last event, for the idle flush. */
-  lastEventAt: number;
-  busy: boolean;
+/** A partition this instance owns: its committed state, and its work one piece at a time. */
+interface Owned {
+  state: PartitionAnalytics;
+  /** The end of the partition's work (a batch, an idle flush): the next piece waits for it. */
+  queue: Promise<void>;
+  /** Pieces of work queued or running. */
+  pending: number;
 }
 
 /**
@@ -48,30 +48,114 @@ interface PartitionState {
  * @param ctx Configuration, logger, Kafka client and stop signal.
  */
 export async function run({ config, log, kafka, signal }: RoleContext): Promise<void> {
+  const topic = config.TOPIC_PURCHASES;
   const groupId = `${config.GROUP_ID_PREFIX}-purchase-analytics`;
-  const windowOptions = {
-    sizeMs: config.ANALYTICS_WINDOW_MS,
-    latenessMs: config.ANALYTICS_LATENESS_MS,
+  const settings: AnalyticsSettings = {
+    groupId,
+    topics: {
+      notifications: config.TOPIC_PURCHASE_NOTIFICATIONS,
+      analytics: config.TOPIC_PURCHASE_ANALYTICS,
+      state: config.TOPIC_PURCHASE_STATE,
+    },
+    window: { sizeMs: config.ANALYTICS_WINDOW_MS, latenessMs: config.ANALYTICS_LATENESS_MS },
   };
   const mailer = config.SMTP_URL === undefined ? null : await createMailer(config, log);
-  const partitions = new Map<number, PartitionState>();
-  let checkpoints: Promise<Map<string, AnalyticsState>> | null = null;
+  const owned = new Map<number, Owned>();
+  /** Counts assignment changes: work begun under an earlier assignment must not commit. */
+  let generation = 0;
+  /** The checkpoints of the current assignment, read once and shared by its partitions. */
+  let restore = null as { done: Promise<RestoredCheckpoints>; stop: AbortController } | null;
 
-  const records = (p: PartitionState, closed: readonly WindowState[]): OutRecord[] => [
-    ...closed.map((w) => windowRecord(config, p.partition, w)),
-    totalsRecord(config, p),
-    {
-      topic: config.TOPIC_PURCHASE_STATE,
-      key: p.key,
-      value: JSON.stringify({ v: 1, state: p.state }),
-    },
-  ];
-
-  /** Drops a partition's state that holds uncommitted work; the next batch restores the checkpoint. */
-  const forget = (p: PartitionState) => {
-    if (partitions.get(p.partition) === p) partitions.delete(p.partition);
-    checkpoints = null;
+  const checkpoints = (): Promise<RestoredCheckpoints> => {
+    if (restore !== null) return restore.done;
+    const stop = new AbortController();
+    const started = Date.now();
+    const done = restoreCheckpoints(
+      kafka,
+      { groupId, inputTopic: topic, stateTopic: config.TOPIC_PURCHASE_STATE },
+      {
+        timeoutMs: config.STARTUP_TIMEOUT_MS,
+        say: (line) => log.info(line),
+        signal: AbortSignal.any([signal, stop.signal]),
+      },
+    );
+    const entry = { done, stop };
+    restore = entry;
+    done.then((found) => {
+      log.info("read the checkpoints", {
+        partitions: [...found.checkpoints.keys()],
+        ms: Date.now() - started,
+      });
+      for (const s of found.skipped) {
+        log.warn("skipping a checkpoint that does not parse", { ...s });
+      }
+    }, (error) => {
+      if (restore === entry) restore = null;
+      if (!stop.signal.aborted) log.warn("cannot read the checkpoints", { error });
+    });
+    return done;
   };
+
+  /** Drops a partition's state: its next batch restores it from its checkpoint. */
+  const drop = (partition: number, slot: Owned) => {
+    if (owned.get(partition) !== slot) return; // dropped already, with every other (onAssign)
+    owned.delete(partition);
+    // Read again: the checkpoints read so far predate this partition's last commits.
+    restore = null;
+  };
+
+  /** The partition's state, restored from its checkpoint when it has none; null when reassigned. */
+  const adopt = async (partition: number): Promise<Owned | null> => {
+    const known = owned.get(partition);
+    if (known !== undefined) return known;
+    const since = generation;
+    let found: RestoredCheckpoints;
+    try {
+      found = await checkpoints();
+    } catch (error) {
+      if (since !== generation) return null;
+      throw error;
+    }
+    if (since !== generation) return null;
+    const again = owned.get(partition);
+    if (again !== undefined) return again;
+    const checkpoint = found.checkpoints.get(partition);
+    const { state, problem } = resumePartition(
+      topic,
+      partition,
+      checkpoint,
+      found.committed.get(partition) ?? "-1",
+      new Date(),
+    );
+    if (problem !== null) log.warn("cannot resume a partition exactly", { partition, problem });
+    else if (checkpoint !== undefined) {
+      log.info("restored window state", {
+        partition,
+        offset: checkpoint.offset,
+        events: checkpoint.state.totals.events,
+        open: checkpoint.state.open.length,
+      });
+    }
+    const slot: Owned = { state, queue: Promise.resolve(), pending: 0 };
+    owned.set(partition, slot);
+    return slot;
+  };
+
+  /** Runs `work` after the partition's earlier work. */
+  const exclusive = (slot: Owned, work: () => Promise<void>): Promise<void> => {
+    slot.pending++;
+    const run = slot.queue.then(work).finally(() => slot.pending--);
+    slot.queue = run.catch(() => {});
+    return run;
+  };
+
+  const inputsOf = (batch: InBatch): AnalyticsInput[] =>
+    batch.records.map((record) => {
+      const parsed = parseOrDeadLetter(record, PurchaseSchema, config.TOPIC_DEAD_LETTER, log);
+      return parsed.ok
+        ? { offset: record.offset, purchase: parsed.value }
+        : { offset: record.offset, deadLetter: parsed.letter };
+    });
 
   const loop = kafka.runTransactional({
     log,
@@ -79,107 +163,80 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     transactionalId: `${groupId}-${instanceId(config)}`,
     instanceId: `purchase-analytics-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-    topics: [config.TOPIC_PURCHASES],
-    // State held for partitions may belong to another instance now: restore again on next use.
-    onAssign: () => {
-      partitions.clear();
-      checkpoints = null;
+    topics: [topic],
+    onAssign: (partitions) => {
+      // Every partition is restored after any change, not only new ones: a partition that moved
+      // away and came back may have been processed by another instance meanwhile.
+      generation++;
+      owned.clear();
+      restore?.stop.abort();
+      restore = null;
+      // Restore now rather than at each partition's first batch, so that a partition whose
+      // checkpoint holds open windows gets its idle flush even if no event comes.
+      const since = generation;
+      const mine = partitions.filter((tp) => tp.topic === topic);
+      if (mine.length === 0) return;
+      checkpoints().then(() => {
+        if (since !== generation) return;
+        for (const tp of mine) adopt(tp.partition).catch(() => {});
+      }, () => {});
     },
     handle: async (batch, ctx) => {
-      checkpoints ??= readCheckpoints(kafka, config.TOPIC_PURCHASE_STATE, log);
-      const key = `${groupId}/${batch.topic}/${batch.partition}`;
-      let p = partitions.get(batch.partition);
-      if (p === undefined) {
-        const restored = (await checkpoints).get(key);
-        p = {
-          key,
-          partition: batch.partition,
-          state: restored ?? emptyState(),
-          lastEventAt: Date.now(),
-          busy: false,
-        };
-        partitions.set(batch.partition, p);
-        if (restored) {
-          log.info("restored window state", {
-            partition: batch.partition,
-            totals: restored.totals.events,
-          });
+      const since = generation;
+      const slot = await adopt(batch.partition);
+      // Reassigned while restoring: not committed, so the batch is read again.
+      if (slot === null) return;
+      await exclusive(slot, async () => {
+        // Dropped meanwhile (reassigned, or an idle flush failed): read again once restored.
+        if (since !== generation || owned.get(batch.partition) !== slot) return;
+        const decision = analysePurchases(slot.state, inputsOf(batch), new Date(), settings);
+        for (const n of decision.notifications) toConsole(config.PURCHASE_CONSOLE, n);
+        if (mailer !== null) {
+          await Promise.all(decision.notifications.map((n) => mail(mailer, n, log)));
         }
-      }
-      p.busy = true;
-      try {
-        const out: OutRecord[] = [];
-        const closed: WindowState[] = [];
-        const mails: Promise<void>[] = [];
-        for (const record of batch.records) {
-          const parsed = parseOrDeadLetter(record, PurchaseSchema, config.TOPIC_DEAD_LETTER, log);
-          if (!parsed.ok) {
-            p.state.invalid++;
-            out.push(parsed.letter);
-            continue;
-          }
-          const event = parsed.value;
-          const cls = classifyPurchase(event);
-          const placed = applyEvent(
-            p.state,
-            {
-              ts: Date.parse(event.ts),
-              taps: event.taps,
-              product: event.productovisto,
-              country: event.ubicacion.pais,
-            },
-            cls,
-            windowOptions,
-          );
-          closed.push(...placed.closed);
-          if (cls === "visit") continue;
-          const { subject, text } = purchaseMessage(event, cls);
-          const notified: PurchaseNotified = {
-            v: 1,
-            type: "PurchaseNotified",
-            id: event.id,
-            kind: cls,
-            to: event.email,
-            subject,
-            text,
-            folio: event.folio!,
-            source: { partition: batch.partition, offset: record.offset },
-            at: new Date().toISOString(),
-          };
-          out.push({
-            topic: config.TOPIC_PURCHASE_NOTIFICATIONS,
-            key: event.id,
-            value: JSON.stringify(notified),
-          });
-          toConsole(config.PURCHASE_CONSOLE, notified);
-          if (mailer) mails.push(mail(mailer, notified, log));
+        // Revoked, or moved away and back, while it decided: another instance may own this state.
+        if (ctx.signal.aborted || since !== generation) return drop(batch.partition, slot);
+        try {
+          // A batch counted already commits nothing new, at the position counted (never lower).
+          await ctx.commit(decision.records, decision.offset);
+        } catch (error) {
+          // The outcome may be unknown: restore this partition from what Kafka holds.
+          drop(batch.partition, slot);
+          throw error;
         }
-        p.lastEventAt = Date.now();
-        await Promise.all(mails);
-        if (ctx.signal.aborted) return forget(p);
-        await ctx.commit([...out, ...records(p, closed)], lastOffset(batch));
-      } catch (error) {
-        // The state already holds this batch, which will be read again: start from the checkpoint.
-        forget(p);
-        throw error;
-      } finally {
-        p.busy = false;
-      }
+        slot.state = decision.state;
+      });
     },
   });
 
+  /** Closes a quiet partition's windows, at its position, while it is still this instance's. */
+  const flush = async (partition: number, slot: Owned): Promise<void> => {
+    if (owned.get(partition) !== slot) return;
+    const decision = flushIdle(slot.state, new Date(), config.ANALYTICS_IDLE_MS, settings);
+    if (decision === null) return;
+    log.info("stream idle: closing windows", { partition, windows: decision.closed.length });
+    try {
+      await loop.publish(decision.records, { topic, partition, offset: decision.offset });
+      slot.state = decision.state;
+    } catch (error) {
+      log.warn("idle flush failed; the partition will be restored from its checkpoint", {
+        partition,
+        error,
+      });
+      drop(partition, slot);
+    }
+  };
+
   // A live dashboard needs the last windows even when events stop: close them after a quiet spell.
   const idle = setInterval(() => {
-    for (const p of partitions.values()) {
-      if (
-        p.busy || p.state.open.length === 0 || Date.now() - p.lastEventAt < config.ANALYTICS_IDLE_MS
-      ) continue;
-      const closed = flushWindows(p.state);
-      log.info("stream idle: closing windows", { partition: p.partition, windows: closed.length });
-      void loop.publish(records(p, closed)).catch((error) => {
-        log.warn("idle flush failed; restoring the partition from its checkpoint", { error });
-        forget(p);
-      });
+    const mine = new Set(
+      loop.assigned().filter((tp) => tp.topic === topic).map((tp) => tp.partition),
+    );
+    const now = new Date();
+    for (const [partition, slot] of owned) {
+      if (slot.pending > 0 || !mine.has(partition)) continue;
+      if (flushIdle(slot.state, now, config.ANALYTICS_IDLE_MS, settings) === null) continue;
+      void exclusive(slot, () => flush(partition, slot));
     }
   }, Math.min(1000, config.ANALYTICS_IDLE_MS));
 
@@ -187,52 +244,17 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   try {
     await loop.ready;
     log.info("analysing purchases", {
-      topic: config.TOPIC_PURCHASES,
-      windowMs: windowOptions.sizeMs,
-      latenessMs: windowOptions.latenessMs,
+      topic,
+      windowMs: settings.window.sizeMs,
+      latenessMs: settings.window.latenessMs,
     });
     await loop.done;
   } finally {
     await loop.stop();
     clearInterval(idle);
+    restore?.stop.abort();
     mailer?.close();
   }
-}
-
-function windowRecord(config: Config, partition: number, w: WindowState): OutRecord {
-  const value = {
-    v: 1,
-    type: "PurchaseWindow",
-    partition,
-    start: new Date(w.start).toISOString(),
-    end: new Date(w.end).toISOString(),
-    stats: w.stats,
-    report: reportOf(w.stats),
-  };
-  return {
-    topic: config.TOPIC_PURCHASE_ANALYTICS,
-    key: `${value.start}/${partition}`,
-    value: JSON.stringify(value),
-  };
-}
-
-function totalsRecord(config: Config, p: PartitionState): OutRecord {
-  const { totals, late, invalid, watermark } = p.state;
-  const value = {
-    v: 1,
-    type: "PurchaseTotals",
-    partition: p.partition,
-    stats: totals,
-    late,
-    invalid,
-    watermark: watermark === null ? null : new Date(watermark).toISOString(),
-    report: reportOf(totals),
-  };
-  return {
-    topic: config.TOPIC_PURCHASE_ANALYTICS,
-    key: `totals/${p.partition}`,
-    value: JSON.stringify(value),
-  };
 }
 
 function toConsole(mode: Config["PURCHASE_CONSOLE"], n: PurchaseNotified): void {
@@ -253,59 +275,4 @@ async function mail(mailer: Mailer, n: PurchaseNotified, log: Logger): Promise<v
     // The record in purchase_notifications is the notification of record; mail is best effort.
     log.warn("purchase mail failed", { id: n.id, error });
   }
-}
-
-/**
- * The latest checkpoint per key in the compacted state topic (read_committed), read to its end:
- * until no record has arrived for a moment after the topic's end offsets were reached.
- */
-async function readCheckpoints(
-  kafka: KafkaClient,
-  topic: string,
-  log: Logger,
-): Promise<Map<string, AnalyticsState>> {
-  const found = new Map<string, AnalyticsState>();
-  const ends = await kafka.endOffsets(topic);
-  const remaining = new Map(
-    ends.filter((e) => e.high !== e.low).map((e) => [e.partition, BigInt(e.high)]),
-  );
-  if (remaining.size === 0) return found;
-  let last = Date.now();
-  const reader = kafka.reader({
-    topics: [topic],
-    onBatch: (batch) => {
-      for (const r of batch.records) {
-        if (r.key === null || r.value === null) continue;
-        found.set(
-          r.key,
-          (JSON.parse(new TextDecoder().decode(r.value)) as { state: AnalyticsState }).state,
-        );
-      }
-      last = Date.now();
-      // Transaction markers take the last offsets, so "reached" is the last data offset + 2 at most.
-      if (BigInt(lastOffset(batch)) + 2n >= (remaining.get(batch.partition) ?? 0n)) {
-        remaining.delete(batch.partition);
-      }
-    },
-  });
-  try {
-    await reader.ready;
-    // Quiet counts from the moment the reader has its partitions, not from before the group join.
-    last = Math.max(last, Date.now());
-    const started = Date.now();
-    // Done when every partition reached its end and a moment passed; or, when aborted records at
-    // the end (a crashed instance's) hide the end, after 1.5 s without any record.
-    const quiet = () => Date.now() - last;
-    while (
-      !(remaining.size === 0 && quiet() >= 300) && quiet() < 1_500 && Date.now() - started < 15_000
-    ) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    if (remaining.size > 0) {
-      log.warn("state topic not read to its end in 15 s", { partitions: [...remaining.keys()] });
-    }
-  } finally {
-    await reader.stop();
-  }
-  return found;
 }

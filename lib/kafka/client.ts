@@ -87,16 +87,12 @@ export interface TransactionalOptions {
   topics: readonly string[];
   handle: BatchHandler;
   log: Logger;
-  /** Partitions handled at once by this instance. @default 8 */
-  concurrency?: number;
   /**
    * How long the group waits for a silent member before moving its partitions. Long enough that a
    * slow machine does not lose its membership; a stopped worker leaves the group at once, and with
    * static membership a restarted one takes its partitions back at once. @default 30000
    */
   sessionTimeoutMs?: number;
-  /** Read topics from the start when the group has no committed offset. @default true */
-  fromBeginning?: boolean;
   /**
    * Called when this instance's partitions change, with the partitions it owns from now on.
    * Per-partition state held in memory for any other partition is no longer this instance's.
@@ -171,8 +167,17 @@ export interface KafkaClient {
   ): Promise<{ partition: number; offset: string }[]>;
   /**
    * Reads the records of one partition from offset `from` (inclusive) to `to` (exclusive),
-   * read_committed, in order. The record at `to - 1` must be a visible record (as the last record
-   * a group consumed is): that is how the end is known.
+   * read_committed, in order, and resolves once the reader's position has passed `to - 1`.
+   *
+   * `to` may be the partition's high watermark ({@linkcode KafkaClient.endOffsets}): a
+   * read_committed reader never delivers transaction markers or aborted records, so the last
+   * record delivered can lie below `to - 1`, but the position moves past those offsets all the
+   * same, and that is what ends the read. An offset below `to` in a transaction still open is
+   * reached once that transaction ends (committed: delivered; aborted: skipped).
+   *
+   * @throws {WaitTimeoutError} When the position does not reach `to` within the client's start-up
+   * ceiling.
+   * @throws The reason of `signal` when it aborts first.
    */
   readRange(
     topic: string,
@@ -180,6 +185,7 @@ export interface KafkaClient {
     from: string,
     to: string,
     onRecords: (records: readonly InRecord[]) => void,
+    signal?: AbortSignal,
   ): Promise<void>;
   /** Resolves when a broker answers a metadata request. */
   ping(): Promise<void>;

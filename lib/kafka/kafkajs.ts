@@ -149,8 +149,8 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
           offset: p.offset,
         }))
       ),
-    readRange: (topic, partition, from, to, onRecords) =>
-      kafkajsRange(kafka, topic, partition, from, to, onRecords, startupTimeoutMs),
+    readRange: (topic, partition, from, to, onRecords, signal) =>
+      kafkajsRange(kafka, { topic, partition, from, to }, onRecords, startupTimeoutMs, signal),
     ping: () => withAdmin(async (a) => void await a.describeCluster()),
     producer: () => kafkajsProducer(kafka),
     reader: (o) => kafkajsReader(kafka, o, klog),
@@ -285,27 +285,38 @@ function kafkajsReader(kafka: Kafka, options: ReaderOptions, log: Logger): Reade
 
 async function kafkajsRange(
   kafka: Kafka,
-  topic: string,
-  partition: number,
-  from: string,
-  to: string,
+  range: { topic: string; partition: number; from: string; to: string },
   onRecords: (records: readonly InRecord[]) => void,
   timeoutMs: number,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
+  const { topic, partition, from, to } = range;
   const start = BigInt(from);
   const end = BigInt(to);
   if (start >= end) return;
+  signal?.throwIfAborted();
   const consumer = kafka.consumer({
     groupId: `despacho-range-${crypto.randomUUID()}`,
     readUncommitted: false,
     maxWaitTimeInMs: 100,
   });
+  // The position reached: the last offset of each fetched batch of the partition, transaction
+  // markers and aborted records included (kafkajs's `Batch.lastOffset()` counts them).
   let reached = false;
+  const passed = (offset: string) => {
+    if (BigInt(offset) >= end - 1n) reached = true;
+  };
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     // Only the wanted partition, from the wanted offset.
     const others = (payload.memberAssignment[topic] ?? []).filter((p) => p !== partition);
     if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
     consumer.seek({ topic, partition, offset: from });
+  });
+  // A fetch whose records are all markers or aborted records never reaches eachBatch, but kafkajs
+  // still reports its batch here (with the offset it skipped to): without this, a range ending in
+  // a commit marker or an aborted transaction would never be seen to end.
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    if (payload.topic === topic && payload.partition === partition) passed(payload.lastOffset);
   });
   await consumer.connect();
   try {
@@ -319,14 +330,14 @@ async function kafkajsRange(
           return o >= start && o < end;
         }).map((m) => toInRecord(batch.topic, batch.partition, m));
         if (records.length > 0) onRecords(records);
-        if (BigInt(batch.lastOffset()) >= end - 1n) reached = true;
+        passed(batch.lastOffset());
         return Promise.resolve();
       },
     });
     await waitFor(
       `${topic}/${partition} to be read from ${from} to ${to}`,
       () => Promise.resolve(reached ? { ready: true, value: undefined } : { ready: false }),
-      { timeoutMs, intervalMs: 20 },
+      { timeoutMs, intervalMs: 20, ...(signal ? { signal } : {}) },
     );
   } finally {
     await consumer.disconnect();
@@ -440,11 +451,12 @@ function kafkajsTransactional(
       if (!payload.restart) fail(payload.error);
     });
     await consumer.connect();
-    await consumer.subscribe({ topics: [...topics], fromBeginning: options.fromBeginning ?? true });
+    // A group with no committed offset reads its topics from the start: nothing is skipped.
+    await consumer.subscribe({ topics: [...topics], fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: options.concurrency ?? 8,
+      partitionsConsumedConcurrently: 8,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (batch.isEmpty()) return;
         const revoked = new AbortController();

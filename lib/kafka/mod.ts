@@ -1,6 +1,7 @@
 /**
  * Despacho's Kafka plumbing, one seam for every client library: the interfaces
  * (`client.ts`), records (`records.ts`), topics (`topics.ts`), group commit (`group_commit.ts`),
+ * the latest value per key of a compacted topic (`compacted.ts`),
  * and one implementation per library. `KAFKA_CLIENT` chooses the library.
  *
  * @example
@@ -17,6 +18,7 @@ import { createKafkajsClient } from "./kafkajs.ts";
 import { createPlatformaticClient } from "./platformatic.ts";
 
 export * from "./client.ts";
+export * from "./compacted.ts";
 export * from "./records.ts";
 export * from "./topics.ts";
 

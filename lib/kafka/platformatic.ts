@@ -70,6 +70,9 @@ function classify(error: unknown): ErrorKind {
 
 const key = (tp: TopicPartition) => `${tp.topic}/${tp.partition}`;
 
+/** Partitions of one instance handled at once. */
+const CONCURRENCY = 8;
+
 /**
  * Creates the seam on @platformatic/kafka.
  *
@@ -154,8 +157,17 @@ export function createPlatformaticClient(options: PlatformaticClientOptions): Ka
         return { partition, offset: String(o < 0n ? end : o) };
       });
     },
-    readRange: (topic, partition, from, to, onRecords) =>
-      readRange(base, topic, partition, BigInt(from), BigInt(to), onRecords, startupTimeoutMs),
+    readRange: (topic, partition, from, to, onRecords, signal) =>
+      readRange(
+        base,
+        topic,
+        partition,
+        BigInt(from),
+        BigInt(to),
+        onRecords,
+        startupTimeoutMs,
+        signal,
+      ),
     async ping() {
       await adminOf().metadata({ topics: [], forceUpdate: true });
     },
@@ -227,6 +239,7 @@ async function readRange(
   to: bigint,
   onRecords: (records: readonly InRecord[]) => void,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<void> {
   if (from >= to) return;
   const consumer = plainConsumer(base);
@@ -242,7 +255,7 @@ async function readRange(
         position = got.next;
       }
       return position >= to ? { ready: true, value: undefined } : { ready: false };
-    }, { timeoutMs, intervalMs: 0 });
+    }, { timeoutMs, intervalMs: 0, ...(signal ? { signal } : {}) });
   } finally {
     await consumer.close(true).catch(() => {});
   }
@@ -489,7 +502,7 @@ function platformaticTransactional(
             consumer,
             topic,
             missing.map((o) => o.partition),
-            (options.fromBeginning ?? true) ? "earliest" : "latest",
+            "earliest", // a group with no committed offset reads its topics from the start
           );
           for (const o of list) {
             const c = committed.get(key(o)) ?? -1n;
@@ -550,7 +563,7 @@ function platformaticTransactional(
     let failures = 0;
     while (!stopping.signal.aborted) {
       const idle = [...owned.values()].filter((o) => o.position !== null && !o.busy);
-      const room = (options.concurrency ?? 8) - running.size;
+      const room = CONCURRENCY - running.size;
       if (idle.length === 0 || room <= 0) {
         await new Promise<void>((resolve) => {
           wake = resolve;

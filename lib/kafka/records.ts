@@ -1,8 +1,10 @@
 /**
  * Records as Despacho sees them, whatever Kafka client carries them: what a role publishes
  * ({@linkcode OutRecord}), what it reads ({@linkcode InRecord}, in per-partition
- * {@linkcode InBatch}es), and the dead letter of a record that cannot be parsed.
+ * {@linkcode InBatch}es), how a value becomes a typed event ({@linkcode parseRecord}), and the
+ * dead letter of a record that cannot be parsed.
  */
+import type { z } from "zod";
 
 /** A record to publish: topic, key and a UTF-8 value, with optional string headers. */
 export interface OutRecord {
@@ -123,4 +125,28 @@ export function deadLetterRecord(
     key: `${source.topic}/${source.partition}/${source.offset}`,
     value: JSON.stringify(letter),
   };
+}
+
+/** A parsed value, or the one-sentence reason it could not be parsed. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/**
+ * Parses a record value as JSON, then through `schema`.
+ *
+ * @param bytes The record value (`null` for a tombstone).
+ * @param schema The wire schema expected on this topic.
+ * @returns The typed value, or why it is not one.
+ */
+export function parseRecord<T>(bytes: Uint8Array | null, schema: z.ZodType<T>): Parsed<T> {
+  if (bytes === null) return { ok: false, reason: "Cannot parse record: value is null" };
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (error) {
+    return { ok: false, reason: `Cannot parse record: invalid JSON: ${(error as Error).message}` };
+  }
+  const result = schema.safeParse(json);
+  if (result.success) return { ok: true, value: result.data };
+  const issues = result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+  return { ok: false, reason: `Cannot parse record: schema mismatch: ${issues.join("; ")}` };
 }

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { chunkRecords, deadLetterRecord, lastOffset, type OutRecord } from "./records.ts";
+import { z } from "zod";
+import {
+  chunkRecords,
+  deadLetterRecord,
+  lastOffset,
+  type OutRecord,
+  parseRecord,
+} from "./records.ts";
 
 Deno.test("chunkRecords() splits large output into requests under the broker's batch limit, in order", () => {
   const value = "x".repeat(10_000);
@@ -61,5 +68,44 @@ Deno.test("deadLetterRecord() keeps the source, the text and the reason, keyed b
     value: "{oops",
     reason: "Cannot parse record: invalid JSON",
     at: "2026-01-01T00:00:00.000Z",
+  });
+});
+
+Deno.test("parseRecord() gives the typed value, or the reason it is not one", async (t) => {
+  const schema = z.object({ v: z.literal(1), n: z.int() });
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  const cases: [string, Uint8Array | null, ReturnType<typeof parseRecord>][] = [
+    ["valid", bytes('{"v":1,"n":2}'), { ok: true, value: { v: 1, n: 2 } }],
+    ["a tombstone", null, { ok: false, reason: "Cannot parse record: value is null" }],
+    ["not JSON", bytes("{"), {
+      ok: false,
+      reason: `Cannot parse record: invalid JSON: ${
+        (() => {
+          try {
+            JSON.parse("{");
+          } catch (e) {
+            return (e as Error).message;
+          }
+        })()
+      }`,
+    }],
+    ["a schema mismatch", bytes('{"v":2,"n":"x"}'), {
+      ok: false,
+      reason: "Cannot parse record: schema mismatch: v: Invalid input: expected 1; " +
+        "n: Invalid input: expected number, received string",
+    }],
+    ["not an object", bytes("3"), {
+      ok: false,
+      reason: "Cannot parse record: schema mismatch: (root): Invalid input: expected object, " +
+        "received number",
+    }],
+  ];
+  for (const [name, value, want] of cases) {
+    await t.step(name, () => assert.deepEqual(parseRecord(value, schema), want));
+  }
+  await t.step("not JSON", () => {
+    const parsed = parseRecord(bytes("{"), schema);
+    assert.equal(parsed.ok, false);
+    assert.match(parsed.ok ? "" : parsed.reason, /^Cannot parse record: invalid JSON: /);
   });
 });
