@@ -217,3 +217,56 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "purchase-analytics: partitions move to a second instance and back (join, then leave) mid-stream; windows and totals still equal a direct count",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const brokers = await testBrokers();
+    const env = environment(brokers);
+    const flags = ["--allow-net=127.0.0.1", "--allow-env", "--allow-read", "--allow-sys=hostname"];
+    const start = (instance: string) =>
+      spawnDeno(
+        `purchase-analytics-${instance}`,
+        ["run", ...flags, MAIN, "--role", "purchase-analytics"],
+        { ...env, INSTANCE_ID: instance, LOG_LEVEL: "info" },
+        /"analysing purchases"/,
+      );
+    const events = generatePurchases(await readWords(), {
+      count: 2400,
+      seed: 11,
+      startMs: Date.UTC(2026, 10, 24, 14),
+      intervalMs: 40,
+    });
+    const a = await start("moving-a");
+    let b: Awaited<ReturnType<typeof start>> | null = null;
+    try {
+      // Events keep flowing while instances come and go: a pause of the stream itself would close
+      // windows as idle (ANALYTICS_IDLE_MS), which is the policy, not what this test is about.
+      const flowing = (async () => {
+        for (let i = 0; i < 12; i++) {
+          await publish(brokers, env.TOPIC_PURCHASES, events.slice(i * 200, (i + 1) * 200));
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 600));
+      b = await start("moving-b"); // some of A's partitions move to B
+      await new Promise((r) => setTimeout(r, 800));
+      await b.stop(); // and come back to A, which had dropped their state
+      await flowing;
+      await assertExactlyOnceNotifications(brokers, env.TOPIC_PURCHASE_NOTIFICATIONS, events);
+      await new Promise((r) => setTimeout(r, 2_000));
+      const got = await published(brokers, env.TOPIC_PURCHASE_ANALYTICS);
+      const want = expected(events);
+      assert.deepEqual(got.totals, want.totals);
+      for (const [startIso, report] of want.windows) {
+        assert.deepEqual(got.windows.get(startIso), report, `window ${startIso}`);
+      }
+    } finally {
+      await b?.stop();
+      await a.stop();
+    }
+  },
+});
