@@ -189,6 +189,10 @@ export interface KafkaClient {
   ): Promise<void>;
   /** Resolves when a broker answers a metadata request. */
   ping(): Promise<void>;
+  /** Each partition's leader, replicas and in-sync replicas (node ids), by partition. */
+  describeTopic(
+    topic: string,
+  ): Promise<{ partition: number; leader: number; replicas: number[]; isr: number[] }[]>;
   /** A new idempotent producer (not connected yet). */
   producer(): KafkaProducer;
   /** Starts reading whole topics, read_committed, from their beginning. */

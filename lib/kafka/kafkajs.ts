@@ -152,6 +152,16 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
     readRange: (topic, partition, from, to, onRecords, signal) =>
       kafkajsRange(kafka, { topic, partition, from, to }, onRecords, startupTimeoutMs, signal),
     ping: () => withAdmin(async (a) => void await a.describeCluster()),
+    describeTopic: (topic) =>
+      withAdmin(async (a) => {
+        const { topics } = await a.fetchTopicMetadata({ topics: [topic] });
+        return (topics[0]?.partitions ?? []).map((p) => ({
+          partition: p.partitionId,
+          leader: p.leader,
+          replicas: p.replicas,
+          isr: p.isr,
+        })).sort((x, y) => x.partition - y.partition);
+      }),
     producer: () => kafkajsProducer(kafka),
     reader: (o) => kafkajsReader(kafka, o, klog),
     runTransactional: (o) => kafkajsTransactional(kafka, o, startupTimeoutMs),

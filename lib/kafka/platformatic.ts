@@ -171,6 +171,15 @@ export function createPlatformaticClient(options: PlatformaticClientOptions): Ka
     async ping() {
       await adminOf().metadata({ topics: [], forceUpdate: true });
     },
+    async describeTopic(topic) {
+      const metadata = await adminOf().metadata({ topics: [topic], forceUpdate: true });
+      return (metadata.topics.get(topic)?.partitions ?? []).map((p, partition) => ({
+        partition,
+        leader: p.leader,
+        replicas: p.replicas,
+        isr: p.isr,
+      }));
+    },
     producer: () => idempotentProducer(base),
     reader: (o) => platformaticReader(base, o, log),
     runTransactional: (o) => platformaticTransactional(base, o, startupTimeoutMs, adminOf),
