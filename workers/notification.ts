@@ -12,7 +12,9 @@
  * Outcomes commit as they complete (the completed prefix of the batch, grouped with whatever else
  * is ready), so a crash sends again at most the mails in flight. Mail is at-least-once: a crash
  * after the SMTP server accepted a mail but before its outcome committed sends it again, with the
- * same Message-ID. The outcome record is exactly once.
+ * same Message-ID. The outcome record is exactly once. A batch read again by the same process (its
+ * transaction failed, say while a broker restarts) does not mail again what this process already
+ * sent: it remembers the Message-IDs it sent lately.
  */
 import type { BatchContext, InBatch, OutRecord } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
@@ -33,6 +35,30 @@ import { instanceId, onAbort, type RoleContext } from "./role.ts";
 
 /** Mails sent at once; one order's mails go one after another, in the order read. */
 const CONCURRENCY = 16;
+/** Message-IDs remembered as sent by this process. */
+const RECENTLY_SENT = 50_000;
+
+/** A bounded set of the Message-IDs sent last, oldest forgotten first. */
+export class RecentlySent {
+  #ids = new Set<string>();
+  #max: number;
+
+  /** @param max Message-IDs kept. */
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** Whether `id` was sent lately. */
+  has(id: string): boolean {
+    return this.#ids.has(id);
+  }
+
+  /** Remembers `id`, forgetting the oldest beyond the bound. */
+  add(id: string): void {
+    this.#ids.add(id);
+    if (this.#ids.size > this.#max) this.#ids.delete(this.#ids.values().next().value!);
+  }
+}
 
 /**
  * Runs the notification role until `ctx.signal` aborts.
@@ -43,6 +69,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   const mailer = await createMailer(config, log);
   const deps: Deps = {
     mailer,
+    sent: new RecentlySent(RECENTLY_SENT),
     log,
     policy: { retryForMs: config.MAIL_RETRY_FOR_MS, maxDelayMs: config.MAIL_RETRY_MAX_DELAY_MS },
     topics: {
@@ -73,6 +100,8 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
 
 interface Deps {
   mailer: Mailer;
+  /** Message-IDs this process has sent lately: a batch read again is not mailed again. */
+  sent: RecentlySent;
   log: Logger;
   policy: RetryPolicy;
   topics: { retries: string; notifications: string; deadLetter: string };
@@ -114,7 +143,7 @@ async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Prom
     const id = owed.transition.id;
     const task = (chains.get(id) ?? Promise.resolve())
       .then(async () => {
-        const attempt = await tryOnce(deps.mailer, owed.transition);
+        const attempt = await tryOnce(deps.mailer, deps.sent, owed.transition);
         results[i] = recordsOf(afterAttempt(owed, attempt, new Date(), deps.policy), deps);
       })
       .finally(() => slots.give())
@@ -141,9 +170,16 @@ function owedOf(
   return parsed.ok ? { transition: parsed.value, attempts: 0 } : { letter: parsed.letter };
 }
 
-async function tryOnce(mailer: Mailer, transition: OrderTransition): Promise<Attempt> {
+async function tryOnce(
+  mailer: Mailer,
+  sent: RecentlySent,
+  transition: OrderTransition,
+): Promise<Attempt> {
+  const mail = orderMail(transition);
+  if (sent.has(mail.messageId)) return { ok: true }; // sent before its outcome could commit
   try {
-    await mailer.send(orderMail(transition));
+    await mailer.send(mail);
+    sent.add(mail.messageId);
     return { ok: true };
   } catch (error) {
     return { ok: false, error };

@@ -1,0 +1,312 @@
+/**
+ * What every fault scenario needs: the real system as processes (gateways and workers started as
+ * their deno.json tasks run them, each with its own pid so it can be killed), an open-loop order
+ * sender that keeps every answer, and a read_committed census of what reached Kafka and the SMTP
+ * server.
+ */
+import { loadConfig } from "../lib/config.ts";
+import type { KafkaClientName } from "../lib/kafka/mod.ts";
+import { createKafkaClient } from "../lib/kafka/mod.ts";
+import { createLogger } from "../lib/log.ts";
+import { freePort } from "../infra/kafka.ts";
+import { type Proc, spawnDeno } from "../infra/process.ts";
+import type { TestSmtp } from "../infra/smtp.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const TASKS = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks as Record<
+  string,
+  string
+>;
+
+/** `["run", flags…, file]` of a `deno run` task in deno.json, so processes run as the task would. */
+function taskArgs(task: string): string[] {
+  const words = TASKS[task]!.split(/\s+/);
+  return ["run", ...words.filter((w) => /^--(allow|deny)-/.test(w)), words.at(-1)!];
+}
+
+/** Roles a fault system runs. */
+export type Role = "processing" | "notification" | "purchase-analytics";
+
+const READY: Record<Role | "gateway", RegExp> = {
+  gateway: /"listening"/,
+  processing: /"processing orders"/,
+  notification: /"notifying customers"/,
+  "purchase-analytics": /"analysing purchases"/,
+};
+
+/** The system under a fault: its processes on topics of its own. */
+export class FaultSystem {
+  readonly env: Record<string, string>;
+  readonly brokers: string;
+  readonly client: KafkaClientName;
+  /** Running processes by name (`gateway-0`, `processing-1`, …). */
+  readonly procs = new Map<string, Proc>();
+  /** Gateway URLs by name. */
+  readonly urls = new Map<string, string>();
+  #say: (line: string) => void;
+
+  constructor(
+    name: string,
+    brokers: string,
+    client: KafkaClientName,
+    extra: Record<string, string>,
+    say: (line: string) => void,
+  ) {
+    const prefix = `fault-${name}-${Date.now().toString(36)}`;
+    this.brokers = brokers;
+    this.client = client;
+    this.#say = say;
+    this.env = {
+      KAFKA_BROKERS: brokers,
+      KAFKA_CLIENT: client,
+      TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
+      TOPIC_ORDER_PROCESSING: `${prefix}-processing`,
+      TOPIC_ORDER_NOTIFICATIONS: `${prefix}-notifications`,
+      TOPIC_MAIL_RETRIES: `${prefix}-mail-retries`,
+      TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+      TOPIC_PURCHASES: `${prefix}-purchases`,
+      TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-purchase-notifications`,
+      TOPIC_PURCHASE_ANALYTICS: `${prefix}-analytics`,
+      TOPIC_PURCHASE_STATE: `${prefix}-state`,
+      GROUP_ID_PREFIX: prefix,
+      TOPIC_PARTITIONS: "4",
+      STAGE_DWELL_MS: "0",
+      KAFKA_SESSION_TIMEOUT_MS: "10000",
+      PURCHASE_CONSOLE: "off",
+      LOG_LEVEL: "info",
+      ...extra,
+    };
+  }
+
+  /** Starts (or starts again) a gateway; its URL is in `urls`. */
+  async gateway(name = "gateway-0", env: Record<string, string> = {}): Promise<string> {
+    const port = String(await freePort());
+    const proc = await spawnDeno(
+      name,
+      taskArgs("gateway"),
+      { ...this.env, PORT: port, ...env },
+      READY.gateway,
+      { say: this.#say },
+    );
+    this.procs.set(name, proc);
+    const url = `http://127.0.0.1:${port}`;
+    this.urls.set(name, url);
+    return url;
+  }
+
+  /** Starts (or starts again, with the same instance id) worker `index` of `role`. */
+  async worker(role: Role, index = 0, env: Record<string, string> = {}): Promise<Proc> {
+    const name = `${role}-${index}`;
+    const proc = await spawnDeno(
+      name,
+      [...taskArgs("worker"), "--role", role],
+      { ...this.env, INSTANCE_ID: name, ...env },
+      READY[role],
+      { say: this.#say },
+    );
+    this.procs.set(name, proc);
+    return proc;
+  }
+
+  /** Stops every process (SIGTERM, then SIGKILL). */
+  async stop(): Promise<void> {
+    await Promise.all([...this.procs.values()].map((p) => p.stop()));
+  }
+}
+
+/** One answered POST. */
+export interface Sent {
+  status: number;
+  id?: string;
+  retryAfter: string | null;
+  key?: string;
+  /** When it was sent, ms since the load began. */
+  atMs: number;
+}
+
+/**
+ * POSTs orders open loop at `rate` per second for `durationMs`, to the URLs in turn (`urls()` is
+ * asked again for each order, so a scenario can change it), keeping every answer.
+ *
+ * @param options Targets, rate, duration, in-flight bound, whether each order carries an
+ * Idempotency-Key.
+ */
+export async function sendOrders(options: {
+  urls: () => string[];
+  rate: number;
+  durationMs: number;
+  concurrency?: number;
+  keyed?: boolean;
+  tag?: string;
+}): Promise<Sent[]> {
+  const sent: Sent[] = [];
+  const total = Math.round((options.rate * options.durationMs) / 1000);
+  const start = performance.now();
+  const limit = options.concurrency ?? 256;
+  let inFlight = 0;
+  const slots: (() => void)[] = [];
+  const tag = options.tag ?? "f";
+  await Promise.all(Array.from({ length: total }, async (_, i) => {
+    const due = start + (i * 1000) / options.rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    while (inFlight >= limit) await new Promise<void>((r) => slots.push(r));
+    inFlight++;
+    const urls = options.urls();
+    const url = urls[i % urls.length]!;
+    const key = options.keyed ? `${tag}-${i}` : undefined;
+    const atMs = performance.now() - start;
+    try {
+      const res = await fetch(`${url}/orders`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(key ? { "Idempotency-Key": key } : {}),
+        },
+        body: JSON.stringify({
+          name: `Falla ${tag} ${i}`,
+          price: 1000 + i,
+          email: `${tag}${i}@example.cl`,
+        }),
+      });
+      const body = await res.json().catch(() => ({}));
+      sent.push({
+        status: res.status,
+        ...(res.status === 202 ? { id: body.id } : {}),
+        retryAfter: res.headers.get("retry-after"),
+        ...(key ? { key } : {}),
+        atMs,
+      });
+    } catch {
+      sent.push({ status: 0, retryAfter: null, ...(key ? { key } : {}), atMs });
+    } finally {
+      inFlight--;
+      slots.shift()?.();
+    }
+  }));
+  return sent;
+}
+
+/** What reached Kafka for a set of orders. */
+export interface Census {
+  /** Orders with all four transitions and four `sent` mails. */
+  finalized: Set<string>;
+  /** Transitions seen more than once (order id and seq), plus outcomes seen more than once. */
+  duplicated: number;
+  /** Orders whose outcome for some state is `failed`. */
+  failed: Set<string>;
+  /** Longest gap between two consecutive `finalizado` times, ms. */
+  longestGapMs: number;
+}
+
+/**
+ * Reads the transitions and notifications (read_committed) until every order in `ids` is
+ * finalized and notified four times, or `timeoutMs` passes; then counts.
+ */
+export async function census(
+  system: FaultSystem,
+  ids: ReadonlySet<string>,
+  timeoutMs: number,
+): Promise<Census> {
+  const kafka = createKafkaClient(
+    loadConfig({
+      KAFKA_BROKERS: system.brokers,
+      KAFKA_CLIENT: system.client,
+      KAFKA_CLIENT_ID: "fault-census",
+    }),
+    createLogger("census", "error"),
+  );
+  const seqs = new Map<string, Map<number, number>>();
+  const outcomes = new Map<string, Map<string, string[]>>();
+  const finalizedAt: number[] = [];
+  const decoder = new TextDecoder();
+  const reader = kafka.reader({
+    topics: [system.env.TOPIC_ORDER_PROCESSING!, system.env.TOPIC_ORDER_NOTIFICATIONS!],
+    onBatch: (batch) => {
+      for (const r of batch.records) {
+        const v = JSON.parse(decoder.decode(r.value ?? new Uint8Array()));
+        if (batch.topic === system.env.TOPIC_ORDER_PROCESSING) {
+          const m = seqs.get(v.id) ?? new Map<number, number>();
+          seqs.set(v.id, m);
+          m.set(v.seq, (m.get(v.seq) ?? 0) + 1);
+          if (v.state === "finalizado" && m.get(v.seq) === 1) finalizedAt.push(Date.parse(v.at));
+        } else {
+          const m = outcomes.get(v.id) ?? new Map<string, string[]>();
+          outcomes.set(v.id, m);
+          m.set(v.state, [...(m.get(v.state) ?? []), v.status]);
+        }
+      }
+    },
+  });
+  const done = (id: string) => seqs.get(id)?.size === 4 && outcomes.get(id)?.size === 4;
+  try {
+    await reader.ready;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && [...ids].some((id) => !done(id))) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await new Promise((r) => setTimeout(r, 1_000)); // a duplicate arriving late still counts
+  } finally {
+    await reader.stop();
+    await kafka.close();
+  }
+  let duplicated = 0;
+  for (const m of seqs.values()) for (const n of m.values()) duplicated += n - 1;
+  for (const m of outcomes.values()) for (const l of m.values()) duplicated += l.length - 1;
+  const finalized = new Set(
+    [...ids].filter((id) =>
+      done(id) && [...outcomes.get(id)!.values()].every((l) => l.includes("sent"))
+    ),
+  );
+  const failed = new Set(
+    [...ids].filter((id) =>
+      [...(outcomes.get(id)?.values() ?? [])].some((l) => l.includes("failed"))
+    ),
+  );
+  finalizedAt.sort((a, b) => a - b);
+  let longestGapMs = 0;
+  for (let i = 1; i < finalizedAt.length; i++) {
+    longestGapMs = Math.max(longestGapMs, finalizedAt[i]! - finalizedAt[i - 1]!);
+  }
+  return { finalized, duplicated, failed, longestGapMs };
+}
+
+/**
+ * The Message-IDs of the outcomes committed so far (read_committed, live), to tell which mails
+ * were in flight at a kill: accepted by the SMTP server, outcome not yet committed.
+ */
+export function liveOutcomes(system: FaultSystem): { visible: Set<string>; stop(): Promise<void> } {
+  const kafka = createKafkaClient(
+    loadConfig({
+      KAFKA_BROKERS: system.brokers,
+      KAFKA_CLIENT: system.client,
+      KAFKA_CLIENT_ID: "fault-live",
+    }),
+    createLogger("live", "error"),
+  );
+  const visible = new Set<string>();
+  const decoder = new TextDecoder();
+  const reader = kafka.reader({
+    topics: [system.env.TOPIC_ORDER_NOTIFICATIONS!],
+    maxWaitMs: 20,
+    onBatch: (batch) => {
+      for (const r of batch.records) {
+        visible.add(JSON.parse(decoder.decode(r.value ?? new Uint8Array())).messageId);
+      }
+    },
+  });
+  return {
+    visible,
+    async stop() {
+      await reader.stop();
+      await kafka.close();
+    },
+  };
+}
+
+/** Distinct Message-IDs the SMTP server accepted, and how many deliveries repeated one. */
+export function mailCensus(smtp: TestSmtp): { distinct: number; repeated: number } {
+  const ids = smtp.mails.map((m) => m.messageId ?? "");
+  const distinct = new Set(ids).size;
+  return { distinct, repeated: ids.length - distinct };
+}

@@ -1,0 +1,648 @@
+/**
+ * The fault scenarios of `deno task faults`: each runs the real roles on a real cluster with a real
+ * SMTP server, injects one kind of fault under load, and checks what Despacho promises: nothing
+ * acknowledged is lost, nothing is done twice. `quick` shortens every scenario for CI.
+ */
+import { generatePurchases, readWords } from "../datasets/purchases.ts";
+import { loadConfig } from "../lib/config.ts";
+import { createKafkaClient, type KafkaClient, type KafkaClientName } from "../lib/kafka/mod.ts";
+import { createLogger } from "../lib/log.ts";
+import { classifyPurchase } from "../lib/purchase.ts";
+import type { RunningKafka } from "../infra/kafka.ts";
+import { procStat } from "../infra/process.ts";
+import { startSmtp, type TestSmtp } from "../infra/smtp.ts";
+import {
+  census,
+  FaultSystem,
+  liveOutcomes,
+  mailCensus,
+  sendOrders,
+  type Sent,
+} from "./fault_harness.ts";
+
+/** One scenario's outcome, as the suite reports it. */
+export interface FaultResult {
+  scenario: string;
+  /** Requests sent. */
+  sent: number;
+  /** Requests answered 202 (orders Kafka acknowledged). */
+  acknowledged: number;
+  /** Acknowledged orders that reached finalizado with four mails sent. */
+  finalized: number;
+  lost: number;
+  /** Records seen twice by a read_committed reader (transitions, outcomes, notifications). */
+  duplicated: number;
+  /** Longest time without any order finalized, ms (a stall the fault caused shows here). */
+  recoveryMs: number;
+  checks: { name: string; ok: boolean; detail: string }[];
+  ok: boolean;
+  /** Anything else measured. */
+  extra: Record<string, unknown>;
+}
+
+/** What a scenario gets. */
+export interface FaultContext {
+  brokers: string;
+  /** The local cluster, for broker faults; null against an external one. */
+  cluster: RunningKafka | null;
+  client: KafkaClientName;
+  quick: boolean;
+  say: (line: string) => void;
+}
+
+type Check = FaultResult["checks"][number];
+const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function kafkaOf(ctx: FaultContext): KafkaClient {
+  return createKafkaClient(
+    loadConfig({ KAFKA_BROKERS: ctx.brokers, KAFKA_CLIENT: ctx.client, KAFKA_CLIENT_ID: "faults" }),
+    createLogger("faults", "error"),
+  );
+}
+
+/** Shared ending: the census of acknowledged orders, mails, and the verdict. */
+async function orderVerdict(
+  name: string,
+  system: FaultSystem,
+  smtp: TestSmtp,
+  sent: Sent[],
+  checks: Check[],
+  options: { timeoutMs: number; allowedStatuses: number[]; extra?: Record<string, unknown> },
+): Promise<FaultResult> {
+  const ids = new Set(sent.flatMap((s) => s.id === undefined ? [] : [s.id]));
+  const c = await census(system, ids, options.timeoutMs);
+  const mails = mailCensus(smtp);
+  const statuses = Object.groupBy(sent, (s) => String(s.status));
+  const unexpected = sent.filter((s) => !options.allowedStatuses.includes(s.status));
+  const refusalsWithoutRetry = sent.filter((s) =>
+    (s.status === 429 || s.status === 503) && s.retryAfter === null
+  );
+  checks.push(
+    check(
+      "answers",
+      unexpected.length === 0 && refusalsWithoutRetry.length === 0,
+      `${Object.entries(statuses).map(([k, v]) => `${k}: ${v!.length}`).join(", ")}${
+        refusalsWithoutRetry.length
+          ? `; ${refusalsWithoutRetry.length} refusals without Retry-After`
+          : ""
+      }`,
+    ),
+    check(
+      "nothing lost",
+      c.finalized.size === ids.size,
+      `${c.finalized.size}/${ids.size} finalized`,
+    ),
+    check("nothing twice", c.duplicated === 0, `${c.duplicated} duplicate records`),
+    check(
+      "one mail per state",
+      mails.distinct >= 4 * c.finalized.size,
+      `${mails.distinct} distinct Message-IDs for ${c.finalized.size} orders (${mails.repeated} sent again)`,
+    ),
+  );
+  const lost = ids.size - c.finalized.size;
+  return {
+    scenario: name,
+    sent: sent.length,
+    acknowledged: ids.size,
+    finalized: c.finalized.size,
+    lost,
+    duplicated: c.duplicated,
+    recoveryMs: c.longestGapMs,
+    checks,
+    ok: checks.every((x) => x.ok),
+    extra: { mailsSentAgain: mails.repeated, ...options.extra },
+  };
+}
+
+/** kill -9 of the broker leading the order partitions under load, restarted after a while. */
+export async function brokerKill(ctx: FaultContext): Promise<FaultResult> {
+  const node = ctx.cluster?.nodes;
+  if (!node || node.length < 3) {
+    return skipped("broker-kill", "needs the suite's own three-node cluster (not --brokers)");
+  }
+  const smtp = await startSmtp();
+  const system = new FaultSystem("broker", ctx.brokers, ctx.client, {
+    TOPIC_REPLICATION_FACTOR: "3",
+    SMTP_URL: smtp.url,
+    KAFKA_ACK_TIMEOUT_MS: "2000",
+  }, ctx.say);
+  const kafka = kafkaOf(ctx);
+  try {
+    await system.gateway();
+    await Promise.all([system.worker("processing"), system.worker("notification")]);
+    const leader = (await kafka.describeTopic(system.env.TOPIC_ORDER_REQUESTS!))[0]!.leader;
+    const victim = ctx.cluster!.nodes.find((n) => n.id === leader)!;
+    const rate = ctx.quick ? 50 : 100;
+    const durationMs = ctx.quick ? 12_000 : 20_000;
+    const killAtMs = ctx.quick ? 3_000 : 5_000;
+    const downMs = ctx.quick ? 5_000 : 10_000;
+    const load = sendOrders({ urls: () => [...system.urls.values()], rate, durationMs, tag: "b" });
+    await sleep(killAtMs);
+    ctx.say(`broker-kill: kill -9 node ${victim.id} (leader of the order partitions)`);
+    await victim.kill("SIGKILL");
+    await sleep(downMs);
+    ctx.say(`broker-kill: node ${victim.id} starting again`);
+    await victim.start();
+    const sent = await load;
+    return await orderVerdict("broker-kill", system, smtp, sent, [], {
+      timeoutMs: 180_000,
+      allowedStatuses: [202, 503],
+      extra: { rate, durationMs, killedNode: victim.id, downMs },
+    });
+  } finally {
+    await system.stop();
+    await kafka.close();
+    await smtp.close();
+  }
+}
+
+/** SIGKILL of processing, notification and purchase-analytics under load, each restarted. */
+export async function workerKills(ctx: FaultContext): Promise<FaultResult> {
+  const smtp = await startSmtp();
+  const system = new FaultSystem("kills", ctx.brokers, ctx.client, {
+    SMTP_URL: smtp.url,
+    ANALYTICS_IDLE_MS: "60000",
+  }, ctx.say);
+  const kafka = kafkaOf(ctx);
+  const producer = kafka.producer();
+  try {
+    await system.gateway();
+    await Promise.all([
+      system.worker("processing"),
+      system.worker("notification"),
+      system.worker("purchase-analytics"),
+    ]);
+    await producer.connect();
+    const rounds = ctx.quick ? 1 : 3;
+    const durationMs = rounds * 12_000;
+    const events = generatePurchases(await readWords(), {
+      count: durationMs / 10,
+      seed: 31,
+      startMs: Date.UTC(2026, 10, 25, 12),
+      intervalMs: 100,
+    });
+    const publishing = (async () => {
+      for (let i = 0; i < events.length; i += 100) {
+        await producer.send(
+          events.slice(i, i + 100).map((e) => ({
+            topic: system.env.TOPIC_PURCHASES!,
+            key: e.id,
+            value: JSON.stringify(e),
+          })),
+        );
+        await sleep(1_000);
+      }
+    })();
+    const live = liveOutcomes(system);
+    const load = sendOrders({
+      urls: () => [...system.urls.values()],
+      rate: 50,
+      durationMs,
+      tag: "k",
+    });
+    const kills: string[] = [];
+    /** Mails accepted by the SMTP server whose outcome was not committed when notification died. */
+    const inFlightAtKills = new Set<string>();
+    for (let round = 0; round < rounds; round++) {
+      for (const role of ["processing", "notification", "purchase-analytics"] as const) {
+        await sleep(3_000);
+        const proc = system.procs.get(`${role}-0`)!;
+        await proc.kill();
+        kills.push(role);
+        if (role === "notification") {
+          for (const m of smtp.mails) {
+            if (m.messageId !== null && !live.visible.has(m.messageId)) {
+              inFlightAtKills.add(m.messageId);
+            }
+          }
+        }
+        await system.worker(role);
+      }
+    }
+    const [sent] = await Promise.all([load, publishing]);
+    await live.stop();
+    const result = await orderVerdict("worker-kills", system, smtp, sent, [], {
+      timeoutMs: 120_000,
+      allowedStatuses: [202],
+      extra: { kills },
+    });
+    const counts = Map.groupBy(smtp.mails, (m) => m.messageId ?? "");
+    const again = [...counts].filter(([, l]) => l.length > 1).map(([id]) => id);
+    const beyond = again.filter((id) => !inFlightAtKills.has(id));
+    result.extra.inFlightAtKills = inFlightAtKills.size;
+    result.checks.push(
+      check(
+        "mails sent again only those in flight at a kill",
+        beyond.length === 0,
+        `${again.length} sent again, all among the ${inFlightAtKills.size} accepted but not yet committed when notification died${
+          beyond.length ? `; ${beyond.length} others` : ""
+        }`,
+      ),
+      ...await analyticsChecks(ctx, system, events),
+    );
+    result.ok = result.checks.every((c) => c.ok);
+    return result;
+  } finally {
+    await producer.close().catch(() => {});
+    await system.stop();
+    await kafka.close();
+    await smtp.close();
+  }
+}
+
+/** Purchase notifications exactly once per purchase, and totals equal a direct count. */
+async function analyticsChecks(
+  ctx: FaultContext,
+  system: FaultSystem,
+  events: readonly ReturnType<typeof generatePurchases>[number][],
+): Promise<Check[]> {
+  const purchases = events.filter((e) => classifyPurchase(e) !== "visit");
+  const kafka = kafkaOf(ctx);
+  const decoder = new TextDecoder();
+  const notes = new Map<string, number>();
+  const totals = new Map<number, { events: number; purchases: number }>();
+  const reader = kafka.reader({
+    topics: [system.env.TOPIC_PURCHASE_NOTIFICATIONS!, system.env.TOPIC_PURCHASE_ANALYTICS!],
+    onBatch: (batch) => {
+      for (const r of batch.records) {
+        const v = JSON.parse(decoder.decode(r.value ?? new Uint8Array()));
+        if (batch.topic === system.env.TOPIC_PURCHASE_NOTIFICATIONS) {
+          notes.set(v.id, (notes.get(v.id) ?? 0) + 1);
+        } else if (v.type === "PurchaseTotals") {
+          totals.set(v.partition, { events: v.stats.events, purchases: v.stats.purchases });
+        }
+      }
+    },
+  });
+  try {
+    await reader.ready;
+    const deadline = Date.now() + 60_000;
+    const counted = () => [...totals.values()].reduce((n, t) => n + t.events, 0);
+    while (Date.now() < deadline && (notes.size < purchases.length || counted() < events.length)) {
+      await sleep(250);
+    }
+    await sleep(1_000);
+  } finally {
+    await reader.stop();
+    await kafka.close();
+  }
+  const twice = [...notes.values()].filter((n) => n > 1).length;
+  const sum = [...totals.values()].reduce(
+    (a, t) => ({ events: a.events + t.events, purchases: a.purchases + t.purchases }),
+    { events: 0, purchases: 0 },
+  );
+  return [
+    check(
+      "one purchase notification per purchase",
+      notes.size === purchases.length && twice === 0,
+      `${notes.size}/${purchases.length} notified, ${twice} twice`,
+    ),
+    check(
+      "analytics totals equal a direct count",
+      sum.events === events.length && sum.purchases === purchases.length,
+      `events ${sum.events}/${events.length}, purchases ${sum.purchases}/${purchases.length}`,
+    ),
+  ];
+}
+
+/** Instances of each role join and leave (SIGTERM) mid-stream; partitions move away and back. */
+export async function rebalance(ctx: FaultContext): Promise<FaultResult> {
+  const smtp = await startSmtp();
+  const system = new FaultSystem("rebalance", ctx.brokers, ctx.client, {
+    SMTP_URL: smtp.url,
+    STAGE_DWELL_MS: "200",
+    ANALYTICS_IDLE_MS: "60000",
+  }, ctx.say);
+  const kafka = kafkaOf(ctx);
+  const producer = kafka.producer();
+  const roles = ["processing", "notification", "purchase-analytics"] as const;
+  try {
+    await system.gateway();
+    await Promise.all(roles.map((r) => system.worker(r, 0)));
+    await producer.connect();
+    const step = ctx.quick ? 3_000 : 6_000;
+    const durationMs = step * 5;
+    const events = generatePurchases(await readWords(), {
+      count: durationMs / 10,
+      seed: 32,
+      startMs: Date.UTC(2026, 10, 25, 13),
+      intervalMs: 100,
+    });
+    const publishing = (async () => {
+      for (let i = 0; i < events.length; i += 100) {
+        await producer.send(
+          events.slice(i, i + 100).map((e) => ({
+            topic: system.env.TOPIC_PURCHASES!,
+            key: e.id,
+            value: JSON.stringify(e),
+          })),
+        );
+        await sleep(1_000);
+      }
+    })();
+    const load = sendOrders({
+      urls: () => [...system.urls.values()],
+      rate: 50,
+      durationMs,
+      tag: "r",
+    });
+    await sleep(step);
+    await Promise.all(roles.map((r) => system.worker(r, 1))); // B joins: partitions split
+    await sleep(step);
+    await Promise.all(roles.map((r) => system.procs.get(`${r}-0`)!.stop())); // A leaves: all to B
+    await sleep(step);
+    await Promise.all(roles.map((r) => system.worker(r, 0))); // A back: some move back
+    await sleep(step);
+    await Promise.all(roles.map((r) => system.procs.get(`${r}-1`)!.stop())); // B leaves
+    const [sent] = await Promise.all([load, publishing]);
+    const result = await orderVerdict("rebalance", system, smtp, sent, [], {
+      timeoutMs: 120_000,
+      allowedStatuses: [202],
+    });
+    result.checks.push(...await analyticsChecks(ctx, system, events));
+    result.ok = result.checks.every((c) => c.ok);
+    return result;
+  } finally {
+    await producer.close().catch(() => {});
+    await system.stop();
+    await kafka.close();
+    await smtp.close();
+  }
+}
+
+/** The SMTP server answers 451 for a long while; a permanent 5xx is failed at once. */
+export async function smtpOutage(ctx: FaultContext): Promise<FaultResult> {
+  const smtp = await startSmtp();
+  smtp.refuseRecipients(/^nadie/);
+  const outageMs = ctx.quick ? 20_000 : 300_000;
+  const system = new FaultSystem("smtp", ctx.brokers, ctx.client, { SMTP_URL: smtp.url }, ctx.say);
+  try {
+    await system.gateway();
+    await Promise.all([system.worker("processing"), system.worker("notification")]);
+    smtp.refuseFor(outageMs);
+    const sent = await sendOrders({
+      urls: () => [...system.urls.values()],
+      rate: 10,
+      durationMs: Math.min(outageMs, 20_000),
+      tag: "s",
+    });
+    const url = [...system.urls.values()][0]!;
+    const blocked: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${url}/orders`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          name: `Sin casilla ${i}`,
+          price: 990,
+          email: `nadie${i}@example.cl`,
+        }),
+      });
+      blocked.push((await res.json()).id);
+    }
+    ctx.say(`smtp-outage: 451 for ${outageMs / 1000} s; waiting for the mail to go out`);
+    const result = await orderVerdict("smtp-outage", system, smtp, sent, [], {
+      timeoutMs: outageMs + 180_000,
+      allowedStatuses: [202],
+      extra: { outageMs, refusedDeliveries: smtp.refused() },
+    });
+    // The blocked recipients: every outcome failed, at the first attempt.
+    const failedAtOnce = await blockedOutcomes(system, blocked);
+    result.checks.push(
+      check(
+        "a permanent refusal is failed at once",
+        failedAtOnce.every((o) => o.status === "failed" && o.attempts === 1) &&
+          failedAtOnce.length === blocked.length * 4,
+        `${failedAtOnce.length} outcomes for ${blocked.length} blocked orders: ${
+          [...new Set(failedAtOnce.map((o) => `${o.status}@${o.attempts}`))].join(", ")
+        }`,
+      ),
+    );
+    result.ok = result.checks.every((c) => c.ok);
+    return result;
+  } finally {
+    await system.stop();
+    await smtp.close();
+  }
+}
+
+async function blockedOutcomes(system: FaultSystem, ids: readonly string[]) {
+  const kafka = createKafkaClient(
+    loadConfig({ KAFKA_BROKERS: system.brokers, KAFKA_CLIENT: system.client }),
+    createLogger("faults", "error"),
+  );
+  const found: { status: string; attempts: number }[] = [];
+  const decoder = new TextDecoder();
+  const reader = kafka.reader({
+    topics: [system.env.TOPIC_ORDER_NOTIFICATIONS!],
+    onBatch: (b) => {
+      for (const r of b.records) {
+        const v = JSON.parse(decoder.decode(r.value ?? new Uint8Array()));
+        if (ids.includes(v.id)) found.push({ status: v.status, attempts: v.attempts });
+      }
+    },
+  });
+  try {
+    await reader.ready;
+    const deadline = Date.now() + 30_000;
+    while (found.length < ids.length * 4 && Date.now() < deadline) await sleep(200);
+  } finally {
+    await reader.stop();
+    await kafka.close();
+  }
+  return found;
+}
+
+/** Far more requests than the system sustains: only 202, 429 or 503; memory stays bounded. */
+export async function overload(ctx: FaultContext): Promise<FaultResult> {
+  const smtp = await startSmtp();
+  const system = new FaultSystem("overload", ctx.brokers, ctx.client, {
+    SMTP_URL: smtp.url,
+    MAX_PENDING_PUBLISHES: "2000",
+    MAX_BATCH_LINES: "2000",
+  }, ctx.say);
+  try {
+    const url = await system.gateway();
+    await Promise.all([system.worker("processing"), system.worker("notification")]);
+    const gateway = system.procs.get("gateway-0")!;
+    let peakRss = 0;
+    const sampling = setInterval(async () => {
+      const { rssMiB } = await procStat(gateway.child.pid);
+      if (rssMiB > peakRss) peakRss = rssMiB;
+    }, 250);
+    // About five times the ~1,000 orders/s this machine sustains end to end.
+    const rate = 5_000;
+    const durationMs = ctx.quick ? 3_000 : 6_000;
+    const started = performance.now();
+    const sent = await sendOrders({
+      urls: () => [url],
+      rate,
+      durationMs,
+      concurrency: 512,
+      tag: "o",
+    });
+    const achieved = sent.length / ((performance.now() - started) / 1000);
+    clearInterval(sampling);
+    const result = await orderVerdict("overload", system, smtp, sent, [], {
+      timeoutMs: 180_000,
+      allowedStatuses: [202, 429, 503],
+      extra: {
+        offeredRate: rate,
+        achievedRate: Math.round(achieved),
+        peakRssMiB: Math.round(peakRss),
+      },
+    });
+    result.checks.push(
+      check(
+        "gateway memory bounded",
+        peakRss < 512,
+        `peak RSS ${peakRss.toFixed(0)} MiB (bound 512)`,
+      ),
+    );
+    result.ok = result.checks.every((c) => c.ok);
+    return result;
+  } finally {
+    await system.stop();
+    await smtp.close();
+  }
+}
+
+/**
+ * SIGTERM to a gateway at 500 requests/s (the client then uses the other, as a load balancer
+ * would); SIGTERM to a processing worker hands its partitions over without the session timeout.
+ */
+export async function gracefulStop(ctx: FaultContext): Promise<FaultResult> {
+  const smtp = await startSmtp();
+  const sessionMs = 30_000;
+  const system = new FaultSystem("graceful", ctx.brokers, ctx.client, {
+    SMTP_URL: smtp.url,
+    KAFKA_SESSION_TIMEOUT_MS: String(sessionMs),
+  }, ctx.say);
+  try {
+    await Promise.all([system.gateway("gateway-0"), system.gateway("gateway-1")]);
+    await Promise.all([
+      system.worker("processing", 0),
+      system.worker("processing", 1),
+      system.worker("notification"),
+    ]);
+    let urls = [...system.urls.values()];
+    const durationMs = ctx.quick ? 6_000 : 10_000;
+    const load = sendOrders({ urls: () => urls, rate: 500, durationMs, tag: "g" });
+    await sleep(durationMs / 3);
+    ctx.say("graceful-stop: SIGTERM to gateway-0 and to processing-0");
+    const gateway0 = system.urls.get("gateway-0")!;
+    const stopping = system.procs.get("gateway-0")!.stop(30_000);
+    urls = urls.filter((u) => u !== gateway0);
+    await system.procs.get("processing-0")!.stop();
+    await stopping;
+    const sent = await load;
+    const result = await orderVerdict("graceful-stop", system, smtp, sent, [], {
+      timeoutMs: 120_000,
+      // 0: a request that reached the stopping gateway as it closed its listener (not accepted).
+      allowedStatuses: [202, 503, 0],
+    });
+    result.checks.push(
+      check(
+        "a stopped worker's partitions move at once",
+        result.recoveryMs < sessionMs / 2,
+        `longest stall ${result.recoveryMs} ms (session timeout ${sessionMs} ms)`,
+      ),
+    );
+    result.ok = result.checks.every((c) => c.ok);
+    return result;
+  } finally {
+    await system.stop();
+    await smtp.close();
+  }
+}
+
+/** The same Idempotency-Key after a 503 and on a second gateway: one order per key. */
+export async function duplicateRequests(ctx: FaultContext): Promise<FaultResult> {
+  const smtp = await startSmtp();
+  const system = new FaultSystem(
+    "duplicates",
+    ctx.brokers,
+    ctx.client,
+    { SMTP_URL: smtp.url },
+    ctx.say,
+  );
+  try {
+    // A gateway that waits only 100 ms for acknowledgements answers 503 to writes that then land.
+    const hasty = await system.gateway("gateway-0", { KAFKA_ACK_TIMEOUT_MS: "100" });
+    const other = await system.gateway("gateway-1");
+    await Promise.all([system.worker("processing"), system.worker("notification")]);
+    const count = ctx.quick ? 200 : 600;
+    const post = async (url: string, i: number) => {
+      const res = await fetch(`${url}/orders`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "Idempotency-Key": `dup-${i}` },
+        body: JSON.stringify({ name: `Doble ${i}`, price: 500 + i, email: `doble${i}@example.cl` }),
+      });
+      const body = await res.json().catch(() => ({}));
+      return {
+        status: res.status,
+        id: body.id as string | undefined,
+        retryAfter: res.headers.get("retry-after"),
+      };
+    };
+    const first = await Promise.all(Array.from({ length: count }, (_, i) => post(hasty, i)));
+    // Every key again on the other gateway: after a 503 as a client would, and after a 202 too.
+    const second = await Promise.all(Array.from({ length: count }, (_, i) => post(other, i)));
+    const sent: Sent[] = [...first, ...second].map((s) => ({
+      status: s.status,
+      retryAfter: s.retryAfter,
+      ...(s.id === undefined ? {} : { id: s.id }),
+      atMs: 0,
+    }));
+    const idsPerKey = Array.from(
+      { length: count },
+      (_, i) => new Set([first[i]!.id, second[i]!.id].filter((x) => x !== undefined)),
+    );
+    const result = await orderVerdict("duplicates", system, smtp, sent, [], {
+      timeoutMs: 120_000,
+      allowedStatuses: [202, 503],
+      extra: { keys: count, firstAnswered503: first.filter((s) => s.status === 503).length },
+    });
+    const split = idsPerKey.filter((s) => s.size > 1).length;
+    result.checks.push(
+      check("one order id per key", split === 0, `${split} keys with two ids`),
+      check(
+        "one mail per state, never twice",
+        mailCensus(smtp).repeated === 0,
+        `${mailCensus(smtp).repeated} mails sent twice`,
+      ),
+    );
+    result.ok = result.checks.every((c) => c.ok);
+    return result;
+  } finally {
+    await system.stop();
+    await smtp.close();
+  }
+}
+
+function skipped(scenario: string, why: string): FaultResult {
+  return {
+    scenario,
+    sent: 0,
+    acknowledged: 0,
+    finalized: 0,
+    lost: 0,
+    duplicated: 0,
+    recoveryMs: 0,
+    checks: [check("skipped", true, why)],
+    ok: true,
+    extra: { skipped: why },
+  };
+}
+
+/** Every scenario, by name, in the order the suite runs them. */
+export const SCENARIOS = {
+  "broker-kill": brokerKill,
+  "worker-kills": workerKills,
+  rebalance,
+  "smtp-outage": smtpOutage,
+  overload,
+  "graceful-stop": gracefulStop,
+  duplicates: duplicateRequests,
+} as const;
