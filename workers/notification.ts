@@ -13,9 +13,15 @@
  * is ready), so a crash sends again at most the mails in flight. Mail is at-least-once: a crash
  * after the SMTP server accepted a mail but before its outcome committed sends it again, with the
  * same Message-ID. The outcome record is exactly once.
+ *
+ * Tracing: each mail tried is a hop (`process <topic>`) continuing the `traceparent` of the record
+ * that asked for it, with the SMTP send as a child span (`smtp send`); the outcome or retry record
+ * carries the hop's `traceparent`, so a retried mail stays in its order's trace.
  */
 import type { BatchContext, InBatch, OutRecord } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
+import { mails } from "../lib/metrics.ts";
+import { type Hop, kafkaAttributes, startHop, TRACEPARENT } from "../lib/tracing.ts";
 import {
   type AfterAttempt,
   afterAttempt,
@@ -114,8 +120,23 @@ async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Prom
     const id = owed.transition.id;
     const task = (chains.get(id) ?? Promise.resolve())
       .then(async () => {
-        const attempt = await tryOnce(deps.mailer, owed.transition);
-        results[i] = recordsOf(afterAttempt(owed, attempt, new Date(), deps.policy), deps);
+        const hop = startHop(`process ${record.topic}`, {
+          parent: record.headers[TRACEPARENT],
+          kind: "consumer",
+          attributes: {
+            ...kafkaAttributes("process", record.topic, record),
+            "despacho.order.id": id,
+            "despacho.order.state": owed.transition.state,
+            "despacho.mail.attempt": owed.attempts + 1,
+          },
+        });
+        try {
+          const attempt = await tryOnce(deps.mailer, owed.transition, hop);
+          const after = afterAttempt(owed, attempt, new Date(), deps.policy);
+          results[i] = recordsOf(after, deps, hop.traceparent);
+        } finally {
+          hop.end();
+        }
       })
       .finally(() => slots.give())
       .then(() => committer.kick());
@@ -141,19 +162,32 @@ function owedOf(
   return parsed.ok ? { transition: parsed.value, attempts: 0 } : { letter: parsed.letter };
 }
 
-async function tryOnce(mailer: Mailer, transition: OrderTransition): Promise<Attempt> {
+async function tryOnce(mailer: Mailer, transition: OrderTransition, parent: Hop): Promise<Attempt> {
+  const mail = orderMail(transition);
+  const send = startHop("smtp send", {
+    parent: parent.traceparent,
+    kind: "client",
+    attributes: {
+      "despacho.mail.target": mailer.target,
+      "despacho.mail.message_id": mail.messageId,
+    },
+  });
   try {
-    await mailer.send(orderMail(transition));
+    await mailer.send(mail);
+    send.end();
     return { ok: true };
   } catch (error) {
+    send.end(error);
     return { ok: false, error };
   }
 }
 
-function recordsOf(after: AfterAttempt, deps: Deps): OutRecord[] {
+function recordsOf(after: AfterAttempt, deps: Deps, traceparent: string): OutRecord[] {
   const r = after.record;
   const where = { id: r.type === "MailRetry" ? r.transition.id : r.id };
+  const headers = { [TRACEPARENT]: traceparent };
   if (after.kind === "retry") {
+    mails.labels("retried").inc();
     deps.log.warn("mail refused for now; it will be tried again", {
       ...where,
       state: after.record.transition.state,
@@ -165,8 +199,10 @@ function recordsOf(after: AfterAttempt, deps: Deps): OutRecord[] {
       topic: deps.topics.retries,
       key: after.record.transition.id,
       value: JSON.stringify(after.record),
+      headers,
     }];
   }
+  mails.labels(after.record.status).inc();
   if (after.record.status === "failed") {
     deps.log.error("mail not delivered; published as failed", {
       ...where,
@@ -185,6 +221,7 @@ function recordsOf(after: AfterAttempt, deps: Deps): OutRecord[] {
     topic: deps.topics.notifications,
     key: after.record.id,
     value: JSON.stringify(after.record),
+    headers,
   }];
 }
 

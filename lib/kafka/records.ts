@@ -95,7 +95,8 @@ export interface DeadLetter {
 
 /**
  * Builds the dead-letter record for an input that could not be parsed. Keyed by its source
- * position, so a redelivered copy lands beside the first.
+ * position, so a redelivered copy lands beside the first; it carries the source's `traceparent`,
+ * so it belongs to the trace of the record it sets aside.
  *
  * @param topic The dead-letter topic.
  * @param source The bad record.
@@ -105,7 +106,9 @@ export interface DeadLetter {
  */
 export function deadLetterRecord(
   topic: string,
-  source: Pick<InRecord, "topic" | "partition" | "offset" | "key" | "value">,
+  source:
+    & Pick<InRecord, "topic" | "partition" | "offset" | "key" | "value">
+    & { headers?: Readonly<Record<string, string>> },
   reason: string,
   now: Date = new Date(),
 ): OutRecord {
@@ -118,9 +121,11 @@ export function deadLetterRecord(
     reason,
     at: now.toISOString(),
   };
+  const traceparent = source.headers?.traceparent;
   return {
     topic,
     key: `${source.topic}/${source.partition}/${source.offset}`,
     value: JSON.stringify(letter),
+    ...(traceparent === undefined ? {} : { headers: { traceparent } }),
   };
 }

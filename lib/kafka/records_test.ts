@@ -63,3 +63,13 @@ Deno.test("deadLetterRecord() keeps the source, the text and the reason, keyed b
     at: "2026-01-01T00:00:00.000Z",
   });
 });
+
+Deno.test("deadLetterRecord() carries the source's traceparent, and no headers when it has none", () => {
+  const source = { topic: "t", partition: 0, offset: "1", key: null, value: null };
+  const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  assert.deepEqual(
+    deadLetterRecord("dlq", { ...source, headers: { traceparent, other: "x" } }, "r").headers,
+    { traceparent },
+  );
+  assert.equal(deadLetterRecord("dlq", source, "r").headers, undefined);
+});
