@@ -8,6 +8,7 @@ import { createKafkaClient, orderTopics, purchaseTopics } from "../lib/kafka/mod
 import type { Logger } from "../lib/log.ts";
 import { OrderNotifiedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
+import { traceIdOf, TRACEPARENT } from "../lib/tracing.ts";
 import { Admission } from "./admission.ts";
 import { AnalyticsRecordSchema, AnalyticsView } from "./analytics.ts";
 import { Drain } from "./drain.ts";
@@ -52,8 +53,11 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
   const drain = new Drain();
   const analytics = new AnalyticsView();
   const reader = await startViewConsumer(kafka, {
-    [config.TOPIC_ORDER_PROCESSING]: (json) =>
-      apply(OrderTransitionSchema.safeParse(json), (t) => view.applyTransition(t)),
+    [config.TOPIC_ORDER_PROCESSING]: (json, record) =>
+      apply(
+        OrderTransitionSchema.safeParse(json),
+        (t) => view.applyTransition(t, traceIdOf(record.headers[TRACEPARENT])),
+      ),
     [config.TOPIC_ORDER_NOTIFICATIONS]: (json) =>
       apply(OrderNotifiedSchema.safeParse(json), (n) => view.applyNotification(n)),
     [config.TOPIC_PURCHASE_ANALYTICS]: (json) =>
