@@ -18,7 +18,7 @@ import {
   ordersRefused,
   registry,
 } from "../lib/metrics.ts";
-import { type Hop, startHop, TRACEPARENT } from "../lib/tracing.ts";
+import { type Hop, newTraceparent, startHop, TRACEPARENT } from "../lib/tracing.ts";
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -106,7 +106,7 @@ export function telemetry(options: TelemetryOptions): MiddlewareHandler {
  * @param hop `c.get("hop")`.
  */
 export function traceparentOf(hop: Hop | undefined): string {
-  return hop?.traceparent ?? startHop("request").traceparent;
+  return hop?.traceparent ?? newTraceparent();
 }
 
 /** The route pattern that answered (the last matched route that is not a middleware). */
