@@ -64,6 +64,10 @@ export const OrderStatusSchema = z.object({
   state: OrderStateSchema,
   history: z.array(HistoryEntrySchema),
   notifications: z.array(NotificationEntrySchema),
+  traceId: z.string().regex(/^[0-9a-f]{32}$/).nullable().meta({
+    description: "The order's W3C trace id (the `POST`'s, carried by each of its Kafka records); " +
+      "null while unknown",
+  }),
   links: OrderLinksSchema,
 });
 

@@ -15,6 +15,8 @@ import type { Admission } from "./admission.ts";
 import { limitBody } from "./body_limit.ts";
 import type { Drain } from "./drain.ts";
 import { pushedItems } from "./sse.ts";
+import { telemetry, traceparentOf } from "./telemetry.ts";
+import { kafkaAttributes, startHop, TRACEPARENT } from "../lib/tracing.ts";
 
 /** What {@linkcode createApp} wires together. */
 export interface AppDeps {
@@ -50,6 +52,7 @@ export function createApp(deps: AppDeps): Hono {
   const viewReady = deps.viewReady ?? (() => true);
   const idempotency = new IdempotencyStore();
   const app = new Hono();
+  app.use(telemetry({ problemOf: toProblem }));
   if (deps.drain !== undefined) app.use(deps.drain.middleware());
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
@@ -98,12 +101,28 @@ export function createApp(deps: AppDeps): Hono {
           order: input,
           requestedAt: new Date().toISOString(),
         };
-        await admission.publish({
-          topic: config.TOPIC_ORDER_REQUESTS,
-          key: id,
-          value: JSON.stringify(event),
+        // The order's trace: this request's, continued by a producer span around the write.
+        const send = startHop(`send ${config.TOPIC_ORDER_REQUESTS}`, {
+          parent: traceparentOf(c.get("hop")),
+          kind: "producer",
+          attributes: {
+            ...kafkaAttributes("send", config.TOPIC_ORDER_REQUESTS),
+            "despacho.order.id": id,
+          },
         });
-        view.accept(id, input);
+        try {
+          await admission.publish({
+            topic: config.TOPIC_ORDER_REQUESTS,
+            key: id,
+            value: JSON.stringify(event),
+            headers: { [TRACEPARENT]: send.traceparent },
+          });
+          send.end();
+        } catch (error) {
+          send.end(error);
+          throw error;
+        }
+        view.accept(id, input, send.traceId);
         return id;
       };
       let id: string;
@@ -187,37 +206,54 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.onError(function toResponse(error, c) {
-    let problem: HttpProblem;
-    if (error instanceof HttpProblem) problem = error;
-    else if (error instanceof DespachoError && error.code === "KAFKA_UNAVAILABLE") {
-      problem = new HttpProblem(503, "Kafka unavailable", error.message, {
-        headers: { "Retry-After": RETRY_AFTER_S },
-      });
-    } else if (error instanceof DespachoError && error.code === "OVERLOADED") {
-      problem = new HttpProblem(429, "Too many requests", error.message, {
-        headers: { "Retry-After": OVERLOADED_RETRY_AFTER_S },
-      });
-    } else {
+    const problem = toProblem(error);
+    if (problem.status === 500 && !(error instanceof HttpProblem)) {
       log.error("unhandled error", {
         error,
         method: c.req.method,
         path: new URL(c.req.url).pathname,
       });
-      problem = new HttpProblem(
-        500,
-        "Internal error",
-        "Something went wrong on our side; it has been logged",
-      );
     }
     if (problem.status >= 500 && problem.status !== 503) {
       log.error("request failed", { status: problem.status, detail: problem.message });
     }
+    const hop = c.get("hop");
     return new Response(JSON.stringify(problem.problem), {
       status: problem.status,
-      headers: { "content-type": "application/problem+json", ...problem.headers },
+      headers: {
+        "content-type": "application/problem+json",
+        ...problem.headers,
+        ...(hop === undefined ? {} : { traceresponse: hop.traceparent }),
+      },
     });
   });
   return app;
+}
+
+/**
+ * The problem an error is answered with: an {@linkcode HttpProblem} as it is, Kafka unavailable as
+ * 503, overload as 429, anything else as 500.
+ *
+ * @param error What a handler or middleware threw.
+ * @returns The problem to answer.
+ */
+export function toProblem(error: Error): HttpProblem {
+  if (error instanceof HttpProblem) return error;
+  if (error instanceof DespachoError && error.code === "KAFKA_UNAVAILABLE") {
+    return new HttpProblem(503, "Kafka unavailable", error.message, {
+      headers: { "Retry-After": RETRY_AFTER_S },
+    });
+  }
+  if (error instanceof DespachoError && error.code === "OVERLOADED") {
+    return new HttpProblem(429, "Too many requests", error.message, {
+      headers: { "Retry-After": OVERLOADED_RETRY_AFTER_S },
+    });
+  }
+  return new HttpProblem(
+    500,
+    "Internal error",
+    "Something went wrong on our side; it has been logged",
+  );
 }
 
 /** Reads and validates an order body, throwing the 4xx that names what is wrong. */

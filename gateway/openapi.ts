@@ -172,7 +172,7 @@ export function openApiDocument(): Json {
     tags: [
       { name: "orders", description: "Place and follow delivery orders" },
       { name: "purchases", description: "Purchase events and their analytics" },
-      { name: "health", description: "Liveness and readiness" },
+      { name: "health", description: "Liveness, readiness and metrics" },
       { name: "web", description: "The web page and these docs" },
     ],
     paths: {
@@ -182,13 +182,24 @@ export function openApiDocument(): Json {
           operationId: "placeOrder",
           summary: "Place an order",
           description: "Answers 202 once Kafka (acks=all) has the order. A retry with the same " +
-            "`Idempotency-Key` and body gives the same order; another body with that key is a 422.",
+            "`Idempotency-Key` and body gives the same order; another body with that key is a " +
+            "422. The order joins the request's W3C trace (`traceparent`, or a new one): every " +
+            "record of the order carries it, and the answer's `traceresponse` header names it.",
           parameters: [{
             name: "Idempotency-Key",
             in: "header",
             required: false,
             description: "Makes retries safe: the order id is derived from it",
             schema: parameterSchema(IdempotencyKeySchema),
+          }, {
+            name: "traceparent",
+            in: "header",
+            required: false,
+            description: "W3C Trace Context: the trace the order joins",
+            schema: {
+              type: "string",
+              pattern: "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}",
+            },
           }],
           requestBody: {
             required: true,
@@ -199,6 +210,11 @@ export function openApiDocument(): Json {
               description: "Accepted: Kafka has the order",
               headers: {
                 Location: { description: "`/orders/{id}`", schema: { type: "string" } },
+                traceresponse: {
+                  description: "W3C Trace Context Level 2: `00-<trace-id>-<span-id>-<flags>`, " +
+                    "the order's trace",
+                  schema: { type: "string" },
+                },
               },
               content: json("OrderAccepted", { accepted: ex.orderAccepted }),
             },
@@ -374,6 +390,19 @@ export function openApiDocument(): Json {
           responses: {
             "200": { description: "Ready", content: json("Ready", { ready: { ready: true } }) },
             "503": problemResponse("Not ready", { notReady: ex.problems.notReady }, retryAfter),
+          },
+        },
+      },
+      "/metrics": {
+        get: {
+          tags: ["health"],
+          operationId: "metrics",
+          summary: "The gateway's Prometheus metrics (text format 0.0.4)",
+          description: "HTTP requests by route pattern and status with latencies, orders " +
+            "accepted and refused by reason, Kafka produce latency, process figures. The " +
+            "README lists every metric.",
+          responses: {
+            "200": text("text/plain; version=0.0.4; charset=utf-8", "Prometheus text format"),
           },
         },
       },

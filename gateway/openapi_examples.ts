@@ -62,6 +62,7 @@ export const orderStatus: Of<typeof OrderStatusSchema> = {
   state: "finalizado",
   history,
   notifications,
+  traceId: "0af7651916cd43dd8448eb211c80319c",
   links: orderAccepted.links,
 };
 
@@ -72,6 +73,7 @@ export const orderJustAccepted: Of<typeof OrderStatusSchema> = {
   state: "recibido",
   history: [],
   notifications: [],
+  traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
   links: {
     self: "/orders/9b0e7c44-1f55-4d3e-8f0a-6f1c2d3e4a5b",
     events: "/orders/9b0e7c44-1f55-4d3e-8f0a-6f1c2d3e4a5b/events",

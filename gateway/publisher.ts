@@ -2,11 +2,13 @@
  * The gateway's writes to Kafka: an idempotent producer (acks=all) behind a micro-batcher, with a
  * readiness flag that a failed send clears and a background probe restores when the cluster comes
  * back. How long a request waits for an acknowledgement is bounded by its caller
- * (`gateway/admission.ts`), so a slow acknowledgement never clears readiness.
+ * (`gateway/admission.ts`), so a slow acknowledgement never clears readiness. Each produce request
+ * is timed in `despacho_kafka_produce_duration_seconds`.
  */
 import { DespachoError } from "../lib/errors.ts";
 import type { KafkaClient, OutRecord } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
+import { kafkaProduceDuration } from "../lib/metrics.ts";
 import { Batcher } from "./batcher.ts";
 
 /** What the HTTP layer needs from Kafka. */
@@ -37,7 +39,16 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
   const producer = kafka.producer();
   let healthy = false;
   let probing: ReturnType<typeof setInterval> | undefined;
-  const batcher = new Batcher<OutRecord>((records) => producer.send(records));
+  const batcher = new Batcher<OutRecord>(async (records) => {
+    const started = performance.now();
+    let outcome = "error";
+    try {
+      await producer.send(records);
+      outcome = "ok";
+    } finally {
+      kafkaProduceDuration.labels(outcome).observe((performance.now() - started) / 1000);
+    }
+  });
 
   function markUnhealthy(error: unknown): void {
     if (!healthy) return;

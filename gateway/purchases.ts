@@ -16,6 +16,8 @@ import { type Purchase, PurchaseSchema } from "../lib/purchase.ts";
 import { type FieldError, fieldErrors, HttpProblem } from "../lib/problem.ts";
 import type { Admission } from "./admission.ts";
 import { limitBody } from "./body_limit.ts";
+import { traceparentOf } from "./telemetry.ts";
+import { TRACEPARENT } from "../lib/tracing.ts";
 
 /** Lines whose errors a response lists; the rest are only counted. */
 export const MAX_LINE_ERRORS = 100;
@@ -207,12 +209,19 @@ export function createPurchaseRoutes(deps: PurchaseRoutesDeps): Hono {
           );
         }
         let published = 0;
+        // Every event of one request belongs to that request's trace.
+        const headers = { [TRACEPARENT]: traceparentOf(c.get("hop")) };
         try {
           for (let i = 0; i < valid.length; i += PUBLISH_GROUP) {
             const group = valid.slice(i, i + PUBLISH_GROUP);
             await Promise.all(
               group.map((p) =>
-                reservation.publish({ topic: deps.topic, key: p.id, value: JSON.stringify(p) })
+                reservation.publish({
+                  topic: deps.topic,
+                  key: p.id,
+                  value: JSON.stringify(p),
+                  headers,
+                })
               ),
             );
             published += group.length;

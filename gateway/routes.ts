@@ -1,6 +1,6 @@
 /**
  * Every route of the gateway in one Hono app: the order API of `app.ts` with the purchase,
- * analytics, order-list, web-page and API-docs routes mounted on it. `server.ts` serves it; tests
+ * analytics, order-list, web-page, API-docs and metrics routes mounted on it. `server.ts` serves it; tests
  * build the same app without Kafka.
  */
 import type { Hono } from "hono";
@@ -14,6 +14,7 @@ import { createOrderListRoutes } from "./order_list.ts";
 import type { Admission } from "./admission.ts";
 import type { Drain } from "./drain.ts";
 import { createPurchaseRoutes } from "./purchases.ts";
+import { createMetricsRoutes } from "./telemetry.ts";
 import { createWebRoutes } from "./web.ts";
 
 /** What {@linkcode createGatewayApp} wires together. */
@@ -55,6 +56,7 @@ export function createGatewayApp(deps: GatewayAppDeps): Hono {
     ["/orders", createOrderListRoutes(view)],
     ["/", createWebRoutes()],
     ["/", createDocsRoutes()],
+    ["/", createMetricsRoutes()],
   ];
   return createApp({
     config,

@@ -9,6 +9,7 @@ import type { Logger } from "../lib/log.ts";
 import { OrderNotifiedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { PurchaseAnalyticsRecordSchema } from "../lib/purchase.ts";
+import { traceIdOf, TRACEPARENT } from "../lib/tracing.ts";
 import { Admission } from "./admission.ts";
 import { AnalyticsView } from "./analytics.ts";
 import { Drain } from "./drain.ts";
@@ -53,8 +54,11 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
   const drain = new Drain();
   const analytics = new AnalyticsView();
   const reader = await startViewConsumer(kafka, {
-    [config.TOPIC_ORDER_PROCESSING]: (json) =>
-      apply(OrderTransitionSchema.safeParse(json), (t) => view.applyTransition(t)),
+    [config.TOPIC_ORDER_PROCESSING]: (json, record) =>
+      apply(
+        OrderTransitionSchema.safeParse(json),
+        (t) => view.applyTransition(t, traceIdOf(record.headers[TRACEPARENT])),
+      ),
     [config.TOPIC_ORDER_NOTIFICATIONS]: (json) =>
       apply(OrderNotifiedSchema.safeParse(json), (n) => view.applyNotification(n)),
     [config.TOPIC_PURCHASE_ANALYTICS]: (json) =>

@@ -4,11 +4,14 @@
  * beginning, committing nothing (every gateway instance sees everything). Records that do not
  * parse are logged and skipped here; the workers own dead letters.
  */
-import type { KafkaClient } from "../lib/kafka/mod.ts";
+import type { InRecord, KafkaClient } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 
-/** Handles one parsed JSON value of a topic; returns false when it does not match its schema. */
-export type RecordHandler = (json: unknown) => boolean;
+/**
+ * Handles one parsed JSON value of a topic (with the record it came in, for its headers); returns
+ * false when it does not match its schema.
+ */
+export type RecordHandler = (json: unknown, record: InRecord) => boolean;
 
 /** A running reader. */
 export interface ViewConsumer {
@@ -42,7 +45,7 @@ export async function startViewConsumer(
         } catch {
           json = undefined;
         }
-        if (handle === undefined || json === undefined || !handle(json)) {
+        if (handle === undefined || json === undefined || !handle(json, record)) {
           log.warn("skipping a record that does not parse", {
             topic: batch.topic,
             offset: record.offset,

@@ -7,6 +7,10 @@
  * it has run for a minute), and the reason is said; only a configuration error (exit code 2) stops
  * everything, since a restart would fail the same way. Ctrl-C (or SIGTERM) stops every process it
  * started, the broker last, and waits for them to exit.
+ *
+ * Metrics: the gateway serves `/metrics` on its port; the roles get `METRICS_PORT` 9464, 9465 and
+ * 9466 (from `METRICS_PORT` when it is set). Each process gets its own `OTEL_SERVICE_NAME`
+ * (`despacho-<name>`); the other `OTEL_*` variables (e.g. `OTEL_DENO=true`) pass through to all.
  */
 import { waitFor } from "../lib/wait.ts";
 import { type RunningKafka, startKafka, startupTimeoutMs } from "./kafka.ts";
@@ -31,6 +35,15 @@ const nodes = Number(Deno.env.get("KAFKA_NODES") ?? "1");
 if (!external && nodes !== 1 && nodes !== 3) {
   say(
     `Cannot start: KAFKA_NODES must be 1 or 3: current value is "${Deno.env.get("KAFKA_NODES")}"`,
+  );
+  Deno.exit(CONFIG_ERROR);
+}
+const metricsBase = Number(Deno.env.get("METRICS_PORT") || "9464");
+if (!Number.isInteger(metricsBase) || metricsBase < 1 || metricsBase > 65533) {
+  say(
+    `Cannot start: METRICS_PORT must be a port from 1 to 65533: current value is "${
+      Deno.env.get("METRICS_PORT")
+    }"`,
   );
   Deno.exit(CONFIG_ERROR);
 }
@@ -60,7 +73,12 @@ function restartDelay(n: number): number {
   return Math.min(30_000, 1000 * 2 ** (n - 1));
 }
 
-function supervise(name: string, task: string, args: string[] = []): void {
+function supervise(
+  name: string,
+  task: string,
+  args: string[] = [],
+  own: Record<string, string> = {},
+): void {
   const proc: Supervised = { name, child: null, restarts: 0 };
   procs.push(proc);
   const launch = () => {
@@ -68,7 +86,7 @@ function supervise(name: string, task: string, args: string[] = []): void {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["task", "-q", task, ...args],
       cwd: ROOT,
-      env,
+      env: { ...env, OTEL_SERVICE_NAME: `despacho-${name}`, ...own },
       stdout: "piped",
       stderr: "piped",
       stdin: "null",
@@ -157,8 +175,11 @@ for (const node of kafka?.nodes ?? []) {
   void watch();
 }
 
+const metricsPorts = ROLES.map((_, i) => metricsBase + i);
 supervise("gateway", "gateway");
-for (const role of ROLES) supervise(role, "worker", ["--role", role]);
+for (const [i, role] of ROLES.entries()) {
+  supervise(role, "worker", ["--role", role], { METRICS_PORT: String(metricsPorts[i]) });
+}
 
 const port = Deno.env.get("PORT") ?? "8080";
 const url = `http://127.0.0.1:${port}`;
@@ -175,5 +196,16 @@ await waitFor(`the gateway at ${url}/readyz`, async () => {
     ),
   (error) => say(`${(error as Error).message}; the processes keep running`),
 );
-say("web page: http://127.0.0.1:8080/ — API docs: http://127.0.0.1:8080/docs");
+say(`web page: ${url}/ — API docs: ${url}/docs`);
+say(
+  `metrics: ${url}/metrics (gateway), ` +
+    ROLES.map((role, i) => `http://127.0.0.1:${metricsPorts[i]}/metrics (${role})`).join(", "),
+);
+say(
+  Deno.env.get("OTEL_DENO") === "true"
+    ? `traces: OTLP to ${
+      Deno.env.get("OTEL_EXPORTER_OTLP_ENDPOINT") ?? "http://localhost:4318"
+    } (OTEL_DENO=true)`
+    : "traces: off (OTEL_DENO=true exports them; records carry a traceparent either way)",
+);
 say("Ctrl-C stops everything");

@@ -81,12 +81,21 @@ export function uniqueName(name: string): string {
   return `t-${name}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 }
 
+/** A record as {@linkcode readTopic} gives it. */
+export interface TopicRecord {
+  key: string | null;
+  value: string;
+  partition: number;
+  offset: string;
+  headers: Record<string, string>;
+}
+
 /**
  * Reads every record of `topic` from the start, as a read_committed consumer sees them, until
  * `count` have arrived (then `settleMs` more, so that a surplus — a duplicate — shows) or
  * `timeoutMs` passes.
  *
- * @returns The records' keys and values as text, with partition and offset.
+ * @returns The records' keys and values as text, with partition, offset and headers.
  */
 export async function readTopic(
   brokers: string,
@@ -94,9 +103,9 @@ export async function readTopic(
   count: number,
   timeoutMs = 30_000,
   settleMs = 1_000,
-): Promise<{ key: string | null; value: string; partition: number; offset: string }[]> {
+): Promise<TopicRecord[]> {
   const kafka = testKafka(brokers);
-  const out: { key: string | null; value: string; partition: number; offset: string }[] = [];
+  const out: TopicRecord[] = [];
   const decoder = new TextDecoder();
   let done: () => void = () => {};
   const enough = new Promise<void>((r) => (done = r));
@@ -109,6 +118,7 @@ export async function readTopic(
           value: r.value === null ? "" : decoder.decode(r.value),
           partition: r.partition,
           offset: r.offset,
+          headers: r.headers,
         });
       }
       if (out.length >= count) done();
@@ -137,7 +147,12 @@ export async function readTopic(
  */
 export async function produce(
   brokers: string,
-  records: readonly { topic: string; key: string; value: string }[],
+  records: readonly {
+    topic: string;
+    key: string;
+    value: string;
+    headers?: Record<string, string>;
+  }[],
 ): Promise<void> {
   const kafka = testKafka(brokers);
   const producer = kafka.producer();

@@ -121,6 +121,13 @@ export const ConfigSchema = z.object({
   /** Purchase notifications on stdout: the whole message, one line each, or none. */
   PURCHASE_CONSOLE: z.enum(["full", "line", "off"]).default("full"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  /**
+   * Where a worker serves its Prometheus metrics (`GET /metrics`); unset: no listener. The gateway
+   * serves them on its own port. `deno task start` gives the roles 9464, 9465 and 9466.
+   */
+  METRICS_PORT: int(0, 65535).optional(),
+  /** Where a worker's metrics listener binds (`0.0.0.0` in a container). */
+  METRICS_HOST: z.string().min(1).default("127.0.0.1"),
 }).superRefine((c, ctx) => {
   // A full batch takes one admission slot per item: a larger batch could never be admitted.
   if (c.MAX_BATCH_LINES > c.MAX_PENDING_PUBLISHES) {

@@ -24,6 +24,11 @@ export interface OrderStatus {
   /** Reached states, in order, as the processing role published them. */
   history: HistoryEntry[];
   notifications: NotificationEntry[];
+  /**
+   * The trace the order belongs to (W3C trace id, 32 hex digits): the `POST`'s, as its records
+   * carry it in their `traceparent`; null while unknown (records written without one).
+   */
+  traceId: string | null;
 }
 
 /** A change, as sent to subscribers of one order. */
@@ -59,10 +64,12 @@ export class OrderView {
    *
    * @param id The order id.
    * @param order Its fields.
+   * @param traceId The trace of the request that placed it.
    */
-  accept(id: string, order: OrderInput): OrderStatus {
+  accept(id: string, order: OrderInput, traceId: string | null = null): OrderStatus {
     const known = this.#orders.has(id);
     const status = this.#entry(id, order);
+    status.traceId ??= traceId;
     if (!known) this.#emitAll(status);
     return status;
   }
@@ -70,10 +77,13 @@ export class OrderView {
   /**
    * Applies one transition; a repeat (same order and `seq`) is ignored.
    *
+   * @param t The transition.
+   * @param traceId The trace id its record carries, kept when the order has none yet.
    * @returns Whether the view changed.
    */
-  applyTransition(t: OrderTransition): boolean {
+  applyTransition(t: OrderTransition, traceId: string | null = null): boolean {
     const status = this.#entry(t.id, t.order);
+    status.traceId ??= traceId;
     if (status.history.some((h) => h.seq === t.seq)) return false;
     const entry = { state: t.state, seq: t.seq, at: t.at };
     status.history.push(entry);
@@ -151,7 +161,7 @@ export class OrderView {
   #entry(id: string, order: OrderInput): OrderStatus {
     let status = this.#orders.get(id);
     if (status === undefined) {
-      status = { id, order, state: "recibido", history: [], notifications: [] };
+      status = { id, order, state: "recibido", history: [], notifications: [], traceId: null };
       this.#orders.set(id, status);
       if (this.#orders.size > this.#max) {
         const oldest = this.#orders.keys().next().value;

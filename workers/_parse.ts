@@ -9,6 +9,7 @@ import {
   parseRecord,
 } from "../lib/kafka/records.ts";
 import type { Logger } from "../lib/log.ts";
+import { deadLetters } from "../lib/metrics.ts";
 
 /** A parsed record, or the dead letter that takes its place on the dead-letter topic. */
 export type ParsedOrLetter<T> = { ok: true; value: T } | { ok: false; letter: OutRecord };
@@ -16,7 +17,9 @@ export type ParsedOrLetter<T> = { ok: true; value: T } | { ok: false; letter: Ou
 /**
  * The one parse step of every role: a record that is not JSON or does not match its schema
  * becomes a dead letter (with its source and the reason) to publish in the same transaction as
- * its offset, and the role goes on. It never throws and never drops a record silently.
+ * its offset, and the role goes on. It never throws and never drops a record silently. Each dead
+ * letter is counted in `despacho_dead_letters_total{topic,reason}` when it is decided (a batch read
+ * again after a failed transaction counts again).
  *
  * @param record The record read.
  * @param schema The wire schema of its topic.
@@ -38,5 +41,6 @@ export function parseOrDeadLetter<T>(
     offset: record.offset,
     reason: parsed.reason,
   });
+  deadLetters.labels(record.topic, parsed.kind).inc();
   return { ok: false, letter: deadLetterRecord(deadLetterTopic, record, parsed.reason) };
 }

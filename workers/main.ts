@@ -2,6 +2,9 @@
  * The worker program: `worker --role processing|notification|purchase-analytics`.
  * Reads configuration once, ensures the topics, runs one role until SIGINT/SIGTERM.
  *
+ * With `METRICS_PORT` set, it serves its Prometheus metrics at `http://METRICS_HOST:METRICS_PORT/metrics`
+ * and reads its consumer lag every 5 s.
+ *
  * Retriable is not fatal: a role that fails for a reason that may pass (broker restart,
  * coordinator moved, timeouts on a slow machine) is started again on a fresh Kafka client after a
  * back-off. Only a fatal failure (fenced by a newer instance of itself) ends the process, with
@@ -10,7 +13,9 @@
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config.ts";
 import { createKafkaClient, orderTopics, purchaseTopics } from "../lib/kafka/mod.ts";
+import { watchLag } from "../lib/kafka/observe.ts";
 import { createLogger } from "../lib/log.ts";
+import { METRICS_CONTENT_TYPE, registry } from "../lib/metrics.ts";
 import { supervise } from "../lib/supervise.ts";
 import type { Role } from "./role.ts";
 
@@ -72,6 +77,37 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 
 const run = await loadRole(role);
 const topics = role === "purchase-analytics" ? purchaseTopics(config) : orderTopics(config);
+
+/** The topics each role's consumer group reads, for its lag. */
+const INPUTS: Record<RoleName, string[]> = {
+  processing: [config.TOPIC_ORDER_REQUESTS, config.TOPIC_ORDER_PROCESSING],
+  notification: [config.TOPIC_ORDER_PROCESSING, config.TOPIC_MAIL_RETRIES],
+  "purchase-analytics": [config.TOPIC_PURCHASES],
+};
+let metricsServer: Deno.HttpServer | null = null;
+if (config.METRICS_PORT !== undefined) {
+  metricsServer = Deno.serve({
+    hostname: config.METRICS_HOST,
+    port: config.METRICS_PORT,
+    onListen: ({ hostname, port }) =>
+      log.info("serving metrics", { url: `http://${hostname}:${port}/metrics` }),
+  }, async function metrics(req) {
+    if (new URL(req.url).pathname !== "/metrics") {
+      return new Response("Not found\n", { status: 404 });
+    }
+    return new Response(await registry.metrics(), {
+      headers: { "content-type": METRICS_CONTENT_TYPE },
+    });
+  });
+  const lagClient = createKafkaClient(config, log);
+  void watchLag({
+    kafka: lagClient,
+    group: `${config.GROUP_ID_PREFIX}-${role}`,
+    topics: INPUTS[role],
+    log,
+    signal: stop.signal,
+  }).finally(() => lagClient.close());
+}
 let fatal = false;
 try {
   await supervise(async () => {
@@ -96,6 +132,7 @@ try {
     onRestart: (error, restart, delayMs) =>
       log.warn("role failed; starting it again", { error, restart, delayMs }),
   });
+  await metricsServer?.shutdown();
   log.info("stopped");
   Deno.exit(0);
 } catch (error) {

@@ -15,9 +15,15 @@
  * same Message-ID. The outcome record is exactly once. A batch read again by the same process (its
  * transaction failed, say while a broker restarts) does not mail again what this process already
  * sent: it remembers the Message-IDs it sent lately.
+ *
+ * Tracing: each mail tried is a hop (`process <topic>`) continuing the `traceparent` of the record
+ * that asked for it, with the SMTP send as a child span (`smtp send`); the outcome or retry record
+ * carries the hop's `traceparent`, so a retried mail stays in its order's trace.
  */
 import type { BatchContext, InBatch, OutRecord } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
+import { mails } from "../lib/metrics.ts";
+import { type Hop, kafkaAttributes, startHop, TRACEPARENT } from "../lib/tracing.ts";
 import {
   type AfterAttempt,
   afterAttempt,
@@ -143,8 +149,23 @@ async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Prom
     const id = owed.transition.id;
     const task = (chains.get(id) ?? Promise.resolve())
       .then(async () => {
-        const attempt = await tryOnce(deps.mailer, deps.sent, owed.transition);
-        results[i] = recordsOf(afterAttempt(owed, attempt, new Date(), deps.policy), deps);
+        const hop = startHop(`process ${record.topic}`, {
+          parent: record.headers[TRACEPARENT],
+          kind: "consumer",
+          attributes: {
+            ...kafkaAttributes("process", record.topic, record),
+            "despacho.order.id": id,
+            "despacho.order.state": owed.transition.state,
+            "despacho.mail.attempt": owed.attempts + 1,
+          },
+        });
+        try {
+          const attempt = await tryOnce(deps.mailer, deps.sent, owed.transition, hop);
+          const after = afterAttempt(owed, attempt, new Date(), deps.policy);
+          results[i] = recordsOf(after, deps, hop.traceparent);
+        } finally {
+          hop.end();
+        }
       })
       .finally(() => slots.give())
       .then(() => committer.kick());
@@ -174,22 +195,35 @@ async function tryOnce(
   mailer: Mailer,
   sent: RecentlySent,
   transition: OrderTransition,
+  parent: Hop,
 ): Promise<Attempt> {
   const mail = orderMail(transition);
   if (sent.has(mail.messageId)) return { ok: true }; // sent before its outcome could commit
+  const send = startHop("smtp send", {
+    parent: parent.traceparent,
+    kind: "client",
+    attributes: {
+      "despacho.mail.target": mailer.target,
+      "despacho.mail.message_id": mail.messageId,
+    },
+  });
   try {
     await mailer.send(mail);
     sent.add(mail.messageId);
+    send.end();
     return { ok: true };
   } catch (error) {
+    send.end(error);
     return { ok: false, error };
   }
 }
 
-function recordsOf(after: AfterAttempt, deps: Deps): OutRecord[] {
+function recordsOf(after: AfterAttempt, deps: Deps, traceparent: string): OutRecord[] {
   const r = after.record;
   const where = { id: r.type === "MailRetry" ? r.transition.id : r.id };
+  const headers = { [TRACEPARENT]: traceparent };
   if (after.kind === "retry") {
+    mails.labels("retried").inc();
     deps.log.warn("mail refused for now; it will be tried again", {
       ...where,
       state: after.record.transition.state,
@@ -201,8 +235,10 @@ function recordsOf(after: AfterAttempt, deps: Deps): OutRecord[] {
       topic: deps.topics.retries,
       key: after.record.transition.id,
       value: JSON.stringify(after.record),
+      headers,
     }];
   }
+  mails.labels(after.record.status).inc();
   if (after.record.status === "failed") {
     deps.log.error("mail not delivered; published as failed", {
       ...where,
@@ -221,6 +257,7 @@ function recordsOf(after: AfterAttempt, deps: Deps): OutRecord[] {
     topic: deps.topics.notifications,
     key: after.record.id,
     value: JSON.stringify(after.record),
+    headers,
   }];
 }
 

@@ -11,6 +11,10 @@
  * 503 that had been written after all, the same Idempotency-Key on another gateway) is recorded on
  * the dead-letter topic as a duplicate, with no transitions and so no mail. Which orders were taken
  * is rebuilt from Kafka after every assignment (`TakenOrders`).
+ *
+ * Tracing: each decision that publishes is a hop (a `process <topic>` span) continuing the
+ * `traceparent` of the record it answers, and every transition it publishes carries the hop's, so
+ * an order's transitions stay in the trace its `POST` began.
  */
 import {
   type BatchContext,
@@ -21,6 +25,8 @@ import {
   type OutRecord,
 } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
+import { deadLetters } from "../lib/metrics.ts";
+import { kafkaAttributes, startHop, TRACEPARENT } from "../lib/tracing.ts";
 import { OrderRequestedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import { advanceOrder, TakenOrders } from "../lib/processing.ts";
 import { abortableSleep } from "../lib/retry.ts";
@@ -102,6 +108,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
           offset: record.offset,
         });
         out.push(duplicateRecord(config.TOPIC_DEAD_LETTER, record, input.value.id));
+        deadLetters.labels(record.topic, "duplicate").inc();
         decidedUpTo = record.offset;
         continue;
       }
@@ -115,9 +122,20 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
           continue;
         }
         if (decision.kind === "emit") {
+          const hop = startHop(`process ${record.topic}`, {
+            parent: record.headers[TRACEPARENT],
+            kind: "consumer",
+            attributes: {
+              ...kafkaAttributes("process", record.topic, record),
+              "despacho.order.id": input.value.id,
+              "despacho.order.states": decision.transitions.map((t) => t.state).join(","),
+            },
+          });
+          const headers = { [TRACEPARENT]: hop.traceparent };
           for (const t of decision.transitions) {
-            out.push({ topic: processing, key: t.id, value: JSON.stringify(t) });
+            out.push({ topic: processing, key: t.id, value: JSON.stringify(t), headers });
           }
+          hop.end();
         }
         decidedUpTo = record.offset;
         break;

@@ -15,6 +15,7 @@
  * restored again. Publishing for a partition (a batch, or the idle flush of its windows) names its
  * position, so it is refused once the partition is no longer this instance's.
  */
+import { purchaseWindowsClosed } from "../lib/metrics.ts";
 import process from "node:process";
 import type { Config } from "../lib/config.ts";
 import type { InBatch } from "../lib/kafka/mod.ts";
@@ -199,6 +200,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
         try {
           // A batch counted already commits nothing new, at the position counted (never lower).
           await ctx.commit(decision.records, decision.offset);
+          purchaseWindowsClosed.inc(decision.closed.length);
         } catch (error) {
           // The outcome may be unknown: restore this partition from what Kafka holds.
           drop(batch.partition, slot);
@@ -217,6 +219,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     log.info("stream idle: closing windows", { partition, windows: decision.closed.length });
     try {
       await loop.publish(decision.records, { topic, partition, offset: decision.offset });
+      purchaseWindowsClosed.inc(decision.closed.length);
       slot.state = decision.state;
     } catch (error) {
       log.warn("idle flush failed; the partition will be restored from its checkpoint", {

@@ -6,8 +6,15 @@
  * Input that produced nothing does not need a transaction of its own: its position is deferred and
  * committed with the next transaction, or after `deferMs` of quiet (reading such input again after
  * a crash publishes nothing, so nothing is lost).
+ *
+ * Every transaction is counted and timed here, whichever client runs it
+ * (`despacho_transactions_total`, `despacho_transaction_duration_seconds`, labelled with the
+ * consumer group). A record that carries no `traceparent` of its own (a role that does not trace
+ * per record) gets the transaction's, so every record published is correlatable.
  */
 import type { Logger } from "../log.ts";
+import { transactionDuration, transactions } from "../metrics.ts";
+import { linkTo, startHop, TRACEPARENT } from "../tracing.ts";
 import type { TopicPartition } from "./client.ts";
 import type { OutRecord } from "./records.ts";
 
@@ -40,6 +47,8 @@ export interface Transactions {
 /** Options of {@linkcode GroupCommit}. */
 export interface GroupCommitOptions {
   log: Logger;
+  /** The consumer group, for the metrics' `group` label. @default "none" */
+  group?: string;
   /** Whether a failure means this instance must stop (fenced by a newer one). */
   isFatal(error: unknown): boolean;
   /** Called once with the first fatal error. */
@@ -164,19 +173,31 @@ export class GroupCommit {
           offsets.set(key(position), { ...position, offset: next });
         }
       }
-      const records = taken.flatMap((p) => p.records);
+      let records = taken.flatMap((p) => p.records);
       if (records.length === 0 && offsets.size === 0) {
         for (const p of taken) p.resolve(); // nothing to publish or commit: no transaction
         continue;
       }
+      const hop = this.#traced(records);
+      if (hop !== null) records = hop.records;
+      const group = this.#options.group ?? "none";
+      const started = performance.now();
       let tx: Transaction | null = null;
       try {
         tx = await this.#tx.begin();
         if (records.length > 0) await tx.send(records);
         if (offsets.size > 0) await tx.sendOffsets([...offsets.values()]);
         await tx.commit();
+        const seconds = (performance.now() - started) / 1000;
+        transactions.labels(group, "committed").inc();
+        transactionDuration.labels(group, "committed").observe(seconds);
+        hop?.end();
         for (const p of taken) p.resolve();
       } catch (error) {
+        const seconds = (performance.now() - started) / 1000;
+        transactions.labels(group, "aborted").inc();
+        transactionDuration.labels(group, "aborted").observe(seconds);
+        hop?.end(error);
         const fatal = this.#options.isFatal(error);
         this.#options.log.warn("transaction failed; aborting it", {
           error,
@@ -198,5 +219,33 @@ export class GroupCommit {
     // The last look at the queue and the end of the flush in one turn: a commit queued from here
     // on starts a new flush.
     this.#flushing = null;
+  }
+
+  /**
+   * When some records carry no `traceparent`: a span for this transaction, linked to (up to 32 of)
+   * the traces the other records carry, and the records with its context where they had none.
+   */
+  #traced(records: OutRecord[]): { records: OutRecord[]; end(error?: unknown): void } | null {
+    if (records.every((r) => r.headers?.[TRACEPARENT] !== undefined)) return null;
+    const links = [
+      ...new Set(records.flatMap((r) => r.headers?.[TRACEPARENT] ?? [])),
+    ].slice(0, 32).flatMap((t) => linkTo(t) ?? []);
+    const hop = startHop("kafka transaction", {
+      kind: "producer",
+      attributes: {
+        "messaging.system": "kafka",
+        "messaging.consumer.group.name": this.#options.group ?? "none",
+        "messaging.batch.message_count": records.length,
+      },
+      links,
+    });
+    return {
+      records: records.map((r) =>
+        r.headers?.[TRACEPARENT] !== undefined
+          ? r
+          : { ...r, headers: { ...r.headers, [TRACEPARENT]: hop.traceparent } }
+      ),
+      end: (error?: unknown) => hop.end(error),
+    };
   }
 }

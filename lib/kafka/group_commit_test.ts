@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { createLogger } from "../log.ts";
+import { registry } from "../metrics.ts";
+import { parseTraceparent } from "../tracing.ts";
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "./group_commit.ts";
 import type { OutRecord } from "./records.ts";
 
@@ -10,6 +12,7 @@ const at = (partition: number, offset: string): Position => ({ topic: "in", part
 /** A producer that logs what each transaction did; `failNext` makes the next commit throw. */
 function fakeProducer() {
   const log: { records: string[]; offsets: string[]; outcome: string }[] = [];
+  const sent: OutRecord[] = [];
   let failNext: unknown = null;
   let resets = 0;
   let gate: Promise<void> = Promise.resolve();
@@ -19,6 +22,7 @@ function fakeProducer() {
       log.push(entry);
       return Promise.resolve({
         send: (records) => {
+          sent.push(...records);
           entry.records.push(...records.map((r) => r.key));
           return Promise.resolve();
         },
@@ -49,6 +53,7 @@ function fakeProducer() {
   return {
     tx,
     log,
+    sent,
     resets: () => resets,
     fail: (error: unknown) => (failNext = error),
     hold: () => {
@@ -139,4 +144,50 @@ Deno.test("GroupCommit aborts a failed transaction, rejects its commits and re-c
   await assert.rejects(gc.commit([rec("c")], at(0, "3")), {
     message: "Cannot commit: this instance was fenced",
   });
+});
+
+/** The value of one series of the registry (`name_count` for a histogram's count), by labels. */
+async function sample(name: string, labels: Record<string, string>): Promise<number> {
+  const family = name.replace(/_count$/, "");
+  const metric = await registry.getSingleMetric(family)?.get();
+  const found = metric?.values.find((v) =>
+    ((v as { metricName?: string }).metricName ?? family) === name &&
+    Object.entries(labels).every(([k, x]) => String(v.labels[k]) === x)
+  );
+  return found?.value ?? 0;
+}
+
+Deno.test("GroupCommit counts and times its transactions under its group, committed or aborted", async () => {
+  const p = fakeProducer();
+  const group = `g-${crypto.randomUUID()}`;
+  const gc = new GroupCommit(p.tx, { log: quiet, group, isFatal: () => false, onFatal: () => {} });
+  await gc.commit([rec("a")], at(0, "1"));
+  await gc.commit([rec("b")], at(0, "2"));
+  p.fail(new Error("coordinator moved"));
+  await assert.rejects(gc.commit([rec("c")], at(0, "3")));
+  assert.equal(await sample("despacho_transactions_total", { group, outcome: "committed" }), 2);
+  assert.equal(await sample("despacho_transactions_total", { group, outcome: "aborted" }), 1);
+  const count = (outcome: string) =>
+    sample("despacho_transaction_duration_seconds_count", { group, outcome });
+  assert.equal(await count("committed"), 2);
+  assert.equal(await count("aborted"), 1);
+});
+
+Deno.test("GroupCommit gives a record without a traceparent the transaction's, and keeps the others'", async () => {
+  const p = fakeProducer();
+  const gc = new GroupCommit(p.tx, { log: quiet, isFatal: () => false, onFatal: () => {} });
+  const own = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  await gc.commit([
+    rec("bare"),
+    { ...rec("traced"), headers: { traceparent: own, other: "kept" } },
+    { ...rec("other-header"), headers: { other: "kept" } },
+  ], at(0, "1"));
+  const [bare, traced, other] = p.sent;
+  assert.equal(traced!.headers?.traceparent, own);
+  assert.equal(traced!.headers?.other, "kept");
+  const stamped = parseTraceparent(bare!.headers?.traceparent);
+  assert.ok(stamped !== null);
+  assert.notEqual(stamped.traceId, parseTraceparent(own)!.traceId);
+  assert.equal(other!.headers?.traceparent, bare!.headers?.traceparent);
+  assert.equal(other!.headers?.other, "kept");
 });

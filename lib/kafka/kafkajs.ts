@@ -29,6 +29,7 @@ import type {
   TransactionalLoop,
   TransactionalOptions,
 } from "./client.ts";
+import { countHandled } from "./observe.ts";
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "./group_commit.ts";
 import { chunkRecords, type InBatch, type InRecord, type OutRecord } from "./records.ts";
 import { ensureTopics, type TopicAdmin } from "./topics.ts";
@@ -359,7 +360,8 @@ function kafkajsTransactional(
   options: TransactionalOptions,
   startupTimeoutMs: number,
 ): TransactionalLoop {
-  const { groupId, transactionalId, topics, handle, log } = options;
+  const { groupId, transactionalId, topics, log } = options;
+  const handle = countHandled(groupId, options.handle);
   const consumer: Consumer = kafka.consumer({
     groupId,
     readUncommitted: false,
@@ -422,6 +424,7 @@ function kafkajsTransactional(
   fatal.catch(() => {});
   const commits = new GroupCommit(transactions, {
     log,
+    group: groupId,
     isFatal: (e) => classify(e) === "fatal",
     onFatal: (e) => fail(e),
     owns: (tp) => owned.has(key(tp)),

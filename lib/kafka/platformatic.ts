@@ -36,6 +36,7 @@ import type {
   TransactionalLoop,
   TransactionalOptions,
 } from "./client.ts";
+import { countHandled } from "./observe.ts";
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "./group_commit.ts";
 import {
   edgeOffsets,
@@ -360,7 +361,8 @@ function platformaticTransactional(
   startupTimeoutMs: number,
   adminOf: () => Admin,
 ): TransactionalLoop {
-  const { groupId, transactionalId, topics, handle, log } = options;
+  const { groupId, transactionalId, topics, log } = options;
+  const handle = countHandled(groupId, options.handle);
   const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
   const consumer = new Consumer({
     ...base,
@@ -443,6 +445,7 @@ function platformaticTransactional(
   };
   const commits = new GroupCommit(transactions, {
     log,
+    group: groupId,
     isFatal: (e) => classify(e) === "fatal",
     onFatal: (e) => fail(e),
     owns: (tp) => {

@@ -97,7 +97,8 @@ export interface DeadLetter {
 
 /**
  * Builds the dead-letter record for an input that could not be parsed. Keyed by its source
- * position, so a redelivered copy lands beside the first.
+ * position, so a redelivered copy lands beside the first; it carries the source's `traceparent`,
+ * so it belongs to the trace of the record it sets aside.
  *
  * @param topic The dead-letter topic.
  * @param source The bad record.
@@ -107,7 +108,9 @@ export interface DeadLetter {
  */
 export function deadLetterRecord(
   topic: string,
-  source: Pick<InRecord, "topic" | "partition" | "offset" | "key" | "value">,
+  source:
+    & Pick<InRecord, "topic" | "partition" | "offset" | "key" | "value">
+    & { headers?: Readonly<Record<string, string>> },
   reason: string,
   now: Date = new Date(),
 ): OutRecord {
@@ -120,15 +123,22 @@ export function deadLetterRecord(
     reason,
     at: now.toISOString(),
   };
+  const traceparent = source.headers?.traceparent;
   return {
     topic,
     key: `${source.topic}/${source.partition}/${source.offset}`,
     value: JSON.stringify(letter),
+    ...(traceparent === undefined ? {} : { headers: { traceparent } }),
   };
 }
 
 /** A parsed value, or the one-sentence reason it could not be parsed. */
-export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+export type Parsed<T> =
+  | { ok: true; value: T }
+  | { ok: false; reason: string; kind: ParseFailure };
+
+/** Why a record could not be parsed (a metrics label: `despacho_dead_letters_total{reason}`). */
+export type ParseFailure = "null_value" | "invalid_json" | "schema_mismatch";
 
 /**
  * Parses a record value as JSON, then through `schema`.
@@ -138,15 +148,25 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
  * @returns The typed value, or why it is not one.
  */
 export function parseRecord<T>(bytes: Uint8Array | null, schema: z.ZodType<T>): Parsed<T> {
-  if (bytes === null) return { ok: false, reason: "Cannot parse record: value is null" };
+  if (bytes === null) {
+    return { ok: false, reason: "Cannot parse record: value is null", kind: "null_value" };
+  }
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(bytes));
   } catch (error) {
-    return { ok: false, reason: `Cannot parse record: invalid JSON: ${(error as Error).message}` };
+    return {
+      ok: false,
+      reason: `Cannot parse record: invalid JSON: ${(error as Error).message}`,
+      kind: "invalid_json",
+    };
   }
   const result = schema.safeParse(json);
   if (result.success) return { ok: true, value: result.data };
   const issues = result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
-  return { ok: false, reason: `Cannot parse record: schema mismatch: ${issues.join("; ")}` };
+  return {
+    ok: false,
+    reason: `Cannot parse record: schema mismatch: ${issues.join("; ")}`,
+    kind: "schema_mismatch",
+  };
 }

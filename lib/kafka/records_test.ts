@@ -76,7 +76,11 @@ Deno.test("parseRecord() gives the typed value, or the reason it is not one", as
   const bytes = (text: string) => new TextEncoder().encode(text);
   const cases: [string, Uint8Array | null, ReturnType<typeof parseRecord>][] = [
     ["valid", bytes('{"v":1,"n":2}'), { ok: true, value: { v: 1, n: 2 } }],
-    ["a tombstone", null, { ok: false, reason: "Cannot parse record: value is null" }],
+    ["a tombstone", null, {
+      ok: false,
+      reason: "Cannot parse record: value is null",
+      kind: "null_value",
+    }],
     ["not JSON", bytes("{"), {
       ok: false,
       reason: `Cannot parse record: invalid JSON: ${
@@ -88,16 +92,19 @@ Deno.test("parseRecord() gives the typed value, or the reason it is not one", as
           }
         })()
       }`,
+      kind: "invalid_json",
     }],
     ["a schema mismatch", bytes('{"v":2,"n":"x"}'), {
       ok: false,
       reason: "Cannot parse record: schema mismatch: v: Invalid input: expected 1; " +
         "n: Invalid input: expected number, received string",
+      kind: "schema_mismatch",
     }],
     ["not an object", bytes("3"), {
       ok: false,
       reason: "Cannot parse record: schema mismatch: (root): Invalid input: expected object, " +
         "received number",
+      kind: "schema_mismatch",
     }],
   ];
   for (const [name, value, want] of cases) {
@@ -108,4 +115,14 @@ Deno.test("parseRecord() gives the typed value, or the reason it is not one", as
     assert.equal(parsed.ok, false);
     assert.match(parsed.ok ? "" : parsed.reason, /^Cannot parse record: invalid JSON: /);
   });
+});
+
+Deno.test("deadLetterRecord() carries the source's traceparent, and no headers when it has none", () => {
+  const source = { topic: "t", partition: 0, offset: "1", key: null, value: null };
+  const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  assert.deepEqual(
+    deadLetterRecord("dlq", { ...source, headers: { traceparent, other: "x" } }, "r").headers,
+    { traceparent },
+  );
+  assert.equal(deadLetterRecord("dlq", source, "r").headers, undefined);
 });
