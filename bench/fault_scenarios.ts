@@ -459,8 +459,10 @@ export async function overload(ctx: FaultContext): Promise<FaultResult> {
   const smtp = await startSmtp();
   const system = new FaultSystem("overload", ctx.brokers, ctx.client, {
     SMTP_URL: smtp.url,
-    MAX_PENDING_PUBLISHES: "2000",
-    MAX_BATCH_LINES: "2000",
+    // A small bound, so that on 2 cores (where the load generator shares the CPU with the whole
+    // system) the offered load still exceeds what the gateway lets wait for Kafka.
+    MAX_PENDING_PUBLISHES: "64",
+    MAX_BATCH_LINES: "64",
   }, ctx.say);
   try {
     const url = await system.gateway();
@@ -568,8 +570,9 @@ export async function duplicateRequests(ctx: FaultContext): Promise<FaultResult>
     ctx.say,
   );
   try {
-    // A gateway that waits only 100 ms for acknowledgements answers 503 to writes that then land.
-    const hasty = await system.gateway("gateway-0", { KAFKA_ACK_TIMEOUT_MS: "100" });
+    // A gateway that waits 1 s for acknowledgements; the leader of the order partitions is frozen
+    // (SIGSTOP) for 2.5 s during the first round, so some answers are 503 for writes that land.
+    const hasty = await system.gateway("gateway-0", { KAFKA_ACK_TIMEOUT_MS: "1000" });
     const other = await system.gateway("gateway-1");
     await Promise.all([system.worker("processing"), system.worker("notification")]);
     const count = ctx.quick ? 200 : 600;
@@ -586,7 +589,18 @@ export async function duplicateRequests(ctx: FaultContext): Promise<FaultResult>
         retryAfter: res.headers.get("retry-after"),
       };
     };
-    const first = await Promise.all(Array.from({ length: count }, (_, i) => post(hasty, i)));
+    const kafka = kafkaOf(ctx);
+    const leader = (await kafka.describeTopic(system.env.TOPIC_ORDER_REQUESTS!))[0]!.leader;
+    await kafka.close();
+    const frozen = ctx.cluster?.nodes.find((n) => n.id === leader)?.pid() ?? null;
+    const firstRound = Promise.all(Array.from({ length: count }, (_, i) => post(hasty, i)));
+    if (frozen !== null) {
+      await sleep(50);
+      Deno.kill(frozen, "SIGSTOP");
+      await sleep(2_500);
+      Deno.kill(frozen, "SIGCONT");
+    }
+    const first = await firstRound;
     // Every key again on the other gateway: after a 503 as a client would, and after a 202 too.
     const second = await Promise.all(Array.from({ length: count }, (_, i) => post(other, i)));
     const sent: Sent[] = [...first, ...second].map((s) => ({
@@ -605,8 +619,15 @@ export async function duplicateRequests(ctx: FaultContext): Promise<FaultResult>
       extra: { keys: count, firstAnswered503: first.filter((s) => s.status === 503).length },
     });
     const split = idsPerKey.filter((s) => s.size > 1).length;
+    const recorded = await duplicatesRecorded(ctx, system);
+    result.extra.duplicatesRecorded = recorded;
     result.checks.push(
       check("one order id per key", split === 0, `${split} keys with two ids`),
+      check(
+        "second requests were written and refused as duplicates",
+        frozen === null || recorded > 0,
+        `${recorded} request records refused by processing as duplicates (dead-letter topic)`,
+      ),
       check(
         "one mail per state, never twice",
         mailCensus(smtp).repeated === 0,
@@ -619,6 +640,29 @@ export async function duplicateRequests(ctx: FaultContext): Promise<FaultResult>
     await system.stop();
     await smtp.close();
   }
+}
+
+/** How many request records processing refused as duplicates (on the dead-letter topic). */
+async function duplicatesRecorded(ctx: FaultContext, system: FaultSystem): Promise<number> {
+  const kafka = kafkaOf(ctx);
+  let count = 0;
+  const decoder = new TextDecoder();
+  const reader = kafka.reader({
+    topics: [system.env.TOPIC_DEAD_LETTER!],
+    onBatch: (b) => {
+      for (const r of b.records) {
+        if (/a duplicate request/.test(decoder.decode(r.value ?? new Uint8Array()))) count++;
+      }
+    },
+  });
+  try {
+    await reader.ready;
+    await sleep(2_000);
+  } finally {
+    await reader.stop();
+    await kafka.close();
+  }
+  return count;
 }
 
 function skipped(scenario: string, why: string): FaultResult {

@@ -54,11 +54,12 @@ export async function startSmtp(): Promise<TestSmtp> {
           failures--;
           return refuse(451, callback);
         }
-        if (Date.now() < outage.until) return refuse(outage.code, callback);
+        // A mailbox that does not exist is refused for good, outage or not.
         const to = session.envelope.rcptTo.map((r) => r.address);
         if (blocked !== null && to.some((a) => blocked!.pattern.test(a))) {
           return refuse(blocked.code, callback);
         }
+        if (Date.now() < outage.until) return refuse(outage.code, callback);
         const raw = new TextDecoder().decode(concat(chunks));
         // Unfold folded header lines (RFC 5322 section 2.2.3) before reading a header.
         const head = raw.split(/\r?\n\r?\n/, 1)[0]!.replace(/\r?\n[ \t]+/g, " ");
