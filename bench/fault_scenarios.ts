@@ -182,18 +182,7 @@ export async function workerKills(ctx: FaultContext): Promise<FaultResult> {
       startMs: Date.UTC(2026, 10, 25, 12),
       intervalMs: 100,
     });
-    const publishing = (async () => {
-      for (let i = 0; i < events.length; i += 100) {
-        await producer.send(
-          events.slice(i, i + 100).map((e) => ({
-            topic: system.env.TOPIC_PURCHASES!,
-            key: e.id,
-            value: JSON.stringify(e),
-          })),
-        );
-        await sleep(1_000);
-      }
-    })();
+    const publishing = publishPurchases(producer, system.env.TOPIC_PURCHASES!, events);
     const live = liveOutcomes(system);
     const load = sendOrders({
       urls: () => [...system.urls.values()],
@@ -248,6 +237,20 @@ export async function workerKills(ctx: FaultContext): Promise<FaultResult> {
     await system.stop();
     await kafka.close();
     await smtp.close();
+  }
+}
+
+/** Publishes purchase events 100 a second, as a steady stream beside the orders. */
+async function publishPurchases(
+  producer: ReturnType<KafkaClient["producer"]>,
+  topic: string,
+  events: readonly ReturnType<typeof generatePurchases>[number][],
+): Promise<void> {
+  for (let i = 0; i < events.length; i += 100) {
+    await producer.send(
+      events.slice(i, i + 100).map((e) => ({ topic, key: e.id, value: JSON.stringify(e) })),
+    );
+    await sleep(1_000);
   }
 }
 
@@ -329,18 +332,7 @@ export async function rebalance(ctx: FaultContext): Promise<FaultResult> {
       startMs: Date.UTC(2026, 10, 25, 13),
       intervalMs: 100,
     });
-    const publishing = (async () => {
-      for (let i = 0; i < events.length; i += 100) {
-        await producer.send(
-          events.slice(i, i + 100).map((e) => ({
-            topic: system.env.TOPIC_PURCHASES!,
-            key: e.id,
-            value: JSON.stringify(e),
-          })),
-        );
-        await sleep(1_000);
-      }
-    })();
+    const publishing = publishPurchases(producer, system.env.TOPIC_PURCHASES!, events);
     const load = sendOrders({
       urls: () => [...system.urls.values()],
       rate: 50,

@@ -6,6 +6,7 @@
 import { loadConfig } from "../lib/config.ts";
 import { createKafkaClient, type KafkaClient, type KafkaClientName } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
+import { waitFor } from "../lib/wait.ts";
 import { type RunningKafka, startKafka } from "./kafka.ts";
 
 let started: Promise<RunningKafka> | null = null;
@@ -183,4 +184,25 @@ export function topicEnv(prefix: string) {
     TOPIC_DEAD_LETTER: `${prefix}-dlq`,
     GROUP_ID_PREFIX: prefix,
   };
+}
+
+/**
+ * Polls `probe` until it answers a value (not `undefined`), for up to `timeoutMs`; a probe that
+ * throws counts as "not yet", and the last error is in the timeout's message.
+ *
+ * @param what What is awaited, for the message.
+ * @param probe One look.
+ * @param timeoutMs The ceiling. @default 60000
+ * @returns The first value.
+ * @throws {WaitTimeoutError} When the ceiling passes first.
+ */
+export function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  return waitFor(what, async () => {
+    const value = await probe();
+    return value === undefined ? { ready: false } : { ready: true, value };
+  }, { timeoutMs, intervalMs: 100 });
 }

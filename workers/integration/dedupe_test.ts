@@ -11,6 +11,7 @@ import {
   testClientName,
   topicEnv,
   uniqueName,
+  until,
 } from "../../infra/testing.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
@@ -33,16 +34,6 @@ function startRoles(config: Config) {
     stop.abort();
     await Promise.all(roles);
   };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 Deno.test({

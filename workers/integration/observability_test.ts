@@ -17,6 +17,7 @@ import {
   topicEnv,
   type TopicRecord,
   uniqueName,
+  until,
 } from "../../infra/testing.ts";
 import { traceIdOf } from "../../lib/tracing.ts";
 import { startSmtp } from "../../infra/smtp.ts";
@@ -100,23 +101,6 @@ async function scrape(url: string): Promise<Scrape> {
   const parsed = parseScrape(text);
   assert.equal(parsed.samples.length, parsed.lines, `${url}: the parser read every sample line`);
   return parsed;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000) {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 function freePort(): number {

@@ -11,6 +11,7 @@ import {
   testClientName,
   topicEnv,
   uniqueName,
+  until,
 } from "../../infra/testing.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
@@ -51,20 +52,6 @@ async function orderPipeline(overrides: Record<string, string>) {
       await gateway.stop();
     },
   };
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 Deno.test({

@@ -37,6 +37,24 @@ function requests(topic: string, wave: number, count: number) {
   });
 }
 
+/** The transitions missing and those seen twice, of `waves` × `perWave` orders of four states. */
+function tally(records: readonly { value: string }[], waves: number, perWave: number) {
+  const seen = new Map<string, number>();
+  for (const r of records) {
+    const t = JSON.parse(r.value);
+    seen.set(`${t.id}#${t.seq}`, (seen.get(`${t.id}#${t.seq}`) ?? 0) + 1);
+  }
+  const missing: string[] = [];
+  for (let wave = 0; wave < waves; wave++) {
+    for (let i = 0; i < perWave; i++) {
+      for (let seq = 1; seq <= 4; seq++) {
+        if (!seen.has(`o-${wave}-${i}#${seq}`)) missing.push(`o-${wave}-${i}#${seq}`);
+      }
+    }
+  }
+  return { missing, twice: [...seen].filter(([, n]) => n > 1).map(([k]) => k) };
+}
+
 Deno.test({
   name:
     "processing rebalance: a second instance joins and the first leaves (SIGTERM) mid-stream; nothing is lost, the leave hands partitions over without waiting for the session timeout",
@@ -72,20 +90,7 @@ Deno.test({
       const total = (waves + 1) * perWave;
       const records = await readTopic(brokers, env.TOPIC_ORDER_PROCESSING, total * 4, 120_000);
       const handover = Date.now() - left;
-      const seen = new Map<string, number>();
-      for (const r of records) {
-        const t = JSON.parse(r.value);
-        seen.set(`${t.id}#${t.seq}`, (seen.get(`${t.id}#${t.seq}`) ?? 0) + 1);
-      }
-      const missing: string[] = [];
-      for (let wave = 0; wave <= waves; wave++) {
-        for (let i = 0; i < perWave; i++) {
-          for (let seq = 1; seq <= 4; seq++) {
-            if (!seen.has(`o-${wave}-${i}#${seq}`)) missing.push(`o-${wave}-${i}#${seq}`);
-          }
-        }
-      }
-      const twice = [...seen].filter(([, n]) => n > 1).map(([k]) => k);
+      const { missing, twice } = tally(records, waves + 1, perWave);
       assert.deepEqual(missing.slice(0, 10), [], "no transition lost");
       assert.ok(handover < 45_000, `the remaining instance finished in ${handover} ms`);
       if (FENCED_BY_GENERATION.has(client)) {
@@ -144,20 +149,7 @@ Deno.test({
         120_000,
         3_000,
       );
-      const seen = new Map<string, number>();
-      for (const r of records) {
-        const t = JSON.parse(r.value);
-        seen.set(`${t.id}#${t.seq}`, (seen.get(`${t.id}#${t.seq}`) ?? 0) + 1);
-      }
-      const missing = [];
-      for (let wave = 0; wave < waves; wave++) {
-        for (let i = 0; i < perWave; i++) {
-          for (let seq = 1; seq <= 4; seq++) {
-            if (!seen.has(`o-${wave}-${i}#${seq}`)) missing.push(`o-${wave}-${i}#${seq}`);
-          }
-        }
-      }
-      const twice = [...seen].filter(([, n]) => n > 1).map(([k]) => k);
+      const { missing, twice } = tally(records, waves, perWave);
       assert.deepEqual(missing.slice(0, 10), [], "no transition lost");
       if (FENCED_BY_GENERATION.has(client)) {
         assert.deepEqual(twice, [], `the zombie published nothing twice with ${client}`);

@@ -16,6 +16,7 @@ import {
   topicEnv,
   type TopicRecord,
   uniqueName,
+  until,
 } from "../../infra/testing.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
@@ -23,16 +24,6 @@ import type { Role } from "../role.ts";
 import { startSmtp } from "../../infra/smtp.ts";
 
 const log = createLogger("trace", "error");
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The trace ids on one order's records of a topic (keyed by order id). */
 function traceIds(records: TopicRecord[], id: string): (string | null)[] {
