@@ -30,6 +30,7 @@ import {
   PurchaseWindowSchema,
   ReadySchema,
 } from "./api_schemas.ts";
+import { asyncApiDocument } from "./asyncapi.ts";
 import * as ex from "./openapi_examples.ts";
 import { OrderListQuerySchema } from "./order_list.ts";
 import { assetResponder, assetRoute, type StaticAsset } from "./web.ts";
@@ -393,6 +394,14 @@ export function openApiDocument(): Json {
           },
         },
       },
+      "/asyncapi.json": {
+        get: {
+          tags: ["web"],
+          operationId: "asyncApi",
+          summary: "The AsyncAPI 3.0 description of the Kafka topics and their records",
+          responses: { "200": text("application/json", "AsyncAPI 3.0 document") },
+        },
+      },
       "/metrics": {
         get: {
           tags: ["health"],
@@ -535,6 +544,11 @@ export function createDocsRoutes(): Hono {
   app.get("/openapi.json", function openApiJson(c) {
     spec ??= JSON.stringify(openApiDocument());
     return c.body(spec, 200, { "content-type": "application/json; charset=utf-8" });
+  });
+  let topics: string | undefined;
+  app.get("/asyncapi.json", function asyncApiJson(c) {
+    topics ??= JSON.stringify(asyncApiDocument());
+    return c.body(topics, 200, { "content-type": "application/json; charset=utf-8" });
   });
   const page = assetResponder({ type: "text/html; charset=utf-8", body: docsHtml }, DOCS_CSP);
   app.get("/docs", (c) => page(c.req.header("If-None-Match")));

@@ -4,7 +4,7 @@
  * {@linkcode InBatch}es), how a value becomes a typed event ({@linkcode parseRecord}), and the
  * dead letter of a record that cannot be parsed.
  */
-import type { z } from "zod";
+import { z } from "zod";
 
 /** A record to publish: topic, key and a UTF-8 value, with optional string headers. */
 export interface OutRecord {
@@ -83,17 +83,23 @@ export function chunkRecords(
   return chunks;
 }
 
-/** Where an unparseable record came from, and why it was set aside. */
-export interface DeadLetter {
-  v: 1;
-  type: "DeadLetter";
-  source: { topic: string; partition: number; offset: string };
-  key: string | null;
+/**
+ * Topic `despacho_dead_letter`: a record a role set aside (not JSON, not its schema, or a duplicate
+ * request), where it came from and why, keyed `{topic}/{partition}/{offset}` of its source.
+ */
+export const DeadLetterSchema = z.object({
+  v: z.literal(1),
+  type: z.literal("DeadLetter"),
+  source: z.object({ topic: z.string(), partition: z.int(), offset: z.string() }),
+  key: z.string().nullable(),
   /** The original value as text (lossy for non-UTF-8 bytes), so a person can read it. */
-  value: string | null;
-  reason: string;
-  at: string;
-}
+  value: z.string().nullable(),
+  reason: z.string(),
+  at: z.iso.datetime(),
+});
+
+/** Where a set-aside record came from, and why it was set aside. */
+export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 
 /**
  * Builds the dead-letter record for an input that could not be parsed. Keyed by its source

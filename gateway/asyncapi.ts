@@ -1,0 +1,244 @@
+/**
+ * The AsyncAPI 3.0 description of Despacho's Kafka topics at `GET /asyncapi.json`: every topic the
+ * roles create, the record it carries, its key, its headers, and which part of Despacho writes and
+ * reads it. Record schemas are generated with zod's `z.toJSONSchema` from the same schemas the
+ * roles write and read with (no hand-written copy); topic names are the defaults, each channel names
+ * the configuration variable that changes it (`x-despacho-variable`).
+ */
+import { z } from "zod";
+import { loadConfig } from "../lib/config.ts";
+import { DeadLetterSchema, orderTopics, purchaseTopics, type TopicDef } from "../lib/kafka/mod.ts";
+import { MailRetrySchema } from "../lib/mail_delivery.ts";
+import { OrderNotifiedSchema, OrderRequestedSchema, OrderTransitionSchema } from "../lib/order.ts";
+import {
+  PurchaseCheckpointSchema,
+  PurchaseNotifiedSchema,
+  PurchaseSchema,
+  PurchaseTotalsSchema,
+  PurchaseWindowSchema,
+} from "../lib/purchase.ts";
+
+/** Every record schema the document names, by message name. */
+export const RECORD_SCHEMAS = {
+  OrderRequested: OrderRequestedSchema,
+  OrderTransition: OrderTransitionSchema,
+  OrderNotified: OrderNotifiedSchema,
+  MailRetry: MailRetrySchema,
+  DeadLetter: DeadLetterSchema,
+  Purchase: PurchaseSchema,
+  PurchaseNotified: PurchaseNotifiedSchema,
+  PurchaseWindow: PurchaseWindowSchema,
+  PurchaseTotals: PurchaseTotalsSchema,
+  PurchaseCheckpoint: PurchaseCheckpointSchema,
+} as const satisfies Record<string, z.ZodType>;
+
+/** A record's message name. */
+export type RecordName = keyof typeof RECORD_SCHEMAS;
+
+/** One topic as the document describes it. */
+interface Channel {
+  variable: string;
+  messages: RecordName[];
+  key: string;
+  description: string;
+  writers: string[];
+  readers: string[];
+}
+
+/** The topics by configuration variable: what they carry, keyed by what, written and read by whom. */
+export const CHANNELS: Record<string, Channel> = {
+  TOPIC_ORDER_REQUESTS: {
+    variable: "TOPIC_ORDER_REQUESTS",
+    messages: ["OrderRequested"],
+    key: "the order id",
+    description: "Accepted orders (the seed's `order_requests`).",
+    writers: ["gateway"],
+    readers: ["processing"],
+  },
+  TOPIC_ORDER_PROCESSING: {
+    variable: "TOPIC_ORDER_PROCESSING",
+    messages: ["OrderTransition"],
+    key: "the order id",
+    description: "Every state change of every order, in order per order; the last one published " +
+      "for an order carries the step still owed (`next`), which processing reads back.",
+    writers: ["processing"],
+    readers: ["processing", "notification", "gateway"],
+  },
+  TOPIC_ORDER_NOTIFICATIONS: {
+    variable: "TOPIC_ORDER_NOTIFICATIONS",
+    messages: ["OrderNotified"],
+    key: "the order id",
+    description: "The outcome of each customer mail: sent, or failed for good.",
+    writers: ["notification"],
+    readers: ["gateway"],
+  },
+  TOPIC_MAIL_RETRIES: {
+    variable: "TOPIC_MAIL_RETRIES",
+    messages: ["MailRetry"],
+    key: "the order id",
+    description: "Mails still owed after a temporary SMTP refusal, each with the time it is due.",
+    writers: ["notification"],
+    readers: ["notification"],
+  },
+  TOPIC_DEAD_LETTER: {
+    variable: "TOPIC_DEAD_LETTER",
+    messages: ["DeadLetter"],
+    key: "the source position, `{topic}/{partition}/{offset}`",
+    description: "Records a role set aside (not JSON, not their schema, a duplicate request), " +
+      "with their source and the reason; for people to read.",
+    writers: ["processing", "notification", "purchase-analytics"],
+    readers: [],
+  },
+  TOPIC_PURCHASES: {
+    variable: "TOPIC_PURCHASES",
+    messages: ["Purchase"],
+    key: "the person's id",
+    description: "Purchase events (the second report's `DataTopic`).",
+    writers: ["gateway"],
+    readers: ["purchase-analytics"],
+  },
+  TOPIC_PURCHASE_NOTIFICATIONS: {
+    variable: "TOPIC_PURCHASE_NOTIFICATIONS",
+    messages: ["PurchaseNotified"],
+    key: "the event id",
+    description: "One notification per purchase, with its text and source offset.",
+    writers: ["purchase-analytics"],
+    readers: [],
+  },
+  TOPIC_PURCHASE_ANALYTICS: {
+    variable: "TOPIC_PURCHASE_ANALYTICS",
+    messages: ["PurchaseWindow", "PurchaseTotals"],
+    key: "`{window start}/{partition}` for a window, `totals/{partition}` for totals",
+    description: "Closed windows and the totals since the start, per input partition; the " +
+      "gateway merges the partitions.",
+    writers: ["purchase-analytics"],
+    readers: ["gateway"],
+  },
+  TOPIC_PURCHASE_STATE: {
+    variable: "TOPIC_PURCHASE_STATE",
+    messages: ["PurchaseCheckpoint"],
+    key: "`{group}/{topic}/{partition}` of the input partition",
+    description: "Compacted checkpoints of the analytics state, one per input partition, written " +
+      "in the same transaction as that partition's outputs and offset.",
+    writers: ["purchase-analytics"],
+    readers: ["purchase-analytics"],
+  },
+};
+
+type Json = Record<string, unknown>;
+
+const camel = (variable: string) =>
+  variable.replace(/^TOPIC_/, "").toLowerCase().replace(
+    /_([a-z])/g,
+    (_, c: string) => c.toUpperCase(),
+  );
+
+/** The record schemas, generated from zod (the write side: what the roles publish). */
+function recordSchemas(): Record<string, Json> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(RECORD_SCHEMAS)) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, {
+    target: "draft-2020-12",
+    io: "output",
+    uri: (id) => `#/components/schemas/${id}`,
+  });
+  return Object.fromEntries(
+    Object.keys(RECORD_SCHEMAS).map((id) => {
+      const { $schema: _s, $id: _i, ...schema } = schemas[id]!;
+      return [id, schema];
+    }),
+  );
+}
+
+/**
+ * The AsyncAPI 3.0 document.
+ *
+ * @returns The document, as JSON-ready data.
+ */
+export function asyncApiDocument(): Json {
+  const config = loadConfig({});
+  const defs = new Map<string, TopicDef>(
+    [...orderTopics(config), ...purchaseTopics(config)].map((d) => [d.name, d]),
+  );
+  const channels: Json = {};
+  const operations: Json = {};
+  for (const c of Object.values(CHANNELS)) {
+    const address = config[c.variable as keyof typeof config] as string;
+    const def = defs.get(address);
+    const id = camel(c.variable);
+    channels[id] = {
+      address,
+      description: `${c.description} Keyed by ${c.key}.`,
+      messages: Object.fromEntries(
+        c.messages.map((m) => [m, { $ref: `#/components/messages/${m}` }]),
+      ),
+      "x-despacho-variable": c.variable,
+      bindings: {
+        kafka: {
+          partitions: def?.partitions,
+          replicas: def?.replicationFactor,
+          ...(def?.configs?.["cleanup.policy"]
+            ? { topicConfiguration: { "cleanup.policy": [def.configs["cleanup.policy"]] } }
+            : {}),
+        },
+      },
+    };
+    for (const [action, parts] of [["send", c.writers], ["receive", c.readers]] as const) {
+      for (const part of parts) {
+        operations[
+          `${camel(part.replace(/-/g, "_"))}${action === "send" ? "Sends" : "Receives"}${
+            id[0]!.toUpperCase()
+          }${id.slice(1)}`
+        ] = {
+          action,
+          channel: { $ref: `#/channels/${id}` },
+          summary: `${part} ${action === "send" ? "writes" : "reads"} ${address}`,
+        };
+      }
+    }
+  }
+  const messages = Object.fromEntries(
+    Object.keys(RECORD_SCHEMAS).map((name) => [name, {
+      name,
+      contentType: "application/json",
+      payload: { $ref: `#/components/schemas/${name}` },
+      headers: { $ref: "#/components/schemas/RecordHeaders" },
+    }]),
+  );
+  return {
+    asyncapi: "3.0.0",
+    info: {
+      title: "Despacho topics",
+      version: "1.0.0",
+      description: "The Kafka topics of Despacho's order pipeline and purchase analytics. Every " +
+        "record is JSON (`v: 1`); the roles publish in Kafka transactions, so read with " +
+        "`isolation.level=read_committed`.",
+    },
+    defaultContentType: "application/json",
+    servers: {
+      local: {
+        host: config.KAFKA_BROKERS.join(","),
+        protocol: "kafka",
+        description: "`deno task start`'s local broker (`KAFKA_BROKERS` elsewhere)",
+      },
+    },
+    channels,
+    operations,
+    components: {
+      schemas: {
+        ...recordSchemas(),
+        RecordHeaders: {
+          type: "object",
+          properties: {
+            traceparent: {
+              type: "string",
+              pattern: "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+              description: "W3C trace context of the order or event the record belongs to",
+            },
+          },
+        },
+      },
+      messages,
+    },
+  };
+}
