@@ -232,8 +232,7 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
           ...classpath(libs),
           "kafka.tools.StorageTool",
           "format",
-          "-t",
-          layout.clusterId,
+          `--cluster-id=${layout.clusterId}`,
           "-c",
           n.props,
         ],
@@ -557,13 +556,21 @@ async function adoptArchive(part: string, status: Deno.CommandStatus): Promise<v
   await Deno.remove(part).catch(() => {});
 }
 
-/** A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 characters). */
-function clusterId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(
-    /=+$/,
-    "",
-  );
+/**
+ * A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 characters), never
+ * starting with "-".
+ *
+ * @param random 16 random bytes. @default crypto.getRandomValues
+ */
+export function clusterId(
+  random: () => Uint8Array = () => crypto.getRandomValues(new Uint8Array(16)),
+): string {
+  for (;;) {
+    const id = btoa(String.fromCharCode(...random())).replaceAll("+", "-").replaceAll("/", "_")
+      .replace(/=+$/, "");
+    // As Kafka's own Uuid does: one starting with "-" would read as an option on a command line.
+    if (!id.startsWith("-")) return id;
+  }
 }
 
 /** Asks a free port of the kernel. */
