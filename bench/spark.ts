@@ -48,6 +48,7 @@ import {
   type EngineResult,
   type EngineRuns,
   formatComparison,
+  type MicroBatchFigures,
   windowsOfRecords,
 } from "./spark_report.ts";
 
@@ -272,7 +273,8 @@ async function measure(
     }).catch((error) => {
       throw new Error(`${(error as Error).message}; ${engine} said: ${running.tail()}`);
     });
-    const seconds = (performance.now() - started) / 1000;
+    const finished = performance.now();
+    const seconds = (finished - started) / 1000;
     const afterBacklog = await watch.sample();
     const backlogCpu = afterBacklog.cpuSeconds - atReady.cpuSeconds;
     say(
@@ -282,10 +284,13 @@ async function measure(
     );
 
     const latency = await timeNotifications(ctx, topics, watch, say);
-    const batches = running.batches?.().filter((b) => b.at >= latency.from && b.at <= latency.to);
+    const batches = running.batches?.();
+    const between = (from: number, to: number) =>
+      microBatchFigures(batches!.filter((b) => b.at >= from && b.at <= to));
     const windows = await checkWindows(ctx, topics, [...backlog, ...latency.sent], say);
     return {
       startupSeconds,
+      startupCpuSeconds: atReady.cpuSeconds,
       backlog: {
         events: backlog.length,
         seconds,
@@ -301,7 +306,14 @@ async function measure(
         peakRssMiB: p.rssBytes / 2 ** 20,
       })),
       windows,
-      ...(batches ? { microBatches: microBatchFigures(batches) } : {}),
+      ...(batches
+        ? {
+          microBatches: {
+            backlog: between(started, finished),
+            latency: between(latency.from, latency.to),
+          },
+        }
+        : {}),
     };
   } finally {
     watch.stop();
@@ -410,8 +422,8 @@ async function timeNotifications(
 /** Per query: how many micro-batches ran and how long they took (p50, max). */
 function microBatchFigures(
   batches: readonly MicroBatch[],
-): NonNullable<EngineResult["microBatches"]> {
-  const out: NonNullable<EngineResult["microBatches"]> = {};
+): MicroBatchFigures {
+  const out: MicroBatchFigures = {};
   for (const query of new Set(batches.map((b) => b.query))) {
     const mine = batches.filter((b) => b.query === query);
     const d = summarize(mine.map((b) => b.durationMs));

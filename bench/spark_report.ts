@@ -189,6 +189,8 @@ function sameCounts(a: WindowCounts, b: WindowCounts): boolean {
 export interface EngineResult {
   /** From spawning the engine to its saying it is ready (JVM, session, queries, group join). */
   startupSeconds: number;
+  /** CPU seconds its processes used to get ready. */
+  startupCpuSeconds: number;
   backlog: {
     events: number;
     /** From ready until every event of the backlog was processed. */
@@ -215,9 +217,12 @@ export interface EngineResult {
   /** Each process's own peak (root first): `deno task` and the worker; Python and its JVM. */
   peakRssByProcess: { name: string; pid: number; peakRssMiB: number }[];
   windows: WindowCheck;
-  /** Spark: its micro-batches during the latency run, per query. */
-  microBatches?: Record<string, { count: number; p50Ms: number; maxMs: number }>;
+  /** Spark: its micro-batches for the backlog and during the latency run. */
+  microBatches?: { backlog: MicroBatchFigures; latency: MicroBatchFigures };
 }
+
+/** Per query: how many micro-batches ran and how long they took, trigger to commit. */
+export type MicroBatchFigures = Record<string, { count: number; p50Ms: number; maxMs: number }>;
 
 /**
  * The middle of some numbers (the mean of the two middle ones for an even count).
@@ -295,23 +300,32 @@ export function formatComparison(engines: readonly EngineRuns[]): string[] {
     ),
     row("peak RSS, MiB", (e) => {
       const r = medianRss(e);
-      const parts = r.peakRssByProcess.map((p) => `${p.name} ${n(p.peakRssMiB)}`).join(" + ");
+      // Short-lived helpers (a JVM's chmod) are in the sum, not named.
+      const parts = r.peakRssByProcess.filter((p) => p.peakRssMiB >= 5)
+        .map((p) => `${p.name} ${n(p.peakRssMiB)}`).join(" + ");
       return `${m(e, (x) => x.peakRssMiB)}${parts ? `; ${parts}` : ""}`;
     }),
     row("start-up to ready, s", (e) => m(e, (r) => r.startupSeconds, 1)),
+    row("CPU seconds to start", (e) => m(e, (r) => r.startupCpuSeconds, 1)),
     ...(engines.some((e) => e.runs.some((r) => r.microBatches))
-      ? [
-        row("micro-batches in the latency run: count, p50 duration", (e) => {
-          const queries = [...new Set(e.runs.flatMap((r) => Object.keys(r.microBatches ?? {})))];
-          return queries.length === 0
-            ? "— (none: record by record)"
-            : queries.map((q) =>
-              `${q} ${m(e, (r) => r.microBatches?.[q]?.count ?? NaN)}, ${
-                m(e, (r) => r.microBatches?.[q]?.p50Ms ?? NaN)
-              } ms`
-            ).join("; ");
-        }),
-      ]
+      ? (["backlog", "latency"] as const).map((phase) =>
+        row(
+          `micro-batches ${
+            phase === "backlog" ? "for the backlog" : "in the latency run"
+          }: count, p50 duration`,
+          (e) => {
+            const of = (r: EngineResult) => r.microBatches?.[phase] ?? {};
+            const queries = [...new Set(e.runs.flatMap((r) => Object.keys(of(r))))].sort();
+            return queries.length === 0
+              ? "— (none: record by record)"
+              : queries.map((q) =>
+                `${q} ${m(e, (r) => of(r)[q]?.count ?? NaN)}, ${
+                  m(e, (r) => of(r)[q]?.p50Ms ?? NaN)
+                } ms`
+              ).join("; ");
+          },
+        )
+      )
       : []),
     row(
       "purchases notified; texts equal to Despacho's",

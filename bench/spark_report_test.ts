@@ -145,6 +145,7 @@ Deno.test("spreadOf() gives the median, smallest and largest", async (t) => {
 Deno.test("formatComparison() shows each engine's median and spread side by side", () => {
   const run = (eventsPerSec: number, p99Ms: number, batches?: boolean): EngineResult => ({
     startupSeconds: 1,
+    startupCpuSeconds: 1,
     backlog: {
       events: 100_000,
       seconds: 100_000 / eventsPerSec,
@@ -165,9 +166,20 @@ Deno.test("formatComparison() shows each engine's median and spread side by side
       textsEqual: 3464,
     },
     peakRssMiB: 100,
-    peakRssByProcess: [{ name: "java", pid: 1, peakRssMiB: 100 }],
+    peakRssByProcess: [{ name: "java", pid: 1, peakRssMiB: 99 }, {
+      name: "chmod",
+      pid: 2,
+      peakRssMiB: 1,
+    }],
     windows: { expected: 12, equal: 12, missing: 0, extra: 0, duplicates: 0, differing: [] },
-    ...(batches ? { microBatches: { notifications: { count: 7, p50Ms: 800, maxMs: 900 } } } : {}),
+    ...(batches
+      ? {
+        microBatches: {
+          backlog: { notifications: { count: 1, p50Ms: 9000, maxMs: 9000 } },
+          latency: { notifications: { count: 7, p50Ms: 800, maxMs: 900 } },
+        },
+      }
+      : {}),
   });
   const lines = formatComparison([
     {
@@ -185,10 +197,14 @@ Deno.test("formatComparison() shows each engine's median and spread side by side
     /events\/s over a backlog of 100,000 events \| \*\*35,000\*\* \(30,000–40,000\) \| \*\*5,000\*\* \|/,
   );
   assert.match(text, /… p99, ms \| \*\*60\*\* \(50–70\) \| \*\*2,000\*\* \|/);
-  assert.match(text, /peak RSS, MiB \| 100 \(100–100\); java 100 \| 100; java 100 \|/);
+  assert.match(text, /peak RSS, MiB \| 100 \(100–100\); java 99 \| 100; java 99 \|/);
   assert.match(
     text,
-    /micro-batches .* \| — \(none: record by record\) \| notifications 7, 800 ms \|/,
+    /for the backlog: .* \| — \(none: record by record\) \| notifications 1, 9,000 ms \|/,
+  );
+  assert.match(
+    text,
+    /in the latency run: .* \| — \(none: record by record\) \| notifications 7, 800 ms \|/,
   );
   assert.match(text, /windows equal to a direct count \| 36\/36 \| 12\/12 \|/);
   assert.match(
