@@ -63,6 +63,11 @@ def parse_args(argv):
         "--trigger-ms", type=int, default=0,
         help="micro-batch interval; 0 starts the next batch as soon as one ends (the report: 9000)",
     )
+    p.add_argument(
+        "--real-time-ms", type=int, default=0,
+        help="run the notifications query in Spark 4's real-time mode with batches of this length "
+        "(stateless queries only; 0: micro-batches like the windows query)",
+    )
     return p.parse_args(argv)
 
 
@@ -213,7 +218,7 @@ def windows(events, args):
     )
 
 
-def to_kafka(df, name, topic, args, mode):
+def to_kafka(df, name, topic, args, mode, real_time_ms=0):
     w = (
         df.writeStream.queryName(name)
         .format("kafka")
@@ -222,7 +227,9 @@ def to_kafka(df, name, topic, args, mode):
         .option("checkpointLocation", os.path.join(args.checkpoints, name))
         .outputMode(mode)
     )
-    if args.trigger_ms > 0:
+    if real_time_ms > 0:
+        w = w.trigger(realTime=f"{real_time_ms} milliseconds")
+    elif args.trigger_ms > 0:
         w = w.trigger(processingTime=f"{args.trigger_ms} milliseconds")
     return w.start()
 
@@ -248,7 +255,10 @@ def main(argv):
     spark.sparkContext.setLogLevel("WARN")
     events = classified(spark, args)
     queries = [
-        to_kafka(notifications(events), "notifications", args.notifications, args, "append"),
+        to_kafka(
+            notifications(events), "notifications", args.notifications, args,
+            "update" if args.real_time_ms > 0 else "append", args.real_time_ms,
+        ),
         to_kafka(windows(events, args), "windows", args.windows, args, "append"),
     ]
     say(ready={"queries": [q.name for q in queries], "spark": spark.version})
