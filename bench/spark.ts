@@ -93,7 +93,14 @@ export interface SparkComparison {
   partitions: number;
   windowMs: number;
   latenessMs: number;
-  spark: { version: string; master: string; java: string; connector: string };
+  spark: {
+    version: string;
+    master: string;
+    java: string;
+    connector: string;
+    /** Real-time mode's batch length for the notifications query; 0: micro-batches. */
+    realTimeMs: number;
+  };
   /** Each engine's runs. */
   engines: EngineRuns[];
 }
@@ -213,6 +220,7 @@ export async function benchSpark(
       master: "local[2]",
       java: spark?.java ?? "",
       connector: `org.apache.spark:spark-sql-kafka-0-10_2.13:${SPARK_VERSION}`,
+      realTimeMs: options.sparkRealTimeMs ?? 0,
     },
     engines: results,
   };
@@ -668,14 +676,21 @@ async function startSpark(
  * @returns Markdown lines.
  */
 export function formatSparkComparison(c: SparkComparison): string[] {
+  const n = (v: number) => v.toLocaleString("en-US");
+  const batches = c.spark.realTimeMs > 0
+    ? `notifications in real-time mode (batches of ${
+      n(c.spark.realTimeMs)
+    } ms), windows in micro-batches`
+    : "micro-batches back to back";
   return [
     ...formatComparison(c.engines),
-    `Same ${
-      c.events.toLocaleString("en-US")
-    } events for each engine, on ${c.partitions} partitions; ` +
-    `tumbling windows of ${c.windowMs} ms, watermark ${c.latenessMs} ms behind the largest event time. ` +
+    `The same ${n(c.events)} events for each engine, on ${n(c.partitions)} partition${
+      c.partitions === 1 ? "" : "s"
+    }; tumbling windows of ${n(c.windowMs)} ms, watermark ${
+      n(c.latenessMs)
+    } ms behind the largest event time. ` +
     `Spark ${c.spark.version} (pyspark, ${c.spark.master}, ${c.spark.connector}, ${c.spark.java}): two ` +
-    "queries (notifications; windows in append mode), 2 shuffle partitions, micro-batches back to back, " +
+    `queries (notifications; windows in append mode), 2 shuffle partitions, ${batches}, ` +
     "checkpoints on disk, Kafka sink at least once. Despacho: one worker, each batch's records and " +
     "offsets in one Kafka transaction (exactly once), windows per partition with percentiles, top " +
     "products and countries besides the counts.",
