@@ -2,7 +2,8 @@
  * The purchase-analytics figures against the second report's engine: the same purchase events, on
  * the same broker, through `worker --role purchase-analytics` and through an equivalent Spark
  * Structured Streaming job (`bench/spark/job.py`: pyspark 4.2.0, `local[2]`, the Kafka connector
- * from Maven Central), one engine at a time, each measured the same way:
+ * from Maven Central), one engine at a time, runs alternating (3 by default), each measured the
+ * same way:
  *
  * 1. throughput: a backlog of events (100,000) is published to a fresh topic, the engine starts,
  *    and the time from its being ready until it has processed the whole backlog gives events/s
@@ -21,7 +22,9 @@
  * ```
  *
  * Not in the default bench or in CI: its first run downloads pyspark (450 MB) and the connector
- * (`bench/spark_setup.ts`).
+ * (`bench/spark_setup.ts`). `--spark-real-time MS` runs Spark's notifications query in Spark 4's
+ * real-time mode instead of micro-batches: it holds a task slot per input partition for the whole
+ * batch, so on `local[2]` it needs `--partitions 1` (with 5 it stalled).
  */
 import os from "node:os";
 import { parseArgs } from "node:util";

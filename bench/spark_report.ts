@@ -317,7 +317,7 @@ export function formatComparison(engines: readonly EngineRuns[]): string[] {
             const of = (r: EngineResult) => r.microBatches?.[phase] ?? {};
             const queries = [...new Set(e.runs.flatMap((r) => Object.keys(of(r))))].sort();
             return queries.length === 0
-              ? "— (none: record by record)"
+              ? "— (no micro-batches)"
               : queries.map((q) =>
                 `${q} ${m(e, (r) => of(r)[q]?.count ?? NaN)}, ${
                   m(e, (r) => of(r)[q]?.p50Ms ?? NaN)

@@ -200,11 +200,11 @@ Deno.test("formatComparison() shows each engine's median and spread side by side
   assert.match(text, /peak RSS, MiB \| 100 \(100–100\); java 99 \| 100; java 99 \|/);
   assert.match(
     text,
-    /for the backlog: .* \| — \(none: record by record\) \| notifications 1, 9,000 ms \|/,
+    /for the backlog: .* \| — \(no micro-batches\) \| notifications 1, 9,000 ms \|/,
   );
   assert.match(
     text,
-    /in the latency run: .* \| — \(none: record by record\) \| notifications 7, 800 ms \|/,
+    /in the latency run: .* \| — \(no micro-batches\) \| notifications 7, 800 ms \|/,
   );
   assert.match(text, /windows equal to a direct count \| 36\/36 \| 12\/12 \|/);
   assert.match(
