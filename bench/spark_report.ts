@@ -261,9 +261,12 @@ export function formatComparison(engines: readonly EngineRuns[]): string[] {
   const runs = Math.max(...engines.map((e) => e.runs.length));
   /** Median (min–max) of a figure over an engine's runs. */
   const m = (e: EngineRuns, f: (r: EngineResult) => number, digits = 0, bold = false) => {
-    const { median, min, max } = spreadOf(e.runs.map(f));
+    // A figure a run does not have (no micro-batch of a query ended in a phase) is left out.
+    const values = e.runs.map(f).filter(Number.isFinite);
+    if (values.length === 0) return "—";
+    const { median, min, max } = spreadOf(values);
     const mid = bold ? `**${n(median, digits)}**` : n(median, digits);
-    return e.runs.length > 1 ? `${mid} (${n(min, digits)}–${n(max, digits)})` : mid;
+    return values.length > 1 ? `${mid} (${n(min, digits)}–${n(max, digits)})` : mid;
   };
   const sum = (e: EngineRuns, f: (r: EngineResult) => number) =>
     e.runs.reduce((t, r) => t + f(r), 0);
@@ -319,7 +322,7 @@ export function formatComparison(engines: readonly EngineRuns[]): string[] {
             return queries.length === 0
               ? "— (no micro-batches)"
               : queries.map((q) =>
-                `${q} ${m(e, (r) => of(r)[q]?.count ?? NaN)}, ${
+                `${q} ${m(e, (r) => of(r)[q]?.count ?? 0)}, ${
                   m(e, (r) => of(r)[q]?.p50Ms ?? NaN)
                 } ms`
               ).join("; ");
