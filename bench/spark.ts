@@ -33,7 +33,6 @@ import { loadConfig } from "../lib/config.ts";
 import {
   createKafkaClient,
   KAFKA_CLIENTS,
-  type KafkaClient,
   type KafkaClientName,
   type KafkaProducer,
 } from "../lib/kafka/mod.ts";
@@ -41,8 +40,14 @@ import { createLogger } from "../lib/log.ts";
 import { classifyPurchase, type Purchase, purchaseMessage } from "../lib/purchase.ts";
 import { summarize } from "../lib/stats.ts";
 import { waitFor } from "../lib/wait.ts";
-import { KAFKA_VERSION, type RunningKafka, startKafka, startupTimeoutMs } from "../infra/kafka.ts";
-import { spawnTask } from "./procs.ts";
+import { KAFKA_VERSION, type RunningKafka, startKafka } from "../infra/kafka.ts";
+import {
+  type EngineSettings,
+  type MicroBatch,
+  startDespacho,
+  startSpark,
+  type Topics,
+} from "./spark_engines.ts";
 import { watchTree } from "./process_tree.ts";
 import { ensureSpark, SPARK_VERSION, type SparkInstall } from "./spark_setup.ts";
 import {
@@ -106,35 +111,6 @@ export interface SparkComparison {
   };
   /** Each engine's runs. */
   engines: EngineRuns[];
-}
-
-/** The topics of one engine's run. */
-interface Topics {
-  events: string;
-  notifications: string;
-  windows: string;
-}
-
-/** A started engine. */
-interface Running {
-  pid: number;
-  /** Offsets of the events topic that every part of the engine has processed, summed. */
-  processed(): Promise<number>;
-  stop(): Promise<void>;
-  /** Its last log lines, for error messages. */
-  tail(): string;
-  /** Spark: every micro-batch finished so far, with when the bench heard of it. */
-  batches?(): readonly MicroBatch[];
-}
-
-/** One finished micro-batch of a Spark query. */
-interface MicroBatch {
-  query: string;
-  /** Its duration, trigger to commit, as Spark reports it. */
-  durationMs: number;
-  rows: number;
-  /** `performance.now()` when its progress line was read. */
-  at: number;
 }
 
 /**
@@ -229,8 +205,7 @@ export async function benchSpark(
   };
 }
 
-interface MeasureContext {
-  kafka: KafkaClient;
+interface MeasureContext extends EngineSettings {
   producer: KafkaProducer;
   words: Words;
   backlog: readonly Purchase[];
@@ -273,7 +248,7 @@ async function measure(
   const spawned = performance.now();
   const running = engine === "spark"
     ? await startSpark(ctx.spark!, topics, prefix, ctx, say)
-    : await startDespacho(topics, prefix, ctx, say);
+    : await startDespacho(topics, prefix, ctx);
   const startupSeconds = (performance.now() - spawned) / 1000;
   const watch = watchTree(running.pid);
   try {
@@ -499,177 +474,6 @@ async function checkWindows(
     }`,
   );
   return result;
-}
-
-async function startDespacho(
-  topics: Topics,
-  prefix: string,
-  ctx: MeasureContext,
-  _say: (line: string) => void,
-): Promise<Running> {
-  const groupId = `${prefix}-purchase-analytics`;
-  const worker = await spawnTask("purchase-analytics", "worker", ["--role", "purchase-analytics"], {
-    KAFKA_BROKERS: ctx.brokers,
-    KAFKA_CLIENT: ctx.client,
-    TOPIC_PURCHASES: topics.events,
-    TOPIC_PURCHASE_NOTIFICATIONS: topics.notifications,
-    TOPIC_PURCHASE_ANALYTICS: topics.windows,
-    TOPIC_PURCHASE_STATE: `${prefix}-state`,
-    TOPIC_DEAD_LETTER: `${prefix}-dlq`,
-    TOPIC_PARTITIONS: String(ctx.partitions),
-    GROUP_ID_PREFIX: prefix,
-    INSTANCE_ID: `${prefix}-1`,
-    PURCHASE_CONSOLE: "off",
-    ANALYTICS_WINDOW_MS: String(ctx.windowMs),
-    ANALYTICS_LATENESS_MS: String(ctx.latenessMs),
-    LOG_LEVEL: "info",
-  }, /"analysing purchases"/);
-  return {
-    pid: worker.child.pid,
-    processed: async () =>
-      (await ctx.kafka.groupOffsets(groupId, topics.events))
-        .reduce((n, p) => n + Math.max(0, Number(p.offset)), 0),
-    stop: () => worker.stop(),
-    tail: () => worker.tail(),
-  };
-}
-
-async function startSpark(
-  spark: SparkInstall,
-  topics: Topics,
-  prefix: string,
-  ctx: MeasureContext,
-  say: (line: string) => void,
-): Promise<Running> {
-  const dir = `${ROOT}.cache/spark-bench/${prefix}`;
-  await Deno.mkdir(dir, { recursive: true });
-  const log = await Deno.open(`${dir}/spark.log`, { create: true, append: true });
-  say(`    starting the Spark job (log ${dir}/spark.log)`);
-  const child = new Deno.Command(spark.python, {
-    args: [
-      spark.job,
-      "--brokers",
-      ctx.brokers,
-      "--jars",
-      spark.jars,
-      "--events",
-      topics.events,
-      "--notifications",
-      topics.notifications,
-      "--windows",
-      topics.windows,
-      "--checkpoints",
-      `${dir}/checkpoints`,
-      "--window-ms",
-      String(ctx.windowMs),
-      "--lateness-ms",
-      String(ctx.latenessMs),
-      "--real-time-ms",
-      String(ctx.sparkRealTimeMs),
-    ],
-    cwd: ROOT,
-    env: { SPARK_LOCAL_IP: "127.0.0.1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const tail: string[] = [];
-  const ends = new Map<string, number>();
-  const batches: MicroBatch[] = [];
-  let ready = false;
-  let exited: Deno.CommandStatus | null = null;
-  const status = child.status.then((s) => (exited = s));
-  const lines = async (stream: ReadableStream<Uint8Array>, each: (line: string) => void) => {
-    let rest = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      const parts = (rest + chunk).split("\n");
-      rest = parts.pop() ?? "";
-      parts.forEach(each);
-    }
-  };
-  const encoder = new TextEncoder();
-  const keep = (line: string) => {
-    tail.push(line);
-    if (tail.length > 30) tail.shift();
-  };
-  const drained = Promise.all([
-    lines(child.stdout, (line) => {
-      let m;
-      try {
-        m = JSON.parse(line);
-      } catch {
-        keep(line);
-        return;
-      }
-      if (m.ready) ready = true;
-      if (m.progress) {
-        ends.set(m.progress.query, m.progress.end);
-        batches.push({
-          query: m.progress.query,
-          durationMs: m.progress.durationMs ?? NaN,
-          rows: m.progress.rows,
-          at: performance.now(),
-        });
-      }
-    }),
-    lines(child.stderr, (line) => {
-      keep(line);
-      log.writeSync(encoder.encode(line + "\n"));
-    }),
-  ]).catch(() => {}).finally(() => log.close());
-  const kill = async (signal: Deno.Signal, graceMs: number) => {
-    if (exited) return;
-    try {
-      child.kill(signal);
-    } catch { /* gone */ }
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, graceMs);
-    await status;
-    clearTimeout(timer);
-    await drained;
-  };
-  try {
-    await waitFor("the Spark job to start its queries", () => {
-      if (ready) return Promise.resolve({ ready: true, value: undefined });
-      if (exited) {
-        return Promise.resolve({
-          ready: false,
-          fatal: new Error(`it exited with code ${exited.code}`),
-        });
-      }
-      return Promise.resolve({ ready: false, why: (tail.at(-1) ?? "silent").slice(0, 200) });
-    }, {
-      timeoutMs: startupTimeoutMs(),
-      intervalMs: 50,
-      progressMs: 10_000,
-      say: (l) => say(`    [spark] ${l}`),
-    });
-  } catch (error) {
-    await kill("SIGKILL", 0);
-    throw new Error(
-      `Cannot start the Spark job: ${(error as Error).message}: ${tail.slice(-15).join("\n")}`,
-    );
-  }
-  return {
-    pid: child.pid,
-    processed: () => {
-      if (exited) {
-        return Promise.reject(
-          new Error(`the Spark job exited with code ${exited.code}: ${tail.join("\n")}`),
-        );
-      }
-      return Promise.resolve(Math.min(ends.get("notifications") ?? 0, ends.get("windows") ?? 0));
-    },
-    stop: async () => {
-      await kill("SIGTERM", 30_000);
-      await Deno.remove(`${dir}/checkpoints`, { recursive: true }).catch(() => {});
-    },
-    tail: () => tail.join("\n"),
-    batches: () => batches,
-  };
 }
 
 /**
