@@ -12,6 +12,7 @@ import { readOrdersCsv } from "../datasets/orders.ts";
 import { KAFKA_VERSION, type RunningKafka, startKafka } from "../infra/kafka.ts";
 import { runScenario, type ScenarioResult } from "./scenario.ts";
 import { latencyHistogramSvg, latencyOverTimeSvg } from "./svg.ts";
+import { formatSparkComparison, type SparkComparison } from "./spark.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -43,6 +44,8 @@ export interface BenchOptions {
   capacity: boolean;
   intake: boolean;
   purchases: boolean;
+  /** Also the same purchase events through Spark (`bench/spark.ts`; not in the default run). */
+  spark?: boolean;
   outDir: string;
   /** Use only the first `limit` rows of each dataset (smoke runs). */
   limit?: number;
@@ -113,6 +116,10 @@ export async function runBench(
     if (options.purchases) {
       const { benchPurchases } = await import("./purchases.ts");
       extra.purchases = await benchPurchases({ brokers, client: options.client }, say);
+    }
+    if (options.spark) {
+      const { benchSpark } = await import("./spark.ts");
+      extra.spark = await benchSpark({ brokers, client: options.client }, say);
     }
   } finally {
     if (kafka) {
@@ -227,6 +234,7 @@ export function formatReport(
     "",
   );
   lines.push(...targets(scenarios, extra), "");
+  if (extra.spark) lines.push(...formatSparkComparison(extra.spark as SparkComparison));
   for (const [k, v] of Object.entries(extra)) {
     lines.push(`### ${k}`, "", "```json", JSON.stringify(v, null, 2), "```", "");
   }
@@ -314,6 +322,7 @@ if (import.meta.main) {
         "no-capacity": { type: "boolean", default: false },
         "no-intake": { type: "boolean", default: false },
         "no-purchases": { type: "boolean", default: false },
+        spark: { type: "boolean", default: false },
         out: { type: "string", default: `${ROOT}bench/results` },
         limit: { type: "string" },
       },
@@ -322,7 +331,7 @@ if (import.meta.main) {
     console.error(
       `${
         (error as Error).message
-      }\nusage: deno task bench [--datasets 100,1000] [--loads constant,spike] [--partitions 1,5] [--workers N] [--rate 50] [--dwell 0] [--client kafkajs|platformatic] [--brokers LIST --target URL] [--no-capacity] [--no-intake] [--no-purchases]`,
+      }\nusage: deno task bench [--datasets 100,1000] [--loads constant,spike] [--partitions 1,5] [--workers N] [--rate 50] [--dwell 0] [--client kafkajs|platformatic] [--brokers LIST --target URL] [--no-capacity] [--no-intake] [--no-purchases] [--spark]`,
     );
     Deno.exit(2);
   }
@@ -360,6 +369,7 @@ if (import.meta.main) {
     capacity: !a["no-capacity"],
     intake: !a["no-intake"],
     purchases: !a["no-purchases"],
+    spark: a.spark,
     outDir: a.out,
     ...(a.limit ? { limit: Number(a.limit) } : {}),
   });
