@@ -20,6 +20,8 @@ export interface CapacityOptions {
   stepSeconds?: number;
   partitions?: number;
   processingWorkers?: number;
+  /** Write CPU profiles of the processes into this folder. */
+  profileDir?: string;
 }
 
 /** Ramps the rate; reports each step and the highest rate that held the bound. */
@@ -33,7 +35,11 @@ export async function capacityRamp(options: CapacityOptions, say: (line: string)
     partitions,
     processingWorkers: workers,
     dwellMs: options.dwellMs,
-  }, { brokers: options.brokers, client: options.client });
+  }, {
+    brokers: options.brokers,
+    client: options.client,
+    ...(options.profileDir ? { profileDir: options.profileDir } : {}),
+  });
   const steps: {
     rate: number;
     finalized: number;
@@ -96,7 +102,13 @@ export async function capacityRamp(options: CapacityOptions, say: (line: string)
  * `seconds`. The client runs on the same 2 cores as the gateway and the broker.
  */
 export async function intakeCeiling(
-  options: { brokers: string; client: KafkaClientName; seconds?: number; concurrency?: number },
+  options: {
+    brokers: string;
+    client: KafkaClientName;
+    seconds?: number;
+    concurrency?: number;
+    profileDir?: string;
+  },
   say: (line: string) => void,
 ) {
   const seconds = options.seconds ?? 5;
@@ -107,7 +119,11 @@ export async function intakeCeiling(
     processingWorkers: 0,
     dwellMs: 0,
     notification: false,
-  }, { brokers: options.brokers, client: options.client });
+  }, {
+    brokers: options.brokers,
+    client: options.client,
+    ...(options.profileDir ? { profileDir: options.profileDir } : {}),
+  });
   try {
     say(`intake: ${concurrency} clients POSTing for ${seconds} s`);
     const body = JSON.stringify({ name: "Intake", price: 1000, email: "intake@despacho.example" });

@@ -21,6 +21,8 @@ export interface PurchaseBenchOptions {
   /** Seconds of the latency run. @default 5 */
   latencySeconds?: number;
   partitions?: number;
+  /** Write a CPU profile of the worker into this folder. */
+  profileDir?: string;
 }
 
 /** Measures; see the module doc. */
@@ -83,6 +85,9 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
       ["--role", "purchase-analytics"],
       env,
       /"analysing purchases"/,
+      options.profileDir === undefined
+        ? {}
+        : { profileDir: options.profileDir, profileName: "purchases-purchase-analytics" },
     );
     const started = performance.now();
     let seconds = NaN;

@@ -46,6 +46,8 @@ export interface BenchOptions {
   outDir: string;
   /** Use only the first `limit` rows of each dataset (smoke runs). */
   limit?: number;
+  /** Write a CPU profile of every process the bench starts into this folder. */
+  profileDir?: string;
 }
 
 /** Runs the bench and writes its report; returns the results. */
@@ -60,6 +62,7 @@ export async function runBench(
   const started = new Date();
   const scenarios: ScenarioResult[] = [];
   const extra: Record<string, unknown> = {};
+  const profiled = options.profileDir === undefined ? {} : { profileDir: options.profileDir };
   try {
     const specs = options.datasets.flatMap((rows) =>
       options.loads.flatMap((load) =>
@@ -87,6 +90,7 @@ export async function runBench(
           brokers,
           client: options.client,
           ...(options.target ? { target: options.target } : {}),
+          ...profiled,
         },
         say,
       );
@@ -104,15 +108,16 @@ export async function runBench(
         brokers,
         client: options.client,
         dwellMs: options.dwellMs,
+        ...profiled,
       }, say);
     }
     if (options.intake && !options.target) {
       const { intakeCeiling } = await import("./capacity.ts");
-      extra.intake = await intakeCeiling({ brokers, client: options.client }, say);
+      extra.intake = await intakeCeiling({ brokers, client: options.client, ...profiled }, say);
     }
     if (options.purchases) {
       const { benchPurchases } = await import("./purchases.ts");
-      extra.purchases = await benchPurchases({ brokers, client: options.client }, say);
+      extra.purchases = await benchPurchases({ brokers, client: options.client, ...profiled }, say);
     }
   } finally {
     if (kafka) {
@@ -316,6 +321,7 @@ if (import.meta.main) {
         "no-purchases": { type: "boolean", default: false },
         out: { type: "string", default: `${ROOT}bench/results` },
         limit: { type: "string" },
+        profile: { type: "string" },
       },
     }).values;
   } catch (error) {
@@ -362,6 +368,7 @@ if (import.meta.main) {
     purchases: !a["no-purchases"],
     outDir: a.out,
     ...(a.limit ? { limit: Number(a.limit) } : {}),
+    ...(a.profile ? { profileDir: a.profile } : {}),
   });
   console.log(text);
   console.error(`results, report and plots in ${dir}`);

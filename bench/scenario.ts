@@ -71,6 +71,8 @@ export interface Deployment {
   client: KafkaClientName;
   /** A running gateway to load (`--target`); our own processes when absent. */
   target?: string;
+  /** Write a CPU profile of every process started into this folder (`--profile`). */
+  profileDir?: string;
 }
 
 /** The system under test: where to send orders, where to watch them, how to stop it. */
@@ -127,21 +129,41 @@ export async function startSystem(
   const stop = () => Promise.all(procs.map((p) => p.stop())).then(() => {});
   try {
     // The gateway creates the topics; the workers start after it.
-    procs.push(await spawnTask("gateway", "gateway", [], env, /"listening"/));
+    const profile = (name: string) =>
+      deployment.profileDir === undefined
+        ? {}
+        : { profileDir: deployment.profileDir, profileName: `${spec.name}-${name}` };
+    procs.push(
+      await spawnTask("gateway", "gateway", [], env, /"listening"/, profile("gateway")),
+    );
     const workers = await Promise.all([
       ...Array.from(
         { length: spec.processingWorkers },
         (_, i) =>
-          spawnTask(`processing-${i}`, "worker", ["--role", "processing"], {
-            ...env,
-            INSTANCE_ID: `${prefix}-p${i}`,
-          }, /"processing orders"/),
+          spawnTask(
+            `processing-${i}`,
+            "worker",
+            ["--role", "processing"],
+            {
+              ...env,
+              INSTANCE_ID: `${prefix}-p${i}`,
+            },
+            /"processing orders"/,
+            profile(`processing-${i}`),
+          ),
       ),
       ...(spec.notification === false ? [] : [
-        spawnTask("notification", "worker", ["--role", "notification"], {
-          ...env,
-          INSTANCE_ID: `${prefix}-n`,
-        }, /"notifying customers"/),
+        spawnTask(
+          "notification",
+          "worker",
+          ["--role", "notification"],
+          {
+            ...env,
+            INSTANCE_ID: `${prefix}-n`,
+          },
+          /"notifying customers"/,
+          profile("notification"),
+        ),
       ]),
     ]);
     procs.push(...workers);
