@@ -18,6 +18,12 @@ export interface CpuProfile {
   timeDeltas: number[];
 }
 
+/** Seconds since a profile's start: only samples in `[from, to)` count. */
+export interface Window {
+  from: number;
+  to: number;
+}
+
 /** One row of a table: a name, its time in ms and its share of the profile. */
 export interface Row {
   name: string;
@@ -54,7 +60,11 @@ export function packageOf(url: string): string {
  * @param profiles Parsed `.cpuprofile` files.
  * @param top Rows per table.
  */
-export function summarizeProfile(profiles: readonly CpuProfile[], top = 25): ProfileSummary {
+export function summarizeProfile(
+  profiles: readonly CpuProfile[],
+  top = 25,
+  window?: Window,
+): ProfileSummary {
   const self = new Map<string, number>();
   const byPackage = new Map<string, number>();
   const inclusive = new Map<string, number>();
@@ -69,8 +79,11 @@ export function summarizeProfile(profiles: readonly CpuProfile[], top = 25): Pro
       return `${f.functionName || "(anonymous)"}${where}`;
     };
     const hits = new Map<number, number>();
+    let at = 0;
     profile.samples.forEach((id, i) => {
       const ms = (profile.timeDeltas[i] ?? 0) / 1000;
+      at += ms;
+      if (window !== undefined && (at < window.from * 1000 || at >= window.to * 1000)) return;
       hits.set(id, (hits.get(id) ?? 0) + ms);
     });
     for (const [id, ms] of hits) {
@@ -107,6 +120,31 @@ export function summarizeProfile(profiles: readonly CpuProfile[], top = 25): Pro
   };
 }
 
+/**
+ * How busy a profile's thread was over time: the share of each `stepS` not idle.
+ *
+ * @returns One entry per step, from the profile's start.
+ */
+export function busyTimeline(profile: CpuProfile, stepS = 0.5): { atS: number; busyPct: number }[] {
+  const idle = new Set(
+    profile.nodes.filter((n) => n.callFrame.functionName === "(idle)").map((n) => n.id),
+  );
+  const steps: { total: number; busy: number }[] = [];
+  let at = 0;
+  profile.samples.forEach((id, i) => {
+    const ms = (profile.timeDeltas[i] ?? 0) / 1000;
+    at += ms;
+    const k = Math.floor(at / (stepS * 1000));
+    steps[k] ??= { total: 0, busy: 0 };
+    steps[k].total += ms;
+    if (!idle.has(id)) steps[k].busy += ms;
+  });
+  return Array.from(steps, (s, k) => ({
+    atS: k * stepS,
+    busyPct: s === undefined || s.total === 0 ? 0 : (100 * s.busy) / s.total,
+  }));
+}
+
 /** The summary as Markdown tables. */
 export function formatProfile(title: string, s: ProfileSummary): string {
   const table = (head: string, list: Row[]) => [
@@ -129,17 +167,30 @@ export function formatProfile(title: string, s: ProfileSummary): string {
 if (import.meta.main) {
   const { values, positionals } = parseArgs({
     args: Deno.args,
-    options: { top: { type: "string", default: "25" } },
+    options: {
+      top: { type: "string", default: "25" },
+      window: { type: "string" },
+      timeline: { type: "boolean", default: false },
+    },
     allowPositionals: true,
   });
-  if (positionals.length === 0) {
-    console.error("usage: deno task bench:profile FILE.cpuprofile… [--top 25]");
+  const range = values.window === undefined ? undefined : /^([\d.]+)-([\d.]+)$/.exec(values.window);
+  if (positionals.length === 0 || range === null) {
+    console.error(
+      "usage: deno task bench:profile FILE.cpuprofile… [--top 25] [--window FROM-TO (s)] [--timeline]",
+    );
     Deno.exit(2);
   }
   const profiles = await Promise.all(
     positionals.map(async (f) => JSON.parse(await Deno.readTextFile(f)) as CpuProfile),
   );
-  console.log(
-    formatProfile(positionals.join(", "), summarizeProfile(profiles, Number(values.top))),
-  );
+  if (values.timeline) {
+    for (const [i, p] of profiles.entries()) {
+      console.log(`${positionals[i]}: busy % per 0.5 s`);
+      console.log(busyTimeline(p).map((s) => `${s.atS}s ${s.busyPct.toFixed(0)}%`).join(", "));
+    }
+  }
+  const window = range === undefined ? undefined : { from: Number(range[1]), to: Number(range[2]) };
+  const title = positionals.join(", ") + (window ? ` from ${window.from} s to ${window.to} s` : "");
+  console.log(formatProfile(title, summarizeProfile(profiles, Number(values.top), window)));
 }

@@ -8,12 +8,15 @@ import { createKafkaClient, type KafkaClientName } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { generatePurchases, readWords } from "../datasets/purchases.ts";
 import { summarize } from "../lib/stats.ts";
+import { CostMeter, type Costs } from "./cost.ts";
 import { spawnTask } from "./procs.ts";
 
 /** Options of {@linkcode benchPurchases}. */
 export interface PurchaseBenchOptions {
   brokers: string;
   client: KafkaClientName;
+  /** The broker's process, measured with the worker when given. */
+  brokerPid?: number;
   /** Events published before the worker starts. @default 100000 */
   events?: number;
   /** Rate of the latency run, events/s. @default 1000 */
@@ -89,6 +92,10 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
         ? {}
         : { profileDir: options.profileDir, profileName: "purchases-purchase-analytics" },
     );
+    const meter = await CostMeter.start([
+      { name: "purchase-analytics", pid: worker.child.pid, fresh: true },
+      ...(options.brokerPid === undefined ? [] : [{ name: "broker", pid: options.brokerPid }]),
+    ]);
     const started = performance.now();
     let seconds = NaN;
     try {
@@ -103,10 +110,17 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
           seconds = (performance.now() - started) / 1000;
           break;
         }
-        await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 25));
       }
+      const cost: Costs = await meter.stop();
       const eventsPerSec = total / seconds;
-      say(`    ${total} events in ${seconds.toFixed(2)} s: ${eventsPerSec.toFixed(0)} events/s`);
+      const workerCpuS = cost["purchase-analytics"]!.cpuS;
+      const eventsPerCpuS = total / workerCpuS;
+      say(
+        `    ${total} events in ${seconds.toFixed(2)} s: ${eventsPerSec.toFixed(0)} events/s, ${
+          eventsPerCpuS.toFixed(0)
+        } events per worker CPU-second`,
+      );
 
       // Latency at a steady rate, with the worker caught up.
       const rate = options.latencyRate ?? 1000;
@@ -158,6 +172,10 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
         events: total,
         seconds,
         eventsPerSec,
+        cost,
+        eventsPerCpuS,
+        /** Events per CPU-second of the worker and the broker together. */
+        eventsPerSystemCpuS: total / Object.values(cost).reduce((n, c) => n + c.cpuS, 0),
         latency: {
           rate,
           events: count,
