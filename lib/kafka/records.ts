@@ -119,7 +119,7 @@ export function deadLetterRecord(
     type: "DeadLetter",
     source: { topic: source.topic, partition: source.partition, offset: source.offset },
     key: source.key,
-    value: source.value === null ? null : new TextDecoder().decode(source.value),
+    value: source.value === null ? null : UTF8.decode(source.value),
     reason,
     at: now.toISOString(),
   };
@@ -131,6 +131,9 @@ export function deadLetterRecord(
     ...(traceparent === undefined ? {} : { headers: { traceparent } }),
   };
 }
+
+/** One decoder for every record (not fatal: bytes that are not UTF-8 become U+FFFD). */
+const UTF8 = new TextDecoder();
 
 /** A parsed value, or the one-sentence reason it could not be parsed. */
 export type Parsed<T> =
@@ -153,7 +156,7 @@ export function parseRecord<T>(bytes: Uint8Array | null, schema: z.ZodType<T>): 
   }
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
+    json = JSON.parse(UTF8.decode(bytes));
   } catch (error) {
     return {
       ok: false,
