@@ -95,6 +95,7 @@ export async function runBench(
     (kafka = await startKafka({ port: 0, dataDir: kafkaDir, say })).brokers;
   const started = new Date();
   const runs: RunResult[] = [];
+  const outboxRoot = `outbox/bench/${started.toISOString().replace(/[:.]/g, "-")}`;
   try {
     for (let run = 1; run <= options.runs; run++) {
       for (const client of options.clients) {
@@ -106,6 +107,7 @@ export async function runBench(
             ...(options.target ? { target: options.target } : {}),
             ...(options.profileDir ? { profileDir: options.profileDir } : {}),
             ...(kafka ? { brokerPid: kafka.pid } : {}),
+            outboxRoot,
           }, say),
         );
       }
@@ -115,6 +117,7 @@ export async function runBench(
       await kafka.stop();
       await Deno.remove(kafkaDir, { recursive: true }).catch(() => {});
     }
+    await Deno.remove(`${ROOT}${outboxRoot}`, { recursive: true }).catch(() => {});
   }
   const report: BenchReport = {
     started: started.toISOString(),

@@ -14,8 +14,6 @@ import { CostMeter, type Costs, type Measured } from "./cost.ts";
 import { type Observer, startObserver } from "./observer.ts";
 import { type Proc, spawnTask } from "./procs.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
-
 /**
  * The warm-up before each measurement: rounds of `seconds` at `rate` orders/s, unmeasured, until
  * the median latency to `finalizado` of a round is within `tolerance` (or `floorMs`) of the round
@@ -104,6 +102,14 @@ export interface Deployment {
   profileDir?: string;
   /** The broker's process (measured with the others), when the bench started it. */
   brokerPid?: number;
+  /**
+   * Where the systems' mail outboxes go (under `outbox/`, where the worker task may write), one
+   * folder per system. The caller removes it once everything is measured: deleting thousands of
+   * files slows creating files for minutes afterwards on some file systems (ext4 without journal
+   * skips inodes deleted in the last minute), so it must not happen between measurements.
+   * @default "outbox/bench"
+   */
+  outboxRoot?: string;
 }
 
 /** The system under test: where to send orders, where to watch them, how to stop it. */
@@ -176,8 +182,7 @@ export async function startSystem(
   const prefix = `bench-${spec.name}-${Date.now().toString(36)}`;
   const topics = { processing: `${prefix}-processing`, notifications: `${prefix}-notifications` };
   const port = String(await freePort());
-  // Under outbox/, where the worker task may write; removed with the system.
-  const outbox = `outbox/bench/${prefix}`;
+  const outbox = `${deployment.outboxRoot ?? "outbox/bench"}/${prefix}`;
   const env = {
     KAFKA_BROKERS: deployment.brokers,
     KAFKA_CLIENT: deployment.client,
@@ -198,7 +203,6 @@ export async function startSystem(
   const stop = async () => {
     await Promise.all([...procs.values()].map((p) => p.stop()));
     await observer?.stop();
-    await Deno.remove(`${ROOT}${outbox}`, { recursive: true }).catch(() => {});
   };
   const profile = (name: string) =>
     deployment.profileDir === undefined
