@@ -181,7 +181,7 @@ function clientReport(runs: readonly RunResult[]): string[] {
         } | ${hop("finalizadoToNotified")} |`;
       }),
       "",
-      "### Warm-up before each scenario (rounds of 1 s at 50 orders/s until the median is stable)",
+      "### Warm-up before each scenario (rounds of 1 s at 50 orders/s until the last three rounds' medians agree within 25 % or 3 ms)",
       "",
       "| scenario | rounds | seconds | medians of the rounds (last run), ms |",
       "| --- | --- | --- | --- |",

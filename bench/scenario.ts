@@ -16,16 +16,17 @@ import { type Proc, spawnTask } from "./procs.ts";
 
 /**
  * The warm-up before each measurement: rounds of `seconds` at `rate` orders/s, unmeasured, until
- * the median latency to `finalizado` of a round is within `tolerance` (or `floorMs`) of the round
- * before — the pipeline's latency is stable — with at least `minRounds` and at most `maxRounds`.
+ * the pipeline's latency is stable: the medians (to `finalizado`) of the last `window` rounds lie
+ * within `tolerance` of their own median (or `floorMs`), every order of them finished; at least
+ * `window` rounds, at most `maxRounds`.
  */
 export const WARMUP = {
   rate: 50,
   seconds: 1,
-  minRounds: 3,
+  window: 3,
   maxRounds: 20,
-  tolerance: 0.2,
-  floorMs: 2,
+  tolerance: 0.25,
+  floorMs: 3,
 };
 
 /** What the warm-up did. */
@@ -323,6 +324,7 @@ export async function warmUp(system: System, spec: ScenarioSpec): Promise<WarmUp
   const started = performance.now();
   let orders = 0;
   let stable = false;
+  const finished: boolean[] = [];
   for (let round = 1; round <= WARMUP.maxRounds; round++) {
     const count = Math.round(WARMUP.rate * WARMUP.seconds);
     const r = await measureLoad(system, {
@@ -335,11 +337,11 @@ export async function warmUp(system: System, spec: ScenarioSpec): Promise<WarmUp
     });
     orders += count;
     p50s.push(r.latency.finalizado.p50);
-    const [before, last] = [p50s.at(-2), p50s.at(-1)!];
-    if (
-      round >= WARMUP.minRounds && before !== undefined && r.unfinished === 0 &&
-      Math.abs(last - before) <= Math.max(WARMUP.floorMs, WARMUP.tolerance * before)
-    ) {
+    finished.push(r.unfinished === 0 && r.errors === 0);
+    if (round < WARMUP.window || !finished.slice(-WARMUP.window).every(Boolean)) continue;
+    const last = p50s.slice(-WARMUP.window).sort((x, y) => x - y);
+    const middle = last[Math.floor(last.length / 2)]!;
+    if (last.at(-1)! - last[0]! <= Math.max(WARMUP.floorMs, WARMUP.tolerance * middle)) {
       stable = true;
       break;
     }
