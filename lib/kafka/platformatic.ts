@@ -17,8 +17,11 @@ import {
   compatibilityPartitioner,
   Consumer,
   FetchIsolationLevels,
+  kGetApi,
+  kGetConnection,
+  kMetadata,
+  kPerformWithRetry,
   ListOffsetTimestamps,
-  type Message,
   Producer,
   stringSerializers,
 } from "@platformatic/kafka";
@@ -414,21 +417,16 @@ function platformaticTransactional(
         },
         async sendOffsets(offsets) {
           await tx.addConsumer(consumer);
-          // One at a time: concurrent addOffset calls are merged and all but one silently dropped.
-          for (const o of offsets) {
-            await tx.addOffset({
-              topic: o.topic,
-              partition: o.partition,
-              offset: BigInt(o.offset) - 1n, // addOffset commits the record's offset + 1
-              metadata: {
-                consumer: {
-                  groupId,
-                  generationId: o.generation ?? generation,
-                  memberId: consumer.memberId,
-                  coordinatorId: consumer.coordinatorId,
-                },
-              },
-            } as unknown as Message);
+          // Every partition in one TxnOffsetCommit (the library's addOffset sends one request per
+          // partition, one after another), with the generation and member id it was read under.
+          for (const [gen, list] of Map.groupBy(offsets, (o) => o.generation ?? generation)) {
+            await commitOffsets(producer, consumer, {
+              transactionalId,
+              groupId,
+              generationId: gen,
+              groupInstanceId: options.instanceId,
+              offsets: list,
+            });
           }
         },
         commit: () => tx.commit(),
@@ -698,4 +696,78 @@ function platformaticTransactional(
       return stopping_;
     },
   };
+}
+
+/**
+ * The group's offsets for `offsets` (the next offset to read, per partition) committed in the
+ * producer's open transaction with one TxnOffsetCommit request to the group coordinator, with the
+ * library's retries. The transaction must have the group added already (AddOffsetsToTxn).
+ */
+function commitOffsets(
+  producer: Producer<string, string, string, string>,
+  consumer: Consumer,
+  request: {
+    transactionalId: string;
+    groupId: string;
+    generationId: number;
+    groupInstanceId: string;
+    offsets: readonly Position[];
+  },
+): Promise<void> {
+  const byTopic = Map.groupBy(request.offsets, (o) => o.topic);
+  // The library's internal client API (exported symbols): callback style throughout.
+  type Callback<T> = (error: Error | null, value?: T) => void;
+  type Internal = {
+    [kMetadata](
+      o: { topics: string[] },
+      cb: Callback<{
+        brokers: Map<number, unknown>;
+        topics: Map<string, { partitions: { leaderEpoch: number }[] }>;
+      }>,
+    ): void;
+    [kGetConnection](broker: unknown, cb: Callback<unknown>): void;
+    [kGetApi](name: string, cb: Callback<(...args: unknown[]) => void>): void;
+    [kPerformWithRetry](
+      id: string,
+      op: (retry: Callback<unknown>) => void,
+      cb: Callback<unknown>,
+    ): void;
+  };
+  const client = producer as unknown as Internal;
+  return new Promise((resolve, reject) => {
+    client[kPerformWithRetry]("commit", (retry) => {
+      client[kMetadata]({ topics: [...byTopic.keys()] }, (error, metadata) => {
+        if (error || metadata === undefined) return retry(error);
+        client[kGetConnection](
+          metadata.brokers.get(consumer.coordinatorId ?? -1),
+          (error, connection) => {
+            if (error) return retry(error);
+            client[kGetApi]("TxnOffsetCommit", (error, api) => {
+              if (error || api === undefined) return retry(error);
+              api(
+                connection,
+                request.transactionalId,
+                request.groupId,
+                producer.producerId,
+                producer.producerEpoch,
+                request.generationId,
+                consumer.memberId,
+                request.groupInstanceId,
+                [...byTopic].map(([name, list]) => ({
+                  name,
+                  partitions: list.map((o) => ({
+                    partitionIndex: o.partition,
+                    committedOffset: BigInt(o.offset),
+                    committedLeaderEpoch:
+                      metadata.topics.get(name)?.partitions[o.partition]?.leaderEpoch ?? -1,
+                  })),
+                })),
+                (error: Error | null) => retry(error),
+              );
+            });
+          },
+        );
+      });
+    }, (error) => (error ? reject(error) : resolve()));
+  });
 }
