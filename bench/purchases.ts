@@ -45,7 +45,6 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
     GROUP_ID_PREFIX: prefix,
     INSTANCE_ID: `${prefix}-1`,
     PURCHASE_CONSOLE: "off",
-    ...(Deno.env.get("XV8") ? { DENO_V8_FLAGS: Deno.env.get("XV8")! } : {}),
     LOG_LEVEL: "info",
   };
   const kafka = createKafkaClient(
