@@ -586,7 +586,9 @@ function platformaticTransactional(
         const got = await fetchRound(
           consumer,
           idle.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.position! })),
-          { maxWaitMs: 50 },
+          // While batches run, others' partitions become idle soon, and only the fetch's return
+          // lets them be fetched again: wait for data briefly. With nothing running, wait longer.
+          { maxWaitMs: running.size > 0 ? 5 : 50 },
         );
         failures = 0;
         let started = 0;
