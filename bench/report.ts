@@ -109,6 +109,7 @@ const ROLES: [string, (name: string) => boolean][] = [
   ["processing", (n) => n.startsWith("processing")],
   ["notification", (n) => n === "notification"],
   ["broker", (n) => n === "broker"],
+  ["bench", (n) => n === "bench"],
 ];
 
 function costCells(costs: readonly Costs[]): string[] {
@@ -197,8 +198,8 @@ function clientReport(runs: readonly RunResult[]): string[] {
       "",
       "### Cost while the scenario's orders were sent and settled: CPU seconds, peak RSS",
       "",
-      "| scenario | gateway | processing (all) | notification | broker JVM |",
-      "| --- | --- | --- | --- | --- |",
+      "| scenario | gateway | processing (all) | notification | broker JVM | bench (load client, observer) |",
+      "| --- | --- | --- | --- | --- | --- |",
       ...[...scenarios].map(([name, list]) =>
         `| ${name} | ${costCells(list.map((s) => s.cost)).join(" | ")} |`
       ),
@@ -218,8 +219,8 @@ function clientReport(runs: readonly RunResult[]): string[] {
       "",
       `Highest rate held: ${of(capacity.map((c) => c.highestRateHeld), 0, "orders/s")}.`,
       "",
-      "| offered orders/s | held in | p99 to finalizado, ms | finalized/s | gateway | processing | notification | broker JVM |",
-      "| --- | --- | --- | --- | --- | --- | --- | --- |",
+      "| offered orders/s | held in | p99 to finalizado, ms | finalized/s | gateway | processing | notification | broker JVM | bench |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
       ...rates.map((rate) => {
         const steps = capacity.flatMap((c) => c.steps.filter((s) => s.rate === rate));
         return `| ${rate} | ${steps.filter((s) => s.held).length}/${capacity.length} runs | ${

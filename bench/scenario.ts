@@ -162,9 +162,11 @@ export async function startSystem(
       },
     };
   };
-  const broker: Measured[] = deployment.brokerPid === undefined
-    ? []
-    : [{ name: "broker", pid: deployment.brokerPid }];
+  // The broker, and this process: the load client and the observer share the same cores.
+  const broker: Measured[] = [
+    ...(deployment.brokerPid === undefined ? [] : [{ name: "broker", pid: deployment.brokerPid }]),
+    { name: "bench", pid: Deno.pid },
+  ];
   if (deployment.target !== undefined) {
     const topics = { processing: "order_processing", notifications: "order_notifications" };
     const observer = await observe(topics);
