@@ -1,31 +1,63 @@
 /**
- * Capacity: the arrival rate ramped in steps on one running system until p99 to `finalizado`
- * passes a bound (or orders fail), and the gateway's intake ceiling (accepted POSTs per second,
- * acks=all, closed loop).
+ * Capacity: the arrival rate ramped in steps on one running, warmed-up system until p99 to
+ * `finalizado` passes a bound (or orders fail), and the gateway's intake ceiling (accepted POSTs
+ * per second, acks=all, closed loop). Each step and the intake run say what they cost
+ * (`bench/cost.ts`).
  */
 import { generateOrders } from "../datasets/orders.ts";
-import type { KafkaClientName } from "../lib/kafka/mod.ts";
-import { measureLoad, startSystem } from "./scenario.ts";
+import { CostMeter, type Costs } from "./cost.ts";
+import { type Deployment, measureLoad, startSystem, type WarmUp, warmUp } from "./scenario.ts";
 
 /** Options of {@linkcode capacityRamp}. */
 export interface CapacityOptions {
-  brokers: string;
-  client: KafkaClientName;
   dwellMs: number;
   /** p99 to finalizado a step must stay under, ms. @default 500 */
   p99BoundMs?: number;
-  /** Rates tried, orders/s. @default [250, 500, 1000, 2000, 3000, 4000] */
+  /** Rates tried, orders/s. @default {@linkcode CAPACITY_STEPS} */
   steps?: number[];
-  /** Seconds per step. @default 4 */
+  /** Seconds per step. @default 5 */
   stepSeconds?: number;
+  /** @default 5 */
   partitions?: number;
+  /** @default 1 */
   processingWorkers?: number;
 }
 
+/** The rates the ramp tries by default, orders/s. */
+export const CAPACITY_STEPS = [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000];
+
+/** One step of the ramp. */
+export interface CapacityStep {
+  rate: number;
+  finalized: number;
+  orders: number;
+  p99: number;
+  mean: number;
+  throughput: number;
+  held: boolean;
+  cost: Costs;
+}
+
+/** What {@linkcode capacityRamp} found. */
+export interface Capacity {
+  p99BoundMs: number;
+  partitions: number;
+  processingWorkers: number;
+  warmup: WarmUp;
+  steps: CapacityStep[];
+  /** Orders finalized per second in the highest step that held the bound (0: none held). */
+  sustainedOrdersPerSec: number;
+  highestRateHeld: number;
+}
+
 /** Ramps the rate; reports each step and the highest rate that held the bound. */
-export async function capacityRamp(options: CapacityOptions, say: (line: string) => void) {
+export async function capacityRamp(
+  options: CapacityOptions,
+  deployment: Deployment,
+  say: (line: string) => void,
+): Promise<Capacity> {
   const bound = options.p99BoundMs ?? 500;
-  const seconds = options.stepSeconds ?? 4;
+  const seconds = options.stepSeconds ?? 5;
   const partitions = options.partitions ?? 5;
   const workers = options.processingWorkers ?? 1;
   const system = await startSystem({
@@ -33,33 +65,32 @@ export async function capacityRamp(options: CapacityOptions, say: (line: string)
     partitions,
     processingWorkers: workers,
     dwellMs: options.dwellMs,
-  }, { brokers: options.brokers, client: options.client });
-  const steps: {
-    rate: number;
-    finalized: number;
-    orders: number;
-    p99: number;
-    mean: number;
-    throughput: number;
-    held: boolean;
-  }[] = [];
+  }, deployment);
+  const steps: CapacityStep[] = [];
+  const spec = (rate: number) => ({
+    name: `capacity-${rate}`,
+    dataset: "generated",
+    orders: generateOrders(rate * seconds, rate),
+    load: "constant" as const,
+    rate,
+    partitions,
+    processingWorkers: workers,
+    dwellMs: options.dwellMs,
+    settleMs: 15_000,
+  });
+  let warmup: WarmUp;
   try {
-    for (const rate of options.steps ?? [250, 500, 1000, 2000, 3000, 4000]) {
-      const orders = generateOrders(rate * seconds, rate);
+    warmup = await warmUp(system, spec(WARMUP_RATE));
+    say(
+      `capacity: warm-up of ${warmup.rounds} rounds (${warmup.orders} orders), median ${
+        warmup.p50s.map((v) => v.toFixed(0)).join(" → ")
+      } ms`,
+    );
+    for (const rate of options.steps ?? CAPACITY_STEPS) {
       say(
         `capacity: ${rate} orders/s for ${seconds} s (${partitions} partitions, ${workers} processing worker(s))`,
       );
-      const r = await measureLoad(system, {
-        name: `capacity-${rate}`,
-        dataset: "generated",
-        orders,
-        load: "constant",
-        rate,
-        partitions,
-        processingWorkers: workers,
-        dwellMs: options.dwellMs,
-        settleMs: 15_000,
-      });
+      const r = await measureLoad(system, spec(rate));
       const held = r.finalized === r.orders && r.latency.finalizado.p99 <= bound;
       steps.push({
         rate,
@@ -69,6 +100,7 @@ export async function capacityRamp(options: CapacityOptions, say: (line: string)
         mean: r.latency.finalizado.mean,
         throughput: r.throughput,
         held,
+        cost: r.cost,
       });
       say(
         `    finalized ${r.finalized}/${r.orders}, p99 ${r.latency.finalizado.p99.toFixed(1)} ms, ${
@@ -85,20 +117,36 @@ export async function capacityRamp(options: CapacityOptions, say: (line: string)
     p99BoundMs: bound,
     partitions,
     processingWorkers: workers,
+    warmup,
     steps,
     sustainedOrdersPerSec: best?.throughput ?? 0,
     highestRateHeld: best?.rate ?? 0,
   };
 }
 
+const WARMUP_RATE = 50;
+
+/** What {@linkcode intakeCeiling} found. */
+export interface Intake {
+  seconds: number;
+  concurrency: number;
+  accepted: number;
+  refused: number;
+  acceptedPerSec: number;
+  /** CPU and memory of the gateway and the broker while it ran (no worker runs). */
+  cost: Costs;
+}
+
 /**
  * Accepted POSTs per second: `concurrency` clients each POSTing as fast as answers come, for
- * `seconds`. The client runs on the same 2 cores as the gateway and the broker.
+ * `seconds`, after a one-second warm-up of the same. The client runs on the same 2 cores as the
+ * gateway and the broker.
  */
 export async function intakeCeiling(
-  options: { brokers: string; client: KafkaClientName; seconds?: number; concurrency?: number },
+  options: { seconds?: number; concurrency?: number },
+  deployment: Deployment,
   say: (line: string) => void,
-) {
+): Promise<Intake> {
   const seconds = options.seconds ?? 5;
   const concurrency = options.concurrency ?? 64;
   const system = await startSystem({
@@ -107,33 +155,40 @@ export async function intakeCeiling(
     processingWorkers: 0,
     dwellMs: 0,
     notification: false,
-  }, { brokers: options.brokers, client: options.client });
+  }, deployment);
   try {
-    say(`intake: ${concurrency} clients POSTing for ${seconds} s`);
     const body = JSON.stringify({ name: "Intake", price: 1000, email: "intake@despacho.example" });
-    let accepted = 0;
-    let refused = 0;
-    const end = performance.now() + seconds * 1000;
+    const post = async (until: number) => {
+      let accepted = 0;
+      let refused = 0;
+      await Promise.all(Array.from({ length: concurrency }, async () => {
+        while (performance.now() < until) {
+          const res = await fetch(`${system.target}/orders`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body,
+          }).catch(() => null);
+          await res?.body?.cancel();
+          if (res?.status === 202) accepted++;
+          else refused++;
+        }
+      }));
+      return { accepted, refused };
+    };
+    await post(performance.now() + 1000);
+    say(`intake: ${concurrency} clients POSTing for ${seconds} s`);
+    const meter = await CostMeter.start(system.measured());
     const started = performance.now();
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const res = await fetch(`${system.target}/orders`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body,
-        }).catch(() => null);
-        await res?.body?.cancel();
-        if (res?.status === 202) accepted++;
-        else refused++;
-      }
-    }));
+    const { accepted, refused } = await post(started + seconds * 1000);
     const elapsed = (performance.now() - started) / 1000;
+    const cost = await meter.stop();
     const result = {
       seconds: elapsed,
       concurrency,
       accepted,
       refused,
       acceptedPerSec: accepted / elapsed,
+      cost,
     };
     say(`    ${accepted} accepted (${result.acceptedPerSec.toFixed(0)}/s), ${refused} refused`);
     return result;

@@ -11,18 +11,7 @@ import { createLogger } from "../lib/log.ts";
 import { freePort } from "../infra/kafka.ts";
 import { type Proc, spawnDeno } from "../infra/process.ts";
 import type { TestSmtp } from "../infra/smtp.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
-const TASKS = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks as Record<
-  string,
-  string
->;
-
-/** `["run", flags…, file]` of a `deno run` task in deno.json, so processes run as the task would. */
-function taskArgs(task: string): string[] {
-  const words = TASKS[task]!.split(/\s+/);
-  return ["run", ...words.filter((w) => /^--(allow|deny)-/.test(w)), words.at(-1)!];
-}
+import { taskArgs } from "./procs.ts";
 
 /** Roles a fault system runs. */
 export type Role = "processing" | "notification" | "purchase-analytics";

@@ -8,12 +8,15 @@ import { createKafkaClient, type KafkaClientName } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { generatePurchases, readWords } from "../datasets/purchases.ts";
 import { summarize } from "../lib/stats.ts";
+import { CostMeter, type Costs } from "./cost.ts";
 import { spawnTask } from "./procs.ts";
 
 /** Options of {@linkcode benchPurchases}. */
 export interface PurchaseBenchOptions {
   brokers: string;
   client: KafkaClientName;
+  /** The broker's process, measured with the worker when given. */
+  brokerPid?: number;
   /** Events published before the worker starts. @default 100000 */
   events?: number;
   /** Rate of the latency run, events/s. @default 1000 */
@@ -21,6 +24,8 @@ export interface PurchaseBenchOptions {
   /** Seconds of the latency run. @default 5 */
   latencySeconds?: number;
   partitions?: number;
+  /** Write a CPU profile of the worker into this folder. */
+  profileDir?: string;
 }
 
 /** Measures; see the module doc. */
@@ -83,7 +88,14 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
       ["--role", "purchase-analytics"],
       env,
       /"analysing purchases"/,
+      options.profileDir === undefined
+        ? {}
+        : { profileDir: options.profileDir, profileName: "purchases-purchase-analytics" },
     );
+    const meter = await CostMeter.start([
+      { name: "purchase-analytics", pid: worker.child.pid, fresh: true },
+      ...(options.brokerPid === undefined ? [] : [{ name: "broker", pid: options.brokerPid }]),
+    ]);
     const started = performance.now();
     let seconds = NaN;
     try {
@@ -98,10 +110,17 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
           seconds = (performance.now() - started) / 1000;
           break;
         }
-        await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 25));
       }
+      const cost: Costs = await meter.stop();
       const eventsPerSec = total / seconds;
-      say(`    ${total} events in ${seconds.toFixed(2)} s: ${eventsPerSec.toFixed(0)} events/s`);
+      const workerCpuS = cost["purchase-analytics"]!.cpuS;
+      const eventsPerCpuS = total / workerCpuS;
+      say(
+        `    ${total} events in ${seconds.toFixed(2)} s: ${eventsPerSec.toFixed(0)} events/s, ${
+          eventsPerCpuS.toFixed(0)
+        } events per worker CPU-second`,
+      );
 
       // Latency at a steady rate, with the worker caught up.
       const rate = options.latencyRate ?? 1000;
@@ -114,6 +133,9 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
       });
       const sentAt = new Map<string, number>();
       const delays: number[] = [];
+      /** Publication → the worker's decision (the notification's `at`), and decision → seen. */
+      const toDecided: number[] = [];
+      const decoder = new TextDecoder();
       const reader = kafka.reader({
         topics: [env.TOPIC_PURCHASE_NOTIFICATIONS],
         from: "end",
@@ -122,7 +144,10 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
           const now = Date.now();
           for (const r of batch.records) {
             const sent = sentAt.get(r.key ?? "");
-            if (sent !== undefined) delays.push(now - sent);
+            if (sent === undefined) continue;
+            delays.push(now - sent);
+            const at = JSON.parse(decoder.decode(r.value ?? new Uint8Array())).at;
+            toDecided.push(Date.parse(at) - sent);
           }
         },
       });
@@ -147,12 +172,19 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
       }
       await reader.stop();
       const d = summarize(delays);
-      say(`    notified ${delays.length}/${purchases}: p50 ${d.p50} ms, p99 ${d.p99} ms`);
+      const decided = summarize(toDecided);
+      say(
+        `    notified ${delays.length}/${purchases}: p50 ${d.p50} ms, p99 ${d.p99} ms (publication → decision p50 ${decided.p50} ms, p99 ${decided.p99} ms)`,
+      );
       return {
         partitions,
         events: total,
         seconds,
         eventsPerSec,
+        cost,
+        eventsPerCpuS,
+        /** Events per CPU-second of the worker and the broker together. */
+        eventsPerSystemCpuS: total / Object.values(cost).reduce((n, c) => n + c.cpuS, 0),
         latency: {
           rate,
           events: count,
@@ -160,6 +192,9 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
           notified: delays.length,
           p50Ms: d.p50,
           p99Ms: d.p99,
+          /** Publication → the worker's decision: the rest is its transaction and the read. */
+          toDecisionP50Ms: decided.p50,
+          toDecisionP99Ms: decided.p99,
           maxMs: d.max,
         },
       };

@@ -10,11 +10,35 @@ import { createLogger } from "../lib/log.ts";
 import type { OrderInput } from "../lib/order.ts";
 import { summarize, type Summary } from "../lib/stats.ts";
 import { freePort } from "../infra/kafka.ts";
-import { startObserver } from "./observer.ts";
+import { CostMeter, type Costs, type Measured } from "./cost.ts";
+import { type Observer, startObserver } from "./observer.ts";
 import { type Proc, spawnTask } from "./procs.ts";
 
-/** Orders sent, unmeasured, before each scenario's own. */
-export const WARMUP_ORDERS = 30;
+/**
+ * The warm-up before each measurement: rounds of `seconds` at `rate` orders/s, unmeasured, until
+ * the pipeline's latency is stable: the medians (to `finalizado`) of the last `window` rounds lie
+ * within `tolerance` of their own median (or `floorMs`), every order of them finished; at least
+ * `window` rounds, at most `maxRounds`.
+ */
+export const WARMUP = {
+  rate: 50,
+  seconds: 1,
+  window: 3,
+  maxRounds: 20,
+  tolerance: 0.25,
+  floorMs: 3,
+};
+
+/** What the warm-up did. */
+export interface WarmUp {
+  rounds: number;
+  orders: number;
+  seconds: number;
+  /** Whether the last two rounds' medians agreed (false: `maxRounds` ran out). */
+  stable: boolean;
+  /** The median latency to `finalizado` of each round, ms. */
+  p50s: number[];
+}
 
 /** What to run. */
 export interface ScenarioSpec {
@@ -56,6 +80,10 @@ export interface ScenarioResult {
   /** Finalized orders per second, from the first scheduled send to the last finalizado. */
   throughput: number;
   latency: { post: Summary; finalizado: Summary; notified: Summary };
+  /** CPU seconds and peak RSS of each process while the orders were sent and settled. */
+  cost: Costs;
+  /** The warm-up that ran before the measured orders, when one did. */
+  warmup?: WarmUp;
   /** Where the time goes: medians and p99 of each hop, ms. */
   hops: Record<
     "post" | "toRecibido" | "recibidoToFinalizado" | "finalizadoToNotified",
@@ -71,6 +99,18 @@ export interface Deployment {
   client: KafkaClientName;
   /** A running gateway to load (`--target`); our own processes when absent. */
   target?: string;
+  /** Write a CPU profile of every process started into this folder (`--profile`). */
+  profileDir?: string;
+  /** The broker's process (measured with the others), when the bench started it. */
+  brokerPid?: number;
+  /**
+   * Where the systems' mail outboxes go (under `outbox/`, where the worker task may write), one
+   * folder per system. The caller removes it once everything is measured: deleting thousands of
+   * files slows creating files for minutes afterwards on some file systems (ext4 without journal
+   * skips inodes deleted in the last minute), so it must not happen between measurements.
+   * @default "outbox/bench"
+   */
+  outboxRoot?: string;
 }
 
 /** The system under test: where to send orders, where to watch them, how to stop it. */
@@ -79,6 +119,14 @@ export interface System {
   brokers: string;
   client: KafkaClientName;
   topics: { processing: string; notifications: string };
+  /** Processes whose cost is measured: ours (started for this system) and the broker. */
+  measured(): Measured[];
+  /** Watches every order's states and notifications; started with the system. */
+  observer: Observer;
+  /** Our processes by name (`gateway`, `processing-0`, …; none for `--target`). */
+  procs: Map<string, Proc>;
+  /** Starts processing worker `index` (again, with the same instance id after a kill). */
+  startProcessing(index: number): Promise<Proc>;
   stop(): Promise<void>;
 }
 
@@ -96,18 +144,48 @@ export async function startSystem(
   },
   deployment: Deployment,
 ): Promise<System> {
+  const observe = async (topics: System["topics"]) => {
+    const kafka = createKafkaClient(
+      loadConfig({
+        KAFKA_BROKERS: deployment.brokers,
+        KAFKA_CLIENT: deployment.client,
+        KAFKA_CLIENT_ID: "bench-observer",
+      }),
+      createLogger("observer", "error"),
+    );
+    const observer = await startObserver(kafka, topics);
+    return {
+      ...observer,
+      async stop() {
+        await observer.stop();
+        await kafka.close();
+      },
+    };
+  };
+  // The broker, and this process: the load client and the observer share the same cores.
+  const broker: Measured[] = [
+    ...(deployment.brokerPid === undefined ? [] : [{ name: "broker", pid: deployment.brokerPid }]),
+    { name: "bench", pid: Deno.pid },
+  ];
   if (deployment.target !== undefined) {
+    const topics = { processing: "order_processing", notifications: "order_notifications" };
+    const observer = await observe(topics);
     return {
       target: deployment.target,
       brokers: deployment.brokers,
       client: deployment.client,
-      topics: { processing: "order_processing", notifications: "order_notifications" },
-      stop: () => Promise.resolve(),
+      topics,
+      measured: () => broker,
+      observer,
+      procs: new Map(),
+      startProcessing: () => Promise.reject(new Error("Cannot start a worker of --target")),
+      stop: () => observer.stop(),
     };
   }
   const prefix = `bench-${spec.name}-${Date.now().toString(36)}`;
   const topics = { processing: `${prefix}-processing`, notifications: `${prefix}-notifications` };
   const port = String(await freePort());
+  const outbox = `${deployment.outboxRoot ?? "outbox/bench"}/${prefix}`;
   const env = {
     KAFKA_BROKERS: deployment.brokers,
     KAFKA_CLIENT: deployment.client,
@@ -120,34 +198,74 @@ export async function startSystem(
     GROUP_ID_PREFIX: prefix,
     STAGE_DWELL_MS: String(spec.dwellMs),
     PORT: port,
-    OUTBOX_DIR: `outbox/bench/${prefix}`,
+    OUTBOX_DIR: outbox,
     LOG_LEVEL: "info",
   };
-  const procs: Proc[] = [];
-  const stop = () => Promise.all(procs.map((p) => p.stop())).then(() => {});
+  const procs = new Map<string, Proc>();
+  let observer: Observer | null = null;
+  const stop = async () => {
+    await Promise.all([...procs.values()].map((p) => p.stop()));
+    await observer?.stop();
+  };
+  const profile = (name: string) =>
+    deployment.profileDir === undefined
+      ? {}
+      : { profileDir: deployment.profileDir, profileName: `${spec.name}-${name}` };
+  const startProcessing = async (i: number) => {
+    const name = `processing-${i}`;
+    const proc = await spawnTask(
+      name,
+      "worker",
+      ["--role", "processing"],
+      {
+        ...env,
+        INSTANCE_ID: `${prefix}-p${i}`,
+      },
+      /"processing orders"/,
+      profile(name),
+    );
+    procs.set(name, proc);
+    return proc;
+  };
   try {
     // The gateway creates the topics; the workers start after it.
-    procs.push(await spawnTask("gateway", "gateway", [], env, /"listening"/));
-    const workers = await Promise.all([
-      ...Array.from(
-        { length: spec.processingWorkers },
-        (_, i) =>
-          spawnTask(`processing-${i}`, "worker", ["--role", "processing"], {
-            ...env,
-            INSTANCE_ID: `${prefix}-p${i}`,
-          }, /"processing orders"/),
-      ),
+    procs.set(
+      "gateway",
+      await spawnTask("gateway", "gateway", [], env, /"listening"/, profile("gateway")),
+    );
+    await Promise.all([
+      ...Array.from({ length: spec.processingWorkers }, (_, i) => startProcessing(i)),
       ...(spec.notification === false ? [] : [
-        spawnTask("notification", "worker", ["--role", "notification"], {
-          ...env,
-          INSTANCE_ID: `${prefix}-n`,
-        }, /"notifying customers"/),
+        spawnTask(
+          "notification",
+          "worker",
+          ["--role", "notification"],
+          {
+            ...env,
+            INSTANCE_ID: `${prefix}-n`,
+          },
+          /"notifying customers"/,
+          profile("notification"),
+        ).then((p) => procs.set("notification", p)),
       ]),
     ]);
-    procs.push(...workers);
     const target = `http://127.0.0.1:${port}`;
     await waitReady(target);
-    return { target, brokers: deployment.brokers, client: deployment.client, topics, stop };
+    observer = await observe(topics);
+    return {
+      target,
+      brokers: deployment.brokers,
+      client: deployment.client,
+      topics,
+      measured: () => [
+        ...[...procs].map(([name, p]) => ({ name, pid: p.child.pid, fresh: true })),
+        ...broker,
+      ],
+      observer,
+      procs,
+      startProcessing,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;
@@ -162,47 +280,81 @@ export async function measureLoad(
   system: System,
   spec: ScenarioSpec,
 ): Promise<ScenarioResult> {
-  const kafka = createKafkaClient(
-    loadConfig({
-      KAFKA_BROKERS: system.brokers,
-      KAFKA_CLIENT: system.client,
-      KAFKA_CLIENT_ID: "bench-observer",
-    }),
-    createLogger("observer", "error"),
-  );
-  const observer = await startObserver(kafka, system.topics);
-  try {
-    const t0 = Date.now();
-    const results = await loadOrders({
-      target: system.target,
-      orders: spec.orders,
-      rate: spec.load === "spike" ? "spike" : spec.rate,
-      concurrency: 128,
-    });
-    const ids = results.filter((r) => r.id !== undefined).map((r) => r.id!);
-    const deadline = Date.now() + spec.settleMs;
-    while (Date.now() < deadline && ids.some((id) => !isComplete(observer.seen.get(id)))) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const samples: OrderSample[] = results.map((r) => {
-      const s = r.id === undefined ? undefined : observer.seen.get(r.id);
-      const at = (t: number | undefined) => t === undefined ? null : t - (t0 + r.scheduledMs);
-      return {
-        scheduledMs: r.scheduledMs,
-        status: r.status,
-        post: r.latencyMs,
-        recibido: at(s?.states.recibido),
-        preparando: at(s?.states.preparando),
-        entregando: at(s?.states.entregando),
-        finalizado: at(s?.states.finalizado),
-        notified: at(s?.notified.finalizado),
-      };
-    });
-    const duplicates = ids.reduce((n, id) => n + (observer.seen.get(id)?.duplicates ?? 0), 0);
-    return summarizeScenario(spec, samples, duplicates);
-  } finally {
-    await observer.stop();
+  const observer = system.observer;
+  const meter = await CostMeter.start(system.measured());
+  const t0 = Date.now();
+  const results = await loadOrders({
+    target: system.target,
+    orders: spec.orders,
+    rate: spec.load === "spike" ? "spike" : spec.rate,
+    concurrency: 128,
+  });
+  const ids = results.filter((r) => r.id !== undefined).map((r) => r.id!);
+  const deadline = Date.now() + spec.settleMs;
+  while (Date.now() < deadline && ids.some((id) => !isComplete(observer.seen.get(id)))) {
+    await new Promise((r) => setTimeout(r, 20));
   }
+  const cost = await meter.stop();
+  const samples: OrderSample[] = results.map((r) => {
+    const s = r.id === undefined ? undefined : observer.seen.get(r.id);
+    const at = (t: number | undefined) => t === undefined ? null : t - (t0 + r.scheduledMs);
+    return {
+      scheduledMs: r.scheduledMs,
+      status: r.status,
+      post: r.latencyMs,
+      recibido: at(s?.states.recibido),
+      preparando: at(s?.states.preparando),
+      entregando: at(s?.states.entregando),
+      finalizado: at(s?.states.finalizado),
+      notified: at(s?.notified.finalizado),
+    };
+  });
+  const duplicates = ids.reduce((n, id) => n + (observer.seen.get(id)?.duplicates ?? 0), 0);
+  return summarizeScenario(spec, samples, duplicates, cost);
+}
+
+/**
+ * Warms a running system up (see {@linkcode WARMUP}): rounds of orders, unmeasured, until the
+ * median latency to `finalizado` is stable.
+ *
+ * @param system The system.
+ * @param spec The scenario it will run (partitions, workers and dwell, for the records).
+ * @returns What the warm-up did.
+ */
+export async function warmUp(system: System, spec: ScenarioSpec): Promise<WarmUp> {
+  const p50s: number[] = [];
+  const started = performance.now();
+  let orders = 0;
+  let stable = false;
+  const finished: boolean[] = [];
+  for (let round = 1; round <= WARMUP.maxRounds; round++) {
+    const count = Math.round(WARMUP.rate * WARMUP.seconds);
+    const r = await measureLoad(system, {
+      ...spec,
+      name: `${spec.name}-warmup-${round}`,
+      orders: generateOrders(count, 1000 + round),
+      load: "constant",
+      rate: WARMUP.rate,
+      settleMs: 10_000,
+    });
+    orders += count;
+    p50s.push(r.latency.finalizado.p50);
+    finished.push(r.unfinished === 0 && r.errors === 0);
+    if (round < WARMUP.window || !finished.slice(-WARMUP.window).every(Boolean)) continue;
+    const last = p50s.slice(-WARMUP.window).sort((x, y) => x - y);
+    const middle = last[Math.floor(last.length / 2)]!;
+    if (last.at(-1)! - last[0]! <= Math.max(WARMUP.floorMs, WARMUP.tolerance * middle)) {
+      stable = true;
+      break;
+    }
+  }
+  return {
+    rounds: p50s.length,
+    orders,
+    seconds: (performance.now() - started) / 1000,
+    stable,
+    p50s,
+  };
 }
 
 /**
@@ -219,25 +371,22 @@ export async function runScenario(
 ): Promise<ScenarioResult> {
   const system = await startSystem(spec, deployment);
   try {
-    // Warm-up, not measured: a freshly started system (JIT, connections, first transactions)
-    // is not what a scenario of 100 orders over 2 s should measure.
-    const warm = await measureLoad(system, {
-      ...spec,
-      name: `${spec.name}-warmup`,
-      orders: generateOrders(WARMUP_ORDERS, 99),
-      load: "constant",
-      rate: 100,
-      settleMs: 10_000,
-    });
-    if (warm.unfinished > 0 || warm.errors > 0) {
-      say(`    warm-up: ${warm.unfinished} unfinished, ${warm.errors} errors`);
-    }
+    // A freshly started system (JIT, connections, first transactions) is not what a scenario of
+    // 100 orders over 2 s should measure: warm it until its latency is stable.
+    const warmup = await warmUp(system, spec);
+    say(
+      `    warm-up: ${warmup.rounds} rounds of ${WARMUP.rate}/s (${warmup.orders} orders, ${
+        warmup.seconds.toFixed(1)
+      } s), median ${warmup.p50s.map((v) => v.toFixed(0)).join(" → ")} ms${
+        warmup.stable ? "" : " (not stable)"
+      }`,
+    );
     say(
       `    ${spec.orders.length} orders, ${
         spec.load === "spike" ? "one spike" : `${spec.rate}/s`
       }, ${spec.partitions} partition(s), ${spec.processingWorkers} processing worker(s)`,
     );
-    return await measureLoad(system, spec);
+    return { ...await measureLoad(system, spec), warmup };
   } finally {
     await system.stop();
   }
@@ -254,6 +403,7 @@ export function summarizeScenario(
   spec: ScenarioSpec,
   samples: OrderSample[],
   duplicates: number,
+  cost: Costs = {},
 ): ScenarioResult {
   const accepted = samples.filter((s) => s.status === 202);
   const done = accepted.filter((s) => s.finalizado !== null && s.notified !== null);
@@ -280,6 +430,7 @@ export function summarizeScenario(
       finalizado: summarize(values((s) => s.finalizado)),
       notified: summarize(values((s) => s.notified)),
     },
+    cost,
     hops: {
       post: hop((s) => s.post),
       toRecibido: hop((s) => s.recibido! - s.post),

@@ -12,19 +12,23 @@ Deno.test({
       datasets: [100],
       loads: ["constant"],
       partitions: [1],
-      workers: 1,
+      workers: { 1: 1 },
       rate: 50,
       dwellMs: 0,
-      client: testClientName(),
+      clients: [testClientName()],
+      runs: 1,
       brokers: await testBrokers(),
+      scenarios: true,
       capacity: false,
       intake: false,
       purchases: false,
+      failover: false,
       outDir,
       limit: 10,
     }, () => {});
-    const [scenario] = report.scenarios;
-    assert.equal(report.scenarios.length, 1);
+    const [run] = report.runs;
+    const [scenario] = run!.scenarios;
+    assert.equal(run!.scenarios.length, 1);
     assert.deepEqual([
       scenario!.orders,
       scenario!.accepted,
@@ -32,9 +36,12 @@ Deno.test({
       scenario!.duplicates,
     ], [10, 10, 10, 0]);
     assert.ok(scenario!.latency.finalizado.mean > 0);
+    assert.ok(scenario!.warmup!.rounds >= 3);
+    assert.ok(scenario!.cost.gateway!.cpuS > 0);
+    assert.ok(scenario!.cost.notification!.peakRssMiB > 0);
     const saved = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
-    assert.equal(saved.samples["100-constant-1"].length, 10);
+    assert.equal(saved.samples[`${testClientName()}/1/100-constant-1`].length, 10);
     assert.match(await Deno.readTextFile(`${dir}/100-constant-1-over-time.svg`), /^<svg/);
-    assert.match(text, /\| Carga \(constant\) \| — \(190 ms\) \| [0-9.]+ ms \(200 ms\) \|/);
+    assert.match(text, /\| Carga \(constant\) \| — \[190 ms\] \| [0-9.]+ ms \[200 ms\] \|/);
   },
 });

@@ -24,7 +24,10 @@ import type { OutRecord } from "./records.ts";
  */
 export type Position = TopicPartition & { offset: string; generation?: number };
 
-/** One open Kafka transaction, as a client library runs it. */
+/**
+ * One open Kafka transaction, as a client library runs it. `send` and `sendOffsets` may run at
+ * the same time; `commit` and `abort` come once both have settled.
+ */
 export interface Transaction {
   send(records: readonly OutRecord[]): Promise<void>;
   /** Commits the group's offsets (the next offset to read, per partition) in this transaction. */
@@ -185,8 +188,14 @@ export class GroupCommit {
       let tx: Transaction | null = null;
       try {
         tx = await this.#tx.begin();
-        if (records.length > 0) await tx.send(records);
-        if (offsets.size > 0) await tx.sendOffsets([...offsets.values()]);
+        const open = tx;
+        // The records go to their partitions' leaders and the offsets to the group coordinator:
+        // both at once (as the Java client does), then the commit once both are done.
+        const sent = await Promise.allSettled([
+          records.length > 0 ? open.send(records) : null,
+          offsets.size > 0 ? open.sendOffsets([...offsets.values()]) : null,
+        ]);
+        for (const s of sent) if (s.status === "rejected") throw s.reason;
         await tx.commit();
         const seconds = (performance.now() - started) / 1000;
         transactions.labels(group, "committed").inc();

@@ -399,12 +399,20 @@ function kafkajsTransactional(
         throw error;
       }
       const tx = await p.transaction();
+      // One operation at a time: kafkajs's transaction does not take a batch and offsets at once.
+      let last: Promise<unknown> = Promise.resolve();
+      const inTurn = (op: () => Promise<unknown>): Promise<void> => {
+        const run = last.then(op);
+        last = run.catch(() => {});
+        return run.then(() => {});
+      };
       return {
-        async send(records) {
-          for (const chunk of chunkRecords(records)) await tx.sendBatch(batchOf(chunk));
-        },
+        send: (records) =>
+          inTurn(async () => {
+            for (const chunk of chunkRecords(records)) await tx.sendBatch(batchOf(chunk));
+          }),
         sendOffsets: (offsets) =>
-          tx.sendOffsets({ consumerGroupId: groupId, topics: offsetTopics(offsets) }),
+          inTurn(() => tx.sendOffsets({ consumerGroupId: groupId, topics: offsetTopics(offsets) })),
         commit: () => tx.commit(),
         abort: () => tx.abort(),
       };

@@ -5,6 +5,7 @@
  * dead letter of a record that cannot be parsed.
  */
 import { z } from "zod";
+import { acceptorOf } from "../accept.ts";
 
 /** A record to publish: topic, key and a UTF-8 value, with optional string headers. */
 export interface OutRecord {
@@ -125,7 +126,7 @@ export function deadLetterRecord(
     type: "DeadLetter",
     source: { topic: source.topic, partition: source.partition, offset: source.offset },
     key: source.key,
-    value: source.value === null ? null : new TextDecoder().decode(source.value),
+    value: source.value === null ? null : UTF8.decode(source.value),
     reason,
     at: now.toISOString(),
   };
@@ -137,6 +138,9 @@ export function deadLetterRecord(
     ...(traceparent === undefined ? {} : { headers: { traceparent } }),
   };
 }
+
+/** One decoder for every record (not fatal: bytes that are not UTF-8 become U+FFFD). */
+const UTF8 = new TextDecoder();
 
 /** A parsed value, or the one-sentence reason it could not be parsed. */
 export type Parsed<T> =
@@ -159,7 +163,7 @@ export function parseRecord<T>(bytes: Uint8Array | null, schema: z.ZodType<T>): 
   }
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
+    json = JSON.parse(UTF8.decode(bytes));
   } catch (error) {
     return {
       ok: false,
@@ -167,6 +171,8 @@ export function parseRecord<T>(bytes: Uint8Array | null, schema: z.ZodType<T>): 
       kind: "invalid_json",
     };
   }
+  // The common case, a valid record, skips zod's machinery (lib/accept.ts); zod decides the rest.
+  if (acceptorOf(schema)?.(json)) return { ok: true, value: json as T };
   const result = schema.safeParse(json);
   if (result.success) return { ok: true, value: result.data };
   const issues = result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
