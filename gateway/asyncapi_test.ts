@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Ajv2020 } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
 import { generatePurchases, readWords } from "../datasets/purchases.ts";
 import { loadConfig } from "../lib/config.ts";
 import { deadLetterRecord, orderTopics, purchaseTopics } from "../lib/kafka/mod.ts";
@@ -33,7 +34,8 @@ Deno.test("asyncApiDocument() has a channel for every topic the roles create, na
 });
 
 Deno.test("asyncApiDocument(): the records the roles really write pass the document's schemas", async () => {
-  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  // Formats (email, date-time…) checked too, as a reader of the document would.
+  const ajv = addFormats.default(new Ajv2020({ strict: false, allErrors: true }));
   for (const [id, schema] of Object.entries(doc.components.schemas)) {
     ajv.addSchema(schema as Json, `#/components/schemas/${id}`);
   }
@@ -123,10 +125,22 @@ Deno.test("asyncApiDocument(): the records the roles really write pass the docum
 });
 
 Deno.test("asyncApiDocument(): a record that breaks its schema is refused by the document too", () => {
-  const ajv = new Ajv2020({ strict: false });
+  const ajv = addFormats.default(new Ajv2020({ strict: false }));
   for (const [id, schema] of Object.entries(doc.components.schemas)) {
     ajv.addSchema(schema as Json, `#/components/schemas/${id}`);
   }
   const validate = ajv.getSchema("#/components/schemas/OrderTransition")!;
   assert.equal(validate({ v: 1, type: "OrderTransition", id: "x", state: "perdido" }), false);
+  const requested = ajv.getSchema("#/components/schemas/OrderRequested")!;
+  const good = {
+    v: 1,
+    type: "OrderRequested",
+    id: "o-1",
+    order: { name: "Pizza", price: 12990, email: "a@b.cl" },
+    requestedAt: "2026-11-25T12:00:00.000Z",
+  };
+  assert.equal(requested(good), true, JSON.stringify(requested.errors));
+  // The formats are part of the contract: a reader checking them refuses these.
+  assert.equal(requested({ ...good, requestedAt: "yesterday" }), false);
+  assert.equal(requested({ ...good, order: { ...good.order, email: "not-an-address" } }), false);
 });
