@@ -1,0 +1,468 @@
+/**
+ * The transactional consume → decide → produce → commit loop on `@platformatic/kafka`: a group
+ * member with static membership (the instance id), its own fetch positions
+ * (`platformatic_fetch.ts`), up to {@linkcode CONCURRENCY} partitions' batches at once, and every
+ * batch's records and offsets in one transaction whose offset commit carries the generation and
+ * member id the batch was read under (KIP-447), so a zombie's commit is refused.
+ */
+import {
+  type Admin,
+  compatibilityPartitioner,
+  Consumer,
+  kGetApi,
+  kGetConnection,
+  kMetadata,
+  kPerformWithRetry,
+  Producer,
+  stringSerializers,
+} from "@platformatic/kafka";
+import { abortableSleep } from "../retry.ts";
+import { waitFor } from "../wait.ts";
+import type { BatchContext, TransactionalLoop, TransactionalOptions } from "./client.ts";
+import { countHandled } from "./observe.ts";
+import { GroupCommit, NotOwnedError, type Position, type Transactions } from "./group_commit.ts";
+import { edgeOffsets, fetchRound } from "./platformatic_fetch.ts";
+import { chunkRecords, type InRecord } from "./records.ts";
+import { type Base, classify, key, toMessages } from "./_platformatic_shared.ts";
+
+/** Partitions of one instance handled at once. */
+const CONCURRENCY = 8;
+
+/** One owned partition in one group generation. */
+interface Owned {
+  topic: string;
+  partition: number;
+  generation: number;
+  /** The next offset to fetch; null until it is known. */
+  position: bigint | null;
+  /** Where to start again after a failed batch: past the last record committed or deferred. */
+  resumeFrom: bigint | null;
+  busy: boolean;
+  revoked: AbortController;
+}
+
+/**
+ * Runs the transactional loop of one instance.
+ *
+ * @param base Client id and bootstrap brokers.
+ * @param options Group, transactional id, topics, handler.
+ * @param startupTimeoutMs Longest wait for the producer and the group at start-up.
+ * @param adminOf The client's admin (edge offsets of new partitions).
+ * @returns The running loop.
+ */
+export function platformaticTransactional(
+  base: Base,
+  options: TransactionalOptions,
+  startupTimeoutMs: number,
+  adminOf: () => Admin,
+): TransactionalLoop {
+  const { groupId, transactionalId, topics, log } = options;
+  const handle = countHandled(groupId, options.handle);
+  const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
+  const consumer = new Consumer({
+    ...base,
+    groupId,
+    groupInstanceId: options.instanceId,
+    autocommit: false,
+    sessionTimeout,
+    rebalanceTimeout: Math.max(60_000, sessionTimeout),
+    heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
+    retries: 5,
+    retryDelay: 250,
+  });
+  const makeProducer = () =>
+    new Producer({
+      ...base,
+      idempotent: true,
+      transactionalId,
+      // Ask for a fresh producer id: with the library's default (0, 0) a restarted instance is
+      // refused with PRODUCER_FENCED instead of fencing its predecessor.
+      producerId: -1n,
+      producerEpoch: -1,
+      serializers: stringSerializers,
+      partitioner: compatibilityPartitioner,
+      // Also the transaction timeout: a transaction open longer is aborted by the coordinator.
+      timeout: 30_000,
+      // After each commit the coordinator answers CONCURRENT_TRANSACTIONS until its markers are
+      // written (about 6 ms here); the library's default pause (1 s) would be paid by every
+      // transaction, and 10 ms made a transaction's first send wait 14 ms on average, 2 ms 7 ms.
+      retryDelay: 2,
+      retries: 300,
+    });
+  let producer = makeProducer();
+
+  const owned = new Map<string, Owned>();
+  let generation = -1;
+  const stopping = new AbortController();
+  let wake: () => void = () => {};
+  const running = new Set<Promise<void>>();
+  let fail: (error: unknown) => void = () => {};
+  const fatal = new Promise<never>((_, reject) => (fail = reject));
+  fatal.catch(() => {});
+
+  const transactions: Transactions = {
+    async begin() {
+      const tx = await producer.beginTransaction();
+      return {
+        async send(records) {
+          // One request at a time: concurrent sends in one transaction lose partitions.
+          for (const chunk of chunkRecords(records)) await tx.send({ messages: toMessages(chunk) });
+        },
+        async sendOffsets(offsets) {
+          await tx.addConsumer(consumer);
+          // Every partition in one TxnOffsetCommit (the library's addOffset sends one request per
+          // partition, one after another), with the generation and member id it was read under.
+          for (const [gen, list] of Map.groupBy(offsets, (o) => o.generation ?? generation)) {
+            await commitOffsets(producer, consumer, {
+              transactionalId,
+              groupId,
+              generationId: gen,
+              groupInstanceId: options.instanceId,
+              offsets: list,
+            });
+          }
+        },
+        commit: () => tx.commit(),
+        async abort() {
+          await tx.abort().catch(() => tx.cancel());
+        },
+      };
+    },
+    async reset() {
+      const old = producer;
+      producer = makeProducer();
+      await old.close().catch(() => {});
+    },
+  };
+  const commits = new GroupCommit(transactions, {
+    log,
+    group: groupId,
+    isFatal: (e) => classify(e) === "fatal",
+    onFatal: (e) => fail(e),
+    owns: (tp) => {
+      const o = owned.get(key(tp));
+      const g = (tp as Partial<Position>).generation;
+      return o !== undefined && !o.revoked.signal.aborted &&
+        (g === undefined || g === o.generation);
+    },
+  });
+
+  /** A new generation: everything owned before is revoked, the new partitions start afresh. */
+  function assign(gen: number, assignments: readonly { topic: string; partitions: number[] }[]) {
+    if (gen === generation) return;
+    generation = gen;
+    for (const o of owned.values()) o.revoked.abort();
+    owned.clear();
+    for (const a of assignments) {
+      if (!topics.includes(a.topic)) continue;
+      for (const partition of a.partitions) {
+        owned.set(key({ topic: a.topic, partition }), {
+          topic: a.topic,
+          partition,
+          generation: gen,
+          position: null,
+          resumeFrom: null,
+          busy: false,
+          revoked: new AbortController(),
+        });
+      }
+    }
+    commits.dropDeferred();
+    options.onAssign?.(
+      [...owned.values()].map((o) => ({ topic: o.topic, partition: o.partition })),
+    );
+    void resolvePositions(gen);
+  }
+
+  /** Where each newly owned partition starts: the group's committed offset, once stable. */
+  async function resolvePositions(gen: number): Promise<void> {
+    for (let attempt = 1; gen === generation && !stopping.signal.aborted; attempt++) {
+      try {
+        const wanted = [...owned.values()];
+        const byTopic = Map.groupBy(wanted, (o) => o.topic);
+        // requireStable: the previous owner's last transaction may still be completing; reading
+        // its offsets before its markers would re-process what it has published (KIP-447).
+        const groups = await adminOf().listConsumerGroupOffsets({
+          groups: [{
+            groupId,
+            topics: [...byTopic].map(([name, list]) => ({
+              name,
+              partitionIndexes: list.map((o) => o.partition),
+            })),
+          }],
+          requireStable: true,
+        });
+        const committed = new Map<string, bigint>();
+        for (const t of groups[0]?.topics ?? []) {
+          for (const p of t.partitions) {
+            committed.set(`${t.name}/${p.partitionIndex}`, p.committedOffset);
+          }
+        }
+        if (gen !== generation) return;
+        for (const [topic, list] of byTopic) {
+          const missing = list.filter((o) => (committed.get(key(o)) ?? -1n) < 0n);
+          const start = missing.length === 0 ? new Map<number, bigint>() : await edgeOffsets(
+            consumer,
+            topic,
+            missing.map((o) => o.partition),
+            "earliest", // a group with no committed offset reads its topics from the start
+          );
+          for (const o of list) {
+            const c = committed.get(key(o)) ?? -1n;
+            o.position = c >= 0n ? c : start.get(o.partition) ?? 0n;
+            o.resumeFrom = o.position;
+          }
+        }
+        wake();
+        return;
+      } catch (error) {
+        if (attempt === 1 || attempt % 20 === 0) {
+          log.warn("cannot read the committed offsets yet; trying again", { error, attempt });
+        }
+        await abortableSleep(Math.min(2_000, 50 * attempt), stopping.signal).catch(() => {});
+      }
+    }
+  }
+
+  function runBatch(o: Owned, records: InRecord[]): void {
+    o.busy = true;
+    const signal = AbortSignal.any([o.revoked.signal, stopping.signal]);
+    const ctx: BatchContext = {
+      signal,
+      heartbeat: () => Promise.resolve(), // the library heartbeats on its own timer
+      async commit(out, offset) {
+        const position: Position = {
+          topic: o.topic,
+          partition: o.partition,
+          offset,
+          generation: o.generation,
+        };
+        if (signal.aborted || owned.get(key(o)) !== o) throw new NotOwnedError(position);
+        if (out.length === 0) commits.defer(position);
+        else await commits.commit(out, position);
+        o.resumeFrom = BigInt(offset) + 1n;
+      },
+    };
+    const task = handle({ topic: o.topic, partition: o.partition, records }, ctx).catch(
+      async (error) => {
+        if (owned.get(key(o)) !== o) return; // revoked meanwhile: the new owner takes it from here
+        log.warn("batch failed; reading it again from the last commit", {
+          topic: o.topic,
+          partition: o.partition,
+          error,
+        });
+        o.position = o.resumeFrom;
+        await abortableSleep(1_000, signal).catch(() => {});
+      },
+    ).finally(() => {
+      o.busy = false;
+      running.delete(task);
+      wake();
+    });
+    running.add(task);
+  }
+
+  async function fetchLoop(): Promise<void> {
+    let failures = 0;
+    while (!stopping.signal.aborted) {
+      const idle = [...owned.values()].filter((o) => o.position !== null && !o.busy);
+      const room = CONCURRENCY - running.size;
+      if (idle.length === 0 || room <= 0) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 100);
+        });
+        continue;
+      }
+      try {
+        const got = await fetchRound(
+          consumer,
+          idle.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.position! })),
+          // While batches run, others' partitions become idle soon, and only the fetch's return
+          // lets them be fetched again: wait for data briefly. With nothing running, wait longer.
+          { maxWaitMs: running.size > 0 ? 5 : 50 },
+        );
+        failures = 0;
+        let started = 0;
+        for (const f of got) {
+          const o = owned.get(`${f.topic}/${f.partition}`);
+          if (o === undefined || !idle.includes(o)) continue; // revoked while the fetch was out
+          if (f.outOfRange) {
+            o.position = (await edgeOffsets(consumer, o.topic, [o.partition], "earliest")).get(
+              o.partition,
+            )!;
+            continue;
+          }
+          o.position = f.next;
+          if (f.records.length > 0 && started < room) {
+            started++;
+            runBatch(o, f.records);
+          } else if (f.records.length > 0) {
+            o.position = BigInt(f.records[0]!.offset); // no room now: fetched again later
+          }
+        }
+      } catch (error) {
+        if (++failures === 1 || failures % 20 === 0) {
+          log.warn("fetch failed; trying again", { error, failures });
+        }
+        await abortableSleep(Math.min(5_000, 100 * failures), stopping.signal).catch(() => {});
+      }
+    }
+  }
+
+  const ready = (async () => {
+    consumer.on("error", (error: Error) => {
+      if (classify(error) === "fatal") fail(error);
+      else log.warn("consumer error", { error });
+    });
+    consumer.on("consumer:group:join", (p) => {
+      if (p.generationId !== undefined) assign(p.generationId, p.assignments ?? []);
+    });
+    // Initialise the producer id first: it fences an earlier instance of this one.
+    await waitFor("the transactional producer to initialise", async () => {
+      try {
+        const tx = await producer.beginTransaction();
+        await tx.cancel();
+      } catch (error) {
+        if (classify(error) === "fatal") return { ready: false, fatal: error as Error };
+        await transactions.reset();
+        throw error;
+      }
+      return { ready: true, value: undefined };
+    }, {
+      timeoutMs: startupTimeoutMs,
+      intervalMs: 1000,
+      progressMs: 10_000,
+      say: (l) => log.info(l),
+      signal: stopping.signal,
+    });
+    consumer.topics.trackAll(...topics);
+    await waitFor("this instance to join its consumer group", async () => {
+      await consumer.joinGroup({
+        groupInstanceId: options.instanceId,
+        sessionTimeout,
+        rebalanceTimeout: Math.max(60_000, sessionTimeout),
+        heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
+      });
+      return { ready: true, value: undefined };
+    }, {
+      timeoutMs: startupTimeoutMs,
+      intervalMs: 1000,
+      progressMs: 10_000,
+      say: (l) => log.info(l),
+      signal: stopping.signal,
+    });
+    assign(consumer.generationId, consumer.assignments ?? []);
+    void fetchLoop();
+    log.info("consuming", { groupId, transactionalId, topics, client: "platformatic" });
+  })();
+
+  let stopped: () => void = () => {};
+  const done = Promise.race([
+    fatal,
+    ready.then(() => new Promise<void>(() => {}), (error) => Promise.reject(error)),
+    new Promise<void>((resolve) => (stopped = resolve)),
+  ]);
+  done.catch(() => {});
+  let stopping_: Promise<void> | null = null;
+
+  return {
+    ready,
+    done,
+    assigned: () => [...owned.values()].map((o) => ({ topic: o.topic, partition: o.partition })),
+    publish(records, position) {
+      if (position === undefined) return commits.commit(records, null);
+      const o = owned.get(key(position));
+      if (o === undefined) return Promise.reject(new NotOwnedError(position));
+      return commits.commit(records, { ...position, generation: o.generation });
+    },
+    stop() {
+      stopping_ ??= (async () => {
+        stopping.abort();
+        wake();
+        await ready.catch(() => {});
+        await Promise.allSettled([...running]);
+        await commits.drain();
+        // Leaves the group (a static member too): the partitions move at once.
+        await consumer.close(true).catch(() => {});
+        await producer.close().catch(() => {});
+        stopped();
+      })();
+      return stopping_;
+    },
+  };
+}
+
+/**
+ * The group's offsets for `offsets` (the next offset to read, per partition) committed in the
+ * producer's open transaction with one TxnOffsetCommit request to the group coordinator, with the
+ * library's retries. The transaction must have the group added already (AddOffsetsToTxn).
+ */
+function commitOffsets(
+  producer: Producer<string, string, string, string>,
+  consumer: Consumer,
+  request: {
+    transactionalId: string;
+    groupId: string;
+    generationId: number;
+    groupInstanceId: string;
+    offsets: readonly Position[];
+  },
+): Promise<void> {
+  const byTopic = Map.groupBy(request.offsets, (o) => o.topic);
+  // The library's internal client API (exported symbols): callback style throughout.
+  type Callback<T> = (error: Error | null, value?: T) => void;
+  type Internal = {
+    [kMetadata](
+      o: { topics: string[] },
+      cb: Callback<{
+        brokers: Map<number, unknown>;
+        topics: Map<string, { partitions: { leaderEpoch: number }[] }>;
+      }>,
+    ): void;
+    [kGetConnection](broker: unknown, cb: Callback<unknown>): void;
+    [kGetApi](name: string, cb: Callback<(...args: unknown[]) => void>): void;
+    [kPerformWithRetry](
+      id: string,
+      op: (retry: Callback<unknown>) => void,
+      cb: Callback<unknown>,
+    ): void;
+  };
+  const client = producer as unknown as Internal;
+  return new Promise((resolve, reject) => {
+    client[kPerformWithRetry]("commit", (retry) => {
+      client[kMetadata]({ topics: [...byTopic.keys()] }, (error, metadata) => {
+        if (error || metadata === undefined) return retry(error);
+        client[kGetConnection](
+          metadata.brokers.get(consumer.coordinatorId ?? -1),
+          (error, connection) => {
+            if (error) return retry(error);
+            client[kGetApi]("TxnOffsetCommit", (error, api) => {
+              if (error || api === undefined) return retry(error);
+              api(
+                connection,
+                request.transactionalId,
+                request.groupId,
+                producer.producerId,
+                producer.producerEpoch,
+                request.generationId,
+                consumer.memberId,
+                request.groupInstanceId,
+                [...byTopic].map(([name, list]) => ({
+                  name,
+                  partitions: list.map((o) => ({
+                    partitionIndex: o.partition,
+                    committedOffset: BigInt(o.offset),
+                    committedLeaderEpoch:
+                      metadata.topics.get(name)?.partitions[o.partition]?.leaderEpoch ?? -1,
+                  })),
+                })),
+                (error: Error | null) => retry(error),
+              );
+            });
+          },
+        );
+      });
+    }, (error) => (error ? reject(error) : resolve()));
+  });
+}
