@@ -56,6 +56,11 @@ export interface Http1Options {
   keepAliveTimeoutMs?: number;
   /** Largest request body, in bytes. @default 1048576 */
   maxBodyBytes?: number;
+  /**
+   * Told of every request the server answers itself, before the handler (400, 408, 413, 431…),
+   * with its status: such requests never reach the app, so its metrics would not see them.
+   */
+  onRefused?: (status: number) => void;
 }
 
 /** A running {@linkcode serveHttp1} server. */
@@ -98,6 +103,7 @@ export function serveHttp1(handler: Handler, options: Http1Options): Http1Server
     requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    onRefused: options.onRefused ?? (() => {}),
   };
   const listener = Deno.listen({ hostname: options.hostname, port: options.port });
   const connections = new Set<Connection>();
@@ -619,6 +625,11 @@ class Connection {
    * on the client itself, after a timeout).
    */
   async #refuse(refusal: Refusal, drop = true): Promise<void> {
+    try {
+      this.#limits.onRefused(refusal.status);
+    } catch {
+      // An observer's failure is not the client's problem.
+    }
     try {
       await this.#write(problemResponse(refusal), false, false);
       await this.#conn.closeWrite();

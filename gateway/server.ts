@@ -6,6 +6,7 @@ import type { Hono } from "hono";
 import type { Config } from "../lib/config.ts";
 import { createKafkaClient, orderTopics, purchaseTopics } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
+import { httpRequests } from "../lib/metrics.ts";
 import { OrderNotifiedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { PurchaseAnalyticsRecordSchema } from "../lib/purchase.ts";
@@ -131,6 +132,8 @@ export function serveApp(
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
     maxBodyBytes: config.MAX_BODY_BYTES,
+    // Refused before the app (its middleware counts the rest): no method or route is known.
+    onRefused: (status) => httpRequests.labels("unknown", "refused", String(status)).inc(),
   });
 }
 

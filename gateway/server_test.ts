@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { loadConfig } from "../lib/config.ts";
 import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
+import { httpRequests } from "../lib/metrics.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { Admission } from "./admission.ts";
 import { createApp } from "./app.ts";
@@ -32,6 +33,15 @@ function gateway(env: Record<string, string>) {
   return { url: `http://127.0.0.1:${server.addr.port}`, port: server.addr.port, server, sent };
 }
 
+/** The gateway's count of requests its HTTP server refused before the app, with `status`. */
+async function refused(status: number): Promise<number> {
+  const { values } = await httpRequests.get();
+  return values.find((v) =>
+    v.labels.route === "refused" && v.labels.method === "unknown" &&
+    v.labels.status === String(status)
+  )?.value ?? 0;
+}
+
 async function raw(port: number, head: string): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   await conn.write(encoder.encode(head)).catch(() => 0);
@@ -49,9 +59,12 @@ async function raw(port: number, head: string): Promise<string> {
 Deno.test("gateway over a socket: 10,000 request headers get a 431 problem, and an order still gets its 202", async () => {
   const { url, port, server, sent } = gateway({});
   try {
+    const before = await refused(431);
     const fields = Array.from({ length: 10_000 }, (_, i) => `X-H${i}: v\r\n`).join("");
     const text = await raw(port, `GET /healthz HTTP/1.1\r\nHost: gw\r\n${fields}\r\n`);
     assert.match(text, /^HTTP\/1\.1 431 /);
+    // Never seen by the app, yet counted in /metrics.
+    assert.equal(await refused(431), before + 1);
     assert.match(text, /content-type: application\/problem\+json/);
     const problem = JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4));
     assert.equal(problem.title, "Request header fields too large");
@@ -94,6 +107,7 @@ Deno.test("gateway over a socket: 200 clients dripping their headers are answere
     await health.body?.cancel();
     const results = await Promise.all(slow);
     assert.deepEqual(new Set(results.map((r) => r.status)), new Set(["408"]));
+    assert.ok(await refused(408) >= 200, "every 408 counted in /metrics");
     const last = Math.max(...results.map((r) => r.closedAfter));
     assert.ok(last < 3_000, `last slow client closed after ${last.toFixed(0)} ms`);
   } finally {
