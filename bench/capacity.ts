@@ -5,6 +5,7 @@
  * (`bench/cost.ts`).
  */
 import { generateOrders } from "../datasets/orders.ts";
+import { postOrdersUntil } from "./closed_loop.ts";
 import { CostMeter, type Costs } from "./cost.ts";
 import { type Deployment, measureLoad, startSystem, type WarmUp, warmUp } from "./scenario.ts";
 
@@ -157,29 +158,15 @@ export async function intakeCeiling(
     notification: false,
   }, deployment);
   try {
-    const body = JSON.stringify({ name: "Intake", price: 1000, email: "intake@despacho.example" });
-    const post = async (until: number) => {
-      let accepted = 0;
-      let refused = 0;
-      await Promise.all(Array.from({ length: concurrency }, async () => {
-        while (performance.now() < until) {
-          const res = await fetch(`${system.target}/orders`, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body,
-          }).catch(() => null);
-          await res?.body?.cancel();
-          if (res?.status === 202) accepted++;
-          else refused++;
-        }
-      }));
-      return { accepted, refused };
-    };
-    await post(performance.now() + 1000);
+    await postOrdersUntil(system.target, concurrency, performance.now() + 1000);
     say(`intake: ${concurrency} clients POSTing for ${seconds} s`);
     const meter = await CostMeter.start(system.measured());
     const started = performance.now();
-    const { accepted, refused } = await post(started + seconds * 1000);
+    const { accepted, refused } = await postOrdersUntil(
+      system.target,
+      concurrency,
+      started + seconds * 1000,
+    );
     const elapsed = (performance.now() - started) / 1000;
     const cost = await meter.stop();
     const result = {

@@ -9,7 +9,8 @@
  * usage: deno task bench:http [--servers strict,deno] [--seconds 5] [--clients 64] [--rounds 3]
  */
 import { parseArgs } from "node:util";
-import { spawnDeno } from "../infra/process.ts";
+import { procStat, spawnDeno } from "../infra/process.ts";
+import { postOrdersUntil } from "./closed_loop.ts";
 
 const FLAGS = ["--allow-net=127.0.0.1", "--allow-env", "--allow-read"];
 
@@ -35,39 +36,6 @@ async function serve(server: string): Promise<void> {
   console.error(`listening on port ${listening.addr.port}`);
 }
 
-/** User plus system CPU seconds of a process so far (read by `cat`: Deno reads /proc only with --allow-all). */
-async function cpuSeconds(pid: number): Promise<number | null> {
-  try {
-    const out = await new Deno.Command("cat", { args: [`/proc/${pid}/stat`], stderr: "null" })
-      .output();
-    const stat = new TextDecoder().decode(out.stdout);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return null;
-  }
-}
-
-async function load(url: string, seconds: number, clients: number) {
-  const body = JSON.stringify({ name: "Intake", price: 1000, email: "intake@despacho.example" });
-  let accepted = 0;
-  let refused = 0;
-  const end = performance.now() + seconds * 1000;
-  await Promise.all(Array.from({ length: clients }, async () => {
-    while (performance.now() < end) {
-      const res = await fetch(`${url}/orders`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body,
-      }).catch(() => null);
-      await res?.body?.cancel();
-      if (res?.status === 202) accepted++;
-      else refused++;
-    }
-  }));
-  return { accepted, refused };
-}
-
 async function round(server: string, seconds: number, clients: number) {
   const proc = await spawnDeno(
     `http-${server}`,
@@ -78,15 +46,15 @@ async function round(server: string, seconds: number, clients: number) {
   try {
     const port = proc.tail().match(/listening on port (\d+)/)![1];
     const url = `http://127.0.0.1:${port}`;
-    await load(url, 1, clients);
-    const before = await cpuSeconds(proc.child.pid);
+    await postOrdersUntil(url, clients, performance.now() + 1000);
+    const before = (await procStat(proc.child.pid)).cpuS;
     const started = performance.now();
-    const { accepted, refused } = await load(url, seconds, clients);
+    const { accepted, refused } = await postOrdersUntil(url, clients, started + seconds * 1000);
     const elapsed = (performance.now() - started) / 1000;
-    const after = await cpuSeconds(proc.child.pid);
-    const cpuMsPer1000 = before === null || after === null
-      ? null
-      : ((after - before) * 1000) / (accepted / 1000);
+    const after = (await procStat(proc.child.pid)).cpuS;
+    // NaN when the server's /proc could not be read (not Linux, or it is gone).
+    const cpu = after - before;
+    const cpuMsPer1000 = Number.isNaN(cpu) ? null : (cpu * 1000) / (accepted / 1000);
     return { server, accepted, refused, perSec: accepted / elapsed, cpuMsPer1000 };
   } finally {
     await proc.stop();
