@@ -8,6 +8,8 @@ import { createKafkaClient, type KafkaClientName } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { generatePurchases, readWords } from "../datasets/purchases.ts";
 import { summarize } from "../lib/stats.ts";
+import { classifyPurchase } from "../lib/purchase.ts";
+import { publishAtRate } from "./paced.ts";
 import { CostMeter, type Costs } from "./cost.ts";
 import { spawnTask } from "./procs.ts";
 
@@ -153,19 +155,8 @@ export async function benchPurchases(options: PurchaseBenchOptions, say: (line: 
       });
       await reader.ready;
       say(`purchases: ${count} events at ${rate}/s, timing publication → notification`);
-      const t0 = Date.now();
-      const chunk = Math.max(1, Math.round(rate / 100));
-      for (let i = 0; i < count; i += chunk) {
-        const wait = t0 + (i * 1000) / rate - Date.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        const batch = live.slice(i, i + chunk);
-        const at = Date.now();
-        for (const e of batch) sentAt.set(e.id, at);
-        await producer.send(
-          batch.map((e) => ({ topic: env.TOPIC_PURCHASES, key: e.id, value: JSON.stringify(e) })),
-        );
-      }
-      const purchases = live.filter((e) => e.taps !== null && e.taps > 0).length;
+      await publishAtRate(producer, env.TOPIC_PURCHASES, live, rate, sentAt);
+      const purchases = live.filter((e) => classifyPurchase(e) !== "visit").length;
       const until = Date.now() + 15_000;
       while (delays.length < purchases && Date.now() < until) {
         await new Promise((r) => setTimeout(r, 50));

@@ -48,6 +48,7 @@ import {
   startSpark,
   type Topics,
 } from "./spark_engines.ts";
+import { publishAtRate } from "./paced.ts";
 import { watchTree } from "./process_tree.ts";
 import { ensureSpark, SPARK_VERSION, type SparkInstall } from "./spark_setup.ts";
 import {
@@ -371,18 +372,7 @@ async function timeNotifications(
   say(`    ${count} events at ${rate}/s, timing publication → notification`);
   const before = await watch.sample();
   const from = performance.now();
-  const t0 = Date.now();
-  const chunk = Math.max(1, Math.round(rate / 100));
-  for (let i = 0; i < count; i += chunk) {
-    const wait = t0 + (i * 1000) / rate - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const batch = live.slice(i, i + chunk);
-    const at = Date.now();
-    for (const e of batch) sentAt.set(e.id, at);
-    await producer.send(
-      batch.map((e) => ({ topic: topics.events, key: e.id, value: JSON.stringify(e) })),
-    );
-  }
+  await publishAtRate(producer, topics.events, live, rate, sentAt);
   const purchases = live.filter((e) => classifyPurchase(e) !== "visit").length;
   const until = Date.now() + 30_000;
   while (delays.length < purchases && Date.now() < until) {
