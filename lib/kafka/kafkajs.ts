@@ -30,6 +30,7 @@ import type {
   TransactionalOptions,
 } from "./client.ts";
 import { countHandled } from "./observe.ts";
+import { loopLifecycle } from "./loop_lifecycle.ts";
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "./group_commit.ts";
 import { chunkRecords, type InBatch, type InRecord, type OutRecord } from "./records.ts";
 import { ensureTopics, type TopicAdmin } from "./topics.ts";
@@ -427,14 +428,11 @@ function kafkajsTransactional(
 
   const owned = new Map<string, TopicPartition>();
   const key = (tp: TopicPartition) => `${tp.topic}/${tp.partition}`;
-  let fail: (error: unknown) => void = () => {};
-  const fatal = new Promise<never>((_, reject) => (fail = reject));
-  fatal.catch(() => {});
   const commits = new GroupCommit(transactions, {
     log,
     group: groupId,
     isFatal: (e) => classify(e) === "fatal",
-    onFatal: (e) => fail(e),
+    onFatal: (e) => end.fail(e),
     owns: (tp) => owned.has(key(tp)),
   });
   const stopping = new AbortController();
@@ -469,7 +467,7 @@ function kafkajsTransactional(
       commits.dropDeferred();
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) fail(payload.error);
+      if (!payload.restart) end.fail(payload.error);
     });
     await consumer.connect();
     // A group with no committed offset reads its topics from the start: nothing is skipped.
@@ -524,33 +522,21 @@ function kafkajsTransactional(
     log.info("consuming", { groupId, transactionalId, topics, client: "kafkajs" });
   })();
 
-  let stopped: () => void = () => {};
-  const done = Promise.race([
-    fatal,
-    ready.then(() => new Promise<void>(() => {}), (error) => Promise.reject(error)),
-    // Only once stopped: the group has been left and the producer closed, so a process may exit.
-    new Promise<void>((resolve) => (stopped = resolve)),
-  ]);
-  done.catch(() => {});
-  let stopping_: Promise<void> | null = null;
+  const end = loopLifecycle(ready, async () => {
+    stopping.abort();
+    await ready.catch(() => {});
+    // Leaves the group (LeaveGroup): the partitions move at once, not after the session timeout.
+    await consumer.disconnect().catch(() => {});
+    await commits.drain();
+    await producer.disconnect().catch(() => {});
+  });
 
   return {
     ready,
-    done,
+    done: end.done,
     assigned: () => [...owned.values()],
     publish: (records, position) => commits.commit(records, position ?? null),
-    stop() {
-      stopping_ ??= (async () => {
-        stopping.abort();
-        await ready.catch(() => {});
-        // Leaves the group (LeaveGroup): the partitions move at once, not after the session timeout.
-        await consumer.disconnect().catch(() => {});
-        await commits.drain();
-        await producer.disconnect().catch(() => {});
-        stopped();
-      })();
-      return stopping_;
-    },
+    stop: () => end.stop(),
   };
 }
 

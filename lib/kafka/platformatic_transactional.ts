@@ -20,6 +20,7 @@ import { abortableSleep } from "../retry.ts";
 import { waitFor } from "../wait.ts";
 import type { BatchContext, TransactionalLoop, TransactionalOptions } from "./client.ts";
 import { countHandled } from "./observe.ts";
+import { loopLifecycle } from "./loop_lifecycle.ts";
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "./group_commit.ts";
 import { edgeOffsets, fetchRound } from "./platformatic_fetch.ts";
 import { chunkRecords, type InRecord } from "./records.ts";
@@ -96,9 +97,6 @@ export function platformaticTransactional(
   const stopping = new AbortController();
   let wake: () => void = () => {};
   const running = new Set<Promise<void>>();
-  let fail: (error: unknown) => void = () => {};
-  const fatal = new Promise<never>((_, reject) => (fail = reject));
-  fatal.catch(() => {});
 
   const transactions: Transactions = {
     async begin() {
@@ -138,7 +136,7 @@ export function platformaticTransactional(
     log,
     group: groupId,
     isFatal: (e) => classify(e) === "fatal",
-    onFatal: (e) => fail(e),
+    onFatal: (e) => end.fail(e),
     owns: (tp) => {
       const o = owned.get(key(tp));
       const g = (tp as Partial<Position>).generation;
@@ -312,7 +310,7 @@ export function platformaticTransactional(
 
   const ready = (async () => {
     consumer.on("error", (error: Error) => {
-      if (classify(error) === "fatal") fail(error);
+      if (classify(error) === "fatal") end.fail(error);
       else log.warn("consumer error", { error });
     });
     consumer.on("consumer:group:join", (p) => {
@@ -357,18 +355,20 @@ export function platformaticTransactional(
     log.info("consuming", { groupId, transactionalId, topics, client: "platformatic" });
   })();
 
-  let stopped: () => void = () => {};
-  const done = Promise.race([
-    fatal,
-    ready.then(() => new Promise<void>(() => {}), (error) => Promise.reject(error)),
-    new Promise<void>((resolve) => (stopped = resolve)),
-  ]);
-  done.catch(() => {});
-  let stopping_: Promise<void> | null = null;
+  const end = loopLifecycle(ready, async () => {
+    stopping.abort();
+    wake();
+    await ready.catch(() => {});
+    await Promise.allSettled([...running]);
+    await commits.drain();
+    // Leaves the group (a static member too): the partitions move at once.
+    await consumer.close(true).catch(() => {});
+    await producer.close().catch(() => {});
+  });
 
   return {
     ready,
-    done,
+    done: end.done,
     assigned: () => [...owned.values()].map((o) => ({ topic: o.topic, partition: o.partition })),
     publish(records, position) {
       if (position === undefined) return commits.commit(records, null);
@@ -376,20 +376,7 @@ export function platformaticTransactional(
       if (o === undefined) return Promise.reject(new NotOwnedError(position));
       return commits.commit(records, { ...position, generation: o.generation });
     },
-    stop() {
-      stopping_ ??= (async () => {
-        stopping.abort();
-        wake();
-        await ready.catch(() => {});
-        await Promise.allSettled([...running]);
-        await commits.drain();
-        // Leaves the group (a static member too): the partitions move at once.
-        await consumer.close(true).catch(() => {});
-        await producer.close().catch(() => {});
-        stopped();
-      })();
-      return stopping_;
-    },
+    stop: () => end.stop(),
   };
 }
 
