@@ -34,8 +34,8 @@ export interface FaultResult {
   duplicated: number;
   /** Longest time without any order finalized, ms (a stall the fault caused shows here). */
   recoveryMs: number;
+  /** What was checked; the scenario passed when every check did ({@linkcode passed}). */
   checks: { name: string; ok: boolean; detail: string }[];
-  ok: boolean;
   /** Anything else measured. */
   extra: Record<string, unknown>;
 }
@@ -51,6 +51,9 @@ export interface FaultContext {
 }
 
 type Check = FaultResult["checks"][number];
+
+/** Whether a scenario passed: every one of its checks did. */
+export const passed = (r: FaultResult): boolean => r.checks.every((c) => c.ok);
 const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -110,7 +113,6 @@ async function orderVerdict(
     duplicated: c.duplicated,
     recoveryMs: c.longestGapMs,
     checks,
-    ok: checks.every((x) => x.ok),
     extra: { mailsSentAgain: mails.repeated, ...options.extra },
   };
 }
@@ -230,7 +232,6 @@ export async function workerKills(ctx: FaultContext): Promise<FaultResult> {
       ),
       ...await analyticsChecks(ctx, system, events),
     );
-    result.ok = result.checks.every((c) => c.ok);
     return result;
   } finally {
     await producer.close().catch(() => {});
@@ -353,7 +354,6 @@ export async function rebalance(ctx: FaultContext): Promise<FaultResult> {
       allowedStatuses: [202],
     });
     result.checks.push(...await analyticsChecks(ctx, system, events));
-    result.ok = result.checks.every((c) => c.ok);
     return result;
   } finally {
     await producer.close().catch(() => {});
@@ -411,7 +411,6 @@ export async function smtpOutage(ctx: FaultContext): Promise<FaultResult> {
         }`,
       ),
     );
-    result.ok = result.checks.every((c) => c.ok);
     return result;
   } finally {
     await system.stop();
@@ -494,7 +493,6 @@ export async function overload(ctx: FaultContext): Promise<FaultResult> {
         `peak RSS ${peakRss.toFixed(0)} MiB (bound 512)`,
       ),
     );
-    result.ok = result.checks.every((c) => c.ok);
     return result;
   } finally {
     await system.stop();
@@ -543,7 +541,6 @@ export async function gracefulStop(ctx: FaultContext): Promise<FaultResult> {
         `longest stall ${result.recoveryMs} ms (session timeout ${sessionMs} ms)`,
       ),
     );
-    result.ok = result.checks.every((c) => c.ok);
     return result;
   } finally {
     await system.stop();
@@ -626,7 +623,6 @@ export async function duplicateRequests(ctx: FaultContext): Promise<FaultResult>
         `${mailCensus(smtp).repeated} mails sent twice`,
       ),
     );
-    result.ok = result.checks.every((c) => c.ok);
     return result;
   } finally {
     await system.stop();
@@ -667,7 +663,6 @@ function skipped(scenario: string, why: string): FaultResult {
     duplicated: 0,
     recoveryMs: 0,
     checks: [check("skipped", true, why)],
-    ok: true,
     extra: { skipped: why },
   };
 }

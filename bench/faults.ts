@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config.ts";
 import { KAFKA_CLIENTS, type KafkaClientName } from "../lib/kafka/mod.ts";
 import { type RunningKafka, startKafka } from "../infra/kafka.ts";
-import { type FaultResult, SCENARIOS } from "./fault_scenarios.ts";
+import { type FaultResult, passed, SCENARIOS } from "./fault_scenarios.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const say = (line: string) => console.error(`[faults] ${line}`);
@@ -90,7 +90,9 @@ const table = [
   ...results.map((r) =>
     `| ${r.scenario} | ${r.sent} | ${r.acknowledged} | ${r.finalized} | ${r.lost} | ${r.duplicated} | ${
       (r.recoveryMs / 1000).toFixed(1)
-    } s | ${r.ok ? "all passed" : r.checks.filter((c) => !c.ok).map((c) => c.name).join(", ")} |`
+    } s | ${
+      passed(r) ? "all passed" : r.checks.filter((c) => !c.ok).map((c) => c.name).join(", ")
+    } |`
   ),
 ].join("\n");
 console.log(table);
@@ -99,10 +101,16 @@ const file = `${args.out}/faults-${started.toISOString().replace(/[:.]/g, "-")}.
 await Deno.writeTextFile(
   file,
   JSON.stringify(
-    { started, quick: args.quick, client: args.client, brokers, scenarios: results },
+    {
+      started,
+      quick: args.quick,
+      client: args.client,
+      brokers,
+      scenarios: results.map((r) => ({ ...r, ok: passed(r) })),
+    },
     null,
     2,
   ),
 );
 say(`results in ${file}`);
-Deno.exit(results.every((r) => r.ok) ? 0 : 1);
+Deno.exit(results.every(passed) ? 0 : 1);
