@@ -107,6 +107,17 @@ async function publishedWhenClosed(brokers: string, topic: string, events: reado
   }, 60_000 + IDLE_MS).catch(() => published(brokers, topic));
 }
 
+/** `worker --role purchase-analytics` as its own process, ready once it analyses. */
+function startRole(env: Record<string, string>, instance: string) {
+  const flags = ["--allow-net=127.0.0.1", "--allow-env", "--allow-read", "--allow-sys=hostname"];
+  return spawnDeno(
+    `purchase-analytics-${instance}`,
+    ["run", ...flags, MAIN, "--role", "purchase-analytics"],
+    { ...env, INSTANCE_ID: instance, LOG_LEVEL: "info" },
+    /"analysing purchases"/,
+  );
+}
+
 async function publish(brokers: string, topic: string, events: readonly Purchase[]) {
   await produce(brokers, events.map((e) => ({ topic, key: e.id, value: JSON.stringify(e) })));
 }
@@ -198,12 +209,7 @@ Deno.test({
   async fn() {
     const brokers = await testBrokers();
     const env = environment(brokers);
-    const flags = ["--allow-net=127.0.0.1", "--allow-env", "--allow-read", "--allow-sys=hostname"];
-    const start = () =>
-      spawnDeno("purchase-analytics", ["run", ...flags, MAIN, "--role", "purchase-analytics"], {
-        ...env,
-        LOG_LEVEL: "info",
-      }, /"analysing purchases"/);
+    const start = () => startRole(env, "analytics-1");
     const events = generatePurchases(await readWords(), {
       count: 2000,
       seed: 9,
@@ -243,14 +249,7 @@ Deno.test({
   async fn() {
     const brokers = await testBrokers();
     const env = environment(brokers);
-    const flags = ["--allow-net=127.0.0.1", "--allow-env", "--allow-read", "--allow-sys=hostname"];
-    const start = (instance: string) =>
-      spawnDeno(
-        `purchase-analytics-${instance}`,
-        ["run", ...flags, MAIN, "--role", "purchase-analytics"],
-        { ...env, INSTANCE_ID: instance, LOG_LEVEL: "info" },
-        /"analysing purchases"/,
-      );
+    const start = (instance: string) => startRole(env, instance);
     const events = generatePurchases(await readWords(), {
       count: 2400,
       seed: 11,
