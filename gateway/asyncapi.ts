@@ -6,7 +6,7 @@
  * the configuration variable that changes it (`x-despacho-variable`).
  */
 import { z } from "zod";
-import { loadConfig } from "../lib/config.ts";
+import type { Config } from "../lib/config.ts";
 import { DeadLetterSchema, orderTopics, purchaseTopics, type TopicDef } from "../lib/kafka/mod.ts";
 import { MailRetrySchema } from "../lib/mail_delivery.ts";
 import { OrderNotifiedSchema, OrderRequestedSchema, OrderTransitionSchema } from "../lib/order.ts";
@@ -151,12 +151,12 @@ function recordSchemas(): Record<string, Json> {
 }
 
 /**
- * The AsyncAPI 3.0 document.
+ * The AsyncAPI 3.0 document of a deployment: its topic names, partitions, replicas and brokers.
  *
+ * @param config The deployment's configuration.
  * @returns The document, as JSON-ready data.
  */
-export function asyncApiDocument(): Json {
-  const config = loadConfig({});
+export function asyncApiDocument(config: Config): Json {
   const defs = new Map<string, TopicDef>(
     [...orderTopics(config), ...purchaseTopics(config)].map((d) => [d.name, d]),
   );

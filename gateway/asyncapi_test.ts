@@ -13,7 +13,7 @@ import { asyncApiDocument, CHANNELS, type RecordName } from "./asyncapi.ts";
 
 // deno-lint-ignore no-explicit-any -- a JSON document walked by hand in a test
 type Json = Record<string, any>;
-const doc = asyncApiDocument() as Json;
+const doc = asyncApiDocument(loadConfig({})) as Json;
 
 Deno.test("asyncApiDocument() has a channel for every topic the roles create, named by its variable", () => {
   const config = loadConfig({});
@@ -39,7 +39,9 @@ Deno.test("asyncApiDocument(): the records the roles really write pass the docum
   for (const [id, schema] of Object.entries(doc.components.schemas)) {
     ajv.addSchema(schema as Json, `#/components/schemas/${id}`);
   }
+  const checked = new Set<string>();
   const check = (name: RecordName, value: unknown) => {
+    checked.add(name);
     const validate = ajv.getSchema(`#/components/schemas/${name}`)!;
     assert.ok(validate(value), `${name}: ${JSON.stringify(validate.errors)}`);
   };
@@ -117,11 +119,28 @@ Deno.test("asyncApiDocument(): the records the roles really write pass the docum
     check(r.type === "PurchaseWindow" ? "PurchaseWindow" : "PurchaseTotals", r);
   }
   for (const c of byTopic("state")) check("PurchaseCheckpoint", c);
-  // Every record name a channel carries was checked above.
+  // Every record name a channel carries was checked above, with a record a role wrote.
   assert.deepEqual(
-    new Set(Object.values(CHANNELS).flatMap((c) => c.messages)).size,
-    Object.keys(doc.components.messages).length,
+    [...checked].sort(),
+    [...new Set(Object.values(CHANNELS).flatMap((c) => c.messages))].sort(),
   );
+  assert.equal(checked.size, Object.keys(doc.components.messages).length);
+});
+
+Deno.test("asyncApiDocument() describes the deployment it is given: topic names, partitions, replicas, brokers", () => {
+  const config = loadConfig({
+    TOPIC_ORDER_REQUESTS: "tienda.pedidos",
+    TOPIC_PARTITIONS: "12",
+    TOPIC_REPLICATION_FACTOR: "3",
+    KAFKA_BROKERS: "k1:9092,k2:9092,k3:9092",
+  });
+  const described = asyncApiDocument(config) as Json;
+  const requests = (Object.values(described.channels) as Json[])
+    .find((c) => c["x-despacho-variable"] === "TOPIC_ORDER_REQUESTS")!;
+  assert.equal(requests.address, "tienda.pedidos");
+  assert.equal(requests.bindings.kafka.partitions, 12);
+  assert.equal(requests.bindings.kafka.replicas, 3);
+  assert.equal(described.servers.local.host, "k1:9092,k2:9092,k3:9092");
 });
 
 Deno.test("asyncApiDocument(): a record that breaks its schema is refused by the document too", () => {

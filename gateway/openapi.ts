@@ -30,6 +30,7 @@ import {
   PurchaseWindowSchema,
   ReadySchema,
 } from "./api_schemas.ts";
+import type { Config } from "../lib/config.ts";
 import { asyncApiDocument } from "./asyncapi.ts";
 import * as ex from "./openapi_examples.ts";
 import { OrderListQuerySchema } from "./order_list.ts";
@@ -536,9 +537,10 @@ export const DOCS_ASSETS: Readonly<Record<string, StaticAsset>> = {
 /**
  * The docs routes: `GET /openapi.json`, `GET /docs` and `GET /docs/assets/{name}`.
  *
+ * @param config The running configuration: the AsyncAPI document describes its topics.
  * @returns A Hono app to mount at `/`.
  */
-export function createDocsRoutes(): Hono {
+export function createDocsRoutes(config: Config): Hono {
   const app = new Hono();
   let spec: string | undefined;
   app.get("/openapi.json", function openApiJson(c) {
@@ -547,7 +549,7 @@ export function createDocsRoutes(): Hono {
   });
   let topics: string | undefined;
   app.get("/asyncapi.json", function asyncApiJson(c) {
-    topics ??= JSON.stringify(asyncApiDocument());
+    topics ??= JSON.stringify(asyncApiDocument(config));
     return c.body(topics, 200, { "content-type": "application/json; charset=utf-8" });
   });
   const page = assetResponder({ type: "text/html; charset=utf-8", body: docsHtml }, DOCS_CSP);

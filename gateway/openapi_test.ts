@@ -1,3 +1,4 @@
+import { loadConfig } from "../lib/config.ts";
 import assert from "node:assert/strict";
 import { Admission } from "./admission.ts";
 import { Validator } from "@seriousme/openapi-schema-validator";
@@ -30,12 +31,12 @@ function setup(maxBodyBytes = 4096) {
   const view = new OrderView();
   const analytics = new AnalyticsView();
   const app = createGatewayApp({
-    config: {
+    config: loadConfig({
       TOPIC_ORDER_REQUESTS: "r",
       TOPIC_PURCHASES: "p",
-      MAX_BODY_BYTES: maxBodyBytes,
-      MAX_BATCH_LINES: 10_000,
-    },
+      MAX_BODY_BYTES: String(maxBodyBytes),
+      MAX_BATCH_LINES: String(10_000),
+    }),
     admission: new Admission({
       ready: () => true,
       publish: (r) => {

@@ -19,10 +19,8 @@ import { createWebRoutes } from "./web.ts";
 
 /** What {@linkcode createGatewayApp} wires together. */
 export interface GatewayAppDeps {
-  config: Pick<
-    Config,
-    "TOPIC_ORDER_REQUESTS" | "TOPIC_PURCHASES" | "MAX_BODY_BYTES" | "MAX_BATCH_LINES"
-  >;
+  /** The gateway's configuration (`/asyncapi.json` describes its topics and brokers). */
+  config: Config;
   /** Writes to Kafka, bounded in number and in waiting time. */
   admission: Admission;
   view: OrderView;
@@ -55,7 +53,7 @@ export function createGatewayApp(deps: GatewayAppDeps): Hono {
     ["/analytics", createAnalyticsRoutes(analytics)],
     ["/orders", createOrderListRoutes(view)],
     ["/", createWebRoutes()],
-    ["/", createDocsRoutes()],
+    ["/", createDocsRoutes(config)],
     ["/", createMetricsRoutes()],
   ];
   return createApp({

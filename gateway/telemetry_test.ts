@@ -1,3 +1,4 @@
+import { loadConfig } from "../lib/config.ts";
 import assert from "node:assert/strict";
 import { DespachoError } from "../lib/errors.ts";
 import type { OutRecord } from "../lib/kafka/mod.ts";
@@ -16,12 +17,12 @@ function setup(publish: (r: OutRecord) => Promise<void> = () => Promise.resolve(
   const sent: OutRecord[] = [];
   const view = new OrderView();
   const app = createGatewayApp({
-    config: {
+    config: loadConfig({
       TOPIC_ORDER_REQUESTS: "r",
       TOPIC_PURCHASES: "p",
-      MAX_BODY_BYTES: 4096,
-      MAX_BATCH_LINES: 100,
-    },
+      MAX_BODY_BYTES: String(4096),
+      MAX_BATCH_LINES: String(100),
+    }),
     admission: new Admission({
       ready: () => true,
       publish: (r) => {

@@ -1,3 +1,4 @@
+import { loadConfig } from "../lib/config.ts";
 import assert from "node:assert/strict";
 import { Admission } from "./admission.ts";
 import { createLogger } from "../lib/log.ts";
@@ -8,12 +9,12 @@ import { PAGE_ASSETS } from "./web.ts";
 
 function setup() {
   return createGatewayApp({
-    config: {
+    config: loadConfig({
       TOPIC_ORDER_REQUESTS: "r",
       TOPIC_PURCHASES: "p",
-      MAX_BODY_BYTES: 4096,
-      MAX_BATCH_LINES: 10_000,
-    },
+      MAX_BODY_BYTES: String(4096),
+      MAX_BATCH_LINES: String(10_000),
+    }),
     admission: new Admission(
       { ready: () => true, publish: () => Promise.resolve() },
       { maxPending: 100, ackTimeoutMs: 5_000 },
