@@ -241,7 +241,15 @@ export function platformaticTransactional(
         o.resumeFrom = BigInt(offset) + 1n;
       },
     };
-    const task = handle({ topic: o.topic, partition: o.partition, records }, ctx).catch(
+    const last = BigInt(records.at(-1)!.offset);
+    const task = handle({ topic: o.topic, partition: o.partition, records }, ctx).then(
+      () => {
+        // Records the handler returned without committing are read again, as kafkajs does with
+        // unresolved offsets: the position moved past the batch when it was fetched.
+        if (owned.get(key(o)) === o && o.resumeFrom !== null && o.resumeFrom <= last) {
+          o.position = o.resumeFrom;
+        }
+      },
       async (error) => {
         if (owned.get(key(o)) !== o) return; // revoked meanwhile: the new owner takes it from here
         log.warn("batch failed; reading it again from the last commit", {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createLogger } from "../../lib/log.ts";
 import { spawnDeno } from "../../infra/process.ts";
 import {
   produce,
@@ -70,6 +71,58 @@ Deno.test({
       });
     } finally {
       await echo.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "runTransactional() reads again the records a handler returned without committing, before any later record",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const brokers = await testBrokers();
+    const input = uniqueName("skip-in");
+    const output = uniqueName("skip-out");
+    const kafka = testKafka(brokers);
+    try {
+      await kafka.ensureTopics([
+        { name: input, partitions: 1, replicationFactor: 1 },
+        { name: output, partitions: 1, replicationFactor: 1 },
+      ], { timeoutMs: 60_000 });
+      await produce(
+        brokers,
+        Array.from({ length: 5 }, (_, i) => ({ topic: input, key: `k${i}`, value: String(i) })),
+      );
+      // The first batch is left without a commit (as a role does when its state was dropped):
+      // its records must come back, not be passed over by the next batch's commit.
+      const batches: string[][] = [];
+      const loop = kafka.runTransactional({
+        groupId: uniqueName("skip-group"),
+        transactionalId: uniqueName("skip-tx"),
+        instanceId: uniqueName("skip"),
+        topics: [input],
+        log: createLogger("test", "error", () => {}),
+        handle: async (batch, ctx) => {
+          const values = batch.records.map((r) => new TextDecoder().decode(r.value!));
+          batches.push(values);
+          if (batches.length === 1) return;
+          await ctx.commit(
+            values.map((v) => ({ topic: output, key: v, value: v })),
+            batch.records.at(-1)!.offset,
+          );
+        },
+      });
+      try {
+        await loop.ready;
+        const records = await readTopic(brokers, output, 5, 60_000);
+        assert.deepEqual(records.map((r) => r.value), ["0", "1", "2", "3", "4"]);
+        assert.equal(batches[1]![0], batches[0]![0], "the uncommitted batch was read again");
+      } finally {
+        await loop.stop();
+      }
+    } finally {
+      await kafka.close();
     }
   },
 });
