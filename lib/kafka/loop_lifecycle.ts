@@ -6,7 +6,11 @@
 
 /** The end of a loop: see {@linkcode loopLifecycle}. */
 export interface LoopLifecycle {
-  /** Rejects this instance: another took its identity (fencing). Later calls do nothing. */
+  /**
+   * Ends the loop with `error`: fenced by a newer instance of itself, or a state the loop cannot
+   * leave alone (its classification decides whether the role is started again). Later calls do
+   * nothing.
+   */
   fail(error: unknown): void;
   /** See `TransactionalLoop.done`. */
   readonly done: Promise<void>;

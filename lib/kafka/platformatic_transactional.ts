@@ -321,6 +321,19 @@ export function platformaticTransactional(
       if (classify(error) === "fatal") end.fail(error);
       else log.warn("consumer error", { error });
     });
+    // A rejoin that failed (a broker restarting, the coordinator moving) schedules no further
+    // heartbeat: the library only says so, a rebalance timeout later. Without membership this
+    // loop can neither fetch for the group nor commit, so it ends and its supervisor starts the
+    // role again with a fresh client (a retriable end, not fencing).
+    consumer.on("consumer:heartbeat:stalled", (p: { lastError?: unknown; stalledFor?: number }) => {
+      end.fail(
+        new Error(
+          `Cannot keep group ${groupId}: no heartbeat for ${p.stalledFor ?? "?"} ms (${
+            p.lastError instanceof Error ? p.lastError.message : "no error given"
+          })`,
+        ),
+      );
+    });
     consumer.on("consumer:group:join", (p) => {
       if (p.generationId !== undefined) assign(p.generationId, p.assignments ?? []);
     });
