@@ -183,6 +183,19 @@ export function analysePurchases(
 }
 
 /**
+ * Whether a partition has open windows and no batch for `idleMs`: what {@linkcode flushIdle}
+ * closes, asked cheaply (no copy of the state).
+ *
+ * @param state The partition's state.
+ * @param now The clock.
+ * @param idleMs How long without a batch makes a partition idle.
+ * @returns Whether an idle flush would close windows now.
+ */
+export function isIdle(state: PartitionAnalytics, now: Date, idleMs: number): boolean {
+  return state.windows.open.length > 0 && now.getTime() - state.lastEventAt >= idleMs;
+}
+
+/**
  * Decides whether a quiet partition closes its open windows, so that a live dashboard gets the
  * last ones when events stop. Events for them afterwards are late.
  *
@@ -201,8 +214,7 @@ export function flushIdle(
   settings: AnalyticsSettings,
 ): AnalyticsDecision | null {
   const { offset } = state;
-  if (offset === null || state.windows.open.length === 0) return null;
-  if (now.getTime() - state.lastEventAt < idleMs) return null;
+  if (offset === null || !isIdle(state, now, idleMs)) return null;
   const windows = structuredClone(state.windows);
   const closed = flushWindows(windows);
   const next: PartitionAnalytics = { ...state, windows };

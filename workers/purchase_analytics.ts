@@ -26,6 +26,7 @@ import {
   type AnalyticsInput,
   type AnalyticsSettings,
   flushIdle,
+  isIdle,
   type PartitionAnalytics,
   resumePartition,
 } from "../lib/purchase_analytics.ts";
@@ -238,7 +239,9 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     const now = new Date();
     for (const [partition, slot] of owned) {
       if (slot.pending > 0 || !mine.has(partition)) continue;
-      if (flushIdle(slot.state, now, config.ANALYTICS_IDLE_MS, settings) === null) continue;
+      if (slot.state.offset === null || !isIdle(slot.state, now, config.ANALYTICS_IDLE_MS)) {
+        continue;
+      }
       void exclusive(slot, () => flush(partition, slot));
     }
   }, Math.min(1000, config.ANALYTICS_IDLE_MS));
