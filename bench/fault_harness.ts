@@ -32,7 +32,8 @@ export class FaultSystem {
   readonly procs = new Map<string, Proc>();
   /** Gateway URLs by name. */
   readonly urls = new Map<string, string>();
-  #say: (line: string) => void;
+  /** Progress lines of the scenario. */
+  readonly say: (line: string) => void;
 
   constructor(
     name: string,
@@ -44,7 +45,7 @@ export class FaultSystem {
     const prefix = `fault-${name}-${Date.now().toString(36)}`;
     this.brokers = brokers;
     this.client = client;
-    this.#say = say;
+    this.say = say;
     this.env = {
       KAFKA_BROKERS: brokers,
       KAFKA_CLIENT: client,
@@ -75,7 +76,7 @@ export class FaultSystem {
       taskArgs("gateway"),
       { ...this.env, PORT: port, ...env },
       READY.gateway,
-      { say: this.#say },
+      { say: this.say },
     );
     this.procs.set(name, proc);
     const url = `http://127.0.0.1:${port}`;
@@ -91,7 +92,7 @@ export class FaultSystem {
       [...taskArgs("worker"), "--role", role],
       { ...this.env, INSTANCE_ID: name, ...env },
       READY[role],
-      { say: this.#say },
+      { say: this.say },
     );
     this.procs.set(name, proc);
     return proc;
@@ -230,8 +231,20 @@ export async function census(
   const done = (id: string) => seqs.get(id)?.size === 4 && outcomes.get(id)?.size === 4;
   try {
     await reader.ready;
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && [...ids].some((id) => !done(id))) {
+    const started = Date.now();
+    const deadline = started + timeoutMs;
+    let said = started;
+    for (;;) {
+      const open = [...ids].filter((id) => !done(id)).length;
+      if (open === 0 || Date.now() >= deadline) break;
+      if (Date.now() - said >= 10_000) {
+        said = Date.now();
+        system.say(
+          `    census: ${ids.size - open}/${ids.size} orders finished with their mails, ${
+            Math.round((said - started) / 1000)
+          } s so far, giving up after ${Math.round(timeoutMs / 1000)} s`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 250));
     }
     await new Promise((r) => setTimeout(r, 1_000)); // a duplicate arriving late still counts

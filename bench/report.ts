@@ -8,6 +8,7 @@ import type { KafkaClientName } from "../lib/kafka/mod.ts";
 import { type Costs, sumCosts } from "./cost.ts";
 import type { BenchReport, RunResult } from "./run.ts";
 import type { ScenarioResult } from "./scenario.ts";
+import { type Spread, spread } from "../lib/stats.ts";
 import { formatSparkComparison } from "./spark.ts";
 
 /** The seed's Tables 1 and 2: mean latency in ms. */
@@ -32,31 +33,6 @@ export const TARGETS = {
   purchasesP99Ms: 50,
   intakePerSec: 10_000,
 };
-
-/** Median, lowest and highest of some values (NaNs left out). */
-export interface Spread {
-  median: number;
-  min: number;
-  max: number;
-  n: number;
-}
-
-/**
- * The spread of values: the median (of an even count, the mean of the middle two), min and max.
- *
- * @example
- * ```ts
- * import { spread } from "./report.ts";
- * spread([3, 1, 2]); // { median: 2, min: 1, max: 3, n: 3 }
- * ```
- */
-export function spread(values: readonly number[]): Spread {
-  const v = values.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  const n = v.length;
-  if (n === 0) return { median: NaN, min: NaN, max: NaN, n: 0 };
-  const median = n % 2 === 1 ? v[(n - 1) / 2]! : (v[n / 2 - 1]! + v[n / 2]!) / 2;
-  return { median, min: v[0]!, max: v[n - 1]!, n };
-}
 
 /** `12.3 (11.0–14.2)`, or `12.3` for one value, `—` for none. */
 export function fmtSpread(s: Spread, digits = 1, unit = ""): string {

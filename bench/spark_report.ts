@@ -4,6 +4,7 @@
  * and the side-by-side table of the report.
  */
 import { classifyPurchase, type Purchase } from "../lib/purchase.ts";
+import { spread } from "../lib/stats.ts";
 
 /** Counts of one tumbling window: what both engines publish per window. */
 export interface WindowCounts {
@@ -224,19 +225,6 @@ export interface EngineResult {
 /** Per query: how many micro-batches ran and how long they took, trigger to commit. */
 export type MicroBatchFigures = Record<string, { count: number; p50Ms: number; maxMs: number }>;
 
-/**
- * The middle of some numbers (the mean of the two middle ones for an even count).
- *
- * @param values The numbers; not empty.
- * @returns The median, and the smallest and largest.
- */
-export function spreadOf(values: readonly number[]): { median: number; min: number; max: number } {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor((s.length - 1) / 2);
-  const median = s.length % 2 === 1 ? s[mid]! : (s[mid]! + s[mid + 1]!) / 2;
-  return { median, min: s[0]!, max: s[s.length - 1]! };
-}
-
 /** One engine's runs, as the table shows them. */
 export interface EngineRuns {
   engine: string;
@@ -264,7 +252,7 @@ export function formatComparison(engines: readonly EngineRuns[]): string[] {
     // A figure a run does not have (no micro-batch of a query ended in a phase) is left out.
     const values = e.runs.map(f).filter(Number.isFinite);
     if (values.length === 0) return "—";
-    const { median, min, max } = spreadOf(values);
+    const { median, min, max } = spread(values);
     const mid = bold ? `**${n(median, digits)}**` : n(median, digits);
     return values.length > 1 ? `${mid} (${n(min, digits)}–${n(max, digits)})` : mid;
   };

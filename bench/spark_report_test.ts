@@ -4,7 +4,6 @@ import {
   directCounts,
   type EngineResult,
   formatComparison,
-  spreadOf,
   type WindowCounts,
   windowsOfRecords,
 } from "./spark_report.ts";
@@ -128,18 +127,6 @@ Deno.test("compareWindows() counts equal, differing, missing and extra windows b
       { start: at(20_000), expected: counts({ events: 1, visits: 1 }), got: null },
     ],
   });
-});
-
-Deno.test("spreadOf() gives the median, smallest and largest", async (t) => {
-  for (
-    const [values, want] of [
-      [[5], { median: 5, min: 5, max: 5 }],
-      [[3, 1, 2], { median: 2, min: 1, max: 3 }],
-      [[4, 1, 3, 2], { median: 2.5, min: 1, max: 4 }],
-    ] as const
-  ) {
-    await t.step(JSON.stringify(values), () => assert.deepEqual(spreadOf(values), want));
-  }
 });
 
 Deno.test("formatComparison() shows each engine's median and spread side by side", () => {

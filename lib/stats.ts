@@ -100,3 +100,28 @@ export function openLoopSchedule(count: number, rate: number | "spike"): number[
   }
   return Array.from({ length: count }, (_, i) => rate === "spike" ? 0 : (i * 1000) / rate);
 }
+
+/** Median, lowest and highest of some values (NaNs left out). */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+/**
+ * The spread of values: the median (of an even count, the mean of the middle two), min and max.
+ *
+ * @example
+ * ```ts
+ * import { spread } from "./stats.ts";
+ * spread([3, 1, 2]); // { median: 2, min: 1, max: 3, n: 3 }
+ * ```
+ */
+export function spread(values: readonly number[]): Spread {
+  const v = values.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  const n = v.length;
+  if (n === 0) return { median: NaN, min: NaN, max: NaN, n: 0 };
+  const median = n % 2 === 1 ? v[(n - 1) / 2]! : (v[n / 2 - 1]! + v[n / 2]!) / 2;
+  return { median, min: v[0]!, max: v[n - 1]!, n };
+}

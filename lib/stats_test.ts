@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { progress } from "./progress.ts";
-import { histogram, openLoopSchedule, percentile, summarize } from "./stats.ts";
+import { histogram, openLoopSchedule, percentile, spread, summarize } from "./stats.ts";
 
 Deno.test("percentile() uses nearest rank", async (t) => {
   const values = Array.from({ length: 100 }, (_, i) => i + 1);
@@ -70,4 +70,24 @@ Deno.test("progress() prints a line every tenth off a terminal, and redraws in p
     "\rx [###############...............] 1/2 50% 1 error\x1b[K",
     "\rx [###############...............] 1/2 50% ok\x1b[K\n",
   ]);
+});
+
+Deno.test("spread() gives the median, smallest and largest, NaNs left out", async (t) => {
+  for (
+    const [values, want] of [
+      [[5], { median: 5, min: 5, max: 5 }],
+      [[3, 1, 2], { median: 2, min: 1, max: 3 }],
+      [[4, 1, 3, 2], { median: 2.5, min: 1, max: 4 }],
+      [[NaN, 7, 9], { median: 8, min: 7, max: 9 }],
+    ] as const
+  ) {
+    await t.step(
+      JSON.stringify(values),
+      () =>
+        assert.deepEqual(spread(values), {
+          ...want,
+          n: values.filter((v) => !Number.isNaN(v)).length,
+        }),
+    );
+  }
 });
