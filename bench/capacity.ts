@@ -7,7 +7,14 @@
 import { generateOrders } from "../datasets/orders.ts";
 import { postOrdersUntil } from "./closed_loop.ts";
 import { CostMeter, type Costs } from "./cost.ts";
-import { type Deployment, measureLoad, startSystem, type WarmUp, warmUp } from "./scenario.ts";
+import {
+  type Deployment,
+  measureLoad,
+  startSystem,
+  WARMUP,
+  type WarmUp,
+  warmUp,
+} from "./scenario.ts";
 
 /** Options of {@linkcode capacityRamp}. */
 export interface CapacityOptions {
@@ -81,7 +88,8 @@ export async function capacityRamp(
   });
   let warmup: WarmUp;
   try {
-    warmup = await warmUp(system, spec(WARMUP_RATE));
+    // warmUp sends its own orders at its own rate; the spec gives the rest.
+    warmup = await warmUp(system, spec(WARMUP.rate));
     say(
       `capacity: warm-up of ${warmup.rounds} rounds (${warmup.orders} orders), median ${
         warmup.p50s.map((v) => v.toFixed(0)).join(" → ")
@@ -124,8 +132,6 @@ export async function capacityRamp(
     highestRateHeld: best?.rate ?? 0,
   };
 }
-
-const WARMUP_RATE = 50;
 
 /** What {@linkcode intakeCeiling} found. */
 export interface Intake {
