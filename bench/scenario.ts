@@ -9,6 +9,7 @@ import { createKafkaClient, type KafkaClientName } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import type { OrderInput } from "../lib/order.ts";
 import { summarize, type Summary } from "../lib/stats.ts";
+import { waitFor } from "../lib/wait.ts";
 import { freePort } from "../infra/kafka.ts";
 import { CostMeter, type Costs, type Measured } from "./cost.ts";
 import { type Observer, startObserver } from "./observer.ts";
@@ -442,11 +443,14 @@ export function summarizeScenario(
 }
 
 async function waitReady(target: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
+  // Its read side may still be catching up with the topics: on a slow machine, minutes.
+  await waitFor(`the gateway at ${target} to be ready`, async () => {
     const ok = await fetch(`${target}/readyz`).then((r) => (r.body?.cancel(), r.ok), () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`Cannot run scenario: gateway at ${target} not ready in 30 s`);
+    return ok ? { ready: true, value: undefined } : { ready: false, why: "/readyz not 200 yet" };
+  }, {
+    timeoutMs: loadConfig({}).STARTUP_TIMEOUT_MS,
+    intervalMs: 100,
+    progressMs: 10_000,
+    say: (line) => console.error(line),
+  });
 }
