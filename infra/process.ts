@@ -14,6 +14,10 @@ export interface Proc {
   child: Deno.ChildProcess;
   /** The last lines it wrote to stderr, for error reports. */
   tail(): string;
+  /** Sends `sig`; false when the process has already ended. */
+  signal(sig: Deno.Signal): boolean;
+  /** Whether it has ended (its exit status, once it has). */
+  ended(): Deno.CommandStatus | null;
   /** SIGKILL, and wait for it to end. */
   kill(): Promise<void>;
   /** SIGTERM, SIGKILL after `graceMs` (default 10 s), and wait for it to end. */
@@ -57,7 +61,11 @@ export async function spawnDeno(
   const lines: string[] = [];
   let isReady = false;
   let exited = false;
-  child.status.then(() => (exited = true));
+  let status: Deno.CommandStatus | null = null;
+  child.status.then((s) => {
+    exited = true;
+    status = s;
+  });
   (async () => {
     let rest = "";
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
@@ -82,6 +90,8 @@ export async function spawnDeno(
     name,
     child,
     tail: () => lines.join("\n"),
+    signal: send,
+    ended: () => status,
     async kill() {
       send("SIGKILL");
       await child.status;

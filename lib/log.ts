@@ -54,6 +54,22 @@ export function createLogger(
 }
 
 function errorReplacer(_key: string, value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message };
+  if (value instanceof Error) {
+    const codes = [...new Set(errorCodes(value))];
+    return { name: value.name, message: value.message, ...(codes.length ? { codes } : {}) };
+  }
   return typeof value === "bigint" ? value.toString() : value;
+}
+
+/**
+ * The protocol error names an error carries in its causes (a Kafka client's wrapper says only
+ * that a request failed): `apiId` (@platformatic/kafka) or `type` (kafkajs), depth first.
+ */
+function errorCodes(error: unknown, depth = 0): string[] {
+  if (error === null || typeof error !== "object" || depth > 4) return [];
+  const e = error as { apiId?: unknown; type?: unknown; errors?: unknown; cause?: unknown };
+  const own = [e.apiId, e.type].filter((c): c is string => typeof c === "string");
+  const inner = [...(Array.isArray(e.errors) ? e.errors : []), e.cause]
+    .flatMap((c) => errorCodes(c, depth + 1));
+  return [...own, ...inner];
 }

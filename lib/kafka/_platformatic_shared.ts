@@ -17,8 +17,34 @@ const FATAL = [
   "FENCED_INSTANCE_ID",
 ];
 
+/** What a TxnOffsetCommit is refused with when the group has moved on since its records were read. */
+const STALE_MEMBER = ["FENCED_INSTANCE_ID", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID"];
+
+/**
+ * A transaction's offsets refused because they were read under a generation or member id the
+ * group has since replaced: this instance's own past (it was frozen past its session and has
+ * rejoined, or is rejoining, with a new member id), not a newer instance of it. As Java's
+ * producer does, the transaction is aborted and the instance goes on; a second process with the
+ * same identity is still caught, by PRODUCER_FENCED (the transactional id holds the instance id)
+ * and by the group's FENCED_INSTANCE_ID on its join and heartbeats.
+ */
+export class StaleMemberError extends Error {
+  constructor(cause: unknown) {
+    super("Cannot commit the offsets: the group has moved on since these records were read", {
+      cause,
+    });
+    this.name = "StaleMemberError";
+  }
+}
+
+/** `error` as a {@linkcode StaleMemberError} when a TxnOffsetCommit was refused as stale. */
+export function staleMember(error: unknown): unknown {
+  return hasKafkaError(error, ...STALE_MEMBER) ? new StaleMemberError(error) : error;
+}
+
 /** Whether a platformatic error means this instance was fenced. */
 export function classify(error: unknown): ErrorKind {
+  if (error instanceof StaleMemberError) return "retriable";
   return hasKafkaError(error, ...FATAL) ? "fatal" : "retriable";
 }
 

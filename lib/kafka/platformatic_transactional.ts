@@ -24,7 +24,7 @@ import { loopLifecycle } from "./loop_lifecycle.ts";
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "./group_commit.ts";
 import { edgeOffsets, fetchRound } from "./platformatic_fetch.ts";
 import { chunkRecords, type InRecord } from "./records.ts";
-import { type Base, classify, key, toMessages } from "./_platformatic_shared.ts";
+import { type Base, classify, key, staleMember, toMessages } from "./_platformatic_shared.ts";
 
 /** Partitions of one instance handled at once. */
 const CONCURRENCY = 8;
@@ -117,7 +117,7 @@ export function platformaticTransactional(
               generationId: gen,
               groupInstanceId: options.instanceId,
               offsets: list,
-            });
+            }).catch((error) => Promise.reject(staleMember(error)));
           }
         },
         commit: () => tx.commit(),
