@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import type { Config } from "../lib/config.ts";
+import { componentSchemas, type Json } from "./json_schema.ts";
 import { DeadLetterSchema, orderTopics, purchaseTopics, type TopicDef } from "../lib/kafka/mod.ts";
 import { MailRetrySchema } from "../lib/mail_delivery.ts";
 import { OrderNotifiedSchema, OrderRequestedSchema, OrderTransitionSchema } from "../lib/order.ts";
@@ -125,30 +126,11 @@ export const CHANNELS: Record<string, Channel> = {
   },
 };
 
-type Json = Record<string, unknown>;
-
 const camel = (variable: string) =>
   variable.replace(/^TOPIC_/, "").toLowerCase().replace(
     /_([a-z])/g,
     (_, c: string) => c.toUpperCase(),
   );
-
-/** The record schemas, generated from zod (the write side: what the roles publish). */
-function recordSchemas(): Record<string, Json> {
-  const registry = z.registry<{ id: string }>();
-  for (const [id, schema] of Object.entries(RECORD_SCHEMAS)) registry.add(schema, { id });
-  const { schemas } = z.toJSONSchema(registry, {
-    target: "draft-2020-12",
-    io: "output",
-    uri: (id) => `#/components/schemas/${id}`,
-  });
-  return Object.fromEntries(
-    Object.keys(RECORD_SCHEMAS).map((id) => {
-      const { $schema: _s, $id: _i, ...schema } = schemas[id]!;
-      return [id, schema];
-    }),
-  );
-}
 
 /**
  * The AsyncAPI 3.0 document of a deployment: its topic names, partitions, replicas and brokers.
@@ -226,7 +208,7 @@ export function asyncApiDocument(config: Config): Json {
     operations,
     components: {
       schemas: {
-        ...recordSchemas(),
+        ...componentSchemas(RECORD_SCHEMAS),
         RecordHeaders: {
           type: "object",
           properties: {

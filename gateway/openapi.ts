@@ -11,6 +11,7 @@ import { Hono } from "hono";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
 import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
 import { z } from "zod";
+import { componentSchemas, inputSchema, type Json } from "./json_schema.ts";
 import { OrderInputSchema, OrderStateSchema } from "../lib/order.ts";
 import { PurchaseSchema } from "../lib/purchase.ts";
 import {
@@ -72,34 +73,18 @@ const DESCRIPTIONS: Partial<Record<SchemaName, string>> = {
     "its `folio` (a rule JSON Schema cannot express here; the gateway enforces it).",
 };
 
-type Json = Record<string, unknown>;
-
-/** The component schemas, generated from zod. */
-function componentSchemas(): Record<string, Json> {
-  const registry = z.registry<{ id: string }>();
-  for (const [id, schema] of Object.entries(COMPONENT_SCHEMAS)) registry.add(schema, { id });
-  const generate = (io: "input" | "output") =>
-    z.toJSONSchema(registry, {
-      target: "draft-2020-12",
-      io,
-      uri: (id) => `#/components/schemas/${id}`,
-    }).schemas;
-  const input = generate("input");
-  const output = generate("output");
+/** The component schemas, generated from zod, with their descriptions. */
+function describedSchemas(): Record<string, Json> {
+  const schemas = componentSchemas(
+    COMPONENT_SCHEMAS,
+    (id) => REQUEST_SCHEMAS.has(id as SchemaName) ? "input" : "output",
+  );
   return Object.fromEntries(
-    Object.keys(COMPONENT_SCHEMAS).map((id) => {
-      const { $schema: _s, $id: _i, ...schema } =
-        (REQUEST_SCHEMAS.has(id as SchemaName) ? input : output)[id]!;
+    Object.entries(schemas).map(([id, schema]) => {
       const description = DESCRIPTIONS[id as SchemaName];
       return [id, description === undefined ? schema : { description, ...schema }];
     }),
   );
-}
-
-/** A parameter schema from one zod schema. */
-function parameterSchema(schema: z.ZodType): Json {
-  const { $schema: _s, ...rest } = z.toJSONSchema(schema, { target: "draft-2020-12", io: "input" });
-  return rest;
 }
 
 const ref = (name: SchemaName) => ({ $ref: `#/components/schemas/${name}` });
@@ -157,7 +142,7 @@ const assetName = {
  */
 export function openApiDocument(): Json {
   const listQuery = Object.entries(OrderListQuerySchema.shape).map(([name, schema]) => {
-    const { description, ...rest } = parameterSchema(schema);
+    const { description, ...rest } = inputSchema(schema);
     return { name, in: "query", required: false, description, schema: rest };
   });
   return {
@@ -192,7 +177,7 @@ export function openApiDocument(): Json {
             in: "header",
             required: false,
             description: "Makes retries safe: the order id is derived from it",
-            schema: parameterSchema(IdempotencyKeySchema),
+            schema: inputSchema(IdempotencyKeySchema),
           }, {
             name: "traceparent",
             in: "header",
@@ -483,7 +468,7 @@ export function openApiDocument(): Json {
       },
     },
     components: {
-      schemas: componentSchemas(),
+      schemas: describedSchemas(),
       responses: {
         BadRequest: problemResponse("The body is not JSON, or the Idempotency-Key is malformed", {
           malformedJson: ex.problems.malformedJson,
