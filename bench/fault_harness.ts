@@ -4,6 +4,7 @@
  * sender that keeps every answer, and a read_committed census of what reached Kafka and the SMTP
  * server.
  */
+import { loadOrders } from "../datasets/load.ts";
 import { loadConfig } from "../lib/config.ts";
 import type { KafkaClientName } from "../lib/kafka/mod.ts";
 import { createKafkaClient } from "../lib/kafka/mod.ts";
@@ -106,20 +107,19 @@ export class FaultSystem {
 
 /** One answered POST. */
 export interface Sent {
+  /** HTTP status, or 0 for a network error. */
   status: number;
   id?: string;
   retryAfter: string | null;
-  key?: string;
-  /** When it was sent, ms since the load began. */
-  atMs: number;
 }
 
 /**
- * POSTs orders open loop at `rate` per second for `durationMs`, to the URLs in turn (`urls()` is
- * asked again for each order, so a scenario can change it), keeping every answer.
+ * POSTs orders open loop at `rate` per second for `durationMs` with {@linkcode loadOrders}, to
+ * the URLs in turn (`urls()` is asked again for each order, so a scenario can change it), keeping
+ * every answer.
  *
  * @param options Targets, rate, duration, in-flight bound, whether each order carries an
- * Idempotency-Key.
+ * Idempotency-Key, and a tag that makes names, emails and keys unique to the scenario.
  */
 export async function sendOrders(options: {
   urls: () => string[];
@@ -129,52 +129,24 @@ export async function sendOrders(options: {
   keyed?: boolean;
   tag?: string;
 }): Promise<Sent[]> {
-  const sent: Sent[] = [];
   const total = Math.round((options.rate * options.durationMs) / 1000);
-  const start = performance.now();
-  const limit = options.concurrency ?? 256;
-  let inFlight = 0;
-  const slots: (() => void)[] = [];
   const tag = options.tag ?? "f";
-  await Promise.all(Array.from({ length: total }, async (_, i) => {
-    const due = start + (i * 1000) / options.rate;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    while (inFlight >= limit) await new Promise<void>((r) => slots.push(r));
-    inFlight++;
-    const urls = options.urls();
-    const url = urls[i % urls.length]!;
-    const key = options.keyed ? `${tag}-${i}` : undefined;
-    const atMs = performance.now() - start;
-    try {
-      const res = await fetch(`${url}/orders`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          ...(key ? { "Idempotency-Key": key } : {}),
-        },
-        body: JSON.stringify({
-          name: `Falla ${tag} ${i}`,
-          price: 1000 + i,
-          email: `${tag}${i}@example.cl`,
-        }),
-      });
-      const body = await res.json().catch(() => ({}));
-      sent.push({
-        status: res.status,
-        ...(res.status === 202 ? { id: body.id } : {}),
-        retryAfter: res.headers.get("retry-after"),
-        ...(key ? { key } : {}),
-        atMs,
-      });
-    } catch {
-      sent.push({ status: 0, retryAfter: null, ...(key ? { key } : {}), atMs });
-    } finally {
-      inFlight--;
-      slots.shift()?.();
-    }
+  const results = await loadOrders({
+    target: options.urls,
+    orders: Array.from({ length: total }, (_, i) => ({
+      name: `Falla ${tag} ${i}`,
+      price: 1000 + i,
+      email: `${tag}${i}@example.cl`,
+    })),
+    rate: options.rate,
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    ...(options.keyed ? { idempotencyKey: (i: number) => `${tag}-${i}` } : {}),
+  });
+  return results.map((r) => ({
+    status: r.status,
+    retryAfter: r.retryAfter,
+    ...(r.id === undefined ? {} : { id: r.id }),
   }));
-  return sent;
 }
 
 /** What reached Kafka for a set of orders. */

@@ -592,7 +592,6 @@ export async function duplicateRequests(ctx: FaultContext): Promise<FaultResult>
       status: s.status,
       retryAfter: s.retryAfter,
       ...(s.id === undefined ? {} : { id: s.id }),
-      atMs: 0,
     }));
     const idsPerKey = Array.from(
       { length: count },

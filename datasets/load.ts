@@ -12,6 +12,8 @@ export interface LoadResult {
   status: number;
   /** The order id from a 202. */
   id?: string;
+  /** The `Retry-After` header of the answer (429 and 503 carry one), or null. */
+  retryAfter: string | null;
   /** When it was due, ms from the start. */
   scheduledMs: number;
   /** From the scheduled time to the response, ms. */
@@ -21,12 +23,15 @@ export interface LoadResult {
 
 /** Options of {@linkcode loadOrders}. */
 export interface LoadOptions {
-  target: string;
+  /** The gateway, or the gateways taken in turn (asked again for each order, so it can change). */
+  target: string | (() => readonly string[]);
   orders: readonly OrderInput[];
   /** Orders per second, or all at once. */
   rate: number | "spike";
   /** Requests in flight at most. @default 256 */
   concurrency?: number;
+  /** The `Idempotency-Key` of each order, if any. */
+  idempotencyKey?: (index: number) => string | undefined;
   /** Called after each response, with how many are done. */
   onProgress?: (done: number, failed: number) => void;
 }
@@ -65,16 +70,24 @@ export async function loadOrders(options: LoadOptions): Promise<LoadResult[]> {
     while (inFlight >= limit) await new Promise<void>((r) => slots.push(r));
     inFlight++;
     let result: LoadResult;
+    const target = typeof options.target === "string"
+      ? options.target
+      : pick(options.target(), index);
+    const key = options.idempotencyKey?.(index);
     try {
-      const res = await fetch(`${options.target}/orders`, {
+      const res = await fetch(`${target}/orders`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: {
+          "content-type": "application/json",
+          ...(key === undefined ? {} : { "Idempotency-Key": key }),
+        },
         body: JSON.stringify(options.orders[index]),
       });
       const body = await res.json().catch(() => ({}));
       result = {
         index,
         status: res.status,
+        retryAfter: res.headers.get("retry-after"),
         scheduledMs,
         latencyMs: performance.now() - start - scheduledMs,
       };
@@ -84,6 +97,7 @@ export async function loadOrders(options: LoadOptions): Promise<LoadResult[]> {
       result = {
         index,
         status: 0,
+        retryAfter: null,
         scheduledMs,
         latencyMs: performance.now() - start - scheduledMs,
         error: String(error),
@@ -98,6 +112,12 @@ export async function loadOrders(options: LoadOptions): Promise<LoadResult[]> {
   };
   await Promise.all(options.orders.map((_, i) => one(i)));
   return results;
+}
+
+/** The gateway an order goes to: the list in turn. */
+function pick(targets: readonly string[], index: number): string {
+  if (targets.length === 0) throw new RangeError("Cannot send an order: no gateway to send it to");
+  return targets[index % targets.length]!;
 }
 
 /**

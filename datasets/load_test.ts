@@ -54,3 +54,43 @@ Deno.test("loadOrders() counts a refused connection as a network error", async (
   });
   assert.deepEqual(results.map((r) => r.status), [0, 0]);
 });
+
+Deno.test({
+  name:
+    "loadOrders() takes the gateways in turn, sends each order's Idempotency-Key and keeps Retry-After",
+  sanitizeResources: false,
+  async fn() {
+    const seen: { server: string; key: string | null }[] = [];
+    const serve = (name: string) =>
+      Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+        seen.push({ server: name, key: req.headers.get("idempotency-key") });
+        return name === "a"
+          ? Response.json({ id: "x" }, { status: 202 })
+          : Response.json({ detail: "busy" }, { status: 503, headers: { "retry-after": "2" } });
+      });
+    const a = serve("a");
+    const b = serve("b");
+    try {
+      const urls = [a, b].map((s) => `http://127.0.0.1:${s.addr.port}`);
+      const results = await loadOrders({
+        target: () => urls,
+        orders: generateOrders(4, 5),
+        rate: 1000,
+        concurrency: 1,
+        idempotencyKey: (i) => i === 3 ? undefined : `k-${i}`,
+      });
+      assert.deepEqual(
+        results.map((r) => [r.status, r.id, r.retryAfter]),
+        [[202, "x", null], [503, undefined, "2"], [202, "x", null], [503, undefined, "2"]],
+      );
+      assert.deepEqual(seen, [
+        { server: "a", key: "k-0" },
+        { server: "b", key: "k-1" },
+        { server: "a", key: "k-2" },
+        { server: "b", key: null },
+      ]);
+    } finally {
+      await Promise.all([a.shutdown(), b.shutdown()]);
+    }
+  },
+});
