@@ -20,7 +20,9 @@ import { kafkaAttributes, startHop, TRACEPARENT } from "../lib/tracing.ts";
 
 /** What {@linkcode createApp} wires together. */
 export interface AppDeps {
-  config: Pick<Config, "TOPIC_ORDER_REQUESTS" | "MAX_BODY_BYTES">;
+  config:
+    & Pick<Config, "TOPIC_ORDER_REQUESTS" | "MAX_BODY_BYTES">
+    & Partial<Pick<Config, "ORDER_DEDUPE_WINDOW_MS">>;
   /** Writes to Kafka, bounded in number and in waiting time. */
   admission: Admission;
   view: OrderView;
@@ -50,7 +52,10 @@ export function createApp(deps: AppDeps): Hono {
   const { config, admission, view, log } = deps;
   const newId = deps.newId ?? (() => crypto.randomUUID());
   const viewReady = deps.viewReady ?? (() => true);
-  const idempotency = new IdempotencyStore();
+  // A key is honoured as long as processing remembers the order it produced.
+  const idempotency = new IdempotencyStore(
+    config.ORDER_DEDUPE_WINDOW_MS === undefined ? {} : { ttlMs: config.ORDER_DEDUPE_WINDOW_MS },
+  );
   const app = new Hono();
   app.use(telemetry({ problemOf: toProblem }));
   if (deps.drain !== undefined) app.use(deps.drain.middleware());

@@ -255,6 +255,24 @@ Deno.test("POST /orders with an Idempotency-Key returns the same order once, and
   assert.equal(sent.length, 1);
 });
 
+Deno.test("POST /orders honours an Idempotency-Key for ORDER_DEDUPE_WINDOW_MS, then takes it as new", async () => {
+  const { publisher, sent } = recordingPublisher();
+  const admission = new Admission(publisher, { maxPending: 100, ackTimeoutMs: 50 });
+  const app = createApp({
+    config: { ...config, ORDER_DEDUPE_WINDOW_MS: 80 },
+    admission,
+    view: new OrderView(),
+    log: quiet,
+  });
+  const headers = { "content-type": "application/json", "Idempotency-Key": "late-retry" };
+  assert.equal((await app.request(post(JSON.stringify(good), headers))).status, 202);
+  const other = JSON.stringify({ ...good, price: 1 });
+  assert.equal((await app.request(post(other, headers))).status, 422, "within the window");
+  await new Promise((r) => setTimeout(r, 120));
+  assert.equal((await app.request(post(other, headers))).status, 202, "after the window");
+  assert.equal(sent.length, 2);
+});
+
 Deno.test("POST /orders answers 503 with Retry-After when Kafka is down or slow, and /readyz says not ready only when down", async (t) => {
   for (const behaviour of ["down", "slow"] as const) {
     await t.step(behaviour, async () => {

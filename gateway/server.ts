@@ -11,6 +11,7 @@ import { OrderNotifiedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { PurchaseAnalyticsRecordSchema } from "../lib/purchase.ts";
 import { traceIdOf, TRACEPARENT } from "../lib/tracing.ts";
+import { settled, waitFor } from "../lib/wait.ts";
 import { Admission } from "./admission.ts";
 import { AnalyticsView } from "./analytics.ts";
 import { Drain } from "./drain.ts";
@@ -47,14 +48,24 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
 
   const view = new OrderView();
   const publisher = createKafkaPublisher(kafka, log);
-  await publisher.start();
+  // On a slow machine the broker may answer its admin requests before it serves the producer's
+  // metadata: wait, saying so, as long as the topics were waited for.
+  const waiting = {
+    timeoutMs: config.STARTUP_TIMEOUT_MS,
+    intervalMs: 1_000,
+    say: (line: string) => log.info(line),
+  };
+  await waitFor("the producer to reach the brokers", async () => {
+    await publisher.start();
+    return { ready: true, value: undefined };
+  }, waiting);
   const admission = new Admission(publisher, {
     maxPending: config.MAX_PENDING_PUBLISHES,
     ackTimeoutMs: config.KAFKA_ACK_TIMEOUT_MS,
   });
   const drain = new Drain();
   const analytics = new AnalyticsView();
-  const reader = await startViewConsumer(kafka, {
+  const reader = startViewConsumer(kafka, {
     [config.TOPIC_ORDER_PROCESSING]: (json, record) =>
       apply(
         OrderTransitionSchema.safeParse(json),
@@ -65,6 +76,11 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
     [config.TOPIC_PURCHASE_ANALYTICS]: (json) =>
       apply(PurchaseAnalyticsRecordSchema.safeParse(json), (r) => analytics.apply(r)),
   }, log);
+  await waitFor(
+    "the order view to read every partition",
+    settled(reader.started, "starting"),
+    waiting,
+  );
   const app = createGatewayApp({
     config,
     admission,

@@ -15,23 +15,25 @@ export type RecordHandler = (json: unknown, record: InRecord) => boolean;
 
 /** A running reader. */
 export interface ViewConsumer {
+  /** Resolves once it reads every partition (anything published afterwards will be seen). */
+  started: Promise<void>;
   /** Whether it is reading. */
   ready(): boolean;
   stop(): Promise<void>;
 }
 
 /**
- * Starts reading `handlers`' topics.
+ * Starts reading `handlers`' topics; `started` says when it reads every partition.
  *
  * @param kafka The Kafka client.
  * @param handlers One handler per topic.
  * @param log Logger.
  */
-export async function startViewConsumer(
+export function startViewConsumer(
   kafka: KafkaClient,
   handlers: Readonly<Record<string, RecordHandler>>,
   log: Logger,
-): Promise<ViewConsumer> {
+): ViewConsumer {
   const decoder = new TextDecoder();
   const reader = kafka.reader({
     topics: Object.keys(handlers),
@@ -54,6 +56,5 @@ export async function startViewConsumer(
       }
     },
   });
-  await reader.ready;
-  return { ready: () => reader.running(), stop: () => reader.stop() };
+  return { started: reader.ready, ready: () => reader.running(), stop: () => reader.stop() };
 }

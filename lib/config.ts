@@ -96,7 +96,7 @@ export const ConfigSchema = z.object({
   STAGE_DWELL_MS: dwell.default([2000, 2000, 2000]),
   /**
    * How long the processing role remembers an order it has taken: a second request record for it
-   * within this time is a duplicate (the gateway keeps Idempotency-Keys as long).
+   * within this time is a duplicate (the gateway honours an Idempotency-Key as long: it gives the same id).
    */
   ORDER_DEDUPE_WINDOW_MS: int(1000, 30 * 86_400_000).default(86_400_000),
   /** Prefix of consumer group ids (`<prefix>-processing`, …): separate deployments on one cluster. */

@@ -118,3 +118,26 @@ export async function waitFor<T>(
     await sleep(Math.min(interval, Math.max(0, started + options.timeoutMs - t)), options.signal);
   }
 }
+
+/**
+ * A {@linkcode waitFor} poll of a promise already under way: ready with its value once it
+ * resolves, ended with its error if it rejects, else not ready for `why`.
+ *
+ * @example
+ * ```ts ignore
+ * await waitFor("the reader to start", settled(reader.ready, "reading positions"), options);
+ * ```
+ */
+export function settled<T>(promise: Promise<T>, why: string): () => Promise<Poll<T>> {
+  let state: Poll<T> = { ready: false, why };
+  promise.then(
+    (value) => (state = { ready: true, value }),
+    (
+      error,
+    ) => (state = {
+      ready: false,
+      fatal: error instanceof Error ? error : new Error(String(error)),
+    }),
+  );
+  return () => Promise.resolve(state);
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Poll, waitFor, WaitTimeoutError } from "./wait.ts";
+import { type Poll, settled, waitFor, WaitTimeoutError } from "./wait.ts";
 
 /** A clock that only moves when the wait sleeps. */
 function fakeTime() {
@@ -83,4 +83,43 @@ Deno.test("waitFor() ends at once with a poll's fatal error", async () => {
     (error: unknown) => error === gone,
   );
   assert.equal(polls, 3);
+});
+
+Deno.test("settled(): a promise under way waited for with progress, its value, its error, or the ceiling", async () => {
+  let resolve: (v: number) => void = () => {};
+  const pending = new Promise<number>((r) => (resolve = r));
+  const lines: string[] = [];
+  let t = 0;
+  const waiting = waitFor("the reader", settled(pending, "reading positions"), {
+    timeoutMs: 60_000,
+    intervalMs: 1_000,
+    progressMs: 10_000,
+    say: (line) => lines.push(line),
+    now: () => t,
+    sleep: async (ms) => {
+      t += ms;
+      if (t === 25_000) resolve(7);
+      await Promise.resolve();
+    },
+  });
+  assert.equal(await waiting, 7);
+  assert.equal(lines.length, 2);
+  assert.match(
+    lines[0]!,
+    /still waiting for the reader: 10 s so far, giving up after 60 s \(reading positions\)/,
+  );
+
+  const broken = new Error("no brokers");
+  const failing = Promise.reject(broken);
+  await assert.rejects(
+    waitFor("the reader", settled(failing, "starting"), { timeoutMs: 1_000, intervalMs: 1 }),
+    (error: unknown) => error === broken,
+  );
+
+  const never = new Promise<void>(() => {});
+  await assert.rejects(
+    waitFor("the reader", settled(never, "reading positions"), { timeoutMs: 20, intervalMs: 5 }),
+    (error: unknown) =>
+      error instanceof WaitTimeoutError && /reading positions/.test(error.message),
+  );
 });
