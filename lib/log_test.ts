@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { MultipleErrors, ProtocolError } from "@platformatic/kafka";
 import { createLogger } from "./log.ts";
 
 function logged(data: Record<string, unknown>, level: "debug" | "info" = "info") {
@@ -22,12 +21,13 @@ Deno.test("log: one JSON line per entry at or above the level, with its namespac
 });
 
 Deno.test("log: an error shows the protocol error names in its causes (a wrapper says only that a request failed)", () => {
+  // Shaped as @platformatic/kafka reports a refused request (only lib/kafka imports a client).
+  const protocol = (apiId: string) => Object.assign(new Error(apiId), { apiId });
   const wrapped = new Error("outer", {
-    cause: new MultipleErrors("Received response with error while executing API X", [
-      new ProtocolError("FENCED_INSTANCE_ID"),
-      new ProtocolError("FENCED_INSTANCE_ID"),
-      new ProtocolError("NOT_COORDINATOR"),
-    ]),
+    cause: new AggregateError(
+      [protocol("FENCED_INSTANCE_ID"), protocol("FENCED_INSTANCE_ID"), protocol("NOT_COORDINATOR")],
+      "Received response with error while executing API X",
+    ),
   });
   const kafkajsLike = Object.assign(new Error("kafkajs"), { type: "PRODUCER_FENCED" });
   const [entry] = logged({ error: wrapped, other: kafkajsLike, plain: new TypeError("x") });
