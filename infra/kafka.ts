@@ -45,8 +45,6 @@ export interface KafkaOptions {
   port?: number;
   /** Where data and logs go: a fresh folder starts an empty cluster, a used one restarts it. */
   dataDir: string;
-  /** JVM heap per node. @default "768m" for one node, "512m" per node of a cluster */
-  heap?: string;
   /** Progress lines ("resolving jars…", "still waiting…", "ready"). @default console.error */
   say?: (line: string) => void;
   /** Longest wait for the cluster to answer, in ms. @default {@linkcode DEFAULT_START_TIMEOUT_MS} */
@@ -56,8 +54,6 @@ export interface KafkaOptions {
    * broker thread counts Despacho used before, kept to measure the difference. @default "small"
    */
   tuning?: "small" | "stock";
-  /** Extra broker settings, `name=value` per entry, appended to every node's properties. */
-  extraProperties?: readonly string[];
   /** Gives up the start: the nodes started so far are killed and the call rejects. */
   signal?: AbortSignal;
   /**
@@ -170,7 +166,7 @@ export function startupTimeoutMs(): number {
  * A cluster of three gets the settings of a durable one: replication factor 3 for new topics and
  * Kafka's internal topics, `min.insync.replicas=2`.
  *
- * @param options Nodes, port, data folder, heap, ceiling.
+ * @param options Nodes, port, data folder, tuning, ceiling.
  * @returns The running cluster.
  * @throws {Error} When Java or Maven is missing, formatting fails, a node exits while starting, or
  * the cluster does not answer within `timeoutMs` (the last log lines are in the message).
@@ -194,7 +190,8 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
     options.memoryData === true && await memoryFsUsable(),
     say,
   );
-  const heap = options.heap ?? (count === 1 ? "768m" : "512m");
+  // JVM heap per node (a broker's RSS here reached about 1 GiB with its off-heap memory).
+  const heap = count === 1 ? "768m" : "512m";
   const cds = tuning === "small" ? await cdsFlags() : { use: [], create: null };
 
   const nodes = layout.nodes.map((n) => {
@@ -206,7 +203,7 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
     await Deno.mkdir(n.home, { recursive: true });
     await Deno.writeTextFile(
       n.props,
-      serverProperties(n, layout, tuning, options.extraProperties ?? []),
+      serverProperties(n, layout, tuning),
     );
   }
   // Deno may not look into /dev (it asks for all permissions there): the formatter and the broker
@@ -441,7 +438,6 @@ function serverProperties(
   node: { id: number; port: number; controllerPort: number; data: string },
   layout: Layout,
   tuning: "small" | "stock",
-  extra: readonly string[],
 ): string {
   const replicas = Math.min(3, layout.nodes.length);
   const minIsr = replicas === 1 ? 1 : 2;
@@ -481,7 +477,6 @@ function serverProperties(
         "metadata.max.idle.interval.ms=5000",
       ]
       : []),
-    ...extra,
   ].join("\n") + "\n";
 }
 
