@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { startKafka } from "../../infra/kafka.ts";
 import { type Proc, spawnDeno } from "../../infra/process.ts";
-import { readTopic, testClientName, topicEnv, uniqueName } from "../../infra/testing.ts";
+import { startSmtp } from "../../infra/smtp.ts";
+import { readTopic, testClientName, topicEnv, uniqueName, until } from "../../infra/testing.ts";
+import { generatePurchases, readWords } from "../../datasets/purchases.ts";
+import type { Purchase } from "../../lib/purchase.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const GATEWAY = new URL("../../gateway/main.ts", import.meta.url).pathname;
@@ -12,6 +15,35 @@ const FLAGS = [
   "--allow-write",
   "--allow-sys=hostname",
 ];
+
+/** POSTs purchase events as one NDJSON batch until they are accepted (202). */
+async function postPurchases(url: string, events: readonly Purchase[]): Promise<void> {
+  for (let tries = 0;; tries++) {
+    const res = await fetch(`${url}/purchases`, {
+      method: "POST",
+      headers: { "content-type": "application/x-ndjson" },
+      body: events.map((e) => JSON.stringify(e)).join("\n"),
+    }).catch(() => null);
+    await res?.body?.cancel();
+    if (res?.status === 202) return;
+    assert.ok(
+      res === null || res.status === 503 || res.status === 429,
+      `only 202, 429 or 503: ${res?.status}`,
+    );
+    assert.ok(tries < 120, "purchases accepted within 2 minutes");
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+}
+
+/** The events the analytics role's latest totals count, summed over partitions. */
+async function countedEvents(brokers: string, topic: string): Promise<number> {
+  const latest = new Map<number, number>();
+  for (const r of await readTopic(brokers, topic, Number.MAX_SAFE_INTEGER, 3_000)) {
+    const v = JSON.parse(r.value);
+    if (v.type === "PurchaseTotals") latest.set(v.partition, v.stats.events);
+  }
+  return [...latest.values()].reduce((a, b) => a + b, 0);
+}
 
 async function post(url: string, i: number): Promise<
   { status: number; id?: string; retryAfter?: string | null; type?: string | null; ms: number }
@@ -38,13 +70,14 @@ async function post(url: string, i: number): Promise<
 
 Deno.test({
   name:
-    "every role survives a broker kill -9 and restart: no process exits, and every accepted order reaches finalizado with its mails",
+    "every role survives a broker kill -9 and restart: no process exits, every accepted order reaches finalizado with its mails delivered over SMTP, every purchase event is counted once",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
     // A broker of its own: this test kills it.
     const dataDir = await Deno.makeTempDir({ prefix: "despacho-restart-kafka-" });
     const kafka = await startKafka({ port: 0, dataDir, say: () => {}, memoryData: true });
+    const smtp = await startSmtp();
     const env = {
       KAFKA_BROKERS: kafka.brokers,
       KAFKA_CLIENT: testClientName(),
@@ -53,9 +86,18 @@ Deno.test({
       ...topicEnv(uniqueName("restart")),
       TOPIC_PARTITIONS: "2",
       STAGE_DWELL_MS: "0",
-      OUTBOX_DIR: await Deno.makeTempDir(),
+      SMTP_URL: smtp.url,
+      ANALYTICS_WINDOW_MS: "10000",
+      ANALYTICS_IDLE_MS: "2000",
+      PURCHASE_CONSOLE: "off",
       LOG_LEVEL: "warn",
     };
+    const purchases = generatePurchases(await readWords(), {
+      count: 200,
+      seed: 11,
+      startMs: Date.UTC(2026, 10, 25, 12),
+      intervalMs: 100,
+    });
     const port = String(20_000 + Math.floor(Math.random() * 20_000));
     const procs: Proc[] = [];
     try {
@@ -67,17 +109,18 @@ Deno.test({
           /"listening"/,
         ),
       );
-      for (const role of ["processing", "notification"]) {
+      for (const role of ["processing", "notification", "purchase-analytics"]) {
         procs.push(
           await spawnDeno(
             role,
             ["run", ...FLAGS, MAIN, "--role", role],
             { ...env, INSTANCE_ID: `restart-${role}`, LOG_LEVEL: "info" },
-            /"(processing orders|notifying customers)"/,
+            /"(processing orders|notifying customers|analysing purchases)"/,
           ),
         );
       }
       const url = `http://127.0.0.1:${port}`;
+      await postPurchases(url, purchases.slice(0, 100));
       const accepted: string[] = [];
       for (let i = 0; i < 10; i++) {
         const r = await post(url, i);
@@ -116,6 +159,7 @@ Deno.test({
           await new Promise((r) => setTimeout(r, 1_000));
         }
       }
+      await postPurchases(url, purchases.slice(100));
       const notified = await readTopic(
         kafka.brokers,
         env.TOPIC_ORDER_NOTIFICATIONS,
@@ -129,6 +173,24 @@ Deno.test({
       }
       const missing = accepted.filter((id) => byOrder.get(id)?.size !== 4);
       assert.deepEqual(missing, [], "every accepted order finalized with four mails");
+      // The mails themselves reached the SMTP server: four distinct messages per order.
+      const mailed = accepted.filter((id) =>
+        new Set(
+          smtp.mails.filter((m) => m.messageId?.startsWith(`<${id}.`)).map((m) => m.messageId),
+        )
+          .size !== 4
+      );
+      assert.deepEqual(mailed, [], "four mails delivered per accepted order");
+      // Every purchase event, before the kill and after the restart, is counted once.
+      const counted = await until(
+        "the analytics totals to count every purchase event",
+        async () => {
+          const n = await countedEvents(kafka.brokers, env.TOPIC_PURCHASE_ANALYTICS);
+          return n >= purchases.length ? n : undefined;
+        },
+        120_000,
+      ).catch(() => countedEvents(kafka.brokers, env.TOPIC_PURCHASE_ANALYTICS));
+      assert.equal(counted, purchases.length, "every purchase event counted once");
       for (const p of procs) {
         const exited = await Promise.race([
           p.child.status.then(() => true),
@@ -138,6 +200,7 @@ Deno.test({
       }
     } finally {
       for (const p of procs) await p.stop();
+      await smtp.close();
       await kafka.remove();
     }
   },
