@@ -4,7 +4,15 @@
  * visits without purchase (`taps` null or 0, `folio` null); the rest are purchases under and over
  * 30 minutes, each with its `folio`.
  */
-import type { Purchase } from "../lib/purchase.ts";
+import { classifyPurchase, type Purchase } from "../lib/purchase.ts";
+import {
+  addEvent,
+  emptyStats,
+  mergeStats,
+  type PurchaseReport,
+  type PurchaseStats,
+  reportOf,
+} from "../lib/windows.ts";
 import { seeded } from "./prng.ts";
 
 /** The word lists events are drawn from. */
@@ -103,4 +111,71 @@ export function generatePurchases(words: Words, options: PurchaseOptions): Purch
       ts: new Date(options.startMs + i * interval - late).toISOString(),
     };
   });
+}
+
+/** What purchase analytics must publish for some events: each window's report, and the totals. */
+export interface DirectCount {
+  /** By window start (ISO 8601), as the role's `PurchaseWindow` records name it. */
+  windows: Map<string, PurchaseReport>;
+  totals: PurchaseReport;
+}
+
+/**
+ * Counts `events` directly into tumbling windows of `windowMs` (no lateness, no partitions): the
+ * reference the tests and the fault suite compare the role's records with.
+ */
+export function directCount(events: readonly Purchase[], windowMs: number): DirectCount {
+  const windows = new Map<number, PurchaseStats>();
+  const totals = emptyStats();
+  for (const e of events) {
+    const w = {
+      ts: Date.parse(e.ts),
+      taps: e.taps,
+      product: e.productovisto,
+      country: e.ubicacion.pais,
+    };
+    const start = Math.floor(w.ts / windowMs) * windowMs;
+    if (!windows.has(start)) windows.set(start, emptyStats());
+    addEvent(windows.get(start)!, w, classifyPurchase(e));
+    addEvent(totals, w, classifyPurchase(e));
+  }
+  return {
+    windows: new Map(
+      [...windows].map(([s, stats]) => [new Date(s).toISOString(), reportOf(stats)]),
+    ),
+    totals: reportOf(totals),
+  };
+}
+
+/** Window records as the analytics topic holds them: the last per window and partition. */
+export interface PublishedWindows {
+  /** Window start (ISO 8601) → partition → stats. */
+  byStart: Map<string, Map<number, PurchaseStats>>;
+}
+
+/**
+ * The windows every partition has closed, merged across partitions: a partition closes its
+ * windows in event-time order, so once each partition that published has published a window
+ * starting at or after `start`, the window at `start` is final (a partition without events in it
+ * contributes none; one that has published nothing yet is not waited for).
+ *
+ * @returns Each final window's report by start, and how many windows are still open somewhere.
+ */
+export function closedWindows(
+  published: PublishedWindows,
+): { reports: Map<string, PurchaseReport>; open: number } {
+  const latest = new Map<number, string>();
+  for (const [start, parts] of published.byStart) {
+    for (const p of parts.keys()) {
+      if ((latest.get(p) ?? "") < start) latest.set(p, start);
+    }
+  }
+  const reports = new Map<string, PurchaseReport>();
+  let open = 0;
+  for (const [start, parts] of published.byStart) {
+    if ([...latest.values()].every((last) => last >= start)) {
+      reports.set(start, reportOf(mergeStats(...parts.values())));
+    } else open++;
+  }
+  return { reports, open };
 }

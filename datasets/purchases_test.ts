@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { classifyPurchase, PurchaseSchema } from "../lib/purchase.ts";
-import { generatePurchases, readWords } from "./purchases.ts";
+import { emptyStats, type PurchaseStats } from "../lib/windows.ts";
+import { closedWindows, directCount, generatePurchases, readWords } from "./purchases.ts";
 
 Deno.test("generatePurchases() is deterministic and every event is valid", async () => {
   const words = await readWords();
@@ -42,4 +43,37 @@ Deno.test("generatePurchases() spaces event times and can make late events", asy
     8000,
     9000,
   ]);
+});
+
+Deno.test("directCount() puts every event in its window and the totals", async () => {
+  const events = generatePurchases(await readWords(), {
+    count: 100,
+    seed: 3,
+    startMs: Date.UTC(2026, 10, 24, 12, 0, 5),
+    intervalMs: 1_000,
+  });
+  const { windows, totals } = directCount(events, 10_000);
+  assert.equal(totals.events, 100);
+  // 5 s into a window, one event a second: 5 in the first window, 10 in each after, 5 in the last.
+  assert.deepEqual([...windows.values()].map((r) => r.events), [5, ...Array(9).fill(10), 5]);
+  assert.equal([...windows.keys()][0], "2026-11-24T12:00:00.000Z");
+  assert.equal(
+    [...windows.values()].reduce((n, r) => n + r.purchases, 0),
+    events.filter((e) => classifyPurchase(e) !== "visit").length,
+  );
+});
+
+Deno.test("closedWindows(): a window is final once every partition that published has moved past it", () => {
+  const stats = (events: number): PurchaseStats => ({ ...emptyStats(), events });
+  const at = (m: number) => `2026-11-24T12:0${m}:00.000Z`;
+  const byStart = new Map([
+    [at(0), new Map([[0, stats(2)], [1, stats(3)]])],
+    [at(1), new Map([[0, stats(4)]])], // partition 1 had no events here, and has moved on
+    [at(2), new Map([[1, stats(5)]])], // partition 0 has not closed it yet: open
+  ]);
+  const { reports, open } = closedWindows({ byStart });
+  assert.deepEqual([...reports.keys()], [at(0), at(1)]);
+  assert.equal(reports.get(at(0))!.events, 5);
+  assert.equal(reports.get(at(1))!.events, 4);
+  assert.equal(open, 1);
 });
