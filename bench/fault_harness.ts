@@ -278,9 +278,39 @@ export function liveOutcomes(system: FaultSystem): { visible: Set<string>; stop(
   };
 }
 
-/** Distinct Message-IDs the SMTP server accepted, and how many deliveries repeated one. */
-export function mailCensus(smtp: TestSmtp): { distinct: number; repeated: number } {
-  const ids = smtp.mails.map((m) => m.messageId ?? "");
-  const distinct = new Set(ids).size;
-  return { distinct, repeated: ids.length - distinct };
+/** The order an order mail's Message-ID (`<order-id.state@…>`) is about, else undefined. */
+export function orderOfMail(messageId: string | null): string | undefined {
+  return /^<([^.@]+)\.[a-z]+@/.exec(messageId ?? "")?.[1];
+}
+
+/** What the SMTP server accepted for some orders. */
+export interface MailCensus {
+  /** Distinct Message-IDs of these orders' mails. */
+  distinct: number;
+  /** Deliveries of these orders' mails that repeated a Message-ID. */
+  repeated: number;
+  /** Orders of the set without exactly four distinct mails (one per state). */
+  wrong: string[];
+}
+
+/**
+ * The order mails (`<order-id.state@…>`) the SMTP server accepted for `orders`; other mails
+ * (purchase notifications, other scenarios' orders) are left out.
+ */
+export function mailCensus(smtp: TestSmtp, orders: ReadonlySet<string>): MailCensus {
+  const perOrder = new Map<string, Set<string>>();
+  let deliveries = 0;
+  for (const m of smtp.mails) {
+    const id = orderOfMail(m.messageId);
+    if (id === undefined || !orders.has(id)) continue;
+    deliveries++;
+    if (!perOrder.has(id)) perOrder.set(id, new Set());
+    perOrder.get(id)!.add(m.messageId!);
+  }
+  const distinct = [...perOrder.values()].reduce((n, s) => n + s.size, 0);
+  return {
+    distinct,
+    repeated: deliveries - distinct,
+    wrong: [...orders].filter((id) => perOrder.get(id)?.size !== 4),
+  };
 }
