@@ -138,7 +138,15 @@ export async function brokerKill(ctx: FaultContext): Promise<FaultResult> {
   try {
     await system.gateway();
     await Promise.all([system.worker("processing"), system.worker("notification")]);
-    const leader = (await kafka.describeTopic(system.env.TOPIC_ORDER_REQUESTS!))[0]!.leader;
+    // The node leading the most order partitions (requests and transitions): leadership is spread
+    // over the three nodes, so this is the kill that moves the most of the order flow.
+    const partitions = (await Promise.all(
+      [system.env.TOPIC_ORDER_REQUESTS!, system.env.TOPIC_ORDER_PROCESSING!].map((t) =>
+        kafka.describeTopic(t)
+      ),
+    )).flat();
+    const led = Map.groupBy(partitions, (p) => p.leader);
+    const [leader, leads] = [...led].sort((a, b) => b[1].length - a[1].length)[0]!;
     const victim = ctx.cluster!.nodes.find((n) => n.id === leader)!;
     const rate = ctx.quick ? 50 : 100;
     const durationMs = ctx.quick ? 12_000 : 20_000;
@@ -146,7 +154,9 @@ export async function brokerKill(ctx: FaultContext): Promise<FaultResult> {
     const downMs = ctx.quick ? 5_000 : 10_000;
     const load = sendOrders({ urls: () => [...system.urls.values()], rate, durationMs, tag: "b" });
     await sleep(killAtMs);
-    ctx.say(`broker-kill: kill -9 node ${victim.id} (leader of the order partitions)`);
+    ctx.say(
+      `broker-kill: kill -9 node ${victim.id} (leader of ${leads.length} of the ${partitions.length} order partitions)`,
+    );
     await victim.kill("SIGKILL");
     await sleep(downMs);
     ctx.say(`broker-kill: node ${victim.id} starting again`);
@@ -155,7 +165,13 @@ export async function brokerKill(ctx: FaultContext): Promise<FaultResult> {
     return await orderVerdict("broker-kill", system, smtp, sent, {
       timeoutMs: 180_000,
       allowedStatuses: [202, 503],
-      extra: { rate, durationMs, killedNode: victim.id, downMs },
+      extra: {
+        rate,
+        durationMs,
+        killedNode: victim.id,
+        ledPartitions: `${leads.length}/${partitions.length}`,
+        downMs,
+      },
     });
   } finally {
     await system.stop();
