@@ -14,6 +14,8 @@ export interface Proc {
   child: Deno.ChildProcess;
   /** The last lines it wrote to stderr, for error reports. */
   tail(): string;
+  /** How many stderr lines so far matched the pattern named `name` in {@linkcode SpawnOptions.counts}. */
+  counted(name: string): number;
   /** Sends `sig`; false when the process has already ended. */
   signal(sig: Deno.Signal): boolean;
   /** Whether it has ended (its exit status, once it has). */
@@ -30,6 +32,8 @@ export interface SpawnOptions {
   timeoutMs?: number;
   /** Progress while waiting. @default console.error */
   say?: (line: string) => void;
+  /** Stderr lines to count from the first, by name (see {@linkcode Proc.counted}). */
+  counts?: Readonly<Record<string, RegExp>>;
 }
 
 /**
@@ -59,6 +63,11 @@ export async function spawnDeno(
     stderr: "piped",
   }).spawn();
   const lines: string[] = [];
+  const counters = Object.entries(options.counts ?? {}).map(([name, pattern]) => ({
+    name,
+    pattern,
+    count: 0,
+  }));
   let isReady = false;
   let exited = false;
   let status: Deno.CommandStatus | null = null;
@@ -73,6 +82,7 @@ export async function spawnDeno(
       rest = parts.pop() ?? "";
       for (const line of parts) {
         if (ready.test(line)) isReady = true;
+        for (const c of counters) if (c.pattern.test(line)) c.count++;
         lines.push(line);
         if (lines.length > 20) lines.shift();
       }
@@ -90,6 +100,11 @@ export async function spawnDeno(
     name,
     child,
     tail: () => lines.join("\n"),
+    counted(name) {
+      const c = counters.find((c) => c.name === name);
+      if (c === undefined) throw new RangeError(`Cannot count "${name}": not in options.counts`);
+      return c.count;
+    },
     signal: send,
     ended: () => status,
     async kill() {

@@ -88,6 +88,7 @@ function startRole(env: Record<string, string>, instance: string) {
     ["run", ...flags, MAIN, "--role", "purchase-analytics"],
     { ...env, INSTANCE_ID: instance, LOG_LEVEL: "info" },
     /"analysing purchases"/,
+    { counts: { restored: /"restored window state"/ } },
   );
 }
 
@@ -243,8 +244,13 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 600));
       b = await start("moving-b"); // some of A's partitions move to B
       await new Promise((r) => setTimeout(r, 800));
+      const aRestoredBefore = a.counted("restored");
       await b.stop(); // and come back to A, which had dropped their state
       await flowing;
+      // The moves happened: B restored the state of partitions A had worked on, and A restored
+      // them again from their checkpoints when B left.
+      assert.ok(b.counted("restored") > 0, `B took over partitions: ${b.tail()}`);
+      assert.ok(a.counted("restored") > aRestoredBefore, `A took them back: ${a.tail()}`);
       await assertExactlyOnceNotifications(brokers, env.TOPIC_PURCHASE_NOTIFICATIONS, events);
       const got = await publishedWhenClosed(brokers, env.TOPIC_PURCHASE_ANALYTICS, events);
       const want = expected(events);
