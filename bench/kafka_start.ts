@@ -2,11 +2,12 @@
  * `deno task bench:kafka-start [--runs 3] [--idle-s 20]`: what a broker start costs on this
  * machine, before and after the small-machine tuning of infra/kafka.ts, side by side in one run.
  *
- * Three set-ups, interleaved run by run so a noisy machine hurts them alike:
+ * Four set-ups, interleaved run by run so a noisy machine hurts them alike:
  * - `stock`: the JVM flags and broker thread counts used before, data on disk, no class sharing;
  * - `small, disk`: fewer broker threads, C1-only serial-GC formatter, the class-data-sharing
  *   archive, data on disk;
- * - `small, memory`: the same with the data on `/dev/shm` (what the tests use).
+ * - `small, memory`: the same with the data on `/dev/shm` (what the tests use);
+ * - `small, memory, serial GC`: the same with the serial collector instead of G1.
  *
  * For each: wall time to format, wall time until the broker answers, the broker JVM's CPU seconds
  * until then (what a machine with CPU steal pays for), its CPU use while idle and its RSS. Medians
@@ -37,6 +38,7 @@ const SETUPS = [
   { name: "stock", tuning: "stock", memoryData: false },
   { name: "small, disk", tuning: "small", memoryData: false },
   { name: "small, memory", tuning: "small", memoryData: true },
+  { name: "small, memory, serial GC", tuning: "small", memoryData: true, gc: "serial" },
 ] as const;
 
 interface Sample {
@@ -67,6 +69,7 @@ for (let run = 1; run <= runs; run++) {
       dataDir: dir,
       tuning: setup.tuning,
       memoryData: setup.memoryData,
+      ...("gc" in setup ? { gc: setup.gc } : {}),
       say: (line) => {
         const m = /formatted in ([\d.]+) s/.exec(line);
         if (m) formatS = Number(m[1]);

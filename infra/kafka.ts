@@ -54,6 +54,12 @@ export interface KafkaOptions {
    * broker thread counts Despacho used before, kept to measure the difference. @default "small"
    */
   tuning?: "small" | "stock";
+  /**
+   * The JVM's garbage collector: G1 with a 20 ms pause goal (Kafka's own default), or the serial
+   * collector (one thread, no concurrent work: what the JVM picks by itself on a machine under 2
+   * CPUs). `deno task bench:kafka-start` measures both. @default "g1"
+   */
+  gc?: "g1" | "serial";
   /** Gives up the start: the nodes started so far are killed and the call rejects. */
   signal?: AbortSignal;
   /**
@@ -251,7 +257,7 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
       archive = createArchive;
       createArchive = null;
       const extra = archive === null ? cds.use : [`-XX:ArchiveClassesAtExit=${archive}`];
-      child = spawnNode(n.props, n.logFile, libs, heap, tuning, extra);
+      child = spawnNode(n.props, n.logFile, libs, heap, options.gc ?? "g1", tuning, extra);
       const mine = child;
       const writing = archive;
       mine.status.then((status) => {
@@ -489,6 +495,7 @@ function spawnNode(
   logFile: string,
   libs: string,
   heap: string,
+  gc: "g1" | "serial",
   tuning: "small" | "stock",
   extra: readonly string[],
 ): Deno.ChildProcess {
@@ -497,8 +504,7 @@ function spawnNode(
     args: [
       `-Xmx${heap}`,
       `-Xms${heap}`,
-      "-XX:+UseG1GC",
-      "-XX:MaxGCPauseMillis=20",
+      ...(gc === "g1" ? ["-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"] : ["-XX:+UseSerialGC"]),
       "-Djava.awt.headless=true",
       ...(tuning === "small"
         ? [
