@@ -23,10 +23,12 @@ const STALE_MEMBER = ["FENCED_INSTANCE_ID", "ILLEGAL_GENERATION", "UNKNOWN_MEMBE
 /**
  * A transaction's offsets refused because they were read under a generation or member id the
  * group has since replaced: this instance's own past (it was frozen past its session and has
- * rejoined, or is rejoining, with a new member id), not a newer instance of it. As Java's
- * producer does, the transaction is aborted and the instance goes on; a second process with the
- * same identity is still caught, by PRODUCER_FENCED (the transactional id holds the instance id)
- * and by the group's FENCED_INSTANCE_ID on its join and heartbeats.
+ * rejoined, or is rejoining, with a new member id), or a second process with the same identity
+ * that took the membership. As Java's producer does, the transaction is aborted and the producer
+ * kept: a second process is told apart by the producer epoch (the transactional id holds the
+ * instance id), its InitProducerId having fenced this one, whose abort or next request is then
+ * refused with PRODUCER_FENCED, which is fatal. (The library's consumer answers a
+ * FENCED_INSTANCE_ID heartbeat by joining again, so the group alone does not end either.)
  */
 export class StaleMemberError extends Error {
   constructor(cause: unknown) {
@@ -37,8 +39,12 @@ export class StaleMemberError extends Error {
   }
 }
 
-/** `error` as a {@linkcode StaleMemberError} when a TxnOffsetCommit was refused as stale. */
+/**
+ * `error` as a {@linkcode StaleMemberError} when a TxnOffsetCommit was refused as stale, and for
+ * nothing else: a refusal that also says the producer was fenced stays what it is.
+ */
 export function staleMember(error: unknown): unknown {
+  if (hasKafkaError(error, ...FATAL.filter((id) => id !== "FENCED_INSTANCE_ID"))) return error;
   return hasKafkaError(error, ...STALE_MEMBER) ? new StaleMemberError(error) : error;
 }
 

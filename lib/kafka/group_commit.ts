@@ -52,8 +52,17 @@ export interface GroupCommitOptions {
   log: Logger;
   /** The consumer group, for the metrics' `group` label. @default "none" */
   group?: string;
-  /** Whether a failure means this instance must stop (fenced by a newer one). */
+  /**
+   * Whether a failure means this instance must stop (fenced by a newer one). Asked of the
+   * transaction's failure and of its abort's: an abort refused as fenced ends the instance too.
+   */
   isFatal(error: unknown): boolean;
+  /**
+   * Failures after which aborting is enough and the producer is kept, not made anew: a new
+   * producer would take the transactional id back (InitProducerId) from a newer instance that
+   * has it, where the kept one learns at its next request that it was fenced. @default none
+   */
+  keepsProducer?: (error: unknown) => boolean;
   /** Called once with the first fatal error. */
   onFatal(error: unknown): void;
   /** Whether this instance still owns a partition; output for others is refused. @default always */
@@ -207,18 +216,26 @@ export class GroupCommit {
         transactions.labels(group, "aborted").inc();
         transactionDuration.labels(group, "aborted").observe(seconds);
         hop?.end(error);
-        const fatal = this.#options.isFatal(error);
+        let fatal = this.#options.isFatal(error);
         this.#options.log.warn("transaction failed; aborting it", {
           error,
           records: taken.reduce((n, p) => n + p.records.length, 0),
           fatal,
         });
-        await tx?.abort().catch(() => {});
-        for (const p of taken) p.reject(error);
+        const refused = tx === null ? null : await tx.abort().then(() => null, (e: unknown) => e);
+        let cause = error;
+        if (!fatal && refused !== null && this.#options.isFatal(refused)) {
+          this.#options.log.warn("the abort was refused: this instance was fenced", {
+            error: refused,
+          });
+          fatal = true;
+          cause = refused;
+        }
+        for (const p of taken) p.reject(cause);
         if (fatal) {
           this.#fatal = true;
-          this.#options.onFatal(error);
-        } else {
+          this.#options.onFatal(cause);
+        } else if (this.#options.keepsProducer?.(error) !== true) {
           await this.#tx.reset().catch((e) =>
             this.#options.log.warn("cannot re-create the transactional producer", { error: e })
           );

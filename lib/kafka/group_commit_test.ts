@@ -14,6 +14,7 @@ function fakeProducer() {
   const log: { records: string[]; offsets: string[]; outcome: string }[] = [];
   const sent: OutRecord[] = [];
   let failNext: unknown = null;
+  let abortFails: unknown = null;
   let resets = 0;
   let gate: Promise<void> = Promise.resolve();
   const tx: Transactions = {
@@ -41,7 +42,7 @@ function fakeProducer() {
         },
         abort: () => {
           entry.outcome = "aborted";
-          return Promise.resolve();
+          return abortFails === null ? Promise.resolve() : Promise.reject(abortFails);
         },
       });
     },
@@ -56,6 +57,7 @@ function fakeProducer() {
     sent,
     resets: () => resets,
     fail: (error: unknown) => (failNext = error),
+    failAborts: (error: unknown) => (abortFails = error),
     hold: () => {
       let open: () => void = () => {};
       gate = new Promise((r) => (open = r));
@@ -143,6 +145,52 @@ Deno.test("GroupCommit aborts a failed transaction, rejects its commits and re-c
   assert.equal(p.resets(), 1, "a fenced producer is not re-created");
   await assert.rejects(gc.commit([rec("c")], at(0, "3")), {
     message: "Cannot commit: this instance was fenced",
+  });
+});
+
+Deno.test("GroupCommit: an abort refused as fenced ends the instance; a kept producer is not re-created", async (t) => {
+  await t.step("a retriable failure whose abort is refused as fenced is fatal", async () => {
+    const p = fakeProducer();
+    const fatal: unknown[] = [];
+    const gc = new GroupCommit(p.tx, {
+      log: quiet,
+      isFatal: (e) => (e as Error).message === "fenced",
+      onFatal: (e) => fatal.push(e),
+    });
+    p.fail(new Error("stale member"));
+    p.failAborts(new Error("fenced"));
+    await assert.rejects(gc.commit([rec("a")], at(0, "1")), { message: "fenced" });
+    assert.deepEqual(fatal.map((e) => (e as Error).message), ["fenced"]);
+    assert.equal(p.resets(), 0, "a fenced producer is not re-created");
+  });
+  await t.step("an abort refused for another reason changes nothing", async () => {
+    const p = fakeProducer();
+    const fatal: unknown[] = [];
+    const gc = new GroupCommit(p.tx, {
+      log: quiet,
+      isFatal: (e) => (e as Error).message === "fenced",
+      onFatal: (e) => fatal.push(e),
+    });
+    p.fail(new Error("coordinator moved"));
+    p.failAborts(new Error("connection closed"));
+    await assert.rejects(gc.commit([rec("a")], at(0, "1")), { message: "coordinator moved" });
+    assert.deepEqual(fatal, []);
+    assert.equal(p.resets(), 1);
+  });
+  await t.step("keepsProducer: aborting is enough, the producer stays", async () => {
+    const p = fakeProducer();
+    const gc = new GroupCommit(p.tx, {
+      log: quiet,
+      isFatal: () => false,
+      keepsProducer: (e) => (e as Error).message === "stale member",
+      onFatal: () => {},
+    });
+    p.fail(new Error("stale member"));
+    await assert.rejects(gc.commit([rec("a")], at(0, "1")), { message: "stale member" });
+    assert.equal(p.log.at(-1)?.outcome, "aborted");
+    assert.equal(p.resets(), 0);
+    await gc.commit([rec("a")], at(0, "1"));
+    assert.equal(p.log.at(-1)?.outcome, "committed");
   });
 });
 

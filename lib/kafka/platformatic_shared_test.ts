@@ -13,7 +13,7 @@ Deno.test("classify: fenced by a newer instance of itself is fatal, anything els
     [refused("PRODUCER_FENCED"), "fatal"],
     [refused("INVALID_PRODUCER_EPOCH"), "fatal"],
     [refused("TRANSACTIONAL_ID_AUTHORIZATION_FAILED"), "fatal"],
-    [refused("FENCED_INSTANCE_ID"), "fatal"], // on a join or heartbeat: another process has it
+    [refused("FENCED_INSTANCE_ID"), "fatal"], // unless from a TxnOffsetCommit (staleMember)
     [refused("NOT_COORDINATOR"), "retriable"],
     [refused("ILLEGAL_GENERATION"), "retriable"],
     [new NetworkError("Connection closed"), "retriable"],
@@ -38,4 +38,11 @@ Deno.test("staleMember: a TxnOffsetCommit refused as stale is this instance's pa
     assert.equal(staleMember(cause), cause, id);
   }
   assert.equal(classify(staleMember(refused("PRODUCER_FENCED"))), "fatal");
+  // A refusal that also says the producer was fenced stays fatal.
+  const both = new MultipleErrors("Received response with error while executing API X", [
+    new ProtocolError("FENCED_INSTANCE_ID"),
+    new ProtocolError("INVALID_PRODUCER_EPOCH"),
+  ]);
+  assert.equal(staleMember(both), both);
+  assert.equal(classify(staleMember(both)), "fatal");
 });

@@ -24,7 +24,14 @@ import { loopLifecycle } from "./loop_lifecycle.ts";
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "./group_commit.ts";
 import { edgeOffsets, fetchRound } from "./platformatic_fetch.ts";
 import { chunkRecords, type InRecord } from "./records.ts";
-import { type Base, classify, key, staleMember, toMessages } from "./_platformatic_shared.ts";
+import {
+  type Base,
+  classify,
+  key,
+  staleMember,
+  StaleMemberError,
+  toMessages,
+} from "./_platformatic_shared.ts";
 
 /** Partitions of one instance handled at once. */
 const CONCURRENCY = 8;
@@ -122,7 +129,14 @@ export function platformaticTransactional(
         },
         commit: () => tx.commit(),
         async abort() {
-          await tx.abort().catch(() => tx.cancel());
+          try {
+            await tx.abort();
+          } catch (error) {
+            // The producer's own transaction ends here all the same; the coordinator's refusal is
+            // the caller's to judge (fenced: this instance must stop).
+            await tx.cancel().catch(() => {});
+            throw error;
+          }
         },
       };
     },
@@ -136,6 +150,7 @@ export function platformaticTransactional(
     log,
     group: groupId,
     isFatal: (e) => classify(e) === "fatal",
+    keepsProducer: (e) => e instanceof StaleMemberError,
     onFatal: (e) => end.fail(e),
     owns: (tp) => {
       const o = owned.get(key(tp));

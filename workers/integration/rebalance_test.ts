@@ -8,6 +8,7 @@ import {
   testClientName,
   topicEnv,
   uniqueName,
+  until,
 } from "../../infra/testing.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -166,6 +167,65 @@ Deno.test({
         w.signal("SIGCONT");
         await w.stop();
       }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "processing: a second live instance with the same INSTANCE_ID fences the first or is fenced by it: exactly one exits (code 1), the other goes on, nothing lost",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const brokers = await testBrokers();
+    const client = testClientName();
+    const env = {
+      KAFKA_BROKERS: brokers,
+      KAFKA_CLIENT: client,
+      KAFKA_SESSION_TIMEOUT_MS: "10000",
+      ...topicEnv(uniqueName("twins")),
+      TOPIC_PARTITIONS: "2",
+      STAGE_DWELL_MS: "100",
+      LOG_LEVEL: "info",
+    };
+    const perWave = 30;
+    const waves = 10;
+    const workers: Proc[] = [];
+    try {
+      workers.push(await startWorker(env, "twin"));
+      for (let wave = 0; wave < waves; wave++) {
+        await produce(brokers, requests(env.TOPIC_ORDER_REQUESTS, wave, perWave));
+        if (wave === 2) workers.push(await startWorker(env, "twin")); // the same identity, live
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await until(
+        "one of the two instances to be fenced and exit",
+        () => Promise.resolve(workers.some((w) => w.ended() !== null) ? true : undefined),
+        60_000,
+      ).catch(() => {});
+      const ended = workers.filter((w) => w.ended() !== null);
+      assert.equal(
+        ended.length,
+        1,
+        `exactly one of the two exits: ${workers.map((w) => `${w.ended()?.code}: ${w.tail()}`)}`,
+      );
+      assert.equal(ended[0]!.ended()!.code, 1, "fenced: exit code 1");
+      const records = await readTopic(
+        brokers,
+        env.TOPIC_ORDER_PROCESSING,
+        waves * perWave * 4,
+        120_000,
+        3_000,
+      );
+      const { missing, twice } = tally(records, waves, perWave);
+      assert.deepEqual(missing.slice(0, 10), [], "no transition lost");
+      console.error(
+        `[${client}] the ${ended[0] === workers[0] ? "first" : "second"} instance exited; ` +
+          `transitions published twice while two had one identity: ${twice.length}`,
+      );
+      assert.equal(workers.filter((w) => w.ended() === null).length, 1, "the other still runs");
+    } finally {
+      for (const w of workers) await w.stop();
     }
   },
 });
