@@ -280,7 +280,7 @@ export function liveOutcomes(system: FaultSystem): { visible: Set<string>; stop(
 
 /** The order an order mail's Message-ID (`<order-id.state@…>`) is about, else undefined. */
 export function orderOfMail(messageId: string | null): string | undefined {
-  return /^<([^.@]+)\.[a-z]+@/.exec(messageId ?? "")?.[1];
+  return /^<([^.@]+)\.(recibido|preparando|entregando|finalizado)@/.exec(messageId ?? "")?.[1];
 }
 
 /** What the SMTP server accepted for some orders. */

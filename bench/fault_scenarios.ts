@@ -530,7 +530,7 @@ export async function overload(ctx: FaultContext): Promise<FaultResult> {
     const gateway = system.procs.get("gateway-0")!;
     // Asked for: five times the ~1,000 orders/s this machine finalizes end to end. The generator
     // shares the 2 cores and offers less (achievedRate); how far over what the gateway took it
-    // was is overloadFactor (offered / accepted).
+    // was is overloadFactor (sent / accepted, both per second of the whole load, answers included).
     const rate = 5_000;
     const durationMs = ctx.quick ? 3_000 : 6_000;
     const started = performance.now();

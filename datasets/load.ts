@@ -70,11 +70,11 @@ export async function loadOrders(options: LoadOptions): Promise<LoadResult[]> {
     while (inFlight >= limit) await new Promise<void>((r) => slots.push(r));
     inFlight++;
     let result: LoadResult;
-    const target = typeof options.target === "string"
-      ? options.target
-      : pick(options.target(), index);
     const key = options.idempotencyKey?.(index);
     try {
+      const target = typeof options.target === "string"
+        ? options.target
+        : pick(options.target(), index);
       const res = await fetch(`${target}/orders`, {
         method: "POST",
         headers: {

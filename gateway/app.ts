@@ -31,6 +31,8 @@ export interface AppDeps {
   viewReady?: () => boolean;
   /** @default crypto.randomUUID */
   newId?: () => string;
+  /** The clock of Idempotency-Key ages. @default Date.now */
+  now?: () => number;
   /** Extra routes mounted at a path: `[["/purchases", subApp]]`. */
   mount?: readonly (readonly [string, Hono])[];
   /** Refuses new requests with 503 once the gateway is stopping. @default none */
@@ -53,9 +55,12 @@ export function createApp(deps: AppDeps): Hono {
   const newId = deps.newId ?? (() => crypto.randomUUID());
   const viewReady = deps.viewReady ?? (() => true);
   // A key is honoured as long as processing remembers the order it produced.
-  const idempotency = new IdempotencyStore(
-    config.ORDER_DEDUPE_WINDOW_MS === undefined ? {} : { ttlMs: config.ORDER_DEDUPE_WINDOW_MS },
-  );
+  const idempotency = new IdempotencyStore({
+    ...(config.ORDER_DEDUPE_WINDOW_MS === undefined
+      ? {}
+      : { ttlMs: config.ORDER_DEDUPE_WINDOW_MS }),
+    ...(deps.now === undefined ? {} : { now: deps.now }),
+  });
   const app = new Hono();
   app.use(telemetry({ problemOf: toProblem }));
   if (deps.drain !== undefined) app.use(deps.drain.middleware());

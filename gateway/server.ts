@@ -39,48 +39,74 @@ export interface RunningGateway {
  * @returns Where it listens, and how to stop it.
  */
 export async function startGateway(config: Config, log: Logger): Promise<RunningGateway> {
-  const kafka = createKafkaClient(config, log);
-  const created = await kafka.ensureTopics([...orderTopics(config), ...purchaseTopics(config)], {
-    timeoutMs: config.STARTUP_TIMEOUT_MS,
-    say: (line) => log.info(line),
-  });
-  if (created.length > 0) log.info("created topics", { topics: created });
-
-  const view = new OrderView();
-  const publisher = createKafkaPublisher(kafka, log);
-  // On a slow machine the broker may answer its admin requests before it serves the producer's
-  // metadata: wait, saying so, as long as the topics were waited for.
-  const waiting = {
-    timeoutMs: config.STARTUP_TIMEOUT_MS,
-    intervalMs: 1_000,
+  // One ceiling for the whole start (topics, producer, order view), each step waiting what is left.
+  const deadline = Date.now() + config.STARTUP_TIMEOUT_MS;
+  const waiting = () => ({
+    timeoutMs: Math.max(0, deadline - Date.now()),
+    intervalMs: 100,
     say: (line: string) => log.info(line),
-  };
-  await waitFor("the producer to reach the brokers", async () => {
-    await publisher.start();
-    return { ready: true, value: undefined };
-  }, waiting);
+  });
+  const kafka = createKafkaClient(config, log);
+  let publisher: ReturnType<typeof createKafkaPublisher> | null = null;
+  let reader: ReturnType<typeof startViewConsumer> | null = null;
+  const view = new OrderView();
+  const analytics = new AnalyticsView();
+  try {
+    const created = await kafka.ensureTopics(
+      [...orderTopics(config), ...purchaseTopics(config)],
+      { timeoutMs: config.STARTUP_TIMEOUT_MS, say: (line) => log.info(line) },
+    );
+    if (created.length > 0) log.info("created topics", { topics: created });
+    // On a slow machine the broker may answer its admin requests before it serves the producer's
+    // metadata: wait, saying so, within the same ceiling.
+    const starting = createKafkaPublisher(kafka, log);
+    publisher = starting;
+    await waitFor("the producer to reach the brokers", async () => {
+      await starting.start();
+      return { ready: true, value: undefined };
+    }, waiting());
+    reader = startViewConsumer(kafka, {
+      [config.TOPIC_ORDER_PROCESSING]: (json, record) =>
+        apply(
+          OrderTransitionSchema.safeParse(json),
+          (t) => view.applyTransition(t, traceIdOf(record.headers[TRACEPARENT])),
+        ),
+      [config.TOPIC_ORDER_NOTIFICATIONS]: (json) =>
+        apply(OrderNotifiedSchema.safeParse(json), (n) => view.applyNotification(n)),
+      [config.TOPIC_PURCHASE_ANALYTICS]: (json) =>
+        apply(PurchaseAnalyticsRecordSchema.safeParse(json), (r) => analytics.apply(r)),
+    }, log);
+    await waitFor(
+      "the order view to read every partition",
+      settled(reader.started, "starting"),
+      waiting(),
+    );
+  } catch (error) {
+    // Nothing half-started is left behind (an in-process caller goes on after the failure).
+    await reader?.stop().catch(() => {});
+    await publisher?.stop().catch(() => {});
+    await kafka.close().catch(() => {});
+    throw error;
+  }
+  return serveStarted(config, log, { kafka, publisher, reader, view, analytics });
+}
+
+/** The Kafka parts of a gateway whose start-up waits are over. */
+interface Started {
+  kafka: ReturnType<typeof createKafkaClient>;
+  publisher: ReturnType<typeof createKafkaPublisher>;
+  reader: ReturnType<typeof startViewConsumer>;
+  view: OrderView;
+  analytics: AnalyticsView;
+}
+
+function serveStarted(config: Config, log: Logger, started: Started): RunningGateway {
+  const { kafka, publisher, reader, view, analytics } = started;
   const admission = new Admission(publisher, {
     maxPending: config.MAX_PENDING_PUBLISHES,
     ackTimeoutMs: config.KAFKA_ACK_TIMEOUT_MS,
   });
   const drain = new Drain();
-  const analytics = new AnalyticsView();
-  const reader = startViewConsumer(kafka, {
-    [config.TOPIC_ORDER_PROCESSING]: (json, record) =>
-      apply(
-        OrderTransitionSchema.safeParse(json),
-        (t) => view.applyTransition(t, traceIdOf(record.headers[TRACEPARENT])),
-      ),
-    [config.TOPIC_ORDER_NOTIFICATIONS]: (json) =>
-      apply(OrderNotifiedSchema.safeParse(json), (n) => view.applyNotification(n)),
-    [config.TOPIC_PURCHASE_ANALYTICS]: (json) =>
-      apply(PurchaseAnalyticsRecordSchema.safeParse(json), (r) => analytics.apply(r)),
-  }, log);
-  await waitFor(
-    "the order view to read every partition",
-    settled(reader.started, "starting"),
-    waiting,
-  );
   const app = createGatewayApp({
     config,
     admission,

@@ -53,10 +53,14 @@ Deno.test({
       OUTBOX_DIR: await Deno.makeTempDir(),
       PORT: "0",
     });
-    const one = await startGateway(config, log);
-    const two = await startGateway(config, log);
-    let stopRoles = startRoles(config);
+    const gateways: Awaited<ReturnType<typeof startGateway>>[] = [];
+    let stopRoles = () => Promise.resolve();
     try {
+      const one = await startGateway(config, log);
+      gateways.push(one);
+      const two = await startGateway(config, log);
+      gateways.push(two);
+      stopRoles = startRoles(config);
       const body = JSON.stringify({ name: "Churrasco", price: 6990, email: "a@b.cl" });
       const post = (url: string) =>
         fetch(`${url}/orders`, {
@@ -103,8 +107,7 @@ Deno.test({
       assert.equal(notified.length, 4, "four mails");
     } finally {
       await stopRoles();
-      await one.stop();
-      await two.stop();
+      for (const g of gateways) await g.stop();
     }
   },
 });
