@@ -124,14 +124,21 @@ Deno.test("GroupCommit refuses output for a partition it no longer owns, and dro
   assert.deepEqual(p.log, [{ records: ["ok"], offsets: ["0@4"], outcome: "committed" }]);
 });
 
-Deno.test("GroupCommit aborts a failed transaction, rejects its commits and re-creates the producer", async () => {
+/** A GroupCommit over a fake producer where an error named "fenced" is fatal; fatal errors kept. */
+function fencedOnName(keepsProducer?: (error: unknown) => boolean) {
   const p = fakeProducer();
   const fatal: unknown[] = [];
   const gc = new GroupCommit(p.tx, {
     log: quiet,
     isFatal: (e) => (e as Error).message === "fenced",
     onFatal: (e) => fatal.push(e),
+    ...(keepsProducer === undefined ? {} : { keepsProducer }),
   });
+  return { p, gc, fatal };
+}
+
+Deno.test("GroupCommit aborts a failed transaction, rejects its commits and re-creates the producer", async () => {
+  const { p, gc, fatal } = fencedOnName();
   p.fail(new Error("coordinator moved"));
   await assert.rejects(gc.commit([rec("a")], at(0, "1")), { message: "coordinator moved" });
   assert.equal(p.log.at(-1)?.outcome, "aborted");
@@ -150,13 +157,7 @@ Deno.test("GroupCommit aborts a failed transaction, rejects its commits and re-c
 
 Deno.test("GroupCommit: an abort refused as fenced ends the instance; a kept producer is not re-created", async (t) => {
   await t.step("a retriable failure whose abort is refused as fenced is fatal", async () => {
-    const p = fakeProducer();
-    const fatal: unknown[] = [];
-    const gc = new GroupCommit(p.tx, {
-      log: quiet,
-      isFatal: (e) => (e as Error).message === "fenced",
-      onFatal: (e) => fatal.push(e),
-    });
+    const { p, gc, fatal } = fencedOnName();
     p.fail(new Error("stale member"));
     p.failAborts(new Error("fenced"));
     await assert.rejects(gc.commit([rec("a")], at(0, "1")), { message: "fenced" });
@@ -164,13 +165,7 @@ Deno.test("GroupCommit: an abort refused as fenced ends the instance; a kept pro
     assert.equal(p.resets(), 0, "a fenced producer is not re-created");
   });
   await t.step("an abort refused for another reason changes nothing", async () => {
-    const p = fakeProducer();
-    const fatal: unknown[] = [];
-    const gc = new GroupCommit(p.tx, {
-      log: quiet,
-      isFatal: (e) => (e as Error).message === "fenced",
-      onFatal: (e) => fatal.push(e),
-    });
+    const { p, gc, fatal } = fencedOnName();
     p.fail(new Error("coordinator moved"));
     p.failAborts(new Error("connection closed"));
     await assert.rejects(gc.commit([rec("a")], at(0, "1")), { message: "coordinator moved" });
@@ -178,13 +173,7 @@ Deno.test("GroupCommit: an abort refused as fenced ends the instance; a kept pro
     assert.equal(p.resets(), 1);
   });
   await t.step("keepsProducer: aborting is enough, the producer stays", async () => {
-    const p = fakeProducer();
-    const gc = new GroupCommit(p.tx, {
-      log: quiet,
-      isFatal: () => false,
-      keepsProducer: (e) => (e as Error).message === "stale member",
-      onFatal: () => {},
-    });
+    const { p, gc } = fencedOnName((e) => (e as Error).message === "stale member");
     p.fail(new Error("stale member"));
     await assert.rejects(gc.commit([rec("a")], at(0, "1")), { message: "stale member" });
     assert.equal(p.log.at(-1)?.outcome, "aborted");
