@@ -38,6 +38,25 @@ function requests(topic: string, wave: number, count: number) {
   });
 }
 
+/** The test broker, its client, and a processing worker's environment on fresh topics. */
+async function processingEnv(
+  name: string,
+  o: { sessionMs: number; partitions: number; dwellMs: number },
+) {
+  const brokers = await testBrokers();
+  const client = testClientName();
+  const env = {
+    KAFKA_BROKERS: brokers,
+    KAFKA_CLIENT: client,
+    KAFKA_SESSION_TIMEOUT_MS: String(o.sessionMs),
+    ...topicEnv(uniqueName(name)),
+    TOPIC_PARTITIONS: String(o.partitions),
+    STAGE_DWELL_MS: String(o.dwellMs),
+    LOG_LEVEL: "info",
+  };
+  return { brokers, client, env };
+}
+
 /** The transitions missing and those seen twice, of `waves` × `perWave` orders of four states. */
 function tally(records: readonly { value: string }[], waves: number, perWave: number) {
   const seen = new Map<string, number>();
@@ -62,18 +81,12 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const brokers = await testBrokers();
-    const client = testClientName();
-    const env = {
-      KAFKA_BROKERS: brokers,
-      KAFKA_CLIENT: client,
-      // Long: a handover that waited for it would fail the timing below.
-      KAFKA_SESSION_TIMEOUT_MS: "60000",
-      ...topicEnv(uniqueName("rebalance")),
-      TOPIC_PARTITIONS: "4",
-      STAGE_DWELL_MS: "200",
-      LOG_LEVEL: "info",
-    };
+    // Long: a handover that waited for it would fail the timing below.
+    const { brokers, client, env } = await processingEnv("rebalance", {
+      sessionMs: 60000,
+      partitions: 4,
+      dwellMs: 200,
+    });
     const waves = 8;
     const perWave = 50;
     const workers: Proc[] = [];
@@ -115,17 +128,11 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const brokers = await testBrokers();
-    const client = testClientName();
-    const env = {
-      KAFKA_BROKERS: brokers,
-      KAFKA_CLIENT: client,
-      KAFKA_SESSION_TIMEOUT_MS: "6000",
-      ...topicEnv(uniqueName("zombie")),
-      TOPIC_PARTITIONS: "2",
-      STAGE_DWELL_MS: "100",
-      LOG_LEVEL: "info",
-    };
+    const { brokers, client, env } = await processingEnv("zombie", {
+      sessionMs: 6000,
+      partitions: 2,
+      dwellMs: 100,
+    });
     const perWave = 40;
     const waves = 10;
     const workers: Proc[] = [];
@@ -177,17 +184,11 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const brokers = await testBrokers();
-    const client = testClientName();
-    const env = {
-      KAFKA_BROKERS: brokers,
-      KAFKA_CLIENT: client,
-      KAFKA_SESSION_TIMEOUT_MS: "10000",
-      ...topicEnv(uniqueName("twins")),
-      TOPIC_PARTITIONS: "2",
-      STAGE_DWELL_MS: "100",
-      LOG_LEVEL: "info",
-    };
+    const { brokers, client, env } = await processingEnv("twins", {
+      sessionMs: 10000,
+      partitions: 2,
+      dwellMs: 100,
+    });
     const perWave = 30;
     const waves = 10;
     const workers: Proc[] = [];
