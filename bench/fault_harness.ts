@@ -6,6 +6,7 @@
  */
 import { loadOrders } from "../datasets/load.ts";
 import { loadConfig } from "../lib/config.ts";
+import { ORDER_STATES } from "../lib/order.ts";
 import type { KafkaClientName } from "../lib/kafka/mod.ts";
 import { createKafkaClient } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
@@ -280,8 +281,11 @@ export function liveOutcomes(system: FaultSystem): { visible: Set<string>; stop(
 
 /** The order an order mail's Message-ID (`<order-id.state@…>`) is about, else undefined. */
 export function orderOfMail(messageId: string | null): string | undefined {
-  return /^<([^.@]+)\.(recibido|preparando|entregando|finalizado)@/.exec(messageId ?? "")?.[1];
+  return ORDER_MAIL.exec(messageId ?? "")?.[1];
 }
+
+/** `orderMessageId`'s shape (lib/notification.ts), read back: the order id before `.state@`. */
+const ORDER_MAIL = new RegExp(`^<([^.@]+)\\.(${ORDER_STATES.join("|")})@`);
 
 /** What the SMTP server accepted for some orders. */
 export interface MailCensus {
