@@ -2,7 +2,7 @@
  * Purchase events published at a steady rate, each one's publication time kept: how the
  * purchase-analytics benches (`purchases.ts`, `spark.ts`) time publication → notification.
  */
-import type { Purchase } from "../lib/purchase.ts";
+import type { PurchaseEvent } from "../lib/purchase.ts";
 import type { KafkaProducer } from "../lib/kafka/mod.ts";
 
 /**
@@ -18,7 +18,7 @@ import type { KafkaProducer } from "../lib/kafka/mod.ts";
 export async function publishAtRate(
   producer: KafkaProducer,
   topic: string,
-  events: readonly Purchase[],
+  events: readonly PurchaseEvent[],
   rate: number,
   sentAt: Map<string, number>,
 ): Promise<void> {

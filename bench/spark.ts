@@ -37,7 +37,7 @@ import {
   type KafkaProducer,
 } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
-import { classifyPurchase, type Purchase, purchaseMessage } from "../lib/purchase.ts";
+import { classifyPurchase, type PurchaseEvent, purchaseMessage } from "../lib/purchase.ts";
 import { summarize } from "../lib/stats.ts";
 import { waitFor } from "../lib/wait.ts";
 import { KAFKA_VERSION, type RunningKafka, startKafka } from "../infra/kafka.ts";
@@ -209,7 +209,7 @@ export async function benchSpark(
 interface MeasureContext extends EngineSettings {
   producer: KafkaProducer;
   words: Words;
-  backlog: readonly Purchase[];
+  backlog: readonly PurchaseEvent[];
   partitions: number;
   windowMs: number;
   latenessMs: number;
@@ -324,7 +324,7 @@ async function measure(
 }
 
 /** Publishes events keyed by id, in order, 5,000 per send. */
-async function publish(producer: KafkaProducer, topic: string, events: readonly Purchase[]) {
+async function publish(producer: KafkaProducer, topic: string, events: readonly PurchaseEvent[]) {
   for (let i = 0; i < events.length; i += 5000) {
     await producer.send(
       events.slice(i, i + 5000).map((e) => ({ topic, key: e.id, value: JSON.stringify(e) })),
@@ -338,7 +338,7 @@ async function timeNotifications(
   topics: Topics,
   watch: ReturnType<typeof watchTree>,
   say: (line: string) => void,
-): Promise<{ figures: EngineResult["latency"]; sent: Purchase[]; from: number; to: number }> {
+): Promise<{ figures: EngineResult["latency"]; sent: PurchaseEvent[]; from: number; to: number }> {
   const { rate, seconds, kafka, producer } = ctx;
   const count = Math.round(rate * seconds);
   const live = generatePurchases(ctx.words, {
@@ -424,7 +424,7 @@ function microBatchFigures(
 async function checkWindows(
   ctx: MeasureContext,
   topics: Topics,
-  sent: readonly Purchase[],
+  sent: readonly PurchaseEvent[],
   say: (line: string) => void,
 ) {
   const last = Math.max(...sent.map((e) => Date.parse(e.ts)));

@@ -3,7 +3,7 @@
  * window that both engines' windows are checked against, reading either engine's window records,
  * and the side-by-side table of the report.
  */
-import { classifyPurchase, type Purchase } from "../lib/purchase.ts";
+import { classifyPurchase, type PurchaseEvent } from "../lib/purchase.ts";
 import { spread } from "../lib/stats.ts";
 
 /** Counts of one tumbling window: what both engines publish per window. */
@@ -41,7 +41,7 @@ const zero = (): WindowCounts => ({
  * ```
  */
 export function directCounts(
-  events: readonly Pick<Purchase, "ts" | "taps">[],
+  events: readonly Pick<PurchaseEvent, "ts" | "taps">[],
   sizeMs: number,
 ): Map<number, WindowCounts> {
   const out = new Map<number, WindowCounts>();

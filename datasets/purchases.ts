@@ -4,7 +4,7 @@
  * visits without purchase (`taps` null or 0, `folio` null); the rest are purchases under and over
  * 30 minutes, each with its `folio`.
  */
-import { classifyPurchase, type Purchase } from "../lib/purchase.ts";
+import { classifyPurchase, type PurchaseEvent } from "../lib/purchase.ts";
 import {
   addEvent,
   emptyStats,
@@ -70,7 +70,7 @@ const ascii = (s: string) =>
  * @param options Count, seed, event times.
  * @returns Events in generation order (event time increasing, but for the late ones).
  */
-export function generatePurchases(words: Words, options: PurchaseOptions): Purchase[] {
+export function generatePurchases(words: Words, options: PurchaseOptions): PurchaseEvent[] {
   const random = seeded(options.seed);
   const interval = options.intervalMs ?? 2000;
   const digits = (n: number) => Array.from({ length: n }, () => random.int(0, 9)).join("");
@@ -124,7 +124,7 @@ export interface DirectCount {
  * Counts `events` directly into tumbling windows of `windowMs` (no lateness, no partitions): the
  * reference the tests and the fault suite compare the role's records with.
  */
-export function directCount(events: readonly Purchase[], windowMs: number): DirectCount {
+export function directCount(events: readonly PurchaseEvent[], windowMs: number): DirectCount {
   const windows = new Map<number, PurchaseStats>();
   const totals = emptyStats();
   for (const e of events) {

@@ -98,6 +98,7 @@ Deno.test("asyncApiDocument(): the records the roles really write pass the docum
     groupId: "g",
     topics: { notifications: "notes", analytics: "analytics", state: "state" },
     window: { sizeMs: 10_000, latenessMs: 2_000 },
+    storeName: "Tienda Sur",
   };
   const analysed = analysePurchases(
     { topic: "purchase_events", partition: 0, windows: emptyState(), offset: null, lastEventAt: 0 },

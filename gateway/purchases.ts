@@ -133,9 +133,9 @@ export async function validatePurchases(
   return result;
 }
 
+/** An object with a purchase's key fields (the envelope is optional, so it cannot tell). */
 function looksLikePurchase(json: unknown): boolean {
-  const item = json as { v?: unknown; type?: unknown } | null;
-  return typeof item === "object" && item !== null && item.v === 1 && item.type === "Purchase";
+  return typeof json === "object" && json !== null && "id" in json && "productovisto" in json;
 }
 
 /**
@@ -219,7 +219,9 @@ export function createPurchaseRoutes(deps: PurchaseRoutesDeps): Hono {
                 reservation.publish({
                   topic: deps.topic,
                   key: p.id,
-                  value: JSON.stringify(p),
+                  // Despacho's own envelope; no `ts` added: an event without one takes the
+                  // record's timestamp, which the producer sets as it publishes.
+                  value: JSON.stringify({ v: 1, type: "Purchase", ...p }),
                   headers,
                 })
               ),

@@ -77,6 +77,41 @@ Deno.test("POST /purchases publishes one valid event keyed by person id", async 
   assert.deepEqual(sent.map((r) => [r.topic, r.key]), [["purchase_events", "a1"]]);
 });
 
+Deno.test("POST /purchases accepts the report's own event as it is, and publishes it with Despacho's envelope and no event time", async () => {
+  const { app, sent } = setup();
+  // The second report's Figure 7, byte for byte: no v, no type, no ts.
+  const report =
+    '{"id": "6b28427ff85faa10eb5321dc", "nombre": "John", "apellido": "Harrison", "edad": 63, "email": "John.Harrison@mail.com", "telefono": "+94 585-941-9707", "ubicacion": {"direccion": "789 Via Milano", "ciudad": "Rosewood", "pais": "Queenshire"}, "productovisto": "Kit de maquillaje profesional", "taps": 0, "folio": null}';
+  const res = await app.request(post(report, "application/json"));
+  assert.equal(res.status, 202);
+  const [record] = sent;
+  assert.equal(record?.key, "6b28427ff85faa10eb5321dc");
+  const value = JSON.parse(record!.value);
+  assert.deepEqual([value.v, value.type, "ts" in value], [1, "Purchase", false]);
+  assert.deepEqual({ ...value, v: undefined, type: undefined }, {
+    ...JSON.parse(report),
+    v: undefined,
+    type: undefined,
+  });
+});
+
+Deno.test("POST /purchases takes empty taps as a visit and an address with accents, and refuses a space in an address saying why", async () => {
+  const { app, sent } = setup();
+  const { v: _v, type: _t, ts: _ts, ...bare } = event("b1", 12.5);
+  const lines = [
+    { ...bare, id: "v1", taps: "", folio: "" },
+    { ...bare, id: "u1", nombre: "José", apellido: "Núñez", email: "José.Núñez@mail.com" },
+    { ...bare, id: "s1", email: "María José.Pérez@mail.com" },
+  ].map((l) => JSON.stringify(l)).join("\n");
+  const res = await app.request(post(lines, "application/x-ndjson"));
+  assert.equal(res.status, 207);
+  const json = await res.json();
+  assert.deepEqual(sent.map((r) => r.key), ["v1", "u1"]);
+  assert.equal(json.errors.length, 1);
+  assert.equal(json.errors[0].line, 3);
+  assert.match(JSON.stringify(json.errors[0].errors), /email.*must be an email address/);
+});
+
 Deno.test("POST /purchases with NDJSON publishes the valid lines and reports the others by line", async () => {
   const { app, sent } = setup();
   const body = [
@@ -266,7 +301,7 @@ Deno.test("POST /purchases answers a body at the body limit of tiny invalid line
   });
   // Not JSON objects (refused before parsing), empty objects, and the smallest line the schema
   // has to look at in full.
-  for (const item of ["x", "{}", '{"v":1,"type":"Purchase"}']) {
+  for (const item of ["x", "{}", '{"id":"x","productovisto":"y"}']) {
     await t.step(`every line validated: ${item}`, async () => {
       const count = Math.floor(maxBodyBytes / (item.length + 1));
       const body = `${item}\n`.repeat(count);

@@ -28,6 +28,7 @@ interface Internals {
     in?: Schema;
     out?: Schema;
     element?: Schema;
+    options?: Schema[];
   };
   traits: Set<string>;
   values?: Set<unknown>;
@@ -87,6 +88,17 @@ function passes(checks: readonly Check[], value: unknown): boolean {
   return true;
 }
 
+/** Types whose parse, when it succeeds, returns its input itself (no copy, no stripped keys). */
+const PRIMITIVE = new Set(["string", "number", "boolean", "null", "literal", "enum"]);
+
+function returnsItsInput(s: Schema): boolean {
+  const def = s._zod.def;
+  if (def.type === "nullable" || def.type === "optional") {
+    return def.innerType !== undefined && returnsItsInput(def.innerType);
+  }
+  return PRIMITIVE.has(def.type);
+}
+
 function compile(s: Schema): Acceptor | null {
   const def = s._zod.def;
   if (def.coerce) return null;
@@ -123,6 +135,16 @@ function compile(s: Schema): Acceptor | null {
       const a = def.in && compile(def.in);
       const b = def.out && compile(def.out);
       return a && b ? typed((v) => a(v) && b(v)) : null;
+    }
+    case "union": {
+      // zod returns the first option that succeeds. An option of a primitive type returns the very
+      // value it accepts, so when every option is one, any option's yes is zod's unchanged value.
+      const options = def.options ?? [];
+      if (options.length === 0 || !options.every(returnsItsInput)) return null;
+      const each = options.map(compile);
+      if (each.some((o) => o === null)) return null;
+      const accepts = each as Acceptor[];
+      return typed((v) => accepts.some((o) => o(v)));
     }
     case "array": {
       const element = def.element && compile(def.element);

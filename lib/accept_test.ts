@@ -95,7 +95,12 @@ function checkSound(schema: z.ZodType, valid: readonly unknown[], seed: number):
 
 Deno.test("acceptorOf() accepts only what zod accepts unchanged", async (t) => {
   const words = await readWords();
-  const purchases = generatePurchases(words, { count: 300, seed: 5, startMs: 0, intervalMs: 1000 });
+  const generated = generatePurchases(words, { count: 300, seed: 5, startMs: 0, intervalMs: 1000 });
+  // As the second report's generator writes them: no envelope, no event time, visits with "".
+  const bare = generated.slice(0, 100).map(({ v: _v, type: _t, ts: _ts, ...rest }) =>
+    rest.taps === null ? { ...rest, taps: "", folio: "" } : rest
+  );
+  const purchases = [...generated, ...bare];
   const now = "2026-11-24T12:00:00.000Z";
   const orders = generateOrders(100, 9).map((order, i) => ({
     v: 1,
@@ -143,7 +148,8 @@ Deno.test("acceptorOf() gives up on what it does not know", async (t) => {
     ["a default", z.object({ a: z.string().default("x") })],
     ["a trim", z.string().trim()],
     ["coercion", z.coerce.number()],
-    ["a union", z.union([z.string(), z.number()])],
+    ["a union with an object (zod would return a copy)", z.union([z.object({}), z.number()])],
+    ["a union with a transform", z.union([z.string().transform((s) => s.length), z.number()])],
   ];
   for (const [name, schema] of cases) {
     await t.step(name, () => assert.equal(acceptorOf(schema), null));

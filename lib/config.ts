@@ -5,6 +5,8 @@
 import { z } from "zod";
 import { DespachoError } from "./errors.ts";
 import { KAFKA_CLIENTS } from "./kafka/client.ts";
+import { plainText } from "./plain_text.ts";
+import { DEFAULT_STORE_NAME } from "./purchase.ts";
 
 const brokerList = z.string().transform((s, ctx) => {
   const brokers = s.split(",").map((b) => b.trim()).filter((b) => b !== "");
@@ -118,6 +120,11 @@ export const ConfigSchema = z.object({
   ANALYTICS_LATENESS_MS: int(0, 3_600_000).default(2_000),
   /** Processing time without events after which a partition's open windows are closed. */
   ANALYTICS_IDLE_MS: int(100, 3_600_000).default(5_000),
+  /**
+   * The shop's name in purchase messages ("…en nuestra tienda en línea de {STORE_NAME}", the
+   * second report's wording, which named its shop).
+   */
+  STORE_NAME: plainText(1, 100).default(DEFAULT_STORE_NAME),
   /** Purchase notifications on stdout: the whole message, one line each, or none. */
   PURCHASE_CONSOLE: z.enum(["full", "line", "off"]).default("full"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),

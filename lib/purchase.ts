@@ -14,14 +14,20 @@ export const LONG_PURCHASE_MINUTES = 30;
 const text = (max: number) => plainText(1, max);
 
 /**
- * One visit to the shop (topic `purchase_events`, keyed by `id`). `taps` is the minutes from
- * entering the site to confirming the purchase: null or 0 means no purchase, and then `folio`
- * must be null; a purchase (`taps` > 0) must carry its `folio`. Negative or non-numeric `taps`
- * are refused. No text field may hold a control character.
+ * One visit to the shop (topic `purchase_events`), as the second report's generator writes it
+ * (`generar_json_datos_personas`, its Figure 7) or as Despacho's own writers do: `v` and `type`
+ * are optional (Despacho writes them), and so is `ts`: without it, the event time is the Kafka
+ * record's timestamp (see {@linkcode purchaseEvent}). `taps` is the minutes from entering the
+ * site to confirming the purchase: null, 0, an empty string or no `taps` at all means a visit
+ * without purchase ("null o vacío"), and then `folio` must be null, empty or absent; a purchase
+ * (`taps` > 0) must carry its `folio`. Negative or non-numeric `taps` are refused. No text field
+ * may hold a control character; `email` may hold non-ASCII letters (SMTPUTF8, RFC 6531).
  */
 export const PurchaseSchema = z.object({
-  v: z.literal(1),
-  type: z.literal("Purchase"),
+  v: z.literal(1).optional().meta({ description: "Wire version; Despacho's writers set it" }),
+  type: z.literal("Purchase").optional().meta({
+    description: "Record type; Despacho's writers set it",
+  }),
   id: text(64),
   nombre: text(100),
   apellido: text(100),
@@ -30,32 +36,81 @@ export const PurchaseSchema = z.object({
   telefono: text(40),
   ubicacion: z.object({ direccion: text(200), ciudad: text(100), pais: text(100) }),
   productovisto: text(200),
-  taps: z.number().min(0).max(100_000).nullable(),
-  folio: text(40).nullable(),
-  /** Event time: when the visit ended (ISO 8601). */
-  ts: z.iso.datetime(),
+  taps: z.union([z.number().min(0).max(100_000), z.literal("")]).nullable().optional().meta({
+    description:
+      "Minutes from entering the shop to confirming the purchase; null, 0, empty or absent: a visit without purchase",
+  }),
+  folio: plainText(0, 40).nullable().optional().meta({
+    description: "The purchase's folio: required when taps is above 0, else null, empty or absent",
+  }),
+  ts: z.iso.datetime().optional().meta({
+    description:
+      "Event time (when the visit ended). Absent: the Kafka record's timestamp, which the gateway's producer sets when it publishes the event (the time of the request)",
+  }),
 }).superRefine((p, ctx) => {
-  const bought = p.taps !== null && p.taps > 0;
-  if (bought && p.folio === null) {
+  const bought = typeof p.taps === "number" && p.taps > 0;
+  const folio = p.folio === "" ? null : p.folio ?? null;
+  if (bought && folio === null) {
     ctx.addIssue({ code: "custom", path: ["folio"], message: "is required when taps is above 0" });
   }
-  if (!bought && p.folio !== null) {
+  if (!bought && folio !== null) {
     ctx.addIssue({
       code: "custom",
       path: ["folio"],
-      message: "must be null when taps is null or 0",
+      message: "must be null or empty when taps is null, empty or 0",
     });
   }
 });
 
-/** A validated purchase event. */
+/** A purchase event as it came, validated: optional envelope and event time. */
 export type Purchase = z.infer<typeof PurchaseSchema>;
+
+/**
+ * A purchase event with its event time settled and its "no purchase" spellings made one:
+ * `taps` a number or null, `folio` a string or null, `ts` always there. What classification,
+ * windows and messages work on.
+ */
+export type PurchaseEvent = Omit<Purchase, "taps" | "folio" | "ts"> & {
+  taps: number | null;
+  folio: string | null;
+  ts: string;
+};
+
+/**
+ * Settles a validated event: its event time is its own `ts`, else the Kafka record's timestamp
+ * (what Kafka Streams and Flink use by default; the gateway's producer stamps a record when it
+ * publishes it, within milliseconds of the request), and an empty or absent `taps`/`folio` is null.
+ *
+ * @param p A validated event.
+ * @param recordTimestampMs The timestamp of the record that carried it, ms since the epoch.
+ * @returns The event with `ts`, `taps` and `folio` settled.
+ *
+ * @example
+ * ```ts
+ * import { purchaseEvent, PurchaseSchema } from "./purchase.ts";
+ * const p = PurchaseSchema.parse({
+ *   id: "6b28427ff85faa10eb5321dc", nombre: "John", apellido: "Harrison", edad: 63,
+ *   email: "John.Harrison@mail.com", telefono: "+94 585-941-9707",
+ *   ubicacion: { direccion: "789 Via Milano", ciudad: "Rosewood", pais: "Queenshire" },
+ *   productovisto: "Kit de maquillaje profesional", taps: 0, folio: null,
+ * });
+ * purchaseEvent(p, Date.parse("2026-12-05T12:00:00Z")).ts; // "2026-12-05T12:00:00.000Z"
+ * ```
+ */
+export function purchaseEvent(p: Purchase, recordTimestampMs: number): PurchaseEvent {
+  return {
+    ...p,
+    taps: p.taps === "" || p.taps === undefined ? null : p.taps,
+    folio: p.folio === "" || p.folio === undefined ? null : p.folio,
+    ts: p.ts ?? new Date(recordTimestampMs).toISOString(),
+  };
+}
 
 /** What a visit was: no purchase, a purchase under 30 minutes, or one of 30 minutes or more. */
 export type PurchaseClass = "visit" | "short" | "long";
 
 /**
- * Classifies a validated event.
+ * Classifies a settled event.
  *
  * @param p The event.
  * @returns `visit` for `taps` null or 0, `short` under {@linkcode LONG_PURCHASE_MINUTES}, else `long`.
@@ -67,7 +122,7 @@ export type PurchaseClass = "visit" | "short" | "long";
  * classifyPurchase({ taps: 30 }); // "long"
  * ```
  */
-export function classifyPurchase(p: Pick<Purchase, "taps">): PurchaseClass {
+export function classifyPurchase(p: Pick<PurchaseEvent, "taps">): PurchaseClass {
   if (p.taps === null || p.taps === 0) return "visit";
   return p.taps < LONG_PURCHASE_MINUTES ? "short" : "long";
 }
@@ -90,42 +145,58 @@ export const PurchaseNotifiedSchema = z.object({
 /** A `PurchaseNotified` event. */
 export type PurchaseNotified = z.infer<typeof PurchaseNotifiedSchema>;
 
+/** The shop's name when `STORE_NAME` is not set. */
+export const DEFAULT_STORE_NAME = "Despacho";
+
 /**
- * The message for a purchase, in the report's words (section 5): the short one thanks and
- * invites to keep buying; the long one asks what went wrong.
+ * The message for a purchase, in the report's words (its section 5 and Figure 7, spelling slips
+ * corrected, the shop's name a setting): the short one thanks and invites to keep buying; the long
+ * one asks what went wrong.
  *
  * @param p A purchase (`taps` above 0, with `folio`).
  * @param kind Its class.
- * @returns Subject and body, addressed by name, naming product and folio.
+ * @param storeName The shop's name (`STORE_NAME`). @default {@linkcode DEFAULT_STORE_NAME}
+ * @returns Subject and body, addressed by name, naming product, shop and folio.
+ *
+ * @example
+ * ```ts
+ * import { purchaseMessage } from "./purchase.ts";
+ * const p = { nombre: "Scarlett", productovisto: "Reloj", folio: "SRZ-5509", taps: 17.8 };
+ * purchaseMessage(p, "short", "Tienda Sur").text.split("\n")[2];
+ * // "¡Esperamos que estés bien! Queríamos recordarte que has adquirido el producto 'Reloj' en
+ * //  nuestra tienda en línea de Tienda Sur. Tu número de folio es: SRZ-5509, donde te demoraste
+ * //  un tiempo corto en adquirirlo, te invitamos a seguir comprando en nuestra plataforma."
+ * ```
  */
 export function purchaseMessage(
-  p: Purchase,
+  p: Pick<PurchaseEvent, "nombre" | "productovisto" | "folio" | "taps">,
   kind: "short" | "long",
+  storeName: string = DEFAULT_STORE_NAME,
 ): { subject: string; text: string } {
-  const opening = [
-    `Estimad@ ${p.nombre},`,
-    "",
-    `¡Esperamos que estés bien! Queríamos recordarte que has adquirido el producto '${p.productovisto}' ` +
-    `en nuestra tienda en línea. Tu número de folio es: ${p.folio}.`,
-  ];
+  const bought = "¡Esperamos que estés bien! Queríamos recordarte que has adquirido el producto " +
+    `'${p.productovisto}' en nuestra tienda en línea de ${storeName}. Tu número de folio es: ${p.folio}`;
   if (kind === "short") {
     return {
-      subject: `Gracias por tu compra (folio ${p.folio})`,
+      subject: `Gracias por tu compra en ${storeName} (folio ${p.folio})`,
       text: [
-        ...opening,
-        "Te demoraste un tiempo corto en adquirirlo; te invitamos a seguir comprando en nuestra plataforma.",
+        `Estimad@ ${p.nombre},`,
+        "",
+        `${bought}, donde te demoraste un tiempo corto en adquirirlo, ` +
+        "te invitamos a seguir comprando en nuestra plataforma.",
         "",
         "Saludos.",
       ].join("\n"),
     };
   }
   return {
-    subject: `¿Tuviste problemas con tu compra? (folio ${p.folio})`,
+    subject: `¿Tuviste problemas con tu compra en ${storeName}? (folio ${p.folio})`,
     text: [
-      ...opening,
-      `Notamos que completar la compra te tomó ${p.taps} minutos, más de lo esperado. ` +
-      "Cuéntanos qué problemas tuviste respondiendo este mensaje o contactando a nuestro servicio al cliente: " +
-      "cada inconveniente será atendido a la brevedad para mejorar nuestra plataforma.",
+      `Estimad@ ${p.nombre},`,
+      "",
+      `${bought}. Notamos que te demoraste ${p.taps} minutos en adquirirlo, más de lo esperado: ` +
+      "cuéntanos qué problemas tuviste respondiendo este mensaje o contactando directamente a " +
+      "nuestro servicio al cliente; cada inconveniente será atendido a la brevedad para mejorar " +
+      "nuestra plataforma.",
       "",
       "Saludos.",
     ].join("\n"),

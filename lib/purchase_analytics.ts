@@ -12,8 +12,8 @@ import type { OutRecord } from "./kafka/records.ts";
 import {
   type AnalyticsState,
   classifyPurchase,
-  type Purchase,
   type PurchaseCheckpoint,
+  type PurchaseEvent,
   purchaseMessage,
   type PurchaseNotified,
   type PurchaseTotals,
@@ -35,6 +35,8 @@ export interface AnalyticsSettings {
   /** Topics: one notification per purchase, closed windows and totals, checkpoints (compacted). */
   topics: { notifications: string; analytics: string; state: string };
   window: WindowOptions;
+  /** The shop's name in the buyers' messages (`STORE_NAME`). */
+  storeName: string;
 }
 
 /** What the role keeps for one input partition it owns. */
@@ -49,9 +51,12 @@ export interface PartitionAnalytics {
   lastEventAt: number;
 }
 
-/** One record of a batch: a valid purchase event, or the dead letter that takes its place. */
+/**
+ * One record of a batch: a valid purchase event with its event time settled
+ * (`purchaseEvent`), or the dead letter that takes its place.
+ */
 export type AnalyticsInput =
-  | { offset: string; purchase: Purchase }
+  | { offset: string; purchase: PurchaseEvent }
   | { offset: string; deadLetter: OutRecord };
 
 /** What {@linkcode analysePurchases} and {@linkcode flushIdle} decided. */
@@ -107,6 +112,7 @@ export function freshPartition(topic: string, partition: number, now: Date): Par
  *   groupId: "despacho-purchase-analytics",
  *   topics: { notifications: "n", analytics: "a", state: "s" },
  *   window: { sizeMs: 10_000, latenessMs: 2_000 },
+ *   storeName: "Tienda Sur",
  * };
  * const purchase = {
  *   v: 1, type: "Purchase", id: "p1", nombre: "Ana", apellido: "Díaz", edad: 30,
@@ -164,7 +170,7 @@ export function analysePurchases(
     );
     closed.push(...placed.closed);
     if (kind === "visit") continue;
-    const notified = notification(event, kind, state, input.offset, now);
+    const notified = notification(event, kind, state, input.offset, now, settings.storeName);
     notifications.push(notified);
     records.push({
       topic: settings.topics.notifications,
@@ -348,13 +354,14 @@ function stateRecords(
 }
 
 function notification(
-  event: Purchase,
+  event: PurchaseEvent,
   kind: "short" | "long",
   state: PartitionAnalytics,
   offset: string,
   now: Date,
+  storeName: string,
 ): PurchaseNotified {
-  const { subject, text } = purchaseMessage(event, kind);
+  const { subject, text } = purchaseMessage(event, kind, storeName);
   return {
     v: 1,
     type: "PurchaseNotified",

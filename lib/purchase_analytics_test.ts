@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { deadLetterRecord, type OutRecord } from "./kafka/records.ts";
 import {
-  type Purchase,
   PurchaseAnalyticsRecordSchema,
   PurchaseCheckpointSchema,
+  type PurchaseEvent,
   type PurchaseNotified,
   PurchaseNotifiedSchema,
 } from "./purchase.ts";
@@ -22,12 +22,13 @@ const settings: AnalyticsSettings = {
   groupId: "despacho-purchase-analytics",
   topics: { notifications: "notes", analytics: "analytics", state: "state" },
   window: { sizeMs: 10_000, latenessMs: 2_000 },
+  storeName: "Tienda Sur",
 };
 const T0 = Date.UTC(2026, 10, 24, 12);
 const now = (ms = 0) => new Date(T0 + 60_000 + ms);
 
 /** A purchase (taps > 0) or a visit (taps null or 0) at `T0 + atMs` of event time. */
-function purchase(id: string, taps: number | null, atMs: number, product = "Reloj"): Purchase {
+function purchase(id: string, taps: number | null, atMs: number, product = "Reloj"): PurchaseEvent {
   return {
     v: 1,
     type: "Purchase",
@@ -46,7 +47,7 @@ function purchase(id: string, taps: number | null, atMs: number, product = "Relo
 }
 
 /** Events with consecutive offsets from `first`. */
-function batch(first: number, ...events: (Purchase | OutRecord)[]): AnalyticsInput[] {
+function batch(first: number, ...events: (PurchaseEvent | OutRecord)[]): AnalyticsInput[] {
   return events.map((e, i) =>
     "type" in e && e.type === "Purchase"
       ? { offset: String(first + i), purchase: e }
@@ -93,9 +94,9 @@ Deno.test("analysePurchases() notifies each purchase and counts visits without n
 
 Deno.test("analysePurchases() words a purchase under 30 minutes short and one of 30 or more long", async (t) => {
   const cases: [number, "short" | "long", RegExp][] = [
-    [29.9, "short", /Te demoraste un tiempo corto/],
-    [30, "long", /te tomó 30 minutos, más de lo esperado/],
-    [45.5, "long", /te tomó 45.5 minutos/],
+    [29.9, "short", /te demoraste un tiempo corto/],
+    [30, "long", /te demoraste 30 minutos en adquirirlo, más de lo esperado/],
+    [45.5, "long", /te demoraste 45.5 minutos/],
   ];
   for (const [taps, kind, words] of cases) {
     await t.step(`${taps} minutes`, () => {
@@ -104,7 +105,10 @@ Deno.test("analysePurchases() words a purchase under 30 minutes short and one of
       assert.equal(n?.kind, kind);
       assert.match(n?.text ?? "", words);
       assert.match(n?.text ?? "", /Estimad@ Scarlett,/);
-      assert.match(n?.text ?? "", /'Reloj'.*folio es: F-x/);
+      assert.match(
+        n?.text ?? "",
+        /'Reloj' en nuestra tienda en línea de Tienda Sur.*folio es: F-x/,
+      );
     });
   }
 });

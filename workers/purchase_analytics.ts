@@ -20,7 +20,7 @@ import process from "node:process";
 import type { Config } from "../lib/config.ts";
 import type { InBatch } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
-import { type PurchaseNotified, PurchaseSchema } from "../lib/purchase.ts";
+import { purchaseEvent, type PurchaseNotified, PurchaseSchema } from "../lib/purchase.ts";
 import {
   analysePurchases,
   type AnalyticsInput,
@@ -60,6 +60,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
       state: config.TOPIC_PURCHASE_STATE,
     },
     window: { sizeMs: config.ANALYTICS_WINDOW_MS, latenessMs: config.ANALYTICS_LATENESS_MS },
+    storeName: config.STORE_NAME,
   };
   const mailer = config.SMTP_URL === undefined ? null : await createMailer(config, log);
   const owned = new Map<number, Owned>();
@@ -154,8 +155,9 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   const inputsOf = (batch: InBatch): AnalyticsInput[] =>
     batch.records.map((record) => {
       const parsed = parseOrDeadLetter(record, PurchaseSchema, config.TOPIC_DEAD_LETTER, log);
+      // An event without its own time takes its record's (the gateway's, or a shop's producer's).
       return parsed.ok
-        ? { offset: record.offset, purchase: parsed.value }
+        ? { offset: record.offset, purchase: purchaseEvent(parsed.value, record.timestamp) }
         : { offset: record.offset, deadLetter: parsed.letter };
     });
 

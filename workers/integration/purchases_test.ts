@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config.ts";
 import { createKafkaClient, purchaseTopics } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
-import { classifyPurchase, type Purchase } from "../../lib/purchase.ts";
+import { classifyPurchase, type PurchaseEvent } from "../../lib/purchase.ts";
 import { mergeStats, type PurchaseStats, reportOf } from "../../lib/windows.ts";
 import { directCount, generatePurchases, readWords } from "../../datasets/purchases.ts";
 import { spawnDeno } from "../../infra/process.ts";
@@ -44,7 +44,7 @@ function environment(brokers: string) {
 }
 
 /** What the role must publish, computed directly from the events. */
-const expected = (events: readonly Purchase[]) => directCount(events, WINDOW_MS);
+const expected = (events: readonly PurchaseEvent[]) => directCount(events, WINDOW_MS);
 
 /** Reads the analytics topic: windows merged across partitions (last record per window and partition wins), and totals. */
 async function published(brokers: string, topic: string) {
@@ -71,7 +71,11 @@ async function published(brokers: string, topic: string) {
  * What the role published once every window of `events` is closed (the last ones by the idle
  * flush) and the totals count every event; the comparison itself is the caller's.
  */
-async function publishedWhenClosed(brokers: string, topic: string, events: readonly Purchase[]) {
+async function publishedWhenClosed(
+  brokers: string,
+  topic: string,
+  events: readonly PurchaseEvent[],
+) {
   const want = expected(events);
   return await until("every window closed and every event in the totals", async () => {
     const got = await published(brokers, topic);
@@ -92,14 +96,14 @@ function startRole(env: Record<string, string>, instance: string) {
   );
 }
 
-async function publish(brokers: string, topic: string, events: readonly Purchase[]) {
+async function publish(brokers: string, topic: string, events: readonly PurchaseEvent[]) {
   await produce(brokers, events.map((e) => ({ topic, key: e.id, value: JSON.stringify(e) })));
 }
 
 async function assertExactlyOnceNotifications(
   brokers: string,
   topic: string,
-  events: readonly Purchase[],
+  events: readonly PurchaseEvent[],
 ) {
   const purchases = events.filter((e) => classifyPurchase(e) !== "visit");
   const notes = (await readTopic(brokers, topic, purchases.length, 60_000)).map((r) =>
