@@ -12,6 +12,7 @@
  * Each step says what it does, and every 15 s how long it has taken so far; a step that cannot be
  * done throws one sentence naming what is missing.
  */
+import { ensureVenvPackage, runTool, type ToolRun } from "../infra/python.ts";
 
 /** The Spark version of the comparison, on PyPI (pyspark) and Maven Central (the connector). */
 export const SPARK_VERSION = "4.2.0";
@@ -64,62 +65,15 @@ async function ensureJava(): Promise<string> {
   return first.trim();
 }
 
-async function ensurePyspark(say: (line: string) => void): Promise<string> {
-  const python = `${VENV}/bin/python`;
-  const installed = await run(python, ["-c", "import pyspark; print(pyspark.__version__)"])
-    .catch(() => null);
-  if (installed?.success && installed.text.trim() === SPARK_VERSION) return python;
-
-  const system = await run("python3", [
-    "-c",
-    "import sys; print('%d.%d' % sys.version_info[:2])",
-  ]).catch(() => null);
-  const version = system?.text.trim() ?? "";
-  const [major, minor] = version.split(".").map(Number);
-  if (!system?.success || !(major === 3 && minor! >= 10)) {
-    throw new Error(
-      `Cannot install pyspark ${SPARK_VERSION}: it needs python3 3.10 or newer on PATH: current value is ${
-        system?.success ? version : "no python3"
-      }`,
-    );
-  }
-  say(
-    `spark: installing pyspark==${SPARK_VERSION} from PyPI into ${VENV} with pip (first run only: a 450 MB download that pip builds into a wheel, about 1 minute here)…`,
-  );
-  await Deno.remove(VENV, { recursive: true }).catch(() => {});
-  const venv = await run("python3", ["-m", "venv", VENV], say, "creating the venv");
-  if (!venv.success) {
-    throw new Error(
-      `Cannot create a Python venv in ${VENV} (on Debian: apt-get install python3-venv): exit code ${venv.code}: ${
-        venv.text.slice(-1000).trim()
-      }`,
-    );
-  }
-  const pip = await run(
-    python,
-    [
-      "-m",
-      "pip",
-      "install",
-      "--disable-pip-version-check",
-      "--progress-bar",
-      "off",
-      `pyspark==${SPARK_VERSION}`,
-    ],
-    say,
-    `installing pyspark==${SPARK_VERSION}`,
-    (line) => say(`spark: pip: ${line}`),
-  );
-  if (!pip.success) {
-    await Deno.remove(VENV, { recursive: true }).catch(() => {});
-    throw new Error(
-      `Cannot install pyspark==${SPARK_VERSION} from PyPI with pip: exit code ${pip.code}: ${
-        pip.text.slice(-2000).trim()
-      }`,
-    );
-  }
-  say(`spark: pyspark ${SPARK_VERSION} installed in ${VENV}`);
-  return python;
+function ensurePyspark(say: (line: string) => void): Promise<string> {
+  return ensureVenvPackage({
+    venv: VENV,
+    pkg: "pyspark",
+    module: "pyspark",
+    version: SPARK_VERSION,
+    prefix: "spark",
+    size: "a 450 MB download that pip builds into a wheel, about 1 minute here",
+  }, say);
 }
 
 async function ensureConnectorJars(python: string, say: (line: string) => void): Promise<string> {
@@ -193,41 +147,12 @@ export function artifactOf(file: string): string {
   return file.trim().replace(/\.jar$/, "").replace(/-\d+(\.\d+)+.*$/, "");
 }
 
-/** Runs a command to its end, saying every 15 s how long it has run; lines of output to `line`. */
-async function run(
+/** Runs a command to its end; with `say` and `doing`, says every 15 s how long it has run. */
+function run(
   cmd: string,
   args: string[],
   say?: (line: string) => void,
   doing?: string,
-  line?: (text: string) => void,
-): Promise<{ success: boolean; code: number; text: string }> {
-  const started = Date.now();
-  const ticker = say && doing
-    ? setInterval(
-      () => say(`spark: still ${doing}: ${Math.round((Date.now() - started) / 1000)} s so far`),
-      15_000,
-    )
-    : undefined;
-  try {
-    const child = new Deno.Command(cmd, {
-      args,
-      stdout: "piped",
-      stderr: "piped",
-      stdin: "null",
-    }).spawn();
-    let text = "";
-    const read = async (stream: ReadableStream<Uint8Array>) => {
-      let rest = "";
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        text += chunk;
-        const parts = (rest + chunk).split("\n");
-        rest = parts.pop() ?? "";
-        for (const p of parts) if (p.trim()) line?.(p.trim());
-      }
-    };
-    const [status] = await Promise.all([child.status, read(child.stdout), read(child.stderr)]);
-    return { success: status.success, code: status.code, text };
-  } finally {
-    clearInterval(ticker);
-  }
+): Promise<ToolRun> {
+  return runTool(cmd, args, say && doing ? { say, prefix: "spark", doing } : undefined);
 }

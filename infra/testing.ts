@@ -89,6 +89,8 @@ export interface TopicRecord {
   partition: number;
   offset: string;
   headers: Record<string, string>;
+  /** The record's timestamp, ms since the epoch. */
+  timestamp: number;
 }
 
 /**
@@ -120,6 +122,7 @@ export async function readTopic(
           partition: r.partition,
           offset: r.offset,
           headers: r.headers,
+          timestamp: r.timestamp,
         });
       }
       if (out.length >= count) done();
