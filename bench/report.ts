@@ -5,11 +5,37 @@
  * several clients ran, the two side by side.
  */
 import type { KafkaClientName } from "../lib/kafka/mod.ts";
+import type { Capacity, Intake } from "./capacity.ts";
 import { type Costs, sumCosts } from "./cost.ts";
-import type { BenchReport, RunResult } from "./run.ts";
+import type { Failover } from "./failover.ts";
+import type { benchPurchases } from "./purchases.ts";
 import type { ScenarioResult } from "./scenario.ts";
 import { type Spread, spread } from "../lib/stats.ts";
-import { formatSparkComparison } from "./spark.ts";
+import { formatSparkComparison, type SparkComparison } from "./spark.ts";
+
+/** The purchase-analytics figures of one run. */
+export type Purchases = Awaited<ReturnType<typeof benchPurchases>>;
+
+/** Everything measured for one client in one run. */
+export interface RunResult {
+  client: KafkaClientName;
+  run: number;
+  scenarios: ScenarioResult[];
+  capacity?: Capacity;
+  intake?: Intake;
+  purchases?: Purchases;
+  failover?: Failover;
+}
+
+/** What {@linkcode formatReport} reads of a results.json: the runs and where they were measured. */
+export interface MeasuredRuns {
+  command: string;
+  machine: { cores: number; memoryGiB: number; os: string; cpu: string | undefined };
+  versions: Record<string, string>;
+  runs: RunResult[];
+  /** The same purchase events through Despacho and Spark (`--spark`, first client only). */
+  spark?: SparkComparison;
+}
 
 /** The seed's Tables 1 and 2: mean latency in ms. */
 export const SEED_MEANS: Record<string, number> = {
@@ -48,7 +74,7 @@ const of = (values: readonly number[], digits = 1, unit = "") =>
   fmtSpread(spread(values), digits, unit);
 
 /** The report of one or more bench runs (several `results.json` merged). */
-export function formatReport(reports: readonly BenchReport[]): string {
+export function formatReport(reports: readonly MeasuredRuns[]): string {
   const runs = reports.flatMap((r) => r.runs);
   const clients = [...new Set(runs.map((r) => r.client))];
   const first = reports[0];

@@ -12,18 +12,12 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { readOrdersCsv } from "../datasets/orders.ts";
 import { KAFKA_VERSION, type RunningKafka, startKafka } from "../infra/kafka.ts";
-import type { Capacity, Intake } from "./capacity.ts";
-import type { Failover } from "./failover.ts";
-import type { benchPurchases } from "./purchases.ts";
-import { formatReport } from "./report.ts";
+import { formatReport, type MeasuredRuns, type RunResult } from "./report.ts";
 import { type Deployment, runScenario, type ScenarioResult } from "./scenario.ts";
 import { latencyHistogramSvg, latencyOverTimeSvg } from "./svg.ts";
 import type { SparkComparison } from "./spark.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-
-/** The purchase-analytics figures of one run. */
-export type Purchases = Awaited<ReturnType<typeof benchPurchases>>;
 
 /** Options of {@linkcode runBench}. */
 export interface BenchOptions {
@@ -65,28 +59,14 @@ export interface BenchOptions {
  */
 export const DEFAULT_WORKERS: Record<number, number> = { 1: 1, 5: 1 };
 
-/** Everything measured for one client in one run. */
-export interface RunResult {
-  client: KafkaClientName;
-  run: number;
-  scenarios: ScenarioResult[];
-  capacity?: Capacity;
-  intake?: Intake;
-  purchases?: Purchases;
-  failover?: Failover;
-}
-
-/** What results.json holds (orders' samples apart, under `samples`). */
-export interface BenchReport {
+/**
+ * What results.json holds (orders' samples apart, under `samples`): the runs and where they were
+ * measured, as the report reads them, and when and with which options.
+ */
+export interface BenchReport extends MeasuredRuns {
   started: string;
   finished: string;
-  command: string;
-  machine: { cores: number; memoryGiB: number; os: string; cpu: string | undefined };
-  versions: Record<string, string>;
   options: BenchOptions;
-  runs: RunResult[];
-  /** The same purchase events through Despacho and Spark (`--spark`, first client only). */
-  spark?: SparkComparison;
 }
 
 /** Runs the bench and writes its report; returns the results. */

@@ -31,8 +31,8 @@ export const ProblemSchema = z.object({
   errors: z.array(FieldErrorSchema).exactOptional(),
 });
 
-/** The value of an `Idempotency-Key` header: 1 to 200 visible ASCII characters. */
-export const IdempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,200}$/);
+/** The value of an `Idempotency-Key` header, declared with the store that honours the key. */
+export { IdempotencyKeySchema } from "./idempotency.ts";
 
 /** Where a client reads more about an order. */
 export const OrderLinksSchema = z.object({

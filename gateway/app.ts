@@ -10,7 +10,13 @@ import type { Logger } from "../lib/log.ts";
 import { type OrderInput, OrderInputSchema, type OrderRequested } from "../lib/order.ts";
 import type { OrderEvent, OrderView } from "../lib/order_view.ts";
 import { fieldErrors, HttpProblem } from "../lib/problem.ts";
-import { bodyDigest, IdempotencyConflict, IdempotencyStore, idFromKey } from "./idempotency.ts";
+import {
+  bodyDigest,
+  IdempotencyConflict,
+  IdempotencyKeySchema,
+  IdempotencyStore,
+  idFromKey,
+} from "./idempotency.ts";
 import type { Admission } from "./admission.ts";
 import { limitBody } from "./body_limit.ts";
 import type { Drain } from "./drain.ts";
@@ -42,7 +48,6 @@ export interface AppDeps {
 const RETRY_AFTER_S = "2";
 /** An overloaded gateway frees slots as Kafka acknowledges: a second is plenty. */
 const OVERLOADED_RETRY_AFTER_S = "1";
-const KEY_PATTERN = /^[\x21-\x7e]{1,200}$/;
 
 /**
  * Builds the gateway's Hono app.
@@ -90,7 +95,7 @@ export function createApp(deps: AppDeps): Hono {
     async function postOrder(c) {
       const input = await readOrderBody(c.req.raw);
       const key = c.req.header("Idempotency-Key");
-      if (key !== undefined && !KEY_PATTERN.test(key)) {
+      if (key !== undefined && !IdempotencyKeySchema.safeParse(key).success) {
         throw new HttpProblem(
           400,
           "Invalid Idempotency-Key",

@@ -4,6 +4,13 @@
  * Kept in memory per gateway instance, bounded in count and age; the order id is derived from
  * the key, so another instance would give a retry the same id.
  */
+import { z } from "zod";
+
+/**
+ * The value of an `Idempotency-Key` header: 1 to 200 visible ASCII characters. `POST /orders`
+ * checks the header with it and the OpenAPI document describes it with it.
+ */
+export const IdempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,200}$/);
 
 /** What a key is bound to. */
 interface Entry {

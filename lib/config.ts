@@ -4,9 +4,14 @@
  */
 import { z } from "zod";
 import { DespachoError } from "./errors.ts";
-import { KAFKA_CLIENTS } from "./kafka/client.ts";
 import { plainText } from "./plain_text.ts";
 import { DEFAULT_STORE_NAME } from "./purchase.ts";
+
+/**
+ * The client libraries behind lib/kafka, the values `KAFKA_CLIENT` may take. Declared here with
+ * the setting rather than in lib/kafka, so that configuration imports nothing above it.
+ */
+export const KAFKA_CLIENTS = ["platformatic", "kafkajs"] as const;
 
 const brokerList = z.string().transform((s, ctx) => {
   const brokers = s.split(",").map((b) => b.trim()).filter((b) => b !== "");

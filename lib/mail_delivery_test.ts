@@ -20,8 +20,12 @@ const smtp = (code: number) =>
 
 Deno.test("classifyMailFailure() calls only an SMTP 5xx reply permanent", async (t) => {
   const cases: [string, unknown, string][] = [
+    ["500 syntax error: the first 5xx", smtp(500), "permanent"],
     ["550 no such mailbox", smtp(550), "permanent"],
     ["554 rejected", smtp(554), "permanent"],
+    ["599: the last 5xx", smtp(599), "permanent"],
+    ["499: the last 4xx", smtp(499), "temporary"],
+    ["600: no SMTP reply", smtp(600), "temporary"],
     ["451 try again later", smtp(451), "temporary"],
     ["421 closing", smtp(421), "temporary"],
     [
@@ -103,4 +107,29 @@ Deno.test("afterAttempt() retries a temporary failure later and later, up to the
     0,
   );
   assert.equal(early.kind === "retry" && Date.parse(early.record.dueAt) - t0.getTime(), 4000);
+});
+
+Deno.test("afterAttempt() still retries when the next try falls on the window's last instant", async (t) => {
+  // A first failure waits 1000 ms, into its upper half from 500 ms with random 0: tried at
+  // `now`, it is due at now + 500.
+  const cases: [string, number, string][] = [
+    ["due exactly retryForMs after the first attempt: retried", 500, "retry"],
+    ["due 1 ms past the window: failed", 499, "notified"],
+  ];
+  for (const [name, before, kind] of cases) {
+    await t.step(name, () => {
+      const now = new Date(t0.getTime() + policy.retryForMs - before);
+      const out = afterAttempt(
+        { transition, attempts: 0, firstAttemptAt: t0.toISOString() },
+        { ok: false, error: smtp(451) },
+        now,
+        policy,
+        0,
+      );
+      assert.equal(out.kind, kind);
+      if (out.kind === "retry") {
+        assert.equal(Date.parse(out.record.dueAt), t0.getTime() + policy.retryForMs);
+      }
+    });
+  }
 });

@@ -80,6 +80,16 @@ Deno.test("advanceOrder() waits until a pending transition is due, then takes it
       until: at(1000),
     });
   });
+  await t.step("exactly at due: takes it, at its due time", () => {
+    assert.deepEqual(summary(advanceOrder(pending, at(1000), [1000, 1000, 1000])), [
+      {
+        state: "preparando",
+        seq: 2,
+        at: at(1000).toISOString(),
+        next: { state: "entregando", dueAt: at(2000).toISOString() },
+      },
+    ]);
+  });
   await t.step("late by 5 s: catches up to everything due, timestamps on schedule", () => {
     assert.deepEqual(summary(advanceOrder(pending, at(6000), [1000, 1000, 1000])), [
       { state: "preparando", seq: 2, at: at(1000).toISOString(), next: null },
@@ -118,4 +128,11 @@ Deno.test("TakenOrders takes an id once within its window and forgets it after",
     message:
       "Cannot remember taken orders: windowMs must be a whole number >= 1: current value is 0",
   });
+});
+
+Deno.test("TakenOrders remembers an id for exactly windowMs, both ends included", () => {
+  const taken = new TakenOrders(60_000);
+  assert.equal(taken.take("a", 0), true);
+  assert.equal(taken.take("a", 60_000), false, "windowMs later it is still a duplicate");
+  assert.equal(taken.take("a", 60_001), true, "1 ms later it is new");
 });

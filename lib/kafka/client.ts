@@ -3,12 +3,13 @@
  * gateway, the bench and the tests use these interfaces only; `lib/kafka/kafkajs.ts` and
  * `lib/kafka/platformatic.ts` implement them, and `KAFKA_CLIENT` chooses one (`lib/kafka/mod.ts`).
  */
+import { KAFKA_CLIENTS } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { InBatch, InRecord, OutRecord } from "./records.ts";
 import type { TopicDef } from "./topics.ts";
 
-/** The client libraries behind the seam. */
-export const KAFKA_CLIENTS = ["platformatic", "kafkajs"] as const;
+/** The client libraries behind the seam (declared with the `KAFKA_CLIENT` setting). */
+export { KAFKA_CLIENTS };
 /** One of {@linkcode KAFKA_CLIENTS}. */
 export type KafkaClientName = typeof KAFKA_CLIENTS[number];
 
