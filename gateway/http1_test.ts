@@ -60,6 +60,8 @@ async function exchange(
 const statusOf = (text: string) => Number(text.match(/^HTTP\/1\.1 (\d{3})/)?.[1] ?? 0);
 const bodyOf = (text: string) => text.slice(text.indexOf("\r\n\r\n") + 4);
 const request = (head: string, body = "") => `${head}\r\n\r\n${body}`;
+/** One byte per character, as a client sending obs-text in a header would. */
+const latin1 = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
 
 Deno.test("serveHttp1() answers 431 problem+json to too many header fields or too large a head, and closes", async (t) => {
   const headers = (n: number) => Array.from({ length: n }, (_, i) => `X-H${i}: v`).join("\r\n");
@@ -203,11 +205,66 @@ Deno.test("serveHttp1() refuses malformed requests with a problem and closes", a
     ["gzip transfer coding", request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip"), 501],
     ["HTTP/2.0 in text", request("GET / HTTP/2.0\r\nHost: a"), 505],
     ["an unmet expectation", request("GET / HTTP/1.1\r\nHost: a\r\nExpect: wonders"), 417],
+    // Each found by gateway/http1_differential_test.ts: served here, refused by llhttp.
+    [
+      "a chunk size with a leading space",
+      request(
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked",
+        " 5\r\nhello\r\n0\r\n\r\n",
+      ),
+      400,
+    ],
+    [
+      "a chunk size with a trailing space",
+      request(
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked",
+        "5 \r\nhello\r\n0\r\n\r\n",
+      ),
+      400,
+    ],
+    [
+      "a request line in the trailer section",
+      request(
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked",
+        "0\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n",
+      ),
+      400,
+    ],
+    ["a lowercase method", request("get / HTTP/1.1\r\nHost: a"), 501],
+    ["an unknown method", request("FROB / HTTP/1.1\r\nHost: a"), 501],
+    ["bare LF line ends", "GET / HTTP/1.1\nHost: a\n\n", 400],
+    ["a bare LF, the head not complete", "GET / HTTP/1.1\nHost", 400],
+    ["bare CR line ends", "GET / HTTP/1.1\rHost: a\r\r", 400],
+    [
+      "two equal Content-Lengths",
+      request("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1", "a"),
+      400,
+    ],
+    [
+      "a Content-Length list",
+      request("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1", "a"),
+      400,
+    ],
+    [
+      "a vertical tab before chunked",
+      request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \x0bchunked", "0\r\n\r\n"),
+      400,
+    ],
+    [
+      "a no-break space before chunked",
+      request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \xa0chunked", "0\r\n\r\n"),
+      501,
+    ],
+    [
+      "a control character in a header value",
+      request("GET / HTTP/1.1\r\nHost: a\r\nX-A: \x01"),
+      400,
+    ],
   ];
   await withServer({ maxBodyBytes: 1000 }, async (port) => {
     for (const [name, bytes, status] of cases) {
       await t.step(name, async () => {
-        const { text, closed } = await exchange(port, bytes);
+        const { text, closed } = await exchange(port, latin1(bytes));
         assert.equal(statusOf(text), status, text.slice(0, 300));
         assert.match(text, /content-type: application\/problem\+json/);
         assert.equal(JSON.parse(bodyOf(text)).status, status);
@@ -394,4 +451,27 @@ Deno.test("serveHttp1() answers garbage with a 4xx problem or closes, and keeps 
       assert.equal((await res.json()).body, "ok");
     },
   );
+});
+
+Deno.test("serveHttp1() takes a CRLF split between two reads as a line end", async () => {
+  await withServer({}, async (port) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.setNoDelay(true);
+    // One byte per write: the server reads the CR of most line ends before their LF.
+    for (
+      const byte of encoder.encode(
+        request("POST /split HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close", "ok"),
+      )
+    ) {
+      await conn.write(Uint8Array.of(byte));
+    }
+    let text = "";
+    const buf = new Uint8Array(4096);
+    for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+      text += decoder.decode(buf.subarray(0, n));
+    }
+    conn.close();
+    assert.equal(statusOf(text), 200, text);
+    assert.equal(JSON.parse(bodyOf(text)).body, "ok");
+  });
 });
