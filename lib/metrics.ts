@@ -125,6 +125,18 @@ export const mails: Counter<"outcome"> = new Counter({
   registers: [registry],
 });
 
+/**
+ * A role's loop started again in the same process after a retriable failure (a broker restart, a
+ * coordinator moving): `lib/supervise.ts` counts each restart. A restart of the whole process shows
+ * as a new `process_start_time_seconds` instead.
+ */
+export const roleRestarts: Counter<"role"> = new Counter({
+  name: "despacho_role_restarts_total",
+  help: "Restarts of a role's loop within its process after a retriable failure, by role",
+  labelNames: ["role"],
+  registers: [registry],
+});
+
 /** Purchase-analytics windows closed and published. */
 export const purchaseWindowsClosed: Counter = new Counter({
   name: "despacho_purchase_windows_closed_total",

@@ -129,6 +129,7 @@ try {
   }, {
     classify: () => fatal ? "fatal" : "retriable",
     signal: stop.signal,
+    role,
     onRestart: (error, restart, delayMs) =>
       log.warn("role failed; starting it again", { error, restart, delayMs }),
   });

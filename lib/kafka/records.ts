@@ -139,6 +139,28 @@ export function deadLetterRecord(
   };
 }
 
+/**
+ * A JSON parse error's message without the excerpt of the input that V8 quotes in some of them
+ * (`Unexpected token 'o', "nope ana@x.cl" is not valid JSON`): a record's text may hold personal
+ * data, and the reason goes to logs and to whoever lists dead letters.
+ *
+ * @param message `JSON.parse`'s error message (or a dead letter's reason).
+ * @returns The message with any quoted excerpt replaced by `the value`.
+ *
+ * @example
+ * ```ts
+ * import { withoutExcerpt } from "./records.ts";
+ * withoutExcerpt(`Unexpected token 'o', "nope ana@x.cl" is not valid JSON`);
+ * // "Unexpected token 'o', the value is not valid JSON"
+ * ```
+ */
+export function withoutExcerpt(message: string): string {
+  return message.replace(
+    /, (?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/,
+    ", the value is not valid JSON",
+  );
+}
+
 /** One decoder for every record (not fatal: bytes that are not UTF-8 become U+FFFD). */
 const UTF8 = new TextDecoder();
 
@@ -167,7 +189,7 @@ export function parseRecord<T>(bytes: Uint8Array | null, schema: z.ZodType<T>): 
   } catch (error) {
     return {
       ok: false,
-      reason: `Cannot parse record: invalid JSON: ${(error as Error).message}`,
+      reason: `Cannot parse record: invalid JSON: ${withoutExcerpt((error as Error).message)}`,
       kind: "invalid_json",
     };
   }
