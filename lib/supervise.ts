@@ -51,6 +51,8 @@ export async function supervise(
   const now = options.now ?? Date.now;
   const backoff = { initialMs: 1000, maxMs: 30_000, ...options };
   let restarts = 0;
+  // Born at 0, so that the first restart is an increase Prometheus sees.
+  if (options.role !== undefined) roleRestarts.labels(options.role).inc(0);
   for (let attempt = 1;; attempt++) {
     const started = now();
     let failure: unknown = new Error("Cannot keep running: it ended by itself");

@@ -96,6 +96,17 @@ Deno.test("supervise() counts each restart of a named role in despacho_role_rest
   const stop = new AbortController();
   const count = async (role: string) =>
     (await roleRestarts.get()).values.find((v) => v.labels.role === role)?.value ?? 0;
+  const steady = new AbortController();
+  steady.abort();
+  await supervise(() => Promise.resolve(), {
+    classify: () => "retriable",
+    signal: steady.signal,
+    role: "steady-role",
+  });
+  assert.ok(
+    (await roleRestarts.get()).values.some((v) => v.labels.role === "steady-role" && v.value === 0),
+    "a supervised role's series exists at 0 before any restart",
+  );
   const before = await count("test-role");
   let runs = 0;
   await supervise(() => {
