@@ -8,7 +8,13 @@
 import { z } from "zod";
 import type { Config } from "../lib/config.ts";
 import { componentSchemas, type Json } from "./json_schema.ts";
-import { DeadLetterSchema, orderTopics, purchaseTopics, type TopicDef } from "../lib/kafka/mod.ts";
+import {
+  DeadLetterReplayedSchema,
+  DeadLetterSchema,
+  orderTopics,
+  purchaseTopics,
+  type TopicDef,
+} from "../lib/kafka/mod.ts";
 import { MailRetrySchema } from "../lib/mail_delivery.ts";
 import { OrderNotifiedSchema, OrderRequestedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import {
@@ -26,6 +32,7 @@ export const RECORD_SCHEMAS = {
   OrderNotified: OrderNotifiedSchema,
   MailRetry: MailRetrySchema,
   DeadLetter: DeadLetterSchema,
+  DeadLetterReplayed: DeadLetterReplayedSchema,
   Purchase: PurchaseSchema,
   PurchaseNotified: PurchaseNotifiedSchema,
   PurchaseWindow: PurchaseWindowSchema,
@@ -83,12 +90,13 @@ export const CHANNELS: Record<string, Channel> = {
   },
   TOPIC_DEAD_LETTER: {
     variable: "TOPIC_DEAD_LETTER",
-    messages: ["DeadLetter"],
+    messages: ["DeadLetter", "DeadLetterReplayed"],
     key: "the source position, `{topic}/{partition}/{offset}`",
     description: "Records a role set aside (not JSON, not their schema, a duplicate request), " +
-      "with their source and the reason; for people to read.",
-    writers: ["processing", "notification", "purchase-analytics"],
-    readers: [],
+      "with their source and the reason; for people to read. `deno task dead-letters` lists " +
+      "them and writes chosen ones back to their source topic, marking each so replayed.",
+    writers: ["processing", "notification", "purchase-analytics", "dead-letters"],
+    readers: ["dead-letters"],
   },
   TOPIC_PURCHASES: {
     variable: "TOPIC_PURCHASES",

@@ -3,7 +3,12 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { generatePurchases, readWords } from "../datasets/purchases.ts";
 import { loadConfig } from "../lib/config.ts";
-import { deadLetterRecord, orderTopics, purchaseTopics } from "../lib/kafka/mod.ts";
+import {
+  deadLetterRecord,
+  deadLetterReplayedRecord,
+  orderTopics,
+  purchaseTopics,
+} from "../lib/kafka/mod.ts";
 import { afterAttempt } from "../lib/mail_delivery.ts";
 import type { OrderRequested } from "../lib/order.ts";
 import { advanceOrder } from "../lib/processing.ts";
@@ -86,6 +91,11 @@ Deno.test("asyncApiDocument(): the records the roles really write pass the docum
     value: new TextEncoder().encode("{oops"),
   }, "Cannot parse record: invalid JSON");
   check("DeadLetter", JSON.parse(letter.value));
+  const source = JSON.parse(letter.value).source;
+  check(
+    "DeadLetterReplayed",
+    JSON.parse(deadLetterReplayedRecord("dlq", source, "original").value),
+  );
 
   const events = generatePurchases(await readWords(), {
     count: 50,

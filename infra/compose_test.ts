@@ -102,6 +102,23 @@ Deno.test("compose.yaml: Prometheus scrapes the gateway and every worker where t
   assert.ok(config.scrape_configs.every((j) => (j.metrics_path ?? "/metrics") === "/metrics"));
 });
 
+Deno.test("compose.yaml: Prometheus loads the alert rules from where compose mounts them", () => {
+  const config = parse(read("infra/prometheus.yml")) as { rule_files?: string[] };
+  const mounts = new Map(
+    (services.prometheus!.volumes ?? []).map((v) => {
+      const [from, to] = v.split(":");
+      return [to!, from!];
+    }),
+  );
+  assert.deepEqual(config.rule_files, ["alerts.yml"]);
+  for (const file of config.rule_files ?? []) {
+    // A relative rule file is read from the configuration file's directory.
+    const inContainer = file.startsWith("/") ? file : `/etc/prometheus/${file}`;
+    assert.equal(mounts.get(inContainer), "./infra/alerts.yml", `${inContainer} is mounted`);
+    Deno.statSync(new URL(`infra/${file}`, ROOT)); // and beside infra/prometheus.yml here too
+  }
+});
+
 Deno.test("compose.yaml: OTLP goes to the collector, and the collector to Jaeger and Prometheus", () => {
   const [host, port] = hostPort(env("gateway").OTEL_EXPORTER_OTLP_ENDPOINT!);
   const collector = services[host];

@@ -112,16 +112,52 @@ export const consumerLag: Gauge<"group" | "topic" | "partition"> = new Gauge({
 export const deadLetters: Counter<"topic" | "reason"> = new Counter({
   name: "despacho_dead_letters_total",
   help: "Records set aside on the dead-letter topic, by source topic and reason " +
-    "(invalid_json, schema_mismatch, duplicate)",
+    "(null_value, invalid_json, schema_mismatch, duplicate)",
   labelNames: ["topic", "reason"],
   registers: [registry],
 });
+
+/** The `reason` label values of {@linkcode deadLetters}. */
+export const DEAD_LETTER_REASONS = [
+  "null_value",
+  "invalid_json",
+  "schema_mismatch",
+  "duplicate",
+] as const;
+
+/**
+ * Starts `despacho_dead_letters_total` at 0 for every reason on each of a role's input topics.
+ * Prometheus's `increase()` cannot see the first count of a series that is born at 1, so without
+ * this a role's first dead letter would not raise the `DeadLettersGrowing` alert.
+ *
+ * @param topics The topics the role reads.
+ */
+export function zeroDeadLetters(topics: readonly string[]): void {
+  for (const topic of topics) {
+    for (const reason of DEAD_LETTER_REASONS) deadLetters.labels(topic, reason).inc(0);
+  }
+}
 
 /** Customer mails: `sent`, `retried` (refused for now, tried again later), `failed` (for good). */
 export const mails: Counter<"outcome"> = new Counter({
   name: "despacho_mails_total",
   help: "Customer mail attempts by outcome: sent, retried (refused for now), failed (for good)",
   labelNames: ["outcome"],
+  registers: [registry],
+});
+
+/** The `outcome` label values of {@linkcode mails}. */
+export const MAIL_OUTCOMES = ["sent", "retried", "failed"] as const;
+
+/**
+ * A role's loop started again in the same process after a retriable failure (a broker restart, a
+ * coordinator moving): `lib/supervise.ts` counts each restart. A restart of the whole process shows
+ * as a new `process_start_time_seconds` instead.
+ */
+export const roleRestarts: Counter<"role"> = new Counter({
+  name: "despacho_role_restarts_total",
+  help: "Restarts of a role's loop within its process after a retriable failure, by role",
+  labelNames: ["role"],
   registers: [registry],
 });
 

@@ -4,6 +4,7 @@
  * machine) is started again after a capped, jittered back-off; only a fatal failure (fenced by a
  * newer instance of itself) ends it.
  */
+import { roleRestarts } from "./metrics.ts";
 import { abortableSleep, backoffDelay, type BackoffOptions } from "./retry.ts";
 
 /** Options of {@linkcode supervise}. */
@@ -12,6 +13,11 @@ export interface SuperviseOptions extends BackoffOptions {
   classify(error: unknown): "fatal" | "retriable";
   /** Stops supervising: the current run is expected to end by itself on this signal. */
   signal: AbortSignal;
+  /**
+   * The role supervised: each restart counts in `despacho_role_restarts_total{role}`, so an
+   * operator sees a role that keeps failing (unset: not counted).
+   */
+  role?: string;
   /** Called before each restart. */
   onRestart?: (error: unknown, restart: number, delayMs: number) => void;
   /** A run that lasted this long resets the back-off, in ms. @default 60000 */
@@ -45,6 +51,8 @@ export async function supervise(
   const now = options.now ?? Date.now;
   const backoff = { initialMs: 1000, maxMs: 30_000, ...options };
   let restarts = 0;
+  // Born at 0, so that the first restart is an increase Prometheus sees.
+  if (options.role !== undefined) roleRestarts.labels(options.role).inc(0);
   for (let attempt = 1;; attempt++) {
     const started = now();
     let failure: unknown = new Error("Cannot keep running: it ended by itself");
@@ -58,6 +66,7 @@ export async function supervise(
     if (now() - started >= (options.stableMs ?? 60_000)) restarts = 0;
     restarts++;
     const delay = backoffDelay(restarts, random(), backoff);
+    if (options.role !== undefined) roleRestarts.labels(options.role).inc();
     options.onRestart?.(failure, restarts, delay);
     try {
       await sleep(delay, options.signal);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { roleRestarts } from "./metrics.ts";
 import { supervise } from "./supervise.ts";
 
 /** Controlled time: sleeping moves the clock; a run can take time too. */
@@ -88,4 +89,36 @@ Deno.test("supervise() restarts a run that ended by itself, and a long run reset
     ["failure 4", 2],
   ]);
   assert.deepEqual(time.slept, [999, 1998, 999, 1998]);
+});
+
+Deno.test("supervise() counts each restart of a named role in despacho_role_restarts_total", async () => {
+  const time = clock();
+  const stop = new AbortController();
+  const count = async (role: string) =>
+    (await roleRestarts.get()).values.find((v) => v.labels.role === role)?.value ?? 0;
+  const steady = new AbortController();
+  steady.abort();
+  await supervise(() => Promise.resolve(), {
+    classify: () => "retriable",
+    signal: steady.signal,
+    role: "steady-role",
+  });
+  assert.ok(
+    (await roleRestarts.get()).values.some((v) => v.labels.role === "steady-role" && v.value === 0),
+    "a supervised role's series exists at 0 before any restart",
+  );
+  const before = await count("test-role");
+  let runs = 0;
+  await supervise(() => {
+    if (++runs === 4) stop.abort();
+    return Promise.reject(new Error(`failure ${runs}`));
+  }, { classify: () => "retriable", signal: stop.signal, role: "test-role", ...time });
+  assert.equal(await count("test-role") - before, 3, "three restarts before the stop");
+  // Without a role nothing is counted (a test or a tool supervising something else).
+  const unnamed = new AbortController();
+  await supervise(() => {
+    unnamed.abort();
+    return Promise.reject(new Error("failure"));
+  }, { classify: () => "retriable", signal: unnamed.signal, ...time });
+  assert.equal(await count("test-role") - before, 3);
 });

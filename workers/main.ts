@@ -15,7 +15,7 @@ import { loadConfig } from "../lib/config.ts";
 import { createKafkaClient, orderTopics, purchaseTopics } from "../lib/kafka/mod.ts";
 import { watchLag } from "../lib/kafka/observe.ts";
 import { createLogger } from "../lib/log.ts";
-import { METRICS_CONTENT_TYPE, registry } from "../lib/metrics.ts";
+import { METRICS_CONTENT_TYPE, registry, zeroDeadLetters } from "../lib/metrics.ts";
 import { supervise } from "../lib/supervise.ts";
 import type { Role } from "./role.ts";
 
@@ -84,6 +84,7 @@ const INPUTS: Record<RoleName, string[]> = {
   notification: [config.TOPIC_ORDER_PROCESSING, config.TOPIC_MAIL_RETRIES],
   "purchase-analytics": [config.TOPIC_PURCHASES],
 };
+zeroDeadLetters(INPUTS[role]);
 let metricsServer: Deno.HttpServer | null = null;
 if (config.METRICS_PORT !== undefined) {
   metricsServer = Deno.serve({
@@ -129,6 +130,7 @@ try {
   }, {
     classify: () => fatal ? "fatal" : "retriable",
     signal: stop.signal,
+    role,
     onRestart: (error, restart, delayMs) =>
       log.warn("role failed; starting it again", { error, restart, delayMs }),
   });

@@ -22,7 +22,7 @@
  */
 import type { BatchContext, InBatch, OutRecord } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
-import { mails } from "../lib/metrics.ts";
+import { MAIL_OUTCOMES, mails } from "../lib/metrics.ts";
 import { type Hop, kafkaAttributes, startHop, TRACEPARENT } from "../lib/tracing.ts";
 import {
   type AfterAttempt,
@@ -73,6 +73,8 @@ export class RecentlySent {
  */
 export async function run({ config, log, kafka, signal }: RoleContext): Promise<void> {
   const mailer = await createMailer(config, log);
+  // Every outcome's series exists from the start: the first failure is an increase to alert on.
+  for (const outcome of MAIL_OUTCOMES) mails.labels(outcome).inc(0);
   const deps: Deps = {
     mailer,
     sent: new RecentlySent(RECENTLY_SENT),

@@ -1,8 +1,8 @@
 /**
  * Records as Despacho sees them, whatever Kafka client carries them: what a role publishes
  * ({@linkcode OutRecord}), what it reads ({@linkcode InRecord}, in per-partition
- * {@linkcode InBatch}es), how a value becomes a typed event ({@linkcode parseRecord}), and the
- * dead letter of a record that cannot be parsed.
+ * {@linkcode InBatch}es), how a value becomes a typed event ({@linkcode parseRecord}), the
+ * dead letter of a record that cannot be parsed, and the mark of a dead letter replayed.
  */
 import { z } from "zod";
 import { acceptorOf } from "../accept.ts";
@@ -139,6 +139,77 @@ export function deadLetterRecord(
   };
 }
 
+/**
+ * On the dead-letter topic beside a {@linkcode DeadLetter}, keyed like it: the letter's record was
+ * written back to its source topic (`deno task dead-letters replay`), with its own value or one
+ * given in its place. A letter with such a record is not replayed again unless asked.
+ */
+export const DeadLetterReplayedSchema = z.object({
+  v: z.literal(1),
+  type: z.literal("DeadLetterReplayed"),
+  source: z.object({ topic: z.string(), partition: z.int(), offset: z.string() }),
+  /** `original`: the letter's value; `replaced`: a value the operator gave. */
+  value: z.enum(["original", "replaced"]),
+  at: z.iso.datetime(),
+});
+
+/** That a dead letter was written back to its source topic, and when. */
+export type DeadLetterReplayed = z.infer<typeof DeadLetterReplayedSchema>;
+
+/** The header a replayed record carries: the `{topic}/{partition}/{offset}` it was set aside from. */
+export const REPLAY_OF = "despacho-replay-of";
+
+/**
+ * Builds the record that says a dead letter was replayed.
+ *
+ * @param topic The dead-letter topic.
+ * @param source The position the letter was set aside from.
+ * @param value Whether the letter's own value was written back.
+ * @param now The clock.
+ * @returns The record, keyed like the letter (same partition, after it).
+ */
+export function deadLetterReplayedRecord(
+  topic: string,
+  source: DeadLetter["source"],
+  value: DeadLetterReplayed["value"],
+  now: Date = new Date(),
+): OutRecord {
+  const replayed: DeadLetterReplayed = {
+    v: 1,
+    type: "DeadLetterReplayed",
+    source,
+    value,
+    at: now.toISOString(),
+  };
+  return {
+    topic,
+    key: `${source.topic}/${source.partition}/${source.offset}`,
+    value: JSON.stringify(replayed),
+  };
+}
+
+/**
+ * A JSON parse error's message without the excerpt of the input that V8 quotes in some of them
+ * (`Unexpected token 'o', "nope ana@x.cl" is not valid JSON`): a record's text may hold personal
+ * data, and the reason goes to logs and to whoever lists dead letters.
+ *
+ * @param message `JSON.parse`'s error message (or a dead letter's reason).
+ * @returns The message with any quoted excerpt replaced by `the value`.
+ *
+ * @example
+ * ```ts
+ * import { withoutExcerpt } from "./records.ts";
+ * withoutExcerpt(`Unexpected token 'o', "nope ana@x.cl" is not valid JSON`);
+ * // "Unexpected token 'o', the value is not valid JSON"
+ * ```
+ */
+export function withoutExcerpt(message: string): string {
+  return message.replace(
+    /, (?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/,
+    ", the value is not valid JSON",
+  );
+}
+
 /** One decoder for every record (not fatal: bytes that are not UTF-8 become U+FFFD). */
 const UTF8 = new TextDecoder();
 
@@ -167,7 +238,7 @@ export function parseRecord<T>(bytes: Uint8Array | null, schema: z.ZodType<T>): 
   } catch (error) {
     return {
       ok: false,
-      reason: `Cannot parse record: invalid JSON: ${(error as Error).message}`,
+      reason: `Cannot parse record: invalid JSON: ${withoutExcerpt((error as Error).message)}`,
       kind: "invalid_json",
     };
   }

@@ -6,6 +6,7 @@ import {
   lastOffset,
   type OutRecord,
   parseRecord,
+  withoutExcerpt,
 } from "./records.ts";
 
 Deno.test("chunkRecords() splits large output into requests under the broker's batch limit, in order", () => {
@@ -110,6 +111,15 @@ Deno.test("parseRecord() gives the typed value, or the reason it is not one", as
   for (const [name, value, want] of cases) {
     await t.step(name, () => assert.deepEqual(parseRecord(value, schema), want));
   }
+  await t.step("not JSON, without the text V8 quotes from it (it may be personal data)", () => {
+    const parsed = parseRecord(bytes(`nope ${"ana@x.cl ".repeat(20)}`), schema);
+    assert.deepEqual(parsed, {
+      ok: false,
+      reason:
+        "Cannot parse record: invalid JSON: Unexpected token 'o', the value is not valid JSON",
+      kind: "invalid_json",
+    });
+  });
   await t.step("not JSON", () => {
     const parsed = parseRecord(bytes("{"), schema);
     assert.equal(parsed.ok, false);
@@ -125,4 +135,32 @@ Deno.test("deadLetterRecord() carries the source's traceparent, and no headers w
     { traceparent },
   );
   assert.equal(deadLetterRecord("dlq", source, "r").headers, undefined);
+});
+
+Deno.test("withoutExcerpt() leaves out the quoted input of a JSON error, and nothing else", async (t) => {
+  const cases: [string, string][] = [
+    [
+      `Unexpected token 'o', "nope ana@x.cl" is not valid JSON`,
+      "Unexpected token 'o', the value is not valid JSON",
+    ],
+    [
+      `Unexpected token 'x', "xxxxxxxxxx"... is not valid JSON`,
+      "Unexpected token 'x', the value is not valid JSON",
+    ],
+    [
+      `Unexpected token 'x', ..."a "quoted" b"... is not valid JSON`,
+      "Unexpected token 'x', the value is not valid JSON",
+    ],
+    [
+      "Unterminated string in JSON at position 1 (line 1 column 2)",
+      "Unterminated string in JSON at position 1 (line 1 column 2)",
+    ],
+    [
+      "Cannot parse record: schema mismatch: order.price: Invalid input",
+      "Cannot parse record: schema mismatch: order.price: Invalid input",
+    ],
+  ];
+  for (const [message, want] of cases) {
+    await t.step(message, () => assert.equal(withoutExcerpt(message), want));
+  }
 });
