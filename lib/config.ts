@@ -1,7 +1,9 @@
 /**
  * Configuration, read once from the environment by entrypoints through one zod schema.
- * No other module reads the environment.
+ * No other module reads the environment. A secret or a certificate may come from a file instead
+ * (`SMTP_PASSWORD_FILE`: how Docker and Kubernetes hand secrets over), read here too.
  */
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { DespachoError } from "./errors.ts";
 import { plainText } from "./plain_text.ts";
@@ -42,6 +44,12 @@ const dwell = z.string().transform((s, ctx) => {
     ? [parts[0]!, parts[0]!, parts[0]!] as const
     : parts as unknown as readonly [number, number, number];
 });
+
+/** How the SMTP session is protected: see {@linkcode smtpSettings}. */
+export const SMTP_TLS_MODES = ["starttls", "implicit", "none"] as const;
+
+/** One of {@linkcode SMTP_TLS_MODES}. */
+export type SmtpTls = typeof SMTP_TLS_MODES[number];
 
 /** The environment variables Despacho reads, with their defaults. */
 export const ConfigSchema = z.object({
@@ -110,7 +118,18 @@ export const ConfigSchema = z.object({
   GROUP_ID_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default("despacho"),
   /** Stable per worker instance: its Kafka transactional id derives from it. */
   INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).optional(),
+  /** `smtp://host:port` or `smtps://host:port` (implicit TLS), with a login in it or not. */
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+  /** SMTP login, when `SMTP_URL` carries none. */
+  SMTP_USER: z.string().min(1).optional(),
+  /** Its password (or `SMTP_PASSWORD_FILE`): never shown in logs, metrics or errors. */
+  SMTP_PASSWORD: z.string().min(1).optional(),
+  /** See {@linkcode smtpSettings} for the default. */
+  SMTP_TLS: z.enum(SMTP_TLS_MODES).optional(),
+  /** PEM certificates trusted for the SMTP server (or `SMTP_CA_FILE`); else the system's roots. */
+  SMTP_CA: z.string().includes("-----BEGIN CERTIFICATE-----", {
+    message: "expected PEM certificates",
+  }).optional(),
   MAIL_FROM: z.string().min(3).default("Despacho <pedidos@despacho.local>"),
   OUTBOX_DIR: z.string().min(1).default("outbox"),
   /**
@@ -156,16 +175,122 @@ export const ConfigSchema = z.object({
       message: `must be at most the request timeout (${c.REQUEST_TIMEOUT_MS} ms)`,
     });
   }
+  for (const [key, message] of smtpProblems(c)) {
+    ctx.addIssue({ code: "custom", path: [key], message });
+  }
 });
 
 /** Validated configuration. */
 export type Config = z.infer<typeof ConfigSchema>;
 
+/** The SMTP variables of a {@linkcode Config}. */
+export type SmtpConfig = Pick<
+  Config,
+  "SMTP_URL" | "SMTP_USER" | "SMTP_PASSWORD" | "SMTP_TLS" | "SMTP_CA"
+>;
+
+/** Where and how to reach the SMTP server, from {@linkcode smtpSettings}. */
+export interface SmtpSettings {
+  host: string;
+  port: number;
+  /**
+   * `starttls`: plain connection, then STARTTLS required (the mail waits if the server does not
+   * offer it or its certificate is not trusted); `implicit`: TLS from the first byte (`smtps:`,
+   * port 465); `none`: plain SMTP, STARTTLS ignored even when offered, no login allowed.
+   */
+  tls: SmtpTls;
+  login?: { user: string; password: string };
+  /** PEM certificates to trust instead of the system's roots. */
+  ca?: string;
+}
+
+/**
+ * The SMTP server's address, protection and login, from `SMTP_URL` and the separate variables.
+ * `SMTP_TLS` defaults to `implicit` for `smtps:`, to `starttls` when there is a login (a password
+ * never goes in clear), else to `none` (a local relay such as Mailpit).
+ *
+ * @param config The SMTP variables, valid (as {@linkcode loadConfig} returns them).
+ * @returns The settings, or `undefined` when `SMTP_URL` is unset (mail goes to the outbox).
+ *
+ * @example
+ * ```ts
+ * import { smtpSettings } from "./config.ts";
+ * smtpSettings({ SMTP_URL: "smtp://mail:587", SMTP_USER: "shop", SMTP_PASSWORD: "s3cret" })?.tls; // "starttls"
+ * ```
+ */
+export function smtpSettings(config: Partial<SmtpConfig>): SmtpSettings | undefined {
+  if (config.SMTP_URL === undefined) return undefined;
+  const url = new URL(config.SMTP_URL);
+  const implicit = url.protocol === "smtps:";
+  const user = url.username ? decodeURIComponent(url.username) : config.SMTP_USER;
+  const password = url.username ? decodeURIComponent(url.password) : config.SMTP_PASSWORD;
+  const login = user !== undefined && password !== undefined ? { user, password } : undefined;
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, ""),
+    port: Number(url.port || (implicit ? 465 : 25)),
+    tls: config.SMTP_TLS ?? (implicit ? "implicit" : login ? "starttls" : "none"),
+    ...(login ? { login } : {}),
+    ...(config.SMTP_CA !== undefined ? { ca: config.SMTP_CA } : {}),
+  };
+}
+
+/** What is contradictory or unsafe in the SMTP variables, as [variable, message] pairs. */
+function smtpProblems(c: SmtpConfig): [keyof SmtpConfig, string][] {
+  if (c.SMTP_URL === undefined) {
+    return (["SMTP_USER", "SMTP_PASSWORD", "SMTP_TLS", "SMTP_CA"] as const)
+      .filter((k) => c[k] !== undefined)
+      .map((k) => [k, "needs SMTP_URL (the server)"]);
+  }
+  // zod's URL check lets some through that URL does not (port 99999): its message shows the URL.
+  if (!URL.canParse(c.SMTP_URL)) return [["SMTP_URL", "is not a valid URL"]];
+  const url = new URL(c.SMTP_URL);
+  const problems: [keyof SmtpConfig, string][] = [];
+  if (url.username && (c.SMTP_USER !== undefined || c.SMTP_PASSWORD !== undefined)) {
+    const key = c.SMTP_USER !== undefined ? "SMTP_USER" : "SMTP_PASSWORD";
+    problems.push([key, "must be unset when SMTP_URL carries a login (give it once)"]);
+  } else if (!url.username && (c.SMTP_USER === undefined) !== (c.SMTP_PASSWORD === undefined)) {
+    const [key, other] = c.SMTP_USER === undefined
+      ? ["SMTP_PASSWORD", "SMTP_USER"] as const
+      : ["SMTP_USER", "SMTP_PASSWORD"] as const;
+    problems.push([key, `needs ${other} (or ${other}_FILE) too`]);
+  }
+  const smtp = smtpSettings(c)!;
+  if (url.protocol === "smtps:" && smtp.tls !== "implicit") {
+    problems.push(["SMTP_TLS", "must be implicit (or unset) with an smtps: SMTP_URL"]);
+  }
+  if (smtp.tls === "none" && smtp.login !== undefined) {
+    problems.push([
+      "SMTP_TLS",
+      "must be starttls or implicit with a login: none would send it in clear",
+    ]);
+  }
+  return problems;
+}
+
+/**
+ * Variables that may name a file holding their value instead (`SMTP_PASSWORD_FILE`): secrets and
+ * certificates, which Docker and Kubernetes hand over as files.
+ */
+export const FROM_FILE = ["SMTP_PASSWORD", "SMTP_CA"] as const;
+
+/** Variables whose value an error never shows. */
+const SECRETS: ReadonlySet<string> = new Set(["SMTP_PASSWORD"]);
+
+/** Reads a text file, throwing when it cannot. */
+export type ReadTextFile = (path: string) => string;
+
+const readTextFile: ReadTextFile = (path) => readFileSync(path, "utf8");
+
 /**
  * Parses the environment into a {@linkcode Config}.
  *
+ * A variable of {@linkcode FROM_FILE} may be given as `<name>_FILE`, the path of a file holding
+ * the value (one trailing line break dropped), not both. An error never shows a password: a
+ * secret's value is hidden, `SMTP_URL`'s login part too.
+ *
  * @param env Variables by name (e.g. `Deno.env.toObject()`); unknown ones are ignored and empty
  * strings count as unset.
+ * @param readFile How `_FILE` variables are read. @default node:fs `readFileSync` (UTF-8)
  * @returns The configuration with defaults filled in.
  * @throws {DespachoError} `INVALID_CONFIG`, with one sentence per bad variable.
  *
@@ -175,15 +300,52 @@ export type Config = z.infer<typeof ConfigSchema>;
  * loadConfig({ PORT: "9000" }).PORT; // 9000
  * ```
  */
-export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
-  const known = Object.fromEntries(
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  readFile: ReadTextFile = readTextFile,
+): Config {
+  const known: Record<string, string> = Object.fromEntries(
     Object.keys(ConfigSchema.shape).flatMap((k) => env[k] ? [[k, env[k]]] : []),
   );
+  /** The `_FILE` variable each value read from a file came from, and its path. */
+  const files = new Map<string, [string, string]>();
+  const unread: string[] = [];
+  for (const key of FROM_FILE) {
+    const fileKey = `${key}_FILE`;
+    const path = env[fileKey];
+    if (!path) continue;
+    if (known[key] !== undefined) {
+      unread.push(
+        `${fileKey} must be unset when ${key} is set (give it once): current value is "${path}"`,
+      );
+      continue;
+    }
+    try {
+      known[key] = readFile(path).replace(/\r?\n$/, "");
+      files.set(key, [fileKey, path]);
+    } catch (error) {
+      const why = (error as { code?: string }).code ?? "unreadable";
+      unread.push(`${fileKey} cannot be read (${why}): current value is "${path}"`);
+    }
+  }
   const parsed = ConfigSchema.safeParse(known);
-  if (parsed.success) return parsed.data;
-  const why = parsed.error.issues.map((i) => {
-    const key = String(i.path[0]);
-    return `${key} ${i.message.toLowerCase()}: current value is "${known[key] ?? ""}"`;
-  }).join("; ");
+  if (parsed.success && unread.length === 0) return parsed.data;
+  const why = [
+    ...unread,
+    ...(parsed.success ? [] : parsed.error.issues).map((i) => {
+      const key = String(i.path[0]);
+      const [name, value] = files.get(key) ?? [key, shown(key, known[key] ?? "")];
+      return `${name} ${i.message[0]!.toLowerCase()}${
+        i.message.slice(1)
+      }: current value is "${value}"`;
+    }),
+  ].join("; ");
   throw new DespachoError("INVALID_CONFIG", `Cannot start: invalid configuration: ${why}`);
+}
+
+/** A variable's value as an error may show it: secrets hidden, a URL's login too. */
+function shown(key: string, value: string): string {
+  if (SECRETS.has(key)) return "(hidden)";
+  if (key === "SMTP_URL") return value.replace(/\/\/[^/?#]*@/, "//(login hidden)@");
+  return value;
 }

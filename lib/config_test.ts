@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadConfig } from "./config.ts";
+import { loadConfig, smtpSettings } from "./config.ts";
 import { DespachoError } from "./errors.ts";
 
 Deno.test("loadConfig() fills defaults from an empty environment", () => {
@@ -70,6 +70,135 @@ Deno.test("loadConfig() refuses a bad value with one sentence naming the variabl
           error.message,
         );
         assert.doesNotMatch(error.message, /\n/);
+        return true;
+      });
+    });
+  }
+});
+
+const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const PASSWORD = "hunter2-Zq9";
+
+Deno.test("loadConfig() reads a secret or a certificate from its _FILE variable", () => {
+  const files: Record<string, string> = {
+    "/run/secrets/smtp": `${PASSWORD}\n`,
+    "/etc/ca.pem": PEM,
+  };
+  const read = (path: string) => {
+    if (!(path in files)) throw Object.assign(new Error("not found"), { code: "ENOENT" });
+    return files[path]!;
+  };
+  const config = loadConfig({
+    SMTP_URL: "smtp://mail.example.cl:587",
+    SMTP_USER: "shop",
+    SMTP_PASSWORD_FILE: "/run/secrets/smtp",
+    SMTP_CA_FILE: "/etc/ca.pem",
+  }, read);
+  assert.equal(config.SMTP_PASSWORD, PASSWORD, "one trailing line break dropped");
+  assert.deepEqual(smtpSettings(config), {
+    host: "mail.example.cl",
+    port: 587,
+    tls: "starttls",
+    login: { user: "shop", password: PASSWORD },
+    ca: PEM.trimEnd(),
+  });
+});
+
+Deno.test("smtpSettings() protects a login by default and reads it from the URL or the variables", async (t) => {
+  const cases: [Record<string, string>, ReturnType<typeof smtpSettings>][] = [
+    [{}, undefined],
+    [{ SMTP_URL: "smtp://mailpit:1025" }, { host: "mailpit", port: 1025, tls: "none" }],
+    [{ SMTP_URL: "smtps://mail.example.cl" }, {
+      host: "mail.example.cl",
+      port: 465,
+      tls: "implicit",
+    }],
+    [{ SMTP_URL: "smtp://shop:p%40ss@mail:587" }, {
+      host: "mail",
+      port: 587,
+      tls: "starttls",
+      login: { user: "shop", password: "p@ss" },
+    }],
+    [{ SMTP_URL: "smtp://mail:465", SMTP_TLS: "implicit", SMTP_USER: "u", SMTP_PASSWORD: "p" }, {
+      host: "mail",
+      port: 465,
+      tls: "implicit",
+      login: { user: "u", password: "p" },
+    }],
+    [{ SMTP_URL: "smtp://mail", SMTP_TLS: "starttls" }, {
+      host: "mail",
+      port: 25,
+      tls: "starttls",
+    }],
+  ];
+  for (const [env, want] of cases) {
+    await t.step(JSON.stringify(env), () => assert.deepEqual(smtpSettings(loadConfig(env)), want));
+  }
+});
+
+Deno.test("loadConfig() refuses contradictory or unsafe SMTP settings, naming the variable", async (t) => {
+  const cases: [Record<string, string>, string][] = [
+    [{ SMTP_USER: "shop" }, 'SMTP_USER needs SMTP_URL (the server): current value is "shop"'],
+    [
+      { SMTP_URL: "smtp://mail", SMTP_TLS: "none", SMTP_USER: "u", SMTP_PASSWORD: "p" },
+      'SMTP_TLS must be starttls or implicit with a login: none would send it in clear: current value is "none"',
+    ],
+    [
+      { SMTP_URL: "smtps://mail", SMTP_TLS: "starttls" },
+      'SMTP_TLS must be implicit (or unset) with an smtps: SMTP_URL: current value is "starttls"',
+    ],
+    [
+      { SMTP_URL: "smtp://mail", SMTP_USER: "u" },
+      'SMTP_USER needs SMTP_PASSWORD (or SMTP_PASSWORD_FILE) too: current value is "u"',
+    ],
+    [
+      { SMTP_URL: "smtp://a:b@mail", SMTP_USER: "u" },
+      'SMTP_USER must be unset when SMTP_URL carries a login (give it once): current value is "u"',
+    ],
+    [{ SMTP_URL: "smtp://mail", SMTP_TLS: "maybe" }, "SMTP_TLS "],
+    [
+      { SMTP_URL: "smtp://mail", SMTP_CA: "not a certificate" },
+      "SMTP_CA expected PEM certificates",
+    ],
+    [
+      { SMTP_PASSWORD: "x", SMTP_PASSWORD_FILE: "/run/secrets/smtp" },
+      'SMTP_PASSWORD_FILE must be unset when SMTP_PASSWORD is set (give it once): current value is "/run/secrets/smtp"',
+    ],
+    [
+      { SMTP_URL: "smtp://mail", SMTP_CA_FILE: "/nowhere/ca.pem" },
+      'SMTP_CA_FILE cannot be read (ENOENT): current value is "/nowhere/ca.pem"',
+    ],
+  ];
+  for (const [env, want] of cases) {
+    await t.step(want, () => {
+      assert.throws(() => loadConfig(env), (error: unknown) => {
+        assert.ok(error instanceof DespachoError);
+        assert.equal(error.code, "INVALID_CONFIG");
+        assert.ok(error.message.includes(want), error.message);
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("loadConfig() never shows a password in its error, from a variable, a file or the URL", async (t) => {
+  const read = () => `${PASSWORD}\n`;
+  const cases: Record<string, string>[] = [
+    { SMTP_PASSWORD: PASSWORD },
+    { SMTP_URL: "smtp://mail", SMTP_PASSWORD: PASSWORD },
+    { SMTP_URL: "smtp://mail", SMTP_TLS: "none", SMTP_USER: "u", SMTP_PASSWORD: PASSWORD },
+    { SMTP_URL: "smtp://mail", SMTP_PASSWORD_FILE: "/run/secrets/smtp" },
+    { SMTP_URL: `smtp://u:${PASSWORD}@mail`, SMTP_TLS: "none" },
+    { SMTP_URL: `smtp://u:${PASSWORD}@mail`, SMTP_PASSWORD: PASSWORD },
+    { SMTP_URL: `http://u:${PASSWORD}@mail` },
+    { SMTP_URL: `smtp://u:${PASSWORD}@mail:99999` },
+  ];
+  for (const env of cases) {
+    await t.step(JSON.stringify(Object.keys(env)), () => {
+      assert.throws(() => loadConfig(env, read), (error: unknown) => {
+        assert.ok(error instanceof DespachoError, String(error));
+        assert.ok(!error.message.includes(PASSWORD), error.message);
+        assert.ok(!error.message.includes("hunter2"), error.message);
         return true;
       });
     });

@@ -1,7 +1,9 @@
 /**
  * What happens to a customer mail after each delivery attempt, pure: sent; refused for good (an
- * SMTP 5xx: published as `failed` at once); or refused for now (a 4xx, a refused connection, a
- * timeout: tried again later, as a mail server would, for up to `retryForMs`).
+ * SMTP 5xx: published as `failed` at once); refused for now (a 4xx, a refused connection, a
+ * timeout: tried again later, as a mail server would, for up to `retryForMs`); or not even tried
+ * because our own SMTP configuration is wrong (login refused, certificate not trusted, TLS not
+ * possible): tried again later for as long as it takes, since the recipient is not at fault.
  *
  * A mail that must be tried again is not a timer in memory: it is a record on the retry topic
  * with the time it is due (as the processing role does for its own steps), so other orders' mail
@@ -30,31 +32,96 @@ export const MailRetrySchema = z.object({
 /** A `MailRetry` record. */
 export type MailRetry = z.infer<typeof MailRetrySchema>;
 
-/** How a failed delivery attempt should be treated. */
-export type FailureKind = "permanent" | "temporary";
+/**
+ * How a failed delivery attempt should be treated: `permanent` (the server refuses this mail for
+ * good), `temporary` (it may pass), or `configuration` (our SMTP settings are wrong: it passes
+ * once they are fixed, whatever the time it takes).
+ */
+export type FailureKind = "permanent" | "temporary" | "configuration";
+
+/** Why an attempt failed for a `configuration` reason: a refused login, or TLS that failed. */
+export const MAIL_CONFIGURATION_REASONS = ["smtp_login_refused", "smtp_tls_failed"] as const;
+
+/** One of {@linkcode MAIL_CONFIGURATION_REASONS}. */
+export type MailConfigurationReason = typeof MAIL_CONFIGURATION_REASONS[number];
+
+/** A failed attempt, classified by {@linkcode mailFailure}. */
+export type MailFailure =
+  | { kind: "permanent" | "temporary" }
+  | { kind: "configuration"; reason: MailConfigurationReason };
 
 /**
- * Whether an SMTP failure may pass: a 5xx reply is permanent (the server refuses this mail for
- * good); a 4xx reply, a connection refused or reset, a timeout or anything else is temporary.
+ * SMTP replies that refuse the login, not the mail: 530 (authentication or STARTTLS required),
+ * 534 (mechanism too weak), 535 (credentials invalid), 538 (encryption required for the
+ * mechanism). They are 5xx, but no other server or later attempt would accept what we send.
+ */
+const LOGIN_REPLIES = new Set([530, 534, 535, 538]);
+/** nodemailer's codes for a login it could not make (refused, or no credentials). */
+const LOGIN_CODES = new Set(["EAUTH", "ENOAUTH"]);
+/**
+ * A TLS failure under the SMTP session (nodemailer's `originalCode`, from Node's TLS layer): the
+ * certificate not trusted, expired or for another name, or TLS not spoken on that port.
+ */
+const TLS_CODE = /CERT|SIGNATURE|^ERR_SSL_|^ERR_TLS_/;
+
+/**
+ * Classifies what a delivery attempt threw. Our configuration's faults come first, since a
+ * refused login is also a 5xx reply: a login refused (`EAUTH`, 530/534/535/538) or TLS that failed
+ * (`ETLS`: STARTTLS refused or its handshake failed; a certificate error) is `configuration`;
+ * then any other 5xx reply is `permanent`; a 4xx reply, a connection refused or reset, a timeout
+ * or anything else is `temporary`.
+ *
+ * @param error What the mail transport threw (nodemailer sets `code`, `originalCode` and
+ * `responseCode`).
+ * @returns The kind, and for `configuration` the reason.
+ *
+ * @example
+ * ```ts
+ * import { mailFailure } from "./mail_delivery.ts";
+ * mailFailure({ code: "EAUTH", responseCode: 535 }); // { kind: "configuration", reason: "smtp_login_refused" }
+ * mailFailure({ responseCode: 550 }); // { kind: "permanent" }
+ * ```
+ */
+export function mailFailure(error: unknown): MailFailure {
+  const e = (typeof error === "object" && error !== null ? error : {}) as {
+    code?: unknown;
+    originalCode?: unknown;
+    responseCode?: unknown;
+  };
+  const reply = typeof e.responseCode === "number" ? e.responseCode : null;
+  if (LOGIN_CODES.has(String(e.code)) || (reply !== null && LOGIN_REPLIES.has(reply))) {
+    return { kind: "configuration", reason: "smtp_login_refused" };
+  }
+  if (e.code === "ETLS" || (typeof e.originalCode === "string" && TLS_CODE.test(e.originalCode))) {
+    return { kind: "configuration", reason: "smtp_tls_failed" };
+  }
+  return { kind: reply !== null && reply >= 500 && reply < 600 ? "permanent" : "temporary" };
+}
+
+/**
+ * Whether an SMTP failure may pass: {@linkcode mailFailure}'s kind alone.
  *
  * @param error What the mail transport threw (nodemailer sets `responseCode`).
- * @returns `permanent` or `temporary`.
+ * @returns `permanent`, `temporary` or `configuration`.
  *
  * @example
  * ```ts
  * import { classifyMailFailure } from "./mail_delivery.ts";
  * classifyMailFailure({ responseCode: 550 }); // "permanent"
  * classifyMailFailure({ responseCode: 451 }); // "temporary"
+ * classifyMailFailure({ code: "EAUTH", responseCode: 535 }); // "configuration"
  * ```
  */
 export function classifyMailFailure(error: unknown): FailureKind {
-  const code = (error as { responseCode?: unknown } | null)?.responseCode;
-  return typeof code === "number" && code >= 500 && code < 600 ? "permanent" : "temporary";
+  return mailFailure(error).kind;
 }
 
 /** Retry policy of {@linkcode afterAttempt}. */
 export interface RetryPolicy {
-  /** How long after the first attempt a temporary failure is still retried, in ms. */
+  /**
+   * How long after the first attempt a temporary failure is still retried, in ms. A
+   * configuration failure is retried for as long as it lasts: the mail is not at fault.
+   */
   retryForMs: number;
   /** First delay, in ms. @default 1000 */
   initialDelayMs?: number;
@@ -68,7 +135,7 @@ export type Attempt = { ok: true } | { ok: false; error: unknown };
 /** What to publish after an attempt: the final outcome, or the retry still owed. */
 export type AfterAttempt =
   | { kind: "notified"; record: OrderNotified }
-  | { kind: "retry"; record: MailRetry };
+  | { kind: "retry"; record: MailRetry; failure: MailFailure };
 
 /**
  * Decides what an attempt leads to.
@@ -81,7 +148,8 @@ export type AfterAttempt =
  * @param now The clock.
  * @param policy How long and how often to retry.
  * @param random A number in [0, 1). @default Math.random()
- * @returns The `OrderNotified` to publish (sent, or failed for good), or the next `MailRetry`.
+ * @returns The `OrderNotified` to publish (sent, or failed for good), or the next `MailRetry` with
+ * the failure that asked for it.
  */
 export function afterAttempt(
   retry: Pick<MailRetry, "transition" | "attempts"> & { firstAttemptAt?: string },
@@ -110,11 +178,13 @@ export function afterAttempt(
     (policy.initialDelayMs ?? 1000) * 2 ** (attempts - 1),
   ) * (0.5 + random / 2);
   const due = new Date(now.getTime() + Math.round(delay));
-  const giveUp = classifyMailFailure(attempt.error) === "permanent" ||
-    due.getTime() - Date.parse(first) > policy.retryForMs;
+  const failure = mailFailure(attempt.error);
+  const giveUp = failure.kind === "permanent" ||
+    (failure.kind === "temporary" && due.getTime() - Date.parse(first) > policy.retryForMs);
   if (giveUp) return { kind: "notified", record: { ...base, status: "failed", error } };
   return {
     kind: "retry",
+    failure,
     record: {
       v: 1,
       type: "MailRetry",

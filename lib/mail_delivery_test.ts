@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { afterAttempt, classifyMailFailure, MailRetrySchema } from "./mail_delivery.ts";
+import {
+  afterAttempt,
+  classifyMailFailure,
+  type MailFailure,
+  mailFailure,
+  MailRetrySchema,
+} from "./mail_delivery.ts";
 import type { OrderTransition } from "./order.ts";
 
 const transition: OrderTransition = {
@@ -18,7 +24,7 @@ const t0 = new Date("2026-01-01T00:00:00.000Z");
 const smtp = (code: number) =>
   Object.assign(new Error(`${code} try again`), { responseCode: code });
 
-Deno.test("classifyMailFailure() calls only an SMTP 5xx reply permanent", async (t) => {
+Deno.test("classifyMailFailure() calls only an SMTP 5xx reply permanent, login and TLS failures aside", async (t) => {
   const cases: [string, unknown, string][] = [
     ["500 syntax error: the first 5xx", smtp(500), "permanent"],
     ["550 no such mailbox", smtp(550), "permanent"],
@@ -35,10 +41,81 @@ Deno.test("classifyMailFailure() calls only an SMTP 5xx reply permanent", async 
     ],
     ["timeout", Object.assign(new Error("Timeout"), { code: "ETIMEDOUT" }), "temporary"],
     ["not an error", "weird", "temporary"],
+    ["535 login refused", nodemailerError("EAUTH", 535), "configuration"],
   ];
   for (const [name, error, want] of cases) {
     await t.step(name, () => assert.equal(classifyMailFailure(error), want));
   }
+});
+
+/** An error as nodemailer 10 throws it (the shapes seen on Deno 2.9.6 against npm smtp-server). */
+function nodemailerError(code: string, responseCode?: number, originalCode?: string): Error {
+  return Object.assign(new Error(`${code} ${responseCode ?? originalCode ?? ""}`), {
+    code,
+    ...(responseCode === undefined ? {} : { responseCode }),
+    ...(originalCode === undefined ? {} : { originalCode }),
+  });
+}
+
+Deno.test("mailFailure() calls a refused login or a failed TLS our configuration's fault, before any 5xx rule", async (t) => {
+  const login: MailFailure = { kind: "configuration", reason: "smtp_login_refused" };
+  const tls: MailFailure = { kind: "configuration", reason: "smtp_tls_failed" };
+  const cases: [string, unknown, MailFailure][] = [
+    ["535 credentials invalid", nodemailerError("EAUTH", 535), login],
+    ["534 mechanism too weak", nodemailerError("EAUTH", 534), login],
+    ["530 authentication required (at MAIL FROM)", nodemailerError("EENVELOPE", 530), login],
+    ["538 encryption required", smtp(538), login],
+    ["no credentials for the mechanism", nodemailerError("EAUTH"), login],
+    ["no credentials at all", nodemailerError("ENOAUTH"), login],
+    ["STARTTLS not offered (500 to STARTTLS)", nodemailerError("ETLS", 500), tls],
+    ["STARTTLS handshake failed", nodemailerError("ETLS"), tls],
+    [
+      "certificate not trusted",
+      nodemailerError("ESOCKET", undefined, "UNABLE_TO_VERIFY_LEAF_SIGNATURE"),
+      tls,
+    ],
+    ["self-signed", nodemailerError("ESOCKET", undefined, "DEPTH_ZERO_SELF_SIGNED_CERT"), tls],
+    ["expired", nodemailerError("ESOCKET", undefined, "CERT_HAS_EXPIRED"), tls],
+    ["another name", nodemailerError("ESOCKET", undefined, "ERR_TLS_CERT_ALTNAME_INVALID"), tls],
+    [
+      "implicit TLS on a plain port",
+      nodemailerError("ESOCKET", undefined, "ERR_SSL_WRONG_VERSION_NUMBER"),
+      tls,
+    ],
+    ["connection refused", nodemailerError("ESOCKET", undefined, "ECONNREFUSED"), {
+      kind: "temporary",
+    }],
+    ["550 no such mailbox", nodemailerError("EENVELOPE", 550), { kind: "permanent" }],
+    ["454 TLS not available for now", smtp(454), { kind: "temporary" }],
+  ];
+  for (const [name, error, want] of cases) {
+    await t.step(name, () => assert.deepEqual(mailFailure(error), want));
+  }
+});
+
+Deno.test("afterAttempt() retries a configuration failure for as long as it lasts, never publishing it as failed", () => {
+  const policy = { retryForMs: 60_000, maxDelayMs: 10_000 };
+  let retry = { transition, attempts: 0 } as Parameters<typeof afterAttempt>[0];
+  let now = t0;
+  // A day of a wrong password: far past retryForMs, the mail is still owed.
+  while (now.getTime() - t0.getTime() < 86_400_000) {
+    const out = afterAttempt(
+      retry,
+      { ok: false, error: nodemailerError("EAUTH", 535) },
+      now,
+      policy,
+      0.999999,
+    );
+    assert.equal(out.kind, "retry", `still owed at ${now.toISOString()}`);
+    if (out.kind !== "retry") return;
+    assert.deepEqual(out.failure, { kind: "configuration", reason: "smtp_login_refused" });
+    assert.ok(Date.parse(out.record.dueAt) - now.getTime() <= policy.maxDelayMs);
+    now = new Date(out.record.dueAt);
+    retry = out.record;
+  }
+  // Once the password is right, the mail goes.
+  const sent = afterAttempt(retry, { ok: true }, now, policy);
+  assert.equal(sent.kind === "notified" && sent.record.status, "sent");
 });
 
 Deno.test("afterAttempt() publishes sent with the attempts it took", () => {

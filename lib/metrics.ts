@@ -161,6 +161,18 @@ export const roleRestarts: Counter<"role"> = new Counter({
   registers: [registry],
 });
 
+/**
+ * Mail attempts that failed through our SMTP settings' fault, by reason (`smtp_login_refused`,
+ * `smtp_tls_failed`): those mails wait and are tried again; the settings need fixing.
+ */
+export const smtpConfigurationErrors: Counter<"reason"> = new Counter({
+  name: "despacho_smtp_configuration_errors_total",
+  help: "Mail attempts failed through our SMTP settings' fault (login refused, TLS failed), " +
+    "by reason; the mail waits and is tried again",
+  labelNames: ["reason"],
+  registers: [registry],
+});
+
 /** Purchase-analytics windows closed and published. */
 export const purchaseWindowsClosed: Counter = new Counter({
   name: "despacho_purchase_windows_closed_total",

@@ -2,11 +2,20 @@
  * Sending mail: over SMTP with nodemailer when `SMTP_URL` is set, otherwise as `.eml` files
  * written to `OUTBOX_DIR` (RFC 5322 messages composed by lib/mail_message.ts: nodemailer's own
  * composer cost about 240 µs of CPU per mail, the largest cost of the pipeline under load).
+ *
+ * SMTP is protected as `SMTP_TLS` says (see `smtpSettings`): STARTTLS required, implicit TLS, or
+ * none; the server's certificate is checked against `SMTP_CA` or the system's roots. When our own
+ * settings are refused (login, TLS), the mailer says so once (an error log, the `smtp` problem of
+ * the process's readiness, `despacho_smtp_configuration_errors_total` every time) and again when
+ * mail goes through; the caller keeps the mail and tries it again.
  */
 import nodemailer from "nodemailer";
-import type { Config } from "../lib/config.ts";
+import { type Config, type SmtpConfig, smtpSettings } from "../lib/config.ts";
 import type { Logger } from "../lib/log.ts";
+import { type MailConfigurationReason, mailFailure } from "../lib/mail_delivery.ts";
 import { composeMessage } from "../lib/mail_message.ts";
+import { smtpConfigurationErrors } from "../lib/metrics.ts";
+import { type Readiness, readiness } from "../lib/readiness.ts";
 
 /** A message to send. */
 export interface Mail {
@@ -24,39 +33,73 @@ export interface Mailer {
   close(): void;
 }
 
+/** What to check when our SMTP settings are refused, by reason. */
+const FIX: Record<MailConfigurationReason, string> = {
+  smtp_login_refused: "the server refused our login: check SMTP_USER and SMTP_PASSWORD",
+  smtp_tls_failed:
+    "TLS with the server failed (certificate not trusted, or STARTTLS not offered): check SMTP_TLS and SMTP_CA_FILE",
+};
+
 /**
  * Creates the {@linkcode Mailer} the configuration asks for.
  *
- * @param config `SMTP_URL`, `MAIL_FROM`, `OUTBOX_DIR`.
- * @param log Says once where mail goes.
+ * @param config `SMTP_URL` and the other SMTP variables, `MAIL_FROM`, `OUTBOX_DIR`.
+ * @param log Says once where mail goes, and when our SMTP settings are refused or work again.
+ * @param health Where a refused setting is reported (`smtp`). @default this process's readiness
  */
 export async function createMailer(
-  config: Pick<Config, "SMTP_URL" | "MAIL_FROM" | "OUTBOX_DIR">,
+  config: SmtpConfig & Pick<Config, "MAIL_FROM" | "OUTBOX_DIR">,
   log: Logger,
+  health: Readiness = readiness,
 ): Promise<Mailer> {
-  if (config.SMTP_URL !== undefined) {
-    const url = new URL(config.SMTP_URL);
+  const smtp = smtpSettings(config);
+  if (smtp !== undefined) {
     const transport = nodemailer.createTransport({
-      host: url.hostname,
-      port: Number(url.port || (url.protocol === "smtps:" ? 465 : 25)),
-      secure: url.protocol === "smtps:",
-      auth: url.username
-        ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) }
-        : undefined,
+      host: smtp.host,
+      port: smtp.port,
+      secure: smtp.tls === "implicit",
+      // Required: a server that does not offer STARTTLS, or whose certificate is not trusted, gets
+      // nothing, not a mail (or a password) in clear.
+      requireTLS: smtp.tls === "starttls",
+      ignoreTLS: smtp.tls === "none",
+      ...(smtp.login ? { auth: { user: smtp.login.user, pass: smtp.login.password } } : {}),
       pool: true,
       maxConnections: 4,
       connectionTimeout: 10_000,
       greetingTimeout: 10_000,
       socketTimeout: 20_000,
-      // Local relays (Mailpit, test servers) offer STARTTLS with self-signed certificates.
-      tls: { rejectUnauthorized: false },
+      tls: { minVersion: "TLSv1.2", ...(smtp.ca !== undefined ? { ca: smtp.ca } : {}) },
     });
-    const target = `smtp://${url.hostname}:${url.port || 25}`;
-    log.info("sending mail over SMTP", { target });
+    const target = `${smtp.tls === "implicit" ? "smtps" : "smtp"}://${smtp.host}:${smtp.port}`;
+    log.info("sending mail over SMTP", { target, tls: smtp.tls, login: smtp.login !== undefined });
+    let refused: MailConfigurationReason | null = null;
     return {
       target,
       async send(mail) {
-        await transport.sendMail({ from: config.MAIL_FROM, ...mail });
+        try {
+          await transport.sendMail({ from: config.MAIL_FROM, ...mail });
+        } catch (error) {
+          const failure = mailFailure(error);
+          if (failure.kind === "configuration") {
+            smtpConfigurationErrors.labels(failure.reason).inc();
+            if (refused !== failure.reason) {
+              refused = failure.reason;
+              const problem = `Cannot send mail to ${target}: ${FIX[failure.reason]}`;
+              health.set("smtp", problem);
+              log.error(`${problem}; mail waits and is tried again`, {
+                target,
+                reason: failure.reason,
+                error,
+              });
+            }
+          }
+          throw error;
+        }
+        if (refused !== null) {
+          refused = null;
+          health.set("smtp", null);
+          log.info("SMTP settings accepted again: mail that waited goes out", { target });
+        }
       },
       close: () => transport.close(),
     };

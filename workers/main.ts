@@ -3,7 +3,8 @@
  * Reads configuration once, ensures the topics, runs one role until SIGINT/SIGTERM.
  *
  * With `METRICS_PORT` set, it serves its Prometheus metrics at `http://METRICS_HOST:METRICS_PORT/metrics`
- * and reads its consumer lag every 5 s.
+ * and reads its consumer lag every 5 s; `/healthz` answers while the process runs, `/readyz` 503
+ * while a part reports a problem it cannot get past alone (our SMTP login or TLS refused).
  *
  * Retriable is not fatal: a role that fails for a reason that may pass (broker restart,
  * coordinator moved, timeouts on a slow machine) is started again on a fresh Kafka client after a
@@ -16,6 +17,7 @@ import { createKafkaClient, orderTopics, purchaseTopics } from "../lib/kafka/mod
 import { watchLag } from "../lib/kafka/observe.ts";
 import { createLogger } from "../lib/log.ts";
 import { METRICS_CONTENT_TYPE, registry, zeroDeadLetters } from "../lib/metrics.ts";
+import { readiness } from "../lib/readiness.ts";
 import { supervise } from "../lib/supervise.ts";
 import type { Role } from "./role.ts";
 
@@ -93,7 +95,10 @@ if (config.METRICS_PORT !== undefined) {
     onListen: ({ hostname, port }) =>
       log.info("serving metrics", { url: `http://${hostname}:${port}/metrics` }),
   }, async function metrics(req) {
-    if (new URL(req.url).pathname !== "/metrics") {
+    const path = new URL(req.url).pathname;
+    if (path === "/healthz") return Response.json({ status: "ok" });
+    if (path === "/readyz") return readyz();
+    if (path !== "/metrics") {
       return new Response("Not found\n", { status: 404 });
     }
     return new Response(await registry.metrics(), {
@@ -109,6 +114,19 @@ if (config.METRICS_PORT !== undefined) {
     signal: stop.signal,
   }).finally(() => lagClient.close());
 }
+/** `GET /readyz`: 200, or 503 naming each problem (sentences without secrets). */
+function readyz(): Response {
+  if (readiness.ready) return Response.json({ ready: true });
+  const problems = readiness.problems();
+  return Response.json({
+    type: "about:blank",
+    title: "Not ready",
+    status: 503,
+    detail: `Not ready: ${Object.values(problems).join("; ")}`,
+    problems,
+  }, { status: 503, headers: { "content-type": "application/problem+json" } });
+}
+
 let fatal = false;
 try {
   await supervise(async () => {

@@ -228,6 +228,8 @@ function recordsOf(after: AfterAttempt, deps: Deps, traceparent: string): OutRec
     mails.labels("retried").inc();
     deps.log.warn("mail refused for now; it will be tried again", {
       ...where,
+      // A configuration failure waits for our settings to be fixed, however long (see mailer).
+      failure: after.failure.kind === "configuration" ? after.failure.reason : after.failure.kind,
       state: after.record.transition.state,
       attempts: after.record.attempts,
       dueAt: after.record.dueAt,
