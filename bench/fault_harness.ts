@@ -60,6 +60,8 @@ export class FaultSystem {
       TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-purchase-notifications`,
       TOPIC_PURCHASE_ANALYTICS: `${prefix}-analytics`,
       TOPIC_PURCHASE_STATE: `${prefix}-state`,
+      TOPIC_PURCHASE_MAIL_RETRIES: `${prefix}-purchase-mail-retries`,
+      TOPIC_PURCHASE_MAIL: `${prefix}-purchase-mail`,
       GROUP_ID_PREFIX: prefix,
       TOPIC_PARTITIONS: "4",
       STAGE_DWELL_MS: "0",
