@@ -10,6 +10,7 @@ import { ORDER_STATES } from "../lib/order.ts";
 import type { KafkaClientName } from "../lib/kafka/mod.ts";
 import { createKafkaClient } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
+import { purchaseMessageId } from "../lib/purchase_mail.ts";
 import { freePort } from "../infra/kafka.ts";
 import { type Proc, spawnDeno } from "../infra/process.ts";
 import type { TestSmtp } from "../infra/smtp.ts";
@@ -60,6 +61,8 @@ export class FaultSystem {
       TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-purchase-notifications`,
       TOPIC_PURCHASE_ANALYTICS: `${prefix}-analytics`,
       TOPIC_PURCHASE_STATE: `${prefix}-state`,
+      TOPIC_PURCHASE_MAIL_RETRIES: `${prefix}-purchase-mail-retries`,
+      TOPIC_PURCHASE_MAIL: `${prefix}-purchase-mail`,
       GROUP_ID_PREFIX: prefix,
       TOPIC_PARTITIONS: "4",
       STAGE_DWELL_MS: "0",
@@ -247,8 +250,9 @@ export async function census(
 }
 
 /**
- * The Message-IDs of the outcomes committed so far (read_committed, live), to tell which mails
- * were in flight at a kill: accepted by the SMTP server, outcome not yet committed.
+ * The Message-IDs of the outcomes committed so far, order and purchase mail (read_committed,
+ * live), to tell which mails were in flight at a kill: accepted by the SMTP server, outcome not
+ * yet committed.
  */
 export function liveOutcomes(system: FaultSystem): { visible: Set<string>; stop(): Promise<void> } {
   const kafka = createKafkaClient(
@@ -262,7 +266,7 @@ export function liveOutcomes(system: FaultSystem): { visible: Set<string>; stop(
   const visible = new Set<string>();
   const decoder = new TextDecoder();
   const reader = kafka.reader({
-    topics: [system.env.TOPIC_ORDER_NOTIFICATIONS!],
+    topics: [system.env.TOPIC_ORDER_NOTIFICATIONS!, system.env.TOPIC_PURCHASE_MAIL!],
     maxWaitMs: 20,
     onBatch: (batch) => {
       for (const r of batch.records) {
@@ -316,5 +320,107 @@ export function mailCensus(smtp: TestSmtp, orders: ReadonlySet<string>): MailCen
     distinct,
     repeated: deliveries - distinct,
     wrong: [...orders].filter((id) => perOrder.get(id)?.size !== 4),
+  };
+}
+
+/** A purchase whose mail is counted: its event id and folio make its Message-ID. */
+export interface MailedPurchase {
+  id: string;
+  folio: string;
+}
+
+/** What became of the mails of some purchases, in Kafka and at the SMTP server. */
+export interface PurchaseMailCensus {
+  /** Purchases expected to be delivered that have no `sent` outcome or reached no mailbox. */
+  lost: string[];
+  /** Outcome records seen more than once (read_committed). */
+  duplicatedOutcomes: number;
+  /** Message-IDs the SMTP server accepted more than once. */
+  deliveredAgain: string[];
+  /** Deliveries the SMTP server accepted, of these purchases' mails. */
+  delivered: number;
+  /** The outcomes of the purchases expected to be refused for good, in the order read. */
+  refused: { id: string; status: string; attempts: number }[];
+}
+
+/**
+ * Reads the purchase mail outcomes (read_committed) until every purchase in `purchases` has one,
+ * or `timeoutMs` passes; then counts them, and the mails the SMTP server accepted for them.
+ *
+ * @param system The system whose `purchase_mail` topic is read.
+ * @param smtp The SMTP server it mails to.
+ * @param purchases Every purchase notified.
+ * @param refused The ids of those whose mailbox refuses for good (not counted as lost).
+ * @param timeoutMs Longest wait for the outcomes.
+ */
+export async function purchaseMailCensus(
+  system: FaultSystem,
+  smtp: TestSmtp,
+  purchases: readonly MailedPurchase[],
+  refused: ReadonlySet<string>,
+  timeoutMs: number,
+): Promise<PurchaseMailCensus> {
+  const kafka = createKafkaClient(
+    loadConfig({
+      KAFKA_BROKERS: system.brokers,
+      KAFKA_CLIENT: system.client,
+      KAFKA_CLIENT_ID: "fault-purchase-mail",
+    }),
+    createLogger("census", "error"),
+  );
+  const outcomes = new Map<string, { status: string; attempts: number }[]>();
+  const decoder = new TextDecoder();
+  const reader = kafka.reader({
+    topics: [system.env.TOPIC_PURCHASE_MAIL!],
+    onBatch: (batch) => {
+      for (const r of batch.records) {
+        const v = JSON.parse(decoder.decode(r.value ?? new Uint8Array()));
+        outcomes.set(v.id, [...(outcomes.get(v.id) ?? []), v]);
+      }
+    },
+  });
+  try {
+    await reader.ready;
+    const started = Date.now();
+    let said = started;
+    for (;;) {
+      const open = purchases.filter((p) => !outcomes.has(p.id)).length;
+      if (open === 0 || Date.now() - started >= timeoutMs) break;
+      if (Date.now() - said >= 10_000) {
+        said = Date.now();
+        system.say(
+          `    census: ${
+            purchases.length - open
+          }/${purchases.length} purchase mails with an outcome, ${
+            Math.round((said - started) / 1000)
+          } s so far, giving up after ${Math.round(timeoutMs / 1000)} s`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await new Promise((r) => setTimeout(r, 1_000)); // a duplicate arriving late still counts
+  } finally {
+    await reader.stop();
+    await kafka.close();
+  }
+  const wanted = new Map(purchases.map((p) => [purchaseMessageId(p.id, p.folio), p.id]));
+  const deliveries = new Map<string, number>();
+  for (const m of smtp.mails) {
+    if (m.messageId !== null && wanted.has(m.messageId)) {
+      deliveries.set(m.messageId, (deliveries.get(m.messageId) ?? 0) + 1);
+    }
+  }
+  return {
+    lost: purchases.filter((p) =>
+      !refused.has(p.id) &&
+      (!outcomes.get(p.id)?.some((o) => o.status === "sent") ||
+        !deliveries.has(purchaseMessageId(p.id, p.folio)))
+    ).map((p) => p.id),
+    duplicatedOutcomes: [...outcomes.values()].reduce((n, l) => n + l.length - 1, 0),
+    deliveredAgain: [...deliveries].filter(([, n]) => n > 1).map(([id]) => id),
+    delivered: [...deliveries.values()].reduce((a, b) => a + b, 0),
+    refused: purchases.filter((p) => refused.has(p.id)).flatMap((p) =>
+      (outcomes.get(p.id) ?? []).map((o) => ({ id: p.id, status: o.status, attempts: o.attempts }))
+    ),
   };
 }

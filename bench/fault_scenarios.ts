@@ -19,6 +19,8 @@ import {
   liveOutcomes,
   mailCensus,
   orderOfMail,
+  type PurchaseMailCensus,
+  purchaseMailCensus,
   sendOrders,
   type Sent,
 } from "./fault_harness.ts";
@@ -223,9 +225,11 @@ export async function workerKills(ctx: FaultContext): Promise<FaultResult> {
         await proc.kill();
         kills.push(role);
         if (role === "notification") {
+          // Order and purchase mail alike: accepted, outcome not visible yet.
           for (const m of smtp.mails) {
-            const order = orderOfMail(m.messageId) !== undefined;
-            if (order && !live.visible.has(m.messageId!)) inFlightAtKills.add(m.messageId!);
+            if (m.messageId !== null && !live.visible.has(m.messageId)) {
+              inFlightAtKills.add(m.messageId);
+            }
           }
         }
         await system.worker(role);
@@ -245,7 +249,17 @@ export async function workerKills(ctx: FaultContext): Promise<FaultResult> {
     const again = [...counts].filter(([, l]) => l.length > 1).map(([id]) => id);
     const beyond = again.filter((id) => !inFlightAtKills.has(id));
     result.extra.inFlightAtKills = inFlightAtKills.size;
+    const purchases = mailedPurchases(events);
+    const purchaseMails = await purchaseMailCensus(system, smtp, purchases, new Set(), 120_000);
+    result.lost += purchaseMails.lost.length;
+    result.duplicated += purchaseMails.duplicatedOutcomes;
+    result.extra.purchaseMails = {
+      purchases: purchases.length,
+      delivered: purchaseMails.delivered,
+      deliveredAgain: purchaseMails.deliveredAgain.length,
+    };
     result.checks.push(
+      ...purchaseMailChecks(purchaseMails, purchases.length, inFlightAtKills),
       check(
         "mails sent again only those in flight at a kill",
         beyond.length === 0,
@@ -264,18 +278,56 @@ export async function workerKills(ctx: FaultContext): Promise<FaultResult> {
   }
 }
 
-/** Publishes purchase events 100 a second, as a steady stream beside the orders. */
+/** Publishes purchase events `perSecond` a second, as a steady stream beside the orders. */
 async function publishPurchases(
   producer: ReturnType<KafkaClient["producer"]>,
   topic: string,
   events: readonly ReturnType<typeof generatePurchases>[number][],
+  perSecond = 100,
 ): Promise<void> {
-  for (let i = 0; i < events.length; i += 100) {
+  for (let i = 0; i < events.length; i += perSecond) {
     await producer.send(
-      events.slice(i, i + 100).map((e) => ({ topic, key: e.id, value: JSON.stringify(e) })),
+      events.slice(i, i + perSecond).map((e) => ({ topic, key: e.id, value: JSON.stringify(e) })),
     );
     await sleep(1_000);
   }
+}
+
+/** The purchases (events with a purchase) of `events`, as the mail census counts them. */
+function mailedPurchases(events: readonly ReturnType<typeof generatePurchases>[number][]) {
+  return events.filter((e) => classifyPurchase(e) !== "visit").map((e) => ({
+    id: e.id,
+    folio: e.folio!,
+  }));
+}
+
+/**
+ * The purchase mail checks: every deliverable purchase mail sent and delivered, no outcome twice,
+ * no mail delivered twice but those in `inFlight` (accepted by the SMTP server, outcome not yet
+ * committed, when the notification role was killed).
+ */
+function purchaseMailChecks(
+  c: PurchaseMailCensus,
+  expected: number,
+  inFlight: ReadonlySet<string>,
+): Check[] {
+  const beyond = c.deliveredAgain.filter((id) => !inFlight.has(id));
+  return [
+    check(
+      "purchase mail: nothing lost",
+      c.lost.length === 0,
+      `${expected - c.lost.length}/${expected} purchase mails sent and delivered${
+        c.lost.length ? `; lost: ${c.lost.slice(0, 5).join(", ")}` : ""
+      }`,
+    ),
+    check(
+      "purchase mail: nothing twice",
+      c.duplicatedOutcomes === 0 && beyond.length === 0,
+      `${c.duplicatedOutcomes} outcomes twice; ${c.deliveredAgain.length} mails delivered again${
+        inFlight.size ? `, all among the ${inFlight.size} in flight at a kill` : ""
+      }${beyond.length ? `; ${beyond.length} others` : ""}`,
+    ),
+  ];
 }
 
 /**
@@ -432,22 +484,49 @@ export async function rebalance(ctx: FaultContext): Promise<FaultResult> {
   }
 }
 
-/** The SMTP server answers 451 for a long while; a permanent 5xx is failed at once. */
+/**
+ * The SMTP server answers 451 for a long while, to order and purchase mail alike; a permanent 5xx
+ * is failed at once.
+ */
 export async function smtpOutage(ctx: FaultContext): Promise<FaultResult> {
   const smtp = await startSmtp();
   smtp.refuseRecipients(/^nadie/);
   const outageMs = ctx.quick ? 20_000 : 300_000;
-  const system = new FaultSystem("smtp", ctx.brokers, ctx.client, { SMTP_URL: smtp.url }, ctx.say);
+  const system = new FaultSystem("smtp", ctx.brokers, ctx.client, {
+    SMTP_URL: smtp.url,
+    ANALYTICS_IDLE_MS: "60000",
+  }, ctx.say);
+  const kafka = kafkaOf(ctx);
+  const producer = kafka.producer();
   try {
     await system.gateway();
-    await Promise.all([system.worker("processing"), system.worker("notification")]);
+    await Promise.all([
+      system.worker("processing"),
+      system.worker("notification"),
+      system.worker("purchase-analytics"),
+    ]);
+    await producer.connect();
+    const durationMs = Math.min(outageMs, 20_000);
+    // Purchases bought during the outage, 20 a second; two of them by buyers whose mailbox does
+    // not exist (refused for good).
+    const events = generatePurchases(await readWords(), {
+      count: durationMs / 50,
+      seed: 33,
+      startMs: Date.UTC(2026, 10, 25, 14),
+      intervalMs: 50,
+    });
+    const purchases = mailedPurchases(events);
+    const refusedForGood = new Set(purchases.slice(0, 2).map((p) => p.id));
+    for (const e of events) if (refusedForGood.has(e.id)) e.email = `nadie.${e.id}@mail.com`;
     smtp.refuseFor(outageMs);
+    const publishing = publishPurchases(producer, system.env.TOPIC_PURCHASES!, events, 20);
     const sent = await sendOrders({
       urls: () => [...system.urls.values()],
       rate: 10,
-      durationMs: Math.min(outageMs, 20_000),
+      durationMs,
       tag: "s",
     });
+    await publishing;
     const url = [...system.urls.values()][0]!;
     const blocked: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -470,6 +549,17 @@ export async function smtpOutage(ctx: FaultContext): Promise<FaultResult> {
     });
     // The blocked recipients: every outcome failed, at the first attempt.
     const failedAtOnce = await blockedOutcomes(system, blocked);
+    const mails = await purchaseMailCensus(system, smtp, purchases, refusedForGood, 180_000);
+    const expected = purchases.length - refusedForGood.size;
+    result.lost += mails.lost.length;
+    result.duplicated += mails.duplicatedOutcomes;
+    result.extra.purchaseMails = {
+      purchases: purchases.length,
+      delivered: mails.delivered,
+      lost: mails.lost.length,
+      deliveredAgain: mails.deliveredAgain.length,
+      refusedForGood: refusedForGood.size,
+    };
     result.checks.push(
       check(
         "a permanent refusal is failed at once",
@@ -479,10 +569,21 @@ export async function smtpOutage(ctx: FaultContext): Promise<FaultResult> {
           [...new Set(failedAtOnce.map((o) => `${o.status}@${o.attempts}`))].join(", ")
         }`,
       ),
+      ...purchaseMailChecks(mails, expected, new Set()),
+      check(
+        "purchase mail: a permanent refusal is failed at once",
+        mails.refused.length === refusedForGood.size &&
+          mails.refused.every((o) => o.status === "failed" && o.attempts === 1),
+        `${mails.refused.length} outcomes for ${refusedForGood.size} blocked purchases: ${
+          [...new Set(mails.refused.map((o) => `${o.status}@${o.attempts}`))].join(", ")
+        }`,
+      ),
     );
     return result;
   } finally {
+    await producer.close().catch(() => {});
     await system.stop();
+    await kafka.close();
     await smtp.close();
   }
 }

@@ -7,7 +7,8 @@
  * - `broker-kill`: kill -9 of the broker leading the order partitions, restarted later;
  * - `worker-kills`: SIGKILL of processing, notification and purchase-analytics, each restarted;
  * - `rebalance`: instances of each role join and leave mid-stream, partitions move away and back;
- * - `smtp-outage`: the SMTP server answers 451 for 5 minutes (20 s with `--quick`), plus a 550;
+ * - `smtp-outage`: the SMTP server answers 451 for 5 minutes (20 s with `--quick`), plus a 550,
+ *   to order and purchase mail;
  * - `overload`: about five times the rate the system sustains;
  * - `graceful-stop`: SIGTERM to a gateway at 500 requests/s and to a processing worker;
  * - `duplicates`: the same Idempotency-Key after a 503 and on a second gateway.

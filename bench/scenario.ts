@@ -194,6 +194,10 @@ export async function startSystem(
     TOPIC_ORDER_PROCESSING: topics.processing,
     TOPIC_ORDER_NOTIFICATIONS: topics.notifications,
     TOPIC_MAIL_RETRIES: `${prefix}-mail-retries`,
+    // The notification role also reads purchase notifications: the bench's own, always empty.
+    TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-purchase-notifications`,
+    TOPIC_PURCHASE_MAIL_RETRIES: `${prefix}-purchase-mail-retries`,
+    TOPIC_PURCHASE_MAIL: `${prefix}-purchase-mail`,
     TOPIC_DEAD_LETTER: `${prefix}-dlq`,
     TOPIC_PARTITIONS: String(spec.partitions),
     GROUP_ID_PREFIX: prefix,

@@ -12,6 +12,7 @@ import {
   DeadLetterReplayedSchema,
   DeadLetterSchema,
   orderTopics,
+  purchaseMailTopics,
   purchaseTopics,
   type TopicDef,
 } from "../lib/kafka/mod.ts";
@@ -24,6 +25,7 @@ import {
   PurchaseTotalsSchema,
   PurchaseWindowSchema,
 } from "../lib/purchase.ts";
+import { PurchaseMailedSchema, PurchaseMailRetrySchema } from "../lib/purchase_mail.ts";
 
 /** Every record schema the document names, by message name. */
 export const RECORD_SCHEMAS = {
@@ -38,6 +40,8 @@ export const RECORD_SCHEMAS = {
   PurchaseWindow: PurchaseWindowSchema,
   PurchaseTotals: PurchaseTotalsSchema,
   PurchaseCheckpoint: PurchaseCheckpointSchema,
+  PurchaseMailRetry: PurchaseMailRetrySchema,
+  PurchaseMailed: PurchaseMailedSchema,
 } as const satisfies Record<string, z.ZodType>;
 
 /** A record's message name. */
@@ -110,8 +114,27 @@ export const CHANNELS: Record<string, Channel> = {
     variable: "TOPIC_PURCHASE_NOTIFICATIONS",
     messages: ["PurchaseNotified"],
     key: "the event id",
-    description: "One notification per purchase, with its text and source offset.",
+    description: "One notification per purchase, with its text and source offset; the " +
+      "notification role mails each.",
     writers: ["purchase-analytics"],
+    readers: ["notification"],
+  },
+  TOPIC_PURCHASE_MAIL_RETRIES: {
+    variable: "TOPIC_PURCHASE_MAIL_RETRIES",
+    messages: ["PurchaseMailRetry"],
+    key: "the event id",
+    description: "Purchase mails still owed after a temporary SMTP refusal, each with the time " +
+      "it is due.",
+    writers: ["notification"],
+    readers: ["notification"],
+  },
+  TOPIC_PURCHASE_MAIL: {
+    variable: "TOPIC_PURCHASE_MAIL",
+    messages: ["PurchaseMailed"],
+    key: "the event id",
+    description: "The outcome of each purchase mail: sent, or failed for good (no address, no " +
+      "text).",
+    writers: ["notification"],
     readers: [],
   },
   TOPIC_PURCHASE_ANALYTICS: {
@@ -148,7 +171,9 @@ const camel = (variable: string) =>
  */
 export function asyncApiDocument(config: Config): Json {
   const defs = new Map<string, TopicDef>(
-    [...orderTopics(config), ...purchaseTopics(config)].map((d) => [d.name, d]),
+    [...orderTopics(config), ...purchaseTopics(config), ...purchaseMailTopics(config)].map((
+      d,
+    ) => [d.name, d]),
   );
   const channels: Json = {};
   const operations: Json = {};

@@ -7,9 +7,11 @@ import {
   deadLetterRecord,
   deadLetterReplayedRecord,
   orderTopics,
+  purchaseMailTopics,
   purchaseTopics,
 } from "../lib/kafka/mod.ts";
 import { afterAttempt } from "../lib/mail_delivery.ts";
+import { afterPurchaseAttempt } from "../lib/purchase_mail.ts";
 import type { OrderRequested } from "../lib/order.ts";
 import { advanceOrder } from "../lib/processing.ts";
 import { analysePurchases, flushIdle } from "../lib/purchase_analytics.ts";
@@ -22,7 +24,11 @@ const doc = asyncApiDocument(loadConfig({})) as Json;
 
 Deno.test("asyncApiDocument() has a channel for every topic the roles create, named by its variable", () => {
   const config = loadConfig({});
-  const topics = new Set([...orderTopics(config), ...purchaseTopics(config)].map((t) => t.name));
+  const topics = new Set(
+    [...orderTopics(config), ...purchaseTopics(config), ...purchaseMailTopics(config)].map((t) =>
+      t.name
+    ),
+  );
   const addresses = new Set(Object.values(doc.channels).map((c) => (c as Json).address));
   assert.deepEqual([...addresses].sort(), [...topics].sort());
   for (const c of Object.values(doc.channels) as Json[]) {
@@ -124,6 +130,28 @@ Deno.test("asyncApiDocument(): the records the roles really write pass the docum
   const notes = byTopic("notes");
   assert.ok(notes.length > 0);
   for (const n of notes) check("PurchaseNotified", n);
+  const mailed = afterPurchaseAttempt(
+    { notification: notes[0], attempts: 0 },
+    { ok: true },
+    now,
+    policy,
+  );
+  check("PurchaseMailed", mailed.record);
+  const refused = afterPurchaseAttempt(
+    { notification: notes[0], attempts: 0 },
+    { ok: false, error: Object.assign(new Error("550 no such user"), { responseCode: 550 }) },
+    now,
+    policy,
+  );
+  check("PurchaseMailed", refused.record);
+  const owed = afterPurchaseAttempt(
+    { notification: notes[0], attempts: 0 },
+    { ok: false, error: failure },
+    now,
+    policy,
+  );
+  assert.equal(owed.kind, "retry");
+  check("PurchaseMailRetry", owed.record);
   const analytics = byTopic("analytics");
   assert.ok(analytics.some((r) => r.type === "PurchaseWindow"));
   for (const r of analytics) {

@@ -22,6 +22,7 @@ const BOTH_CLIENTS = [
   "workers/integration/rebalance_test.ts",
   "workers/integration/dedupe_test.ts",
   "workers/integration/purchases_test.ts",
+  "workers/integration/purchase_mail_test.ts",
 ];
 
 /** Permissions of the test run: loopback network, the project tree and temp files, subprocesses. */

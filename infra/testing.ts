@@ -184,6 +184,8 @@ export function topicEnv(prefix: string) {
     TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-purchase-notifications`,
     TOPIC_PURCHASE_ANALYTICS: `${prefix}-analytics`,
     TOPIC_PURCHASE_STATE: `${prefix}-state`,
+    TOPIC_PURCHASE_MAIL_RETRIES: `${prefix}-purchase-mail-retries`,
+    TOPIC_PURCHASE_MAIL: `${prefix}-purchase-mail`,
     TOPIC_DEAD_LETTER: `${prefix}-dlq`,
     GROUP_ID_PREFIX: prefix,
   };

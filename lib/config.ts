@@ -70,6 +70,10 @@ export const ConfigSchema = z.object({
   TOPIC_PURCHASE_NOTIFICATIONS: topicName.default("purchase_notifications"),
   TOPIC_PURCHASE_ANALYTICS: topicName.default("purchase_analytics"),
   TOPIC_PURCHASE_STATE: topicName.default("purchase_analytics_state"),
+  /** Purchase mails still owed after a temporary SMTP failure, with the time each is due. */
+  TOPIC_PURCHASE_MAIL_RETRIES: topicName.default("purchase_mail_retries"),
+  /** The outcome of each purchase mail (sent, or failed for good): no address, no text. */
+  TOPIC_PURCHASE_MAIL: topicName.default("purchase_mail"),
   HOST: z.string().min(1).default("127.0.0.1"),
   PORT: int(0, 65535).default(8080),
   /** Largest request body the gateway reads, in bytes. */
@@ -149,8 +153,12 @@ export const ConfigSchema = z.object({
    * second report's wording, which named its shop).
    */
   STORE_NAME: plainText(1, 100).default(DEFAULT_STORE_NAME),
-  /** Purchase notifications on stdout: the whole message, one line each, or none. */
-  PURCHASE_CONSOLE: z.enum(["full", "line", "off"]).default("full"),
+  /**
+   * Purchase notifications on stdout: `ids` (one line: event id, kind, folio; no name, address or
+   * text), `full` (for debugging: the address and the whole message too), or `off`. `line` is
+   * the earlier name of `ids`.
+   */
+  PURCHASE_CONSOLE: z.enum(["ids", "full", "off", "line"]).default("ids"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /**
    * Where a worker serves its Prometheus metrics (`GET /metrics`); unset: no listener. The gateway

@@ -138,10 +138,78 @@ export type AfterAttempt =
   | { kind: "retry"; record: MailRetry; failure: MailFailure };
 
 /**
- * Decides what an attempt leads to.
+ * What follows an attempt of any mail (order or purchase): done, sent or failed for good, or
+ * tried again when due, with the failure that asked for it.
+ */
+export type NextStep =
+  | { kind: "done"; status: "sent"; attempts: number; at: string }
+  | { kind: "done"; status: "failed"; attempts: number; at: string; error: string }
+  | {
+    kind: "retry";
+    attempts: number;
+    firstAttemptAt: string;
+    dueAt: string;
+    lastError: string;
+    failure: MailFailure;
+  };
+
+/**
+ * Decides what an attempt of any mail leads to; {@linkcode afterAttempt} gives it the shape of an
+ * order's records.
  *
  * The delay before attempt n+1 is `min(maxDelayMs, initialDelayMs × 2^(n−1))`, scaled into its
- * upper half by `random` (so mails that failed together do not all come back together).
+ * upper half by `random` (so mails that failed together do not all come back together). A
+ * permanent failure is done at once; a temporary one is retried until `retryForMs` has passed
+ * since the first attempt; a configuration failure (our SMTP settings) for as long as it lasts.
+ *
+ * @param prior The attempts before this one (`attempts: 0` for a first try) and when the first was.
+ * @param attempt What this attempt got.
+ * @param now The clock.
+ * @param policy How long and how often to retry.
+ * @param random A number in [0, 1). @default Math.random()
+ * @returns Done (sent, or failed for good with the reason), or the next attempt's due time.
+ *
+ * @example
+ * ```ts
+ * import { nextStep } from "./mail_delivery.ts";
+ * const policy = { retryForMs: 60_000, maxDelayMs: 10_000 };
+ * const now = new Date("2026-01-01T00:00:00.000Z");
+ * nextStep({ attempts: 0 }, { ok: false, error: { responseCode: 451 } }, now, policy, 1).kind; // "retry"
+ * ```
+ */
+export function nextStep(
+  prior: { attempts: number; firstAttemptAt?: string },
+  attempt: Attempt,
+  now: Date,
+  policy: RetryPolicy,
+  random: number = Math.random(),
+): NextStep {
+  const attempts = prior.attempts + 1;
+  const at = now.toISOString();
+  const first = prior.firstAttemptAt ?? at;
+  if (attempt.ok) return { kind: "done", status: "sent", attempts, at };
+  const error = describe(attempt.error);
+  const delay = Math.min(
+    policy.maxDelayMs,
+    (policy.initialDelayMs ?? 1000) * 2 ** (attempts - 1),
+  ) * (0.5 + random / 2);
+  const due = new Date(now.getTime() + Math.round(delay));
+  const failure = mailFailure(attempt.error);
+  const giveUp = failure.kind === "permanent" ||
+    (failure.kind === "temporary" && due.getTime() - Date.parse(first) > policy.retryForMs);
+  if (giveUp) return { kind: "done", status: "failed", attempts, at, error };
+  return {
+    kind: "retry",
+    attempts,
+    firstAttemptAt: first,
+    dueAt: due.toISOString(),
+    lastError: error,
+    failure,
+  };
+}
+
+/**
+ * Decides what an attempt of an order's mail leads to ({@linkcode nextStep}, as order records).
  *
  * @param retry The transition and the attempts before this one (`attempts: 0` for a first try).
  * @param attempt What this attempt got.
@@ -158,41 +226,27 @@ export function afterAttempt(
   policy: RetryPolicy,
   random: number = Math.random(),
 ): AfterAttempt {
-  const attempts = retry.attempts + 1;
-  const first = retry.firstAttemptAt ?? now.toISOString();
+  const step = nextStep(retry, attempt, now, policy, random);
+  if (step.kind === "retry") {
+    const { kind: _, failure, ...rest } = step;
+    return {
+      kind: "retry",
+      failure,
+      record: { v: 1, type: "MailRetry", transition: retry.transition, ...rest },
+    };
+  }
   const mail = orderMail(retry.transition);
-  const base = {
-    v: 1 as const,
-    type: "OrderNotified" as const,
-    id: retry.transition.id,
-    state: retry.transition.state,
-    to: mail.to,
-    messageId: mail.messageId,
-    attempts,
-    at: now.toISOString(),
-  };
-  if (attempt.ok) return { kind: "notified", record: { ...base, status: "sent" } };
-  const error = describe(attempt.error);
-  const delay = Math.min(
-    policy.maxDelayMs,
-    (policy.initialDelayMs ?? 1000) * 2 ** (attempts - 1),
-  ) * (0.5 + random / 2);
-  const due = new Date(now.getTime() + Math.round(delay));
-  const failure = mailFailure(attempt.error);
-  const giveUp = failure.kind === "permanent" ||
-    (failure.kind === "temporary" && due.getTime() - Date.parse(first) > policy.retryForMs);
-  if (giveUp) return { kind: "notified", record: { ...base, status: "failed", error } };
+  const { kind: _, ...outcome } = step;
   return {
-    kind: "retry",
-    failure,
+    kind: "notified",
     record: {
       v: 1,
-      type: "MailRetry",
-      transition: retry.transition,
-      attempts,
-      firstAttemptAt: first,
-      dueAt: due.toISOString(),
-      lastError: error,
+      type: "OrderNotified",
+      id: retry.transition.id,
+      state: retry.transition.state,
+      to: mail.to,
+      messageId: mail.messageId,
+      ...outcome,
     },
   };
 }

@@ -13,7 +13,12 @@
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config.ts";
-import { createKafkaClient, orderTopics, purchaseTopics } from "../lib/kafka/mod.ts";
+import {
+  createKafkaClient,
+  orderTopics,
+  purchaseMailTopics,
+  purchaseTopics,
+} from "../lib/kafka/mod.ts";
 import { watchLag } from "../lib/kafka/observe.ts";
 import { createLogger } from "../lib/log.ts";
 import { METRICS_CONTENT_TYPE, registry, zeroDeadLetters } from "../lib/metrics.ts";
@@ -78,12 +83,21 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 }
 
 const run = await loadRole(role);
-const topics = role === "purchase-analytics" ? purchaseTopics(config) : orderTopics(config);
+const topics = role === "purchase-analytics"
+  ? purchaseTopics(config)
+  : role === "notification"
+  ? [...orderTopics(config), ...purchaseMailTopics(config)]
+  : orderTopics(config);
 
 /** The topics each role's consumer group reads, for its lag. */
 const INPUTS: Record<RoleName, string[]> = {
   processing: [config.TOPIC_ORDER_REQUESTS, config.TOPIC_ORDER_PROCESSING],
-  notification: [config.TOPIC_ORDER_PROCESSING, config.TOPIC_MAIL_RETRIES],
+  notification: [
+    config.TOPIC_ORDER_PROCESSING,
+    config.TOPIC_MAIL_RETRIES,
+    config.TOPIC_PURCHASE_NOTIFICATIONS,
+    config.TOPIC_PURCHASE_MAIL_RETRIES,
+  ],
   "purchase-analytics": [config.TOPIC_PURCHASES],
 };
 zeroDeadLetters(INPUTS[role]);

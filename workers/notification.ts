@@ -1,13 +1,21 @@
 /**
- * `worker --role notification`: for every transition in `order_processing`, mails the customer
- * (one subject and body per state, a Message-ID fixed per order and state) and publishes the
- * outcome to `order_notifications` in the same transaction as the input offset.
+ * `worker --role notification`: mails customers and publishes what became of each mail, in the
+ * same transaction as the input offset.
  *
- * Mail survives an SMTP outage: each mail is tried once when its transition is read. A temporary
- * refusal (4xx, no connection, timeout) becomes a record on `order_mail_retries` with the time it
- * is due (1 s, doubling to `MAIL_RETRY_MAX_DELAY_MS`), which this role reads back and tries again
- * when due, for up to `MAIL_RETRY_FOR_MS`; a permanent refusal (5xx) is published as `failed` at
- * once. So one failing mail never holds up other orders' mail or the partition's progress.
+ * - Orders: for every transition in `order_processing`, one mail (one subject and body per state,
+ *   a Message-ID fixed per order and state); outcomes on `order_notifications`.
+ * - Purchases: for every notification in `purchase_notifications` (written by purchase-analytics),
+ *   its mail (Message-ID `<{event id}.{folio}@despacho.local>`); outcomes on `purchase_mail`,
+ *   without address or text.
+ *
+ * Mail survives an SMTP outage: each mail is tried once when it is read. A temporary refusal
+ * (4xx, no connection, timeout) becomes a record on the kind's retry topic (`order_mail_retries`,
+ * `purchase_mail_retries`) with the time it is due (1 s, doubling to `MAIL_RETRY_MAX_DELAY_MS`),
+ * which this role reads back and tries again when due, for up to `MAIL_RETRY_FOR_MS`; a permanent
+ * refusal (5xx) is published as `failed` at once. So one failing mail never holds up other mail or
+ * the partition's progress. Purchase mail has a retry topic of its own (rather than sharing the
+ * order one) so that an instance of an earlier version, during a rolling upgrade, never reads a
+ * purchase retry it would not understand.
  *
  * Outcomes commit as they complete (the completed prefix of the batch, grouped with whatever else
  * is ready), so a crash sends again at most the mails in flight. Mail is at-least-once: a crash
@@ -20,7 +28,8 @@
  * that asked for it, with the SMTP send as a child span (`smtp send`); the outcome or retry record
  * carries the hop's `traceparent`, so a retried mail stays in its order's trace.
  */
-import type { BatchContext, InBatch, OutRecord } from "../lib/kafka/mod.ts";
+import type { z } from "zod";
+import type { BatchContext, InBatch, InRecord, OutRecord } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { MAIL_OUTCOMES, mails } from "../lib/metrics.ts";
 import { type Hop, kafkaAttributes, startHop, TRACEPARENT } from "../lib/tracing.ts";
@@ -33,10 +42,18 @@ import {
   type RetryPolicy,
 } from "../lib/mail_delivery.ts";
 import { orderMail } from "../lib/notification.ts";
-import { type OrderTransition, OrderTransitionSchema } from "../lib/order.ts";
+import { OrderTransitionSchema } from "../lib/order.ts";
+import { PurchaseNotifiedSchema } from "../lib/purchase.ts";
+import {
+  type AfterPurchaseAttempt,
+  afterPurchaseAttempt,
+  purchaseMail,
+  type PurchaseMailRetry,
+  PurchaseMailRetrySchema,
+} from "../lib/purchase_mail.ts";
 import { abortableSleep } from "../lib/retry.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
-import { createMailer, type Mailer } from "./mailer.ts";
+import { createMailer, type Mail, type Mailer } from "./mailer.ts";
 import { instanceId, onAbort, type RoleContext } from "./role.ts";
 
 /** Mails sent at once; one order's mails go one after another, in the order read. */
@@ -83,22 +100,51 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     topics: {
       retries: config.TOPIC_MAIL_RETRIES,
       notifications: config.TOPIC_ORDER_NOTIFICATIONS,
+      purchaseRetries: config.TOPIC_PURCHASE_MAIL_RETRIES,
+      purchaseMail: config.TOPIC_PURCHASE_MAIL,
       deadLetter: config.TOPIC_DEAD_LETTER,
     },
+    sources: new Map(),
   };
+  const parse = <T>(record: InRecord, schema: z.ZodType<T>) =>
+    parseOrDeadLetter(record, schema, config.TOPIC_DEAD_LETTER, log);
+  deps.sources = new Map<string, Source>([
+    [config.TOPIC_ORDER_PROCESSING, (r) => {
+      const p = parse(r, OrderTransitionSchema);
+      return p.ok ? orderOwed({ transition: p.value, attempts: 0 }, deps) : { letter: p.letter };
+    }],
+    [config.TOPIC_MAIL_RETRIES, (r) => {
+      const p = parse(r, MailRetrySchema);
+      return p.ok ? orderOwed(p.value, deps) : { letter: p.letter };
+    }],
+    [config.TOPIC_PURCHASE_NOTIFICATIONS, (r) => {
+      const p = parse(r, PurchaseNotifiedSchema);
+      return p.ok
+        ? purchaseOwed({ notification: p.value, attempts: 0 }, deps)
+        : { letter: p.letter };
+    }],
+    [config.TOPIC_PURCHASE_MAIL_RETRIES, (r) => {
+      const p = parse(r, PurchaseMailRetrySchema);
+      return p.ok ? purchaseOwed(p.value, deps) : { letter: p.letter };
+    }],
+  ]);
   const loop = kafka.runTransactional({
     log,
     groupId: `${config.GROUP_ID_PREFIX}-notification`,
     transactionalId: `${config.GROUP_ID_PREFIX}-notification-${instanceId(config)}`,
     instanceId: `notification-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-    topics: [config.TOPIC_ORDER_PROCESSING, config.TOPIC_MAIL_RETRIES],
+    topics: [...deps.sources.keys()],
     handle: (batch, ctx) => deliverBatch(batch, ctx, deps),
   });
   onAbort(signal, () => void loop.stop());
   try {
     await loop.ready;
-    log.info("notifying customers", { mail: mailer.target, topic: config.TOPIC_ORDER_PROCESSING });
+    log.info("notifying customers", {
+      mail: mailer.target,
+      topic: config.TOPIC_ORDER_PROCESSING,
+      purchases: config.TOPIC_PURCHASE_NOTIFICATIONS,
+    });
     await loop.done;
   } finally {
     await loop.stop();
@@ -112,19 +158,39 @@ interface Deps {
   sent: RecentlySent;
   log: Logger;
   policy: RetryPolicy;
-  topics: { retries: string; notifications: string; deadLetter: string };
+  topics: {
+    retries: string;
+    notifications: string;
+    purchaseRetries: string;
+    purchaseMail: string;
+    deadLetter: string;
+  };
+  /** What each input topic's records ask for. */
+  sources: Map<string, Source>;
 }
 
-/** A mail owed: the transition, the attempts so far, and when it may be tried. */
-type Owed = Pick<MailRetry, "transition" | "attempts"> & {
-  firstAttemptAt?: string;
-  dueAt?: string;
-};
+/** Reads one record of an input topic: the mail it asks for, or its dead letter. */
+type Source = (record: InRecord) => Owed | { letter: OutRecord };
+
+/** A mail owed, of any kind: what to send, when, and what to publish after an attempt. */
+interface Owed {
+  /** Mails with the same chain (one order's, one event's) are tried one after another. */
+  chain: string;
+  mail: Mail;
+  /** Attempts made before this one. */
+  attempts: number;
+  /** When it may be tried (ISO 8601); a first attempt may be made at once. */
+  dueAt?: string | undefined;
+  /** What the hop of an attempt says about the mail (no address). */
+  attributes: Record<string, string | number>;
+  /** The outcome or retry record after an attempt, logged and counted. */
+  after(attempt: Attempt, now: Date, headers: Record<string, string>): OutRecord;
+}
 
 /**
- * One batch of one partition (transitions, or retries that fell due): each mail tried once,
- * different orders at once, one order's in order; outcomes committed as the completed prefix
- * grows.
+ * One batch of one partition (transitions, purchase notifications, or retries that fell due): each
+ * mail tried once, different orders and events at once, one order's in order; outcomes committed
+ * as the completed prefix grows.
  */
 async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Promise<void> {
   const results: (OutRecord[] | undefined)[] = new Array(batch.records.length);
@@ -132,9 +198,12 @@ async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Prom
   const slots = new Slots(CONCURRENCY);
   const chains = new Map<string, Promise<void>>();
   const running: Promise<void>[] = [];
-  const isRetry = batch.topic === deps.topics.retries;
+  const source = deps.sources.get(batch.topic);
+  if (source === undefined) {
+    throw new RangeError(`Cannot deliver mail of ${batch.topic}: the role does not read it`);
+  }
   for (const [i, record] of batch.records.entries()) {
-    const owed = owedOf(record, isRetry, deps);
+    const owed = source(record);
     if ("letter" in owed) {
       results[i] = [owed.letter];
       committer.kick();
@@ -148,30 +217,27 @@ async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Prom
       slots.give();
       break;
     }
-    const id = owed.transition.id;
-    const task = (chains.get(id) ?? Promise.resolve())
+    const task = (chains.get(owed.chain) ?? Promise.resolve())
       .then(async () => {
         const hop = startHop(`process ${record.topic}`, {
           parent: record.headers[TRACEPARENT],
           kind: "consumer",
           attributes: {
             ...kafkaAttributes("process", record.topic, record),
-            "despacho.order.id": id,
-            "despacho.order.state": owed.transition.state,
+            ...owed.attributes,
             "despacho.mail.attempt": owed.attempts + 1,
           },
         });
         try {
-          const attempt = await tryOnce(deps.mailer, deps.sent, owed.transition, hop);
-          const after = afterAttempt(owed, attempt, new Date(), deps.policy);
-          results[i] = recordsOf(after, deps, hop.traceparent);
+          const attempt = await tryOnce(deps.mailer, deps.sent, owed.mail, hop);
+          results[i] = [owed.after(attempt, new Date(), { [TRACEPARENT]: hop.traceparent })];
         } finally {
           hop.end();
         }
       })
       .finally(() => slots.give())
       .then(() => committer.kick());
-    chains.set(id, task.catch(() => {}));
+    chains.set(owed.chain, task.catch(() => {}));
     running.push(task);
   }
   // A mail the SMTP server is taking cannot be called back: let the sends end.
@@ -180,26 +246,12 @@ async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Prom
   await committer.finish();
 }
 
-function owedOf(
-  record: InBatch["records"][number],
-  isRetry: boolean,
-  deps: Deps,
-): Owed | { letter: OutRecord } {
-  if (isRetry) {
-    const parsed = parseOrDeadLetter(record, MailRetrySchema, deps.topics.deadLetter, deps.log);
-    return parsed.ok ? parsed.value : { letter: parsed.letter };
-  }
-  const parsed = parseOrDeadLetter(record, OrderTransitionSchema, deps.topics.deadLetter, deps.log);
-  return parsed.ok ? { transition: parsed.value, attempts: 0 } : { letter: parsed.letter };
-}
-
 async function tryOnce(
   mailer: Mailer,
   sent: RecentlySent,
-  transition: OrderTransition,
+  mail: Mail,
   parent: Hop,
 ): Promise<Attempt> {
-  const mail = orderMail(transition);
   if (sent.has(mail.messageId)) return { ok: true }; // sent before its outcome could commit
   const send = startHop("smtp send", {
     parent: parent.traceparent,
@@ -220,10 +272,26 @@ async function tryOnce(
   }
 }
 
-function recordsOf(after: AfterAttempt, deps: Deps, traceparent: string): OutRecord[] {
+/** An order's mail: the transition it announces, from `order_processing` or a `MailRetry`. */
+function orderOwed(
+  owed: Pick<MailRetry, "transition" | "attempts"> & { firstAttemptAt?: string; dueAt?: string },
+  deps: Deps,
+): Owed {
+  const { transition } = owed;
+  return {
+    chain: `order/${transition.id}`,
+    mail: orderMail(transition),
+    attempts: owed.attempts,
+    dueAt: owed.dueAt,
+    attributes: { "despacho.order.id": transition.id, "despacho.order.state": transition.state },
+    after: (attempt, now, headers) =>
+      orderRecord(afterAttempt(owed, attempt, now, deps.policy), deps, headers),
+  };
+}
+
+function orderRecord(after: AfterAttempt, deps: Deps, headers: Record<string, string>): OutRecord {
   const r = after.record;
   const where = { id: r.type === "MailRetry" ? r.transition.id : r.id };
-  const headers = { [TRACEPARENT]: traceparent };
   if (after.kind === "retry") {
     mails.labels("retried").inc();
     deps.log.warn("mail refused for now; it will be tried again", {
@@ -235,12 +303,12 @@ function recordsOf(after: AfterAttempt, deps: Deps, traceparent: string): OutRec
       dueAt: after.record.dueAt,
       error: after.record.lastError,
     });
-    return [{
+    return {
       topic: deps.topics.retries,
       key: after.record.transition.id,
       value: JSON.stringify(after.record),
       headers,
-    }];
+    };
   }
   mails.labels(after.record.status).inc();
   if (after.record.status === "failed") {
@@ -257,12 +325,74 @@ function recordsOf(after: AfterAttempt, deps: Deps, traceparent: string): OutRec
       attempts: after.record.attempts,
     });
   }
-  return [{
+  return {
     topic: deps.topics.notifications,
     key: after.record.id,
     value: JSON.stringify(after.record),
     headers,
-  }];
+  };
+}
+
+/** A purchase's mail: its notification, from `purchase_notifications` or a `PurchaseMailRetry`. */
+function purchaseOwed(
+  owed: Pick<PurchaseMailRetry, "notification" | "attempts"> & {
+    firstAttemptAt?: string;
+    dueAt?: string;
+  },
+  deps: Deps,
+): Owed {
+  const n = owed.notification;
+  return {
+    chain: `purchase/${n.id}`,
+    mail: purchaseMail(n),
+    attempts: owed.attempts,
+    dueAt: owed.dueAt,
+    attributes: { "despacho.purchase.id": n.id, "despacho.purchase.kind": n.kind },
+    after: (attempt, now, headers) =>
+      purchaseRecord(afterPurchaseAttempt(owed, attempt, now, deps.policy), deps, headers),
+  };
+}
+
+function purchaseRecord(
+  after: AfterPurchaseAttempt,
+  deps: Deps,
+  headers: Record<string, string>,
+): OutRecord {
+  // Ids only in logs: the address and the name stay in the records that need them.
+  if (after.kind === "retry") {
+    const r = after.record;
+    mails.labels("retried").inc();
+    deps.log.warn("purchase mail refused for now; it will be tried again", {
+      id: r.notification.id,
+      folio: r.notification.folio,
+      attempts: r.attempts,
+      dueAt: r.dueAt,
+      error: r.lastError,
+    });
+    return {
+      topic: deps.topics.purchaseRetries,
+      key: r.notification.id,
+      value: JSON.stringify(r),
+      headers,
+    };
+  }
+  const r = after.record;
+  mails.labels(r.status).inc();
+  if (r.status === "failed") {
+    deps.log.error("purchase mail not delivered; published as failed", {
+      id: r.id,
+      folio: r.folio,
+      attempts: r.attempts,
+      error: r.error,
+    });
+  } else if (r.attempts > 1) {
+    deps.log.info("purchase mail delivered after retries", {
+      id: r.id,
+      folio: r.folio,
+      attempts: r.attempts,
+    });
+  }
+  return { topic: deps.topics.purchaseMail, key: r.id, value: JSON.stringify(r), headers };
 }
 
 /**

@@ -1,13 +1,14 @@
 /**
  * `worker --role purchase-analytics`: the second seed's stream. Parses each purchase event (or
  * dead-letters it), lets the pure decision of lib/purchase_analytics.ts classify, window and
- * notify, prints and mails the notifications, and commits the decision's records with the input
- * offset in one Kafka transaction.
+ * notify, prints the notifications, and commits the decision's records with the input offset in
+ * one Kafka transaction. The notification role mails each notification from
+ * `purchase_notifications`, with the retries and published outcomes of order mail.
  *
  * Exactly once across crashes: per input partition, the window state and totals are checkpointed
  * to the compacted `purchase_analytics_state` topic in the same transaction as the batch's
  * notifications, closed windows and input offset, so the latest checkpoint describes exactly the
- * committed position. Console output and mail are at least once.
+ * committed position. Console output is at least once.
  *
  * State follows partitions: after any assignment change every partition is restored from its
  * checkpoint (one that moved away and came back may have been processed elsewhere meanwhile);
@@ -19,7 +20,6 @@ import { purchaseWindowsClosed } from "../lib/metrics.ts";
 import process from "node:process";
 import type { Config } from "../lib/config.ts";
 import type { InBatch } from "../lib/kafka/mod.ts";
-import type { Logger } from "../lib/log.ts";
 import { purchaseEvent, type PurchaseNotified, PurchaseSchema } from "../lib/purchase.ts";
 import {
   analysePurchases,
@@ -32,7 +32,6 @@ import {
 } from "../lib/purchase_analytics.ts";
 import { restoreCheckpoints, type RestoredCheckpoints } from "../lib/purchase_checkpoint.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
-import { createMailer, type Mailer } from "./mailer.ts";
 import { instanceId, onAbort, type RoleContext } from "./role.ts";
 
 /** A partition this instance owns: its committed state, and its work one piece at a time. */
@@ -62,7 +61,6 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     window: { sizeMs: config.ANALYTICS_WINDOW_MS, latenessMs: config.ANALYTICS_LATENESS_MS },
     storeName: config.STORE_NAME,
   };
-  const mailer = config.SMTP_URL === undefined ? null : await createMailer(config, log);
   const owned = new Map<number, Owned>();
   /** Counts assignment changes: work begun under an earlier assignment must not commit. */
   let generation = 0;
@@ -195,9 +193,6 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
         if (since !== generation || owned.get(batch.partition) !== slot) return;
         const decision = analysePurchases(slot.state, inputsOf(batch), new Date(), settings);
         for (const n of decision.notifications) toConsole(config.PURCHASE_CONSOLE, n);
-        if (mailer !== null) {
-          await Promise.all(decision.notifications.map((n) => mail(mailer, n, log)));
-        }
         // Revoked, or moved away and back, while it decided: another instance may own this state.
         if (ctx.signal.aborted || since !== generation) return drop(batch.partition, slot);
         try {
@@ -261,26 +256,26 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     await loop.stop();
     clearInterval(idle);
     restore?.stop.abort();
-    mailer?.close();
   }
 }
 
+/**
+ * Prints a notification as `PURCHASE_CONSOLE` asks: ids and kind only by default (the console is
+ * a log: no name, address or text), everything for debugging.
+ */
 function toConsole(mode: Config["PURCHASE_CONSOLE"], n: PurchaseNotified): void {
   if (mode === "off") return;
-  const head = `[compra ${n.kind === "short" ? "corta" : "larga"}] ${n.to} folio ${n.folio}`;
-  process.stdout.write(mode === "line" ? `${head}\n` : `${head}\n${n.text}\n\n`);
+  process.stdout.write(consoleLines(mode, n));
 }
 
-async function mail(mailer: Mailer, n: PurchaseNotified, log: Logger): Promise<void> {
-  try {
-    await mailer.send({
-      to: n.to,
-      subject: n.subject,
-      text: n.text,
-      messageId: `<${n.id}.${n.folio}@despacho.local>`,
-    });
-  } catch (error) {
-    // The record in purchase_notifications is the notification of record; mail is best effort.
-    log.warn("purchase mail failed", { id: n.id, error });
-  }
+/**
+ * What {@linkcode toConsole} prints for one notification.
+ *
+ * @param mode `ids` (or its earlier name `line`): one line of ids; `full`: the address and text too.
+ * @param n The notification.
+ * @returns The text, ending in a line break.
+ */
+export function consoleLines(mode: "ids" | "line" | "full", n: PurchaseNotified): string {
+  const head = `[compra ${n.kind === "short" ? "corta" : "larga"}] evento ${n.id} folio ${n.folio}`;
+  return mode === "full" ? `${head} para ${n.to}\n${n.text}\n\n` : `${head}\n`;
 }

@@ -19,7 +19,7 @@ import type {
 import { createLogger } from "../lib/log.ts";
 import type { Purchase, PurchaseNotified, PurchaseTotals } from "../lib/purchase.ts";
 import { waitFor } from "../lib/wait.ts";
-import { run } from "./purchase_analytics.ts";
+import { consoleLines, run } from "./purchase_analytics.ts";
 
 const T0 = Date.UTC(2026, 10, 24, 12);
 const config = loadConfig({
@@ -332,4 +332,32 @@ Deno.test("run() closes a quiet partition's windows at its position, only while 
   } finally {
     await a.stop();
   }
+});
+
+Deno.test("consoleLines() prints ids and kind by default, the address and text only when asked", async (t) => {
+  const n: PurchaseNotified = {
+    v: 1,
+    type: "PurchaseNotified",
+    id: "p-9",
+    kind: "short",
+    to: "ana.diaz@mail.com",
+    subject: "Gracias por tu compra (folio F-9)",
+    text: "Estimad@ Ana,\n¡Esperamos que estés bien!",
+    folio: "F-9",
+    source: { partition: 0, offset: "3" },
+    at: new Date(T0).toISOString(),
+  };
+  await t.step("the default", () => {
+    assert.equal(loadConfig({}).PURCHASE_CONSOLE, "ids");
+    assert.equal(consoleLines("ids", n), "[compra corta] evento p-9 folio F-9\n");
+  });
+  await t.step("line, the earlier name, is the same", () => {
+    assert.equal(consoleLines("line", n), consoleLines("ids", n));
+  });
+  await t.step("full, for debugging", () => {
+    assert.equal(
+      consoleLines("full", n),
+      "[compra corta] evento p-9 folio F-9 para ana.diaz@mail.com\nEstimad@ Ana,\n¡Esperamos que estés bien!\n\n",
+    );
+  });
 });

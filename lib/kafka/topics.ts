@@ -63,6 +63,25 @@ export function purchaseTopics(config: Config): TopicDef[] {
   ];
 }
 
+/**
+ * The topics of purchase mail, which the notification role reads and writes: the notifications
+ * it mails (written by purchase-analytics), the mails still owed, and their outcomes.
+ *
+ * @param config Names, partitions and replication.
+ * @returns One definition per topic.
+ */
+export function purchaseMailTopics(config: Config): TopicDef[] {
+  const base = {
+    partitions: config.TOPIC_PARTITIONS,
+    replicationFactor: config.TOPIC_REPLICATION_FACTOR,
+  };
+  return [
+    { name: config.TOPIC_PURCHASE_NOTIFICATIONS, ...base },
+    { name: config.TOPIC_PURCHASE_MAIL_RETRIES, ...base },
+    { name: config.TOPIC_PURCHASE_MAIL, ...base },
+  ];
+}
+
 /** What {@linkcode ensureTopics} needs of a client's admin API. */
 export interface TopicAdmin {
   /** Names of the topics that exist. */

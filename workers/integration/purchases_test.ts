@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config.ts";
-import { createKafkaClient, purchaseTopics } from "../../lib/kafka/mod.ts";
+import {
+  createKafkaClient,
+  orderTopics,
+  purchaseMailTopics,
+  purchaseTopics,
+} from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import { classifyPurchase, type PurchaseEvent } from "../../lib/purchase.ts";
 import { mergeStats, type PurchaseStats, reportOf } from "../../lib/windows.ts";
@@ -16,6 +21,7 @@ import {
   until,
 } from "../../infra/testing.ts";
 import { run as runAnalytics } from "../purchase_analytics.ts";
+import { run as runNotification } from "../notification.ts";
 import { startSmtp } from "../../infra/smtp.ts";
 
 const WINDOW_MS = 10_000;
@@ -135,12 +141,22 @@ Deno.test({
     const config = loadConfig(env);
     const log = createLogger("test", "warn");
     const kafka = createKafkaClient(config, log);
-    await kafka.ensureTopics(purchaseTopics(config), { timeoutMs: 60_000 });
+    await kafka.ensureTopics(
+      [...orderTopics(config), ...purchaseTopics(config), ...purchaseMailTopics(config)],
+      { timeoutMs: 60_000 },
+    );
     const stop = new AbortController();
     const role = runAnalytics({
       config,
       log,
       kafka,
+      signal: stop.signal,
+    });
+    // The notification role mails what purchase-analytics notifies.
+    const mailing = runNotification({
+      config,
+      log,
+      kafka: createKafkaClient(config, log),
       signal: stop.signal,
     });
     try {
@@ -159,7 +175,7 @@ Deno.test({
       for (const [start, report] of want.windows) {
         assert.deepEqual(got.windows.get(start), report, `window ${start}`);
       }
-      // With SMTP_URL set, every purchase is also mailed to its buyer, once.
+      // With SMTP_URL set, every purchase is also mailed to its buyer, once (by notification).
       const purchases = events.filter((e) => classifyPurchase(e) !== "visit");
       const deadline = Date.now() + 30_000;
       while (smtp.mails.length < purchases.length && Date.now() < deadline) {
@@ -174,7 +190,7 @@ Deno.test({
       }
     } finally {
       stop.abort();
-      await role;
+      await Promise.all([role, mailing]);
       await smtp.close();
     }
   },
