@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { ConfigSchema, loadConfig } from "../lib/config.ts";
+import { ConfigSchema, FROM_FILE, loadConfig } from "../lib/config.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const read = (path: string) => Deno.readTextFileSync(new URL(path, ROOT));
@@ -55,7 +55,10 @@ function hostPort(target: string): [string, number] {
 }
 
 Deno.test("compose.yaml: every Despacho service's environment is configuration Despacho reads, and loads", async (t) => {
-  const known = new Set(Object.keys(ConfigSchema.shape));
+  const known = new Set([
+    ...Object.keys(ConfigSchema.shape),
+    ...FROM_FILE.map((k) => `${k}_FILE`),
+  ]);
   for (const name of DESPACHO) {
     await t.step(name, () => {
       const vars = env(name);
