@@ -178,3 +178,16 @@ Deno.test("createMailer() with STARTTLS required sends nothing to a server that 
     await smtp.close();
   }
 });
+
+Deno.test("createMailer() delivers to an address with accents (the second report's José.Núñez@mail.com) over SMTPUTF8, the address intact", async () => {
+  const smtp = await startSmtp();
+  const m = await mailerFor(smtp, {});
+  try {
+    const to = "José.Núñez@mail.com";
+    assert.equal(await attempt(m.mailer.send({ ...mail, to })), undefined);
+    assert.deepEqual(smtp.mails.map((r) => r.to), [[to]]);
+  } finally {
+    await m.close();
+    await smtp.close();
+  }
+});
