@@ -13,7 +13,8 @@ const say = (line: string) => console.error(`[test] ${line}`);
 
 /**
  * The integration tests run with every Kafka client, not only the default: the pipeline end to
- * end (with the dead-letter topic and SMTP outages), crashes, a live rebalance, one order per key.
+ * end (with the dead-letter topic and SMTP outages), crashes, a live rebalance, one order per key,
+ * replaying dead letters.
  */
 const BOTH_CLIENTS = [
   "workers/integration/orders_e2e_test.ts",
@@ -23,6 +24,7 @@ const BOTH_CLIENTS = [
   "workers/integration/dedupe_test.ts",
   "workers/integration/purchases_test.ts",
   "workers/integration/purchase_mail_test.ts",
+  "workers/integration/dead_letters_test.ts",
 ];
 
 /** Permissions of the test run: loopback network, the project tree and temp files, subprocesses. */

@@ -343,6 +343,18 @@ Deno.test({
           }),
           1,
         );
+        // Series born at 0, so that an alert's increase() sees the first dead letter and restart.
+        for (const labels of [{ reason: "schema_mismatch" }, { reason: "duplicate" }]) {
+          const zero = find(s, "despacho_dead_letters_total", {
+            topic: topics.TOPIC_ORDER_PROCESSING,
+            ...labels,
+          });
+          assert.deepEqual(zero.map((x) => x.value), [0], JSON.stringify(labels));
+        }
+        assert.deepEqual(
+          find(s, "despacho_role_restarts_total", { role: "processing" }).map((x) => x.value),
+          [0],
+        );
         // Two topics of two partitions; an idle partition of a transactional topic shows 1 (the
         // commit marker after its last record takes an offset).
         assert.equal(s.types.get("despacho_consumer_lag"), "gauge");
@@ -369,7 +381,11 @@ Deno.test({
             : undefined;
         });
         assert.equal(value(s, "despacho_mails_total", { outcome: "retried" }), 1);
-        assert.equal(value(s, "despacho_mails_total", { outcome: "failed" }), 0);
+        assert.deepEqual(
+          find(s, "despacho_mails_total", { outcome: "failed" }).map((x) => x.value),
+          [0],
+          "the failed series exists at 0 before any failure",
+        );
         assert.equal(
           value(s, "despacho_records_handled_total", {
             group: g,
