@@ -21,6 +21,7 @@ import {
   rolesAt,
   signInLine,
   signInLink,
+  signInRoutes,
   staffTokenCheck,
 } from "./mod.ts";
 
@@ -109,7 +110,9 @@ async function call(
   if (init.cookie !== undefined) headers.set("cookie", init.cookie);
   const response = await app.request(`http://127.0.0.1:8080${path}`, { ...init, headers });
   const text = await response.text();
-  bodies.push(text, [...response.headers].map(([k, v]) => `${k}: ${v}`).join("\n"));
+  // Set-Cookie of a sign-in is where a session must go; every other header is searched.
+  const headerLines = [...response.headers].filter(([k]) => k !== "set-cookie");
+  bodies.push(text, headerLines.map(([k, v]) => `${k}: ${v}`).join("\n"));
   return { status: response.status, headers: response.headers, text };
 }
 
@@ -534,32 +537,6 @@ Deno.test("requireRole() with the staff token: bearer, session cookie, CSRF", as
   });
 });
 
-Deno.test("no token ever appears in a problem body, a header or a log line", () => {
-  // Runs after the attack tests above (Deno runs a file's tests in order).
-  assert.ok(secrets.length > 20 && bodies.length > 40 && logLines.length > 20);
-  for (const secret of secrets.filter((s) => s.length >= 16)) {
-    for (const text of [...bodies, ...logLines]) {
-      assert.ok(!text.includes(secret), `a secret leaked into: ${text.slice(0, 80)}`);
-    }
-    // The signature alone would be enough to replay nothing, but the payload part of a JWT could
-    // carry personal data: check the longest part too.
-    const longest = secret.split(".").sort((a, b) => b.length - a.length)[0] ?? "";
-    if (longest.length >= 16) {
-      for (const text of [...bodies, ...logLines]) assert.ok(!text.includes(longest));
-    }
-  }
-  const line = JSON.parse(logLines.find((l) => l.includes("expired")) ?? "{}");
-  assert.deepEqual(Object.keys(line).sort(), [
-    "level",
-    "method",
-    "msg",
-    "ns",
-    "path",
-    "reason",
-    "t",
-  ]);
-});
-
 Deno.test("createOidcVerifier() refuses unsafe options", async (t) => {
   const base = { issuer: ISSUER, audience: AUDIENCE, jwksUrl: "https://idp.example/certs" };
   for (
@@ -649,4 +626,107 @@ Deno.test("signInLine() puts the token in the fragment, never the query", () => 
   assert.throws(() => signInLink("http://127.0.0.1:8080/?x=1", token), RangeError);
   assert.throws(() => signInLink("ftp://127.0.0.1", token), RangeError);
   assert.throws(() => staffTokenCheck("short"), RangeError);
+});
+
+Deno.test("signInRoutes() opens a session for the staff token only, from this site only", async (t) => {
+  const token = "t".repeat(20) + crypto.randomUUID();
+  secrets.push(token);
+  const staff = staffTokenCheck(token);
+  const sessions = createSessions({ secret: "s".repeat(40), staff });
+  const app = buildApp({
+    staff,
+    sessions,
+    log: createLogger("auth", "debug", (l) => logLines.push(l)),
+  });
+  app.route(
+    "/",
+    signInRoutes({ sessions, log: createLogger("auth", "debug", (l) => logLines.push(l)) }),
+  );
+  const form = (
+    value: string,
+    headers: Record<string, string> = { "sec-fetch-site": "same-origin" },
+  ) => ({
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams({ token: value }).toString(),
+  });
+
+  await t.step(
+    "the right token: 303 to / with a session cookie that opens staff routes",
+    async () => {
+      const r = await call(app, "/sign-in", form(token));
+      assert.equal(r.status, 303, r.text);
+      assert.equal(r.headers.get("location"), "/");
+      assert.equal(r.headers.get("cache-control"), "no-store");
+      const cookie = (r.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+      secrets.push(cookie.split("=")[1] ?? "");
+      assert.equal((await call(app, "/orders", { cookie })).status, 200);
+    },
+  );
+
+  await t.step("a wrong or missing token: 401, no cookie", async () => {
+    const r = await refused(app, "/sign-in", form(token.replace("t", "u")), 401, "wrong-token");
+    assert.equal(r.headers.get("set-cookie"), null);
+    await refused(app, "/sign-in", form(""), 401, "missing");
+    await refused(
+      app,
+      "/sign-in",
+      {
+        ...form(token),
+        headers: { "content-type": "text/plain", "sec-fetch-site": "same-origin" },
+      },
+      401,
+      "missing",
+    );
+  });
+
+  await t.step("posted from another site (login CSRF): 403", async () => {
+    await refused(
+      app,
+      "/sign-in",
+      form(token, { origin: "https://evil.example" }),
+      403,
+      "cross-site",
+    );
+    await refused(app, "/sign-in", form(token, {}), 403, "cross-site");
+    await refused(
+      app,
+      "/sign-out",
+      form("", { "sec-fetch-site": "cross-site" }),
+      403,
+      "cross-site",
+    );
+  });
+
+  await t.step("sign-out clears the cookie", async () => {
+    const r = await call(app, "/sign-out", form(""));
+    assert.equal(r.status, 303);
+    assert.match(r.headers.get("set-cookie") ?? "", /^despacho_session=; Max-Age=0; HttpOnly/);
+  });
+});
+
+Deno.test("no token ever appears in a problem body, a header or a log line", () => {
+  // Runs last: after every test above (Deno runs a file's tests in order).
+  assert.ok(secrets.length > 20 && bodies.length > 40 && logLines.length > 20);
+  for (const secret of secrets.filter((s) => s.length >= 16)) {
+    for (const text of [...bodies, ...logLines]) {
+      assert.ok(!text.includes(secret), `a secret leaked into: ${text.slice(0, 80)}`);
+    }
+    // The signature alone would be enough to replay nothing, but the payload part of a JWT could
+    // carry personal data: check the longest part too.
+    const longest = secret.split(".").sort((a, b) => b.length - a.length)[0] ?? "";
+    if (longest.length >= 16) {
+      for (const text of [...bodies, ...logLines]) assert.ok(!text.includes(longest));
+    }
+  }
+  const line = JSON.parse(logLines.find((l) => l.includes("expired")) ?? "{}");
+  assert.deepEqual(Object.keys(line).sort(), [
+    "level",
+    "method",
+    "msg",
+    "ns",
+    "path",
+    "reason",
+    "t",
+  ]);
 });

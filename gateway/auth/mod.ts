@@ -8,3 +8,4 @@ export * from "./oidc.ts";
 export * from "./staff_token.ts";
 export * from "./session.ts";
 export * from "./middleware.ts";
+export * from "./sign_in.ts";

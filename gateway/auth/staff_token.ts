@@ -5,7 +5,7 @@
  * fragment (a fragment is never sent to a server, so it stays out of access logs and `Referer`).
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { chmod, mkdir, open, readFile, stat } from "node:fs/promises";
+import { chmod, link, mkdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import process from "node:process";
 import { type AuthResult, refuse } from "./principal.ts";
@@ -36,18 +36,22 @@ export interface LoadedSecret {
 export async function loadOrCreateSecret(path: string): Promise<LoadedSecret> {
   let created = false;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // Written whole under a private name, then hard-linked into place: the link fails if the file
+  // exists, so of two processes starting at once one creates it, and neither reads it half-written.
+  const draft = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
+  await writeFile(draft, randomBytes(SECRET_BYTES).toString("base64url") + "\n", {
+    mode: 0o600,
+    flag: "wx",
+  });
   try {
-    const file = await open(path, "wx", 0o600);
-    try {
-      await file.writeFile(randomBytes(SECRET_BYTES).toString("base64url") + "\n");
-      created = true;
-    } finally {
-      await file.close();
-    }
-    // The umask may have narrowed the mode further, never widened it; make it exact anyway.
-    await chmod(path, 0o600);
+    // The umask may have narrowed the mode, never widened it; make it exact anyway.
+    await chmod(draft, 0o600);
+    await link(draft, path);
+    created = true;
   } catch (error) {
     if ((error as { code?: string }).code !== "EEXIST") throw error;
+  } finally {
+    await unlink(draft);
   }
   if (process.platform !== "win32") {
     const mode = (await stat(path)).mode & 0o777;
