@@ -8,7 +8,7 @@ import type { Config } from "../lib/config.ts";
 import { DespachoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { type OrderInput, OrderInputSchema, type OrderRequested } from "../lib/order.ts";
-import type { OrderEvent, OrderView } from "../lib/order_view.ts";
+import type { OrderEvent, OrderReadModel } from "../lib/order_view.ts";
 import { fieldErrors, HttpProblem } from "../lib/problem.ts";
 import {
   bodyDigest,
@@ -31,7 +31,7 @@ export interface AppDeps {
     & Partial<Pick<Config, "ORDER_DEDUPE_WINDOW_MS">>;
   /** Writes to Kafka, bounded in number and in waiting time. */
   admission: Admission;
-  view: OrderView;
+  view: OrderReadModel;
   log: Logger;
   /** Whether the read side (the view consumer) is running. @default always */
   viewReady?: () => boolean;

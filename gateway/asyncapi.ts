@@ -5,6 +5,7 @@
  * roles write and read with (no hand-written copy); topic names are the defaults, each channel names
  * the configuration variable that changes it (`x-despacho-variable`).
  */
+import { OrderMailSchema, OrderStepSchema } from "../lib/order_status.ts";
 import { z } from "zod";
 import type { Config } from "../lib/config.ts";
 import { componentSchemas, type Json } from "./json_schema.ts";
@@ -42,6 +43,8 @@ export const RECORD_SCHEMAS = {
   PurchaseCheckpoint: PurchaseCheckpointSchema,
   PurchaseMailRetry: PurchaseMailRetrySchema,
   PurchaseMailed: PurchaseMailedSchema,
+  OrderStep: OrderStepSchema,
+  OrderMail: OrderMailSchema,
 } as const satisfies Record<string, z.ZodType>;
 
 /** A record's message name. */
@@ -74,7 +77,7 @@ export const CHANNELS: Record<string, Channel> = {
     description: "Every state change of every order, in order per order; the last one published " +
       "for an order carries the step still owed (`next`), which processing reads back.",
     writers: ["processing"],
-    readers: ["processing", "notification", "gateway"],
+    readers: ["processing", "notification", "status-backfill"],
   },
   TOPIC_ORDER_NOTIFICATIONS: {
     variable: "TOPIC_ORDER_NOTIFICATIONS",
@@ -82,6 +85,17 @@ export const CHANNELS: Record<string, Channel> = {
     key: "the order id",
     description: "The outcome of each customer mail: sent, or failed for good.",
     writers: ["notification"],
+    readers: ["status-backfill"],
+  },
+  TOPIC_ORDER_STATUS: {
+    variable: "TOPIC_ORDER_STATUS",
+    messages: ["OrderStep", "OrderMail"],
+    key:
+      "`{order id}/step/{seq}` for a state reached, `{order id}/mail/{state}` for a mail outcome",
+    description: "Compacted: every order's lasting status, one key per fact and one writer per " +
+      "key, written in the transaction of the transition or mail outcome; each gateway " +
+      "materialises it into its order store (SQLite). A null value erases a key.",
+    writers: ["processing", "notification", "status-backfill"],
     readers: ["gateway"],
   },
   TOPIC_MAIL_RETRIES: {

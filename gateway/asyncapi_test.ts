@@ -1,3 +1,4 @@
+import { mailRecord, stepRecord } from "../lib/order_status.ts";
 import assert from "node:assert/strict";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
@@ -78,6 +79,10 @@ Deno.test("asyncApiDocument(): the records the roles really write pass the docum
     policy,
   );
   check("OrderNotified", sent.record);
+  check("OrderStep", JSON.parse(stepRecord("order_status", transitions[0]!, null).value));
+  if (sent.kind === "notified") {
+    check("OrderMail", JSON.parse(mailRecord("order_status", sent.record).value));
+  }
   const failure = Object.assign(new Error("451 try again"), { responseCode: 451 });
   const retry = afterAttempt(
     { transition: transitions[1]!, attempts: 0 },

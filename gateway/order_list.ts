@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import type { OrderStatus, OrderView } from "../lib/order_view.ts";
+import type { OrderReadModel, OrderStatus } from "../lib/order_view.ts";
 import { fieldErrors, HttpProblem } from "../lib/problem.ts";
 import { LatestKeys, pushedItems } from "./sse.ts";
 
@@ -43,7 +43,7 @@ export function linked(status: OrderStatus): LinkedOrder {
  * @param view The order view the gateway keeps.
  * @returns A Hono app answering `GET /`.
  */
-export function createOrderListRoutes(view: OrderView): Hono {
+export function createOrderListRoutes(view: OrderReadModel): Hono {
   const app = new Hono();
   app.get("/", function listOrders(c) {
     const parsed = OrderListQuerySchema.safeParse(c.req.query());

@@ -6,7 +6,7 @@
 import type { Hono } from "hono";
 import type { Config } from "../lib/config.ts";
 import type { Logger } from "../lib/log.ts";
-import type { OrderView } from "../lib/order_view.ts";
+import type { OrderReadModel } from "../lib/order_view.ts";
 import { type AnalyticsView, createAnalyticsRoutes } from "./analytics.ts";
 import { createApp } from "./app.ts";
 import { createDocsRoutes } from "./openapi.ts";
@@ -23,7 +23,7 @@ export interface GatewayAppDeps {
   config: Config;
   /** Writes to Kafka, bounded in number and in waiting time. */
   admission: Admission;
-  view: OrderView;
+  view: OrderReadModel;
   analytics: AnalyticsView;
   log: Logger;
   /** Whether the read side (the view consumer) is running. @default always */

@@ -1,6 +1,6 @@
 /**
- * The gateway with its Kafka parts: topics ensured, publisher and view consumer running, HTTP
- * served. `gateway/main.ts` runs it; integration tests start it in-process.
+ * The gateway with its Kafka parts: topics ensured, publisher running, the order store (SQLite,
+ * `ORDER_STORE_PATH`) caught up with the status topic and following it, HTTP served. `gateway/main.ts` runs it; integration tests start it in-process.
  */
 import type { Hono } from "hono";
 import type { Config } from "../lib/config.ts";
@@ -12,10 +12,8 @@ import {
 } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { httpRequests } from "../lib/metrics.ts";
-import { OrderNotifiedSchema, OrderTransitionSchema } from "../lib/order.ts";
-import { OrderView } from "../lib/order_view.ts";
+import { OrderStore } from "../lib/order_store.ts";
 import { PurchaseAnalyticsRecordSchema } from "../lib/purchase.ts";
-import { traceIdOf, TRACEPARENT } from "../lib/tracing.ts";
 import { settled, waitFor } from "../lib/wait.ts";
 import { Admission } from "./admission.ts";
 import { AnalyticsView } from "./analytics.ts";
@@ -23,6 +21,7 @@ import { Drain } from "./drain.ts";
 import { serveHttp1 } from "./http1.ts";
 import { createKafkaPublisher } from "./publisher.ts";
 import { createGatewayApp } from "./routes.ts";
+import { startStatusConsumer, type StatusConsumer } from "./status_consumer.ts";
 import { startViewConsumer } from "./view_consumer.ts";
 
 /** A running gateway. */
@@ -54,7 +53,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
   const kafka = createKafkaClient(config, log);
   let publisher: ReturnType<typeof createKafkaPublisher> | null = null;
   let reader: ReturnType<typeof startViewConsumer> | null = null;
-  const view = new OrderView();
+  let status: StatusConsumer | null = null;
+  let store: OrderStore | null = null;
+  let serving: RunningGateway | null = null;
   const analytics = new AnalyticsView();
   try {
     const created = await kafka.ensureTopics(
@@ -70,30 +71,57 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
       await starting.start();
       return { ready: true, value: undefined };
     }, waiting());
+    store = openStore(config);
+    const orders = store;
+    status = startStatusConsumer(kafka, orders, config.TOPIC_ORDER_STATUS, log);
+    const following = status;
     reader = startViewConsumer(kafka, {
-      [config.TOPIC_ORDER_PROCESSING]: (json, record) =>
-        apply(
-          OrderTransitionSchema.safeParse(json),
-          (t) => view.applyTransition(t, traceIdOf(record.headers[TRACEPARENT])),
-        ),
-      [config.TOPIC_ORDER_NOTIFICATIONS]: (json) =>
-        apply(OrderNotifiedSchema.safeParse(json), (n) => view.applyNotification(n)),
       [config.TOPIC_PURCHASE_ANALYTICS]: (json) =>
         apply(PurchaseAnalyticsRecordSchema.safeParse(json), (r) => analytics.apply(r)),
     }, log);
+    const analyticsReader = reader;
     await waitFor(
-      "the order view to read every partition",
+      "the analytics view to read every partition",
       settled(reader.started, "starting"),
       waiting(),
     );
+    // Served while the order store catches up (a rebuild of a large topic takes a while):
+    // `/healthz` answers, `/readyz` says 503 until every order known at start answers.
+    serving = serveStarted(config, log, {
+      kafka,
+      publisher,
+      reader: analyticsReader,
+      status: following,
+      store: orders,
+      analytics,
+    });
+    await following.caughtUp;
   } catch (error) {
     // Nothing half-started is left behind (an in-process caller goes on after the failure).
-    await reader?.stop().catch(() => {});
-    await publisher?.stop().catch(() => {});
-    await kafka.close().catch(() => {});
+    if (serving !== null) await serving.stop().catch(() => {});
+    else {
+      await status?.stop().catch(() => {});
+      await reader?.stop().catch(() => {});
+      await publisher?.stop().catch(() => {});
+      await kafka.close().catch(() => {});
+      store?.close();
+    }
     throw error;
   }
-  return serveStarted(config, log, { kafka, publisher, reader, view, analytics });
+  return serving;
+}
+
+/**
+ * Opens the order store at `ORDER_STORE_PATH`, creating its directory.
+ *
+ * @param config Where, and which status topic it materialises.
+ * @returns The store.
+ */
+function openStore(config: Pick<Config, "ORDER_STORE_PATH" | "TOPIC_ORDER_STATUS">): OrderStore {
+  const path = config.ORDER_STORE_PATH;
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
+  if (dir !== "" && path !== ":memory:") Deno.mkdirSync(dir, { recursive: true });
+  return new OrderStore(path, { topic: config.TOPIC_ORDER_STATUS });
 }
 
 /** The Kafka parts of a gateway whose start-up waits are over. */
@@ -101,12 +129,13 @@ interface Started {
   kafka: ReturnType<typeof createKafkaClient>;
   publisher: ReturnType<typeof createKafkaPublisher>;
   reader: ReturnType<typeof startViewConsumer>;
-  view: OrderView;
+  status: StatusConsumer;
+  store: OrderStore;
   analytics: AnalyticsView;
 }
 
 function serveStarted(config: Config, log: Logger, started: Started): RunningGateway {
-  const { kafka, publisher, reader, view, analytics } = started;
+  const { kafka, publisher, reader, status, store, analytics } = started;
   const admission = new Admission(publisher, {
     maxPending: config.MAX_PENDING_PUBLISHES,
     ackTimeoutMs: config.KAFKA_ACK_TIMEOUT_MS,
@@ -115,10 +144,10 @@ function serveStarted(config: Config, log: Logger, started: Started): RunningGat
   const app = createGatewayApp({
     config,
     admission,
-    view,
+    view: store,
     analytics,
     log,
-    viewReady: reader.ready,
+    viewReady: () => status.ready() && reader.ready(),
     drain,
   });
   const server = serveApp(app, config);
@@ -137,9 +166,11 @@ function serveStarted(config: Config, log: Logger, started: Started): RunningGat
         });
       }
       await server.shutdown();
+      await status.stop().catch(() => {});
       await reader.stop().catch(() => {});
       await publisher.stop();
       await kafka.close();
+      store.close();
     },
   };
 }

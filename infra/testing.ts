@@ -187,7 +187,10 @@ export function topicEnv(prefix: string) {
     TOPIC_PURCHASE_MAIL_RETRIES: `${prefix}-purchase-mail-retries`,
     TOPIC_PURCHASE_MAIL: `${prefix}-purchase-mail`,
     TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+    TOPIC_ORDER_STATUS: `${prefix}-status`,
     GROUP_ID_PREFIX: prefix,
+    // Outside the project tree, one per test: a store never outlives the broker it was read from.
+    ORDER_STORE_PATH: `${Deno.env.get("TMPDIR") ?? "/tmp"}/despacho-${prefix}-order-store.sqlite`,
   };
 }
 

@@ -66,6 +66,8 @@ export const ConfigSchema = z.object({
   /** Mails still owed after a temporary SMTP failure, with the time each is due. */
   TOPIC_MAIL_RETRIES: topicName.default("order_mail_retries"),
   TOPIC_DEAD_LETTER: topicName.default("despacho_dead_letter"),
+  /** Compacted: every order's reached states and mail outcomes, one key per fact (lib/order_status.ts). */
+  TOPIC_ORDER_STATUS: topicName.default("order_status"),
   TOPIC_PURCHASES: topicName.default("purchase_events"),
   TOPIC_PURCHASE_NOTIFICATIONS: topicName.default("purchase_notifications"),
   TOPIC_PURCHASE_ANALYTICS: topicName.default("purchase_analytics"),
@@ -113,6 +115,16 @@ export const ConfigSchema = z.object({
   /** Longest wait on SIGTERM for requests in flight and pending writes before the gateway exits. */
   DRAIN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   STAGE_DWELL_MS: dwell.default([2000, 2000, 2000]),
+  /**
+   * The gateway's order store on disk (SQLite): the status topic materialised with the offsets it
+   * applied, so a restart resumes instead of replaying. Lost or deleted: rebuilt from the topic.
+   */
+  ORDER_STORE_PATH: z.string().min(1).default(".cache/order-store.sqlite"),
+  /**
+   * How long a finished order's status is kept in the status topic (see README: retention of the
+   * status store). Default one year.
+   */
+  ORDER_STATUS_RETENTION_MS: int(60_000, 100 * 365 * 86_400_000).default(365 * 86_400_000),
   /**
    * How long the processing role remembers an order it has taken: a second request record for it
    * within this time is a duplicate (the gateway honours an Idempotency-Key as long: it gives the same id).

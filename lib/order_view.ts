@@ -36,6 +36,23 @@ export type OrderEvent =
   | { kind: "state"; entry: HistoryEntry }
   | { kind: "notification"; entry: NotificationEntry };
 
+/**
+ * What the gateway's order routes read and tell: the in-memory {@linkcode OrderView} and the
+ * on-disk `OrderStore` (lib/order_store.ts) both answer it.
+ */
+export interface OrderReadModel {
+  /** Records an order Kafka has acknowledged, before any transition arrives. */
+  accept(id: string, order: OrderInput, traceId?: string | null): unknown;
+  /** The order with `id`, if known. */
+  get(id: string): OrderStatus | undefined;
+  /** Up to `limit` orders, the most recently added first. */
+  recent(limit: number): OrderStatus[];
+  /** Calls `listener` with the order after every change of any order; returns the unsubscribe. */
+  watch(listener: (status: OrderStatus) => void): () => void;
+  /** Calls `listener` on every later change of order `id`; returns the unsubscribe. */
+  subscribe(id: string, listener: (event: OrderEvent) => void): () => void;
+}
+
 /** Options of {@linkcode OrderView}. */
 export interface OrderViewOptions {
   /** Orders kept; the oldest known is forgotten past this. @default 100000 */
@@ -43,7 +60,7 @@ export interface OrderViewOptions {
 }
 
 /** An in-memory, bounded read model of orders. */
-export class OrderView {
+export class OrderView implements OrderReadModel {
   #orders = new Map<string, OrderStatus>();
   #listeners = new Map<string, Set<(event: OrderEvent) => void>>();
   #watchers = new Set<(status: OrderStatus) => void>();

@@ -43,6 +43,7 @@ import {
 } from "../lib/mail_delivery.ts";
 import { orderMail } from "../lib/notification.ts";
 import { OrderTransitionSchema } from "../lib/order.ts";
+import { mailRecord } from "../lib/order_status.ts";
 import { PurchaseNotifiedSchema } from "../lib/purchase.ts";
 import {
   type AfterPurchaseAttempt,
@@ -100,6 +101,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     topics: {
       retries: config.TOPIC_MAIL_RETRIES,
       notifications: config.TOPIC_ORDER_NOTIFICATIONS,
+      status: config.TOPIC_ORDER_STATUS,
       purchaseRetries: config.TOPIC_PURCHASE_MAIL_RETRIES,
       purchaseMail: config.TOPIC_PURCHASE_MAIL,
       deadLetter: config.TOPIC_DEAD_LETTER,
@@ -161,6 +163,8 @@ interface Deps {
   topics: {
     retries: string;
     notifications: string;
+    /** The compacted order status topic: `{id}/mail/{state}` (lib/order_status.ts). */
+    status: string;
     purchaseRetries: string;
     purchaseMail: string;
     deadLetter: string;
@@ -184,7 +188,7 @@ interface Owed {
   /** What the hop of an attempt says about the mail (no address). */
   attributes: Record<string, string | number>;
   /** The outcome or retry record after an attempt, logged and counted. */
-  after(attempt: Attempt, now: Date, headers: Record<string, string>): OutRecord;
+  after(attempt: Attempt, now: Date, headers: Record<string, string>): OutRecord[];
 }
 
 /**
@@ -230,7 +234,7 @@ async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Prom
         });
         try {
           const attempt = await tryOnce(deps.mailer, deps.sent, owed.mail, hop);
-          results[i] = [owed.after(attempt, new Date(), { [TRACEPARENT]: hop.traceparent })];
+          results[i] = owed.after(attempt, new Date(), { [TRACEPARENT]: hop.traceparent });
         } finally {
           hop.end();
         }
@@ -289,7 +293,11 @@ function orderOwed(
   };
 }
 
-function orderRecord(after: AfterAttempt, deps: Deps, headers: Record<string, string>): OutRecord {
+function orderRecord(
+  after: AfterAttempt,
+  deps: Deps,
+  headers: Record<string, string>,
+): OutRecord[] {
   const r = after.record;
   const where = { id: r.type === "MailRetry" ? r.transition.id : r.id };
   if (after.kind === "retry") {
@@ -303,12 +311,12 @@ function orderRecord(after: AfterAttempt, deps: Deps, headers: Record<string, st
       dueAt: after.record.dueAt,
       error: after.record.lastError,
     });
-    return {
+    return [{
       topic: deps.topics.retries,
       key: after.record.transition.id,
       value: JSON.stringify(after.record),
       headers,
-    };
+    }];
   }
   mails.labels(after.record.status).inc();
   if (after.record.status === "failed") {
@@ -325,12 +333,16 @@ function orderRecord(after: AfterAttempt, deps: Deps, headers: Record<string, st
       attempts: after.record.attempts,
     });
   }
-  return {
-    topic: deps.topics.notifications,
-    key: after.record.id,
-    value: JSON.stringify(after.record),
-    headers,
-  };
+  return [
+    {
+      topic: deps.topics.notifications,
+      key: after.record.id,
+      value: JSON.stringify(after.record),
+      headers,
+    },
+    // The order's lasting status, in the same transaction as the outcome.
+    { ...mailRecord(deps.topics.status, after.record), headers },
+  ];
 }
 
 /** A purchase's mail: its notification, from `purchase_notifications` or a `PurchaseMailRetry`. */
@@ -348,8 +360,9 @@ function purchaseOwed(
     attempts: owed.attempts,
     dueAt: owed.dueAt,
     attributes: { "despacho.purchase.id": n.id, "despacho.purchase.kind": n.kind },
-    after: (attempt, now, headers) =>
+    after: (attempt, now, headers) => [
       purchaseRecord(afterPurchaseAttempt(owed, attempt, now, deps.policy), deps, headers),
+    ],
   };
 }
 

@@ -26,7 +26,8 @@ import {
 } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { deadLetters } from "../lib/metrics.ts";
-import { kafkaAttributes, startHop, TRACEPARENT } from "../lib/tracing.ts";
+import { kafkaAttributes, startHop, traceIdOf, TRACEPARENT } from "../lib/tracing.ts";
+import { stepRecord } from "../lib/order_status.ts";
 import { OrderRequestedSchema, OrderTransitionSchema } from "../lib/order.ts";
 import { advanceOrder, TakenOrders } from "../lib/processing.ts";
 import { abortableSleep } from "../lib/retry.ts";
@@ -41,6 +42,7 @@ import { instanceId, onAbort, type RoleContext } from "./role.ts";
 export async function run({ config, log, kafka, signal }: RoleContext): Promise<void> {
   const requests = config.TOPIC_ORDER_REQUESTS;
   const processing = config.TOPIC_ORDER_PROCESSING;
+  const status = config.TOPIC_ORDER_STATUS;
   const dwell = config.STAGE_DWELL_MS;
   const groupId = `${config.GROUP_ID_PREFIX}-processing`;
   /** Per partition of `order_requests`: the orders taken, rebuilt from Kafka when first needed. */
@@ -134,6 +136,8 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
           const headers = { [TRACEPARENT]: hop.traceparent };
           for (const t of decision.transitions) {
             out.push({ topic: processing, key: t.id, value: JSON.stringify(t), headers });
+            // The order's lasting status, in the same transaction as the transition.
+            out.push({ ...stepRecord(status, t, traceIdOf(hop.traceparent)), headers });
           }
           hop.end();
         }

@@ -48,6 +48,11 @@ export interface ReaderOptions {
   maxWaitMs?: number;
   /** Where reading starts: each partition's beginning, or its end (only what comes next). @default "beginning" */
   from?: "beginning" | "end";
+  /**
+   * Per partition, the offset to start reading at instead of `from` (a read model resuming from the
+   * offsets it stored); `undefined` for a partition leaves it to `from`.
+   */
+  startAt?: (topic: string, partition: number) => string | undefined;
 }
 
 /** A read_committed reader of whole topics that commits nothing (read models, tests, bench). */

@@ -268,6 +268,18 @@ function kafkajsReader(kafka: Kafka, options: ReaderOptions, log: Logger): Reade
     })
   );
   consumer.on(consumer.events.CRASH, () => (joined = false));
+  const startAt = options.startAt;
+  if (startAt !== undefined) {
+    // Seeks before the first fetch of the assignment: the partitions named start where asked.
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        for (const partition of partitions) {
+          const offset = startAt(topic, partition);
+          if (offset !== undefined) consumer.seek({ topic, partition, offset });
+        }
+      }
+    });
+  }
   const started = (async () => {
     await consumer.connect();
     await consumer.subscribe({

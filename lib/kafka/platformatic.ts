@@ -250,7 +250,9 @@ function platformaticReader(base: Base, options: ReaderOptions, log: Logger): Re
         (options.from ?? "beginning") === "beginning" ? "earliest" : "latest",
       );
       for (const p of parts) {
-        positions.set(`${topic}/${p}`, { topic, partition: p, offset: start.get(p)! });
+        const at = options.startAt?.(topic, p);
+        const offset = at === undefined ? start.get(p)! : BigInt(at);
+        positions.set(`${topic}/${p}`, { topic, partition: p, offset });
       }
     }
     running = true;

@@ -29,6 +29,19 @@ export function orderTopics(config: Config): TopicDef[] {
     { name: config.TOPIC_ORDER_NOTIFICATIONS, ...base },
     { name: config.TOPIC_MAIL_RETRIES, ...base },
     { name: config.TOPIC_DEAD_LETTER, ...base },
+    {
+      name: config.TOPIC_ORDER_STATUS,
+      ...base,
+      // Only the latest value of each key matters (lib/order_status.ts); tombstones stay a day so
+      // that a reader behind by less than that still sees the erasure.
+      configs: {
+        "cleanup.policy": "compact",
+        "segment.bytes": String(64 * 1024 * 1024),
+        "segment.ms": "3600000",
+        "min.cleanable.dirty.ratio": "0.2",
+        "delete.retention.ms": "86400000",
+      },
+    },
   ];
 }
 

@@ -87,7 +87,10 @@ Deno.test("orderTopics() and purchaseTopics() follow the configuration; the stat
     ["order_notifications", 3, 3],
     ["order_mail_retries", 3, 3],
     ["despacho_dead_letter", 3, 3],
+    ["order_status", 3, 3],
   ]);
+  const status = orderTopics(config).find((t) => t.name === "order_status");
+  assert.equal(status?.configs?.["cleanup.policy"], "compact");
   const state = purchaseTopics(config).find((t) => t.name === "purchase_analytics_state");
   assert.equal(state?.configs?.["cleanup.policy"], "compact");
 });

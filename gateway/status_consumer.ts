@@ -1,0 +1,154 @@
+/**
+ * Feeds the gateway's {@linkcode OrderStore} from the compacted status topic: at start it reads the
+ * topic's end offsets, catches up from the offsets the store has applied to those ends (from the
+ * beginning for a new or lost store: a rebuild, with progress lines), and only then says it is
+ * caught up; after that a reader follows the topic from exactly where the catch-up ended, so no
+ * record is missed or read twice in between.
+ *
+ * Why the catch-up decides readiness: `/readyz` must not say 200 while an order that existed in the
+ * topic when this instance started would still answer 404.
+ */
+import type { InRecord, KafkaClient, Reader } from "../lib/kafka/mod.ts";
+import type { Logger } from "../lib/log.ts";
+import type { OrderStore } from "../lib/order_store.ts";
+
+/** A running status consumer. */
+export interface StatusConsumer {
+  /** Resolves once the store holds everything the topic held at start; rejects when that fails. */
+  caughtUp: Promise<void>;
+  /** Whether it is caught up and following the topic. */
+  ready(): boolean;
+  /** Records applied since this start (a restart that resumes applies only what is new). */
+  applied(): number;
+  stop(): Promise<void>;
+}
+
+/** Options of {@linkcode startStatusConsumer}. */
+export interface StatusConsumerOptions {
+  /** Milliseconds between progress lines while catching up. @default 2000 */
+  progressMs?: number;
+  /** Longest time the broker holds a fetch while following, in ms. @default 50 */
+  maxWaitMs?: number;
+}
+
+/**
+ * Starts catching up `store` with `topic`, then following it.
+ *
+ * @param kafka The Kafka client.
+ * @param store The store to feed.
+ * @param topic The status topic.
+ * @param log Logger (progress lines while catching up).
+ * @param options Progress period and fetch wait.
+ * @returns The consumer; await `caughtUp` before saying ready.
+ */
+export function startStatusConsumer(
+  kafka: KafkaClient,
+  store: OrderStore,
+  topic: string,
+  log: Logger,
+  options: StatusConsumerOptions = {},
+): StatusConsumer {
+  const stop = new AbortController();
+  let applied = 0;
+  let skipped = 0;
+  let reader: Reader | null = null;
+  let caught = false;
+  const applyRecords = (partition: number, records: readonly InRecord[]) => {
+    if (records.length === 0) return;
+    const next = String(BigInt(records.at(-1)!.offset) + 1n);
+    const done = store.apply(partition, records, next);
+    applied += done.applied;
+    if (done.skipped > 0) {
+      skipped += done.skipped;
+      log.warn("skipping status records that do not parse", {
+        topic,
+        partition,
+        records: done.skipped,
+      });
+    }
+  };
+  const caughtUp = (async () => {
+    const started = Date.now();
+    const ends = await kafka.endOffsets(topic);
+    let stored = store.offsets();
+    // Offsets past the topic's end: the store belongs to another cluster or an earlier topic of
+    // the same name. Its rows cannot be trusted: rebuild.
+    const foreign = [...stored].some(([p, next]) => {
+      const end = ends.find((e) => e.partition === p);
+      return end === undefined || BigInt(next) > BigInt(end.high);
+    });
+    if (foreign) {
+      log.warn("the order store does not match the status topic; rebuilding it", { topic });
+      store.reset();
+      stored = store.offsets();
+    }
+    const ranges = ends.map((e) => {
+      const at = BigInt(stored.get(e.partition) ?? "0");
+      const from = at > BigInt(e.low) ? at : BigInt(e.low);
+      return { partition: e.partition, from, to: BigInt(e.high) };
+    });
+    const total = ranges.reduce((n, r) => n + (r.to > r.from ? Number(r.to - r.from) : 0), 0);
+    const rebuilding = stored.size === 0;
+    log.info(rebuilding ? "rebuilding the order store" : "catching up the order store", {
+      topic,
+      offsets: total,
+      partitions: ranges.length,
+    });
+    const every = options.progressMs ?? 2_000;
+    const progress = setInterval(() => {
+      const s = (Date.now() - started) / 1000;
+      log.info(rebuilding ? "rebuilding the order store" : "catching up the order store", {
+        records: applied,
+        offsets: total,
+        percent: total === 0 ? 100 : Math.min(100, Math.round((applied / total) * 100)),
+        recordsPerS: Math.round(applied / Math.max(s, 0.001)),
+      });
+    }, every);
+    try {
+      await Promise.all(ranges.map(async (r) => {
+        if (r.from >= r.to) return;
+        await kafka.readRange(
+          topic,
+          r.partition,
+          String(r.from),
+          String(r.to),
+          (records) => applyRecords(r.partition, records),
+          stop.signal,
+        );
+        // The range may end with transaction markers: the position is past them all the same.
+        store.apply(r.partition, [], String(r.to));
+      }));
+    } finally {
+      clearInterval(progress);
+    }
+    const ms = Date.now() - started;
+    log.info("order store caught up", {
+      topic,
+      records: applied,
+      skipped,
+      orders: store.size,
+      ms,
+      recordsPerS: Math.round(applied / Math.max(ms / 1000, 0.001)),
+    });
+    const from = new Map(ranges.map((r) => [r.partition, r.from > r.to ? r.from : r.to]));
+    reader = kafka.reader({
+      topics: [topic],
+      maxWaitMs: options.maxWaitMs ?? 50,
+      startAt: (_topic, partition) => String(from.get(partition) ?? 0n),
+      onBatch: (batch) => applyRecords(batch.partition, batch.records),
+    });
+    await reader.ready;
+    caught = true;
+  })();
+  caughtUp.catch(() => {});
+  return {
+    caughtUp,
+    ready: () => caught && (reader?.running() ?? false),
+    applied: () => applied,
+    async stop() {
+      stop.abort();
+      await caughtUp.catch(() => {});
+      await reader?.stop().catch(() => {});
+    },
+  };
+}
