@@ -33,6 +33,11 @@ export interface RunningGateway {
    * `DRAIN_TIMEOUT_MS`), then stops serving and disconnects from Kafka.
    */
   stop(): Promise<void>;
+  /**
+   * Records of the status topic applied to the order store since this start: what a restart read
+   * (only what is new since the offsets it stored; everything after its store was lost).
+   */
+  orderStoreApplied(): number;
 }
 
 /**
@@ -155,6 +160,7 @@ function serveStarted(config: Config, log: Logger, started: Started): RunningGat
   log.info("listening", { url, server: config.HTTP_SERVER });
   return {
     url,
+    orderStoreApplied: () => status.applied(),
     async stop() {
       // Writes whose requests already had their 503 (ack timeout) still get their chance.
       const drained = await drain.drain(config.DRAIN_TIMEOUT_MS, () => admission.idle());

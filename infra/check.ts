@@ -14,7 +14,7 @@ const say = (line: string) => console.error(`[test] ${line}`);
 /**
  * The integration tests run with every Kafka client, not only the default: the pipeline end to
  * end (with the dead-letter topic and SMTP outages), crashes, a live rebalance, one order per key,
- * replaying dead letters.
+ * replaying dead letters, the order store resuming and rebuilt.
  */
 const BOTH_CLIENTS = [
   "workers/integration/orders_e2e_test.ts",
@@ -25,6 +25,7 @@ const BOTH_CLIENTS = [
   "workers/integration/purchases_test.ts",
   "workers/integration/purchase_mail_test.ts",
   "workers/integration/dead_letters_test.ts",
+  "workers/integration/status_store_test.ts",
 ];
 
 /** Permissions of the test run: loopback network, the project tree and temp files, subprocesses. */
