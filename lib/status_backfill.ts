@@ -1,0 +1,50 @@
+/**
+ * The one-time backfill of the status topic: orders placed before `order_status` existed are
+ * brought in from `order_processing` (their steps) and `order_notifications` (their mails). Each
+ * record read becomes the status record its role writes today, so a backfill that overlaps with
+ * the running roles writes the same facts again: harmless, compaction keeps one per key.
+ */
+import type { InRecord, OutRecord } from "./kafka/records.ts";
+import { OrderNotifiedSchema, OrderTransitionSchema } from "./order.ts";
+import { mailRecord, stepRecord } from "./order_status.ts";
+import { traceIdOf, TRACEPARENT } from "./tracing.ts";
+
+/** Which source topic a record comes from. */
+export type BackfillSource = "transitions" | "notifications";
+
+/**
+ * The status record for one record of a source topic.
+ *
+ * @param statusTopic The status topic.
+ * @param source What the record is: a transition or a mail outcome.
+ * @param record The record read.
+ * @returns The record to write, or null when the source record does not parse (the roles set
+ * those aside already).
+ *
+ * @example
+ * ```ts
+ * import { backfillRecord } from "./status_backfill.ts";
+ * const value = new TextEncoder().encode("not json");
+ * const record = { topic: "t", partition: 0, offset: "0", key: "o1", value, headers: {}, timestamp: 0 };
+ * backfillRecord("order_status", "transitions", record); // null
+ * ```
+ */
+export function backfillRecord(
+  statusTopic: string,
+  source: BackfillSource,
+  record: InRecord,
+): OutRecord | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(record.value === null ? "" : new TextDecoder().decode(record.value));
+  } catch {
+    return null;
+  }
+  if (source === "transitions") {
+    const t = OrderTransitionSchema.safeParse(json);
+    if (!t.success) return null;
+    return stepRecord(statusTopic, t.data, traceIdOf(record.headers[TRACEPARENT]));
+  }
+  const n = OrderNotifiedSchema.safeParse(json);
+  return n.success ? mailRecord(statusTopic, n.data) : null;
+}
