@@ -1,7 +1,7 @@
 /**
- * Feeds the gateway's read models from Kafka: one reader over the topics it serves
- * (`order_processing`, `order_notifications`, `purchase_analytics`), read_committed, from the
- * beginning, committing nothing (every gateway instance sees everything). Records that do not
+ * Feeds the gateway's in-memory read models from Kafka (today `purchase_analytics`; orders come
+ * from the order store, `status_consumer.ts`): one reader over the topics it serves,
+ * read_committed, from the beginning, committing nothing (every gateway instance sees everything). Records that do not
  * parse are logged and skipped here; the workers own dead letters.
  */
 import type { InRecord, KafkaClient } from "../lib/kafka/mod.ts";

@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import type { InRecord, KafkaClient, ReaderOptions } from "../lib/kafka/mod.ts";
+import { createLogger } from "../lib/log.ts";
+import { stepRecord } from "../lib/order_status.ts";
+import { OrderStore } from "../lib/order_store.ts";
+import { startStatusConsumer } from "./status_consumer.ts";
+
+const TOPIC = "order_status";
+const order = { name: "Pizza", price: 12990, email: "a@b.cl" };
+
+function step(id: string, partition: number, offset: number): InRecord {
+  const r = stepRecord(TOPIC, {
+    v: 1,
+    type: "OrderTransition",
+    id,
+    order,
+    state: "recibido",
+    seq: 1,
+    at: "2026-01-01T00:00:00.000Z",
+    requestedAt: "2026-01-01T00:00:00.000Z",
+    next: null,
+  }, null);
+  return {
+    topic: TOPIC,
+    partition,
+    offset: String(offset),
+    key: r.key,
+    value: new TextEncoder().encode(r.value),
+    headers: {},
+    timestamp: 0,
+  };
+}
+
+/** A Kafka client whose partition 0 holds `records`, read only when `release()` is called. */
+function fakeKafka(records: InRecord[], high: number) {
+  let release = () => {};
+  const gate = new Promise<void>((r) => release = r);
+  const reads: { from: string; to: string }[] = [];
+  let tail: ReaderOptions | null = null;
+  const kafka = {
+    endOffsets: () => Promise.resolve([{ partition: 0, low: "0", high: String(high) }]),
+    readRange: async (
+      _topic: string,
+      _partition: number,
+      from: string,
+      to: string,
+      onRecords: (r: readonly InRecord[]) => void,
+    ) => {
+      reads.push({ from, to });
+      await gate;
+      onRecords(records.filter((r) => BigInt(r.offset) >= BigInt(from)));
+    },
+    reader: (options: ReaderOptions) => {
+      tail = options;
+      return { ready: Promise.resolve(), running: () => true, stop: () => Promise.resolve() };
+    },
+  } as unknown as KafkaClient;
+  return { kafka, release, reads, tail: () => tail };
+}
+
+const quiet = createLogger("test", "error");
+
+Deno.test("startStatusConsumer() is not ready until the store holds what the topic held at start", async () => {
+  const store = new OrderStore(":memory:", { topic: TOPIC });
+  try {
+    // Offsets 0 and 2 are orders; 3 is a commit marker: the end offset is 4.
+    const fake = fakeKafka([step("o1", 0, 0), step("o2", 0, 2)], 4);
+    const consumer = startStatusConsumer(fake.kafka, store, TOPIC, quiet);
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(consumer.ready(), false);
+    assert.equal(store.get("o2"), undefined);
+    fake.release();
+    await consumer.caughtUp;
+    assert.equal(consumer.ready(), true);
+    assert.equal(store.get("o2")?.state, "recibido");
+    assert.equal(consumer.applied(), 2);
+    // Past the marker, and the reader follows from exactly there.
+    assert.deepEqual(store.offsets(), new Map([[0, "4"]]));
+    assert.equal(fake.tail()?.startAt?.(TOPIC, 0), "4");
+    await consumer.stop();
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("startStatusConsumer() resumes from the stored offset, and rebuilds a store ahead of the topic", async (t) => {
+  await t.step("resumes", async () => {
+    const store = new OrderStore(":memory:", { topic: TOPIC });
+    store.apply(0, [step("o1", 0, 0)], "1");
+    const fake = fakeKafka([step("o1", 0, 0), step("o2", 0, 1)], 2);
+    fake.release();
+    const consumer = startStatusConsumer(fake.kafka, store, TOPIC, quiet);
+    await consumer.caughtUp;
+    assert.deepEqual(fake.reads, [{ from: "1", to: "2" }]);
+    assert.equal(consumer.applied(), 1);
+    await consumer.stop();
+    store.close();
+  });
+  await t.step("rebuilds", async () => {
+    const store = new OrderStore(":memory:", { topic: TOPIC });
+    store.apply(0, [step("gone", 0, 0)], "50");
+    const fake = fakeKafka([step("o1", 0, 0)], 1);
+    fake.release();
+    const consumer = startStatusConsumer(fake.kafka, store, TOPIC, quiet);
+    await consumer.caughtUp;
+    assert.deepEqual(fake.reads, [{ from: "0", to: "1" }]);
+    assert.equal(store.get("gone"), undefined);
+    assert.equal(store.get("o1")?.state, "recibido");
+    await consumer.stop();
+    store.close();
+  });
+});
