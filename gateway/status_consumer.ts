@@ -12,6 +12,9 @@ import type { InRecord, KafkaClient, Reader } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import type { OrderStore } from "../lib/order_store.ts";
 
+/** Offsets read per `readRange` call while catching up. */
+const CHUNK_OFFSETS = 200_000n;
+
 /** A running status consumer. */
 export interface StatusConsumer {
   /** Resolves once the store holds everything the topic held at start; rejects when that fails. */
@@ -53,10 +56,25 @@ export function startStatusConsumer(
   let skipped = 0;
   let reader: Reader | null = null;
   let caught = false;
+  let broken = false;
   const applyRecords = (partition: number, records: readonly InRecord[]) => {
-    if (records.length === 0) return;
+    // After a failed write nothing more is applied: a later batch would move the offset past the
+    // records that failed. Not ready from then on; a restart resumes from the offsets on disk.
+    if (records.length === 0 || broken) return;
     const next = String(BigInt(records.at(-1)!.offset) + 1n);
-    const done = store.apply(partition, records, next);
+    let done;
+    try {
+      done = store.apply(partition, records, next);
+    } catch (error) {
+      broken = true;
+      log.error("Cannot apply status records to the order store; not ready until restarted", {
+        error,
+        topic,
+        partition,
+        offset: records[0]!.offset,
+      });
+      throw error;
+    }
     applied += done.applied;
     if (done.skipped > 0) {
       skipped += done.skipped;
@@ -106,15 +124,19 @@ export function startStatusConsumer(
     }, every);
     try {
       await Promise.all(ranges.map(async (r) => {
+        // In slices: each read has the client's start-up ceiling, which a long history would pass.
+        for (let at = r.from; at < r.to; at += CHUNK_OFFSETS) {
+          const end = at + CHUNK_OFFSETS < r.to ? at + CHUNK_OFFSETS : r.to;
+          await kafka.readRange(
+            topic,
+            r.partition,
+            String(at),
+            String(end),
+            (records) => applyRecords(r.partition, records),
+            stop.signal,
+          );
+        }
         if (r.from >= r.to) return;
-        await kafka.readRange(
-          topic,
-          r.partition,
-          String(r.from),
-          String(r.to),
-          (records) => applyRecords(r.partition, records),
-          stop.signal,
-        );
         // The range may end with transaction markers: the position is past them all the same.
         store.apply(r.partition, [], String(r.to));
       }));
@@ -143,7 +165,7 @@ export function startStatusConsumer(
   caughtUp.catch(() => {});
   return {
     caughtUp,
-    ready: () => caught && (reader?.running() ?? false),
+    ready: () => caught && !broken && (reader?.running() ?? false),
     applied: () => applied,
     async stop() {
       stop.abort();

@@ -110,3 +110,17 @@ Deno.test("startStatusConsumer() resumes from the stored offset, and rebuilds a 
     store.close();
   });
 });
+
+Deno.test("startStatusConsumer() is not ready any more once a write to the store fails", async () => {
+  const store = new OrderStore(":memory:", { topic: TOPIC });
+  const fake = fakeKafka([], 0);
+  fake.release();
+  const consumer = startStatusConsumer(fake.kafka, store, TOPIC, quiet);
+  await consumer.caughtUp;
+  assert.equal(consumer.ready(), true);
+  store.close();
+  const batch = { topic: TOPIC, partition: 0, records: [step("o1", 0, 0)] };
+  assert.throws(() => fake.tail()!.onBatch(batch));
+  assert.equal(consumer.ready(), false);
+  await consumer.stop();
+});
