@@ -1,3 +1,4 @@
+import { OPEN_GUARDS } from "../infra/test_access.ts";
 import assert from "node:assert/strict";
 import { emptyStats } from "../lib/windows.ts";
 import { AnalyticsView, createAnalyticsRoutes } from "./analytics.ts";
@@ -38,7 +39,7 @@ Deno.test("AnalyticsView.windows() answers the latest windows, newest first", ()
 });
 
 Deno.test("GET /analytics/purchases takes limit from 1 to 360, 20 when absent, 0 or not a number", async (t) => {
-  const app = createAnalyticsRoutes(viewOf([...Array(400).keys()]));
+  const app = createAnalyticsRoutes(viewOf([...Array(400).keys()]), OPEN_GUARDS.staff);
   const cases: [string, number][] = [
     ["", 20],
     ["?limit=1", 1],
