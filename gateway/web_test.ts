@@ -1,5 +1,5 @@
 import { loadConfig } from "../lib/config.ts";
-import { STAFF_HEADERS, testAccess } from "../infra/test_access.ts";
+import { testAccess } from "../infra/test_access.ts";
 import assert from "node:assert/strict";
 import { Admission } from "./admission.ts";
 import { createLogger } from "../lib/log.ts";

@@ -168,6 +168,12 @@ export const ConfigSchema = z.object({
   /** Where a worker's metrics listener binds (`0.0.0.0` in a container). */
   METRICS_HOST: z.string().min(1).default("127.0.0.1"),
   /**
+   * How long topics holding personal data keep it (`retention.ms` of the topics Despacho creates;
+   * existing topics keep theirs). At least a day, so a mail retried for `MAIL_RETRY_FOR_MS` is
+   * still there.
+   */
+  PERSONAL_DATA_RETENTION_MS: int(86_400_000, 10 * 365 * 86_400_000).default(7 * 86_400_000),
+  /**
    * The staff bearer token (or `STAFF_TOKEN_FILE`), at least 32 characters: staff routes accept it
    * as `Authorization: Bearer` or through the sign-in form. `deno task start` makes one in
    * `.cache/staff-token`. The gateway needs it, or an identity provider (`OIDC_*`), or both.
