@@ -20,6 +20,7 @@ import { AnalyticsView } from "./analytics.ts";
 import { Drain } from "./drain.ts";
 import { serveHttp1 } from "./http1.ts";
 import { createKafkaPublisher } from "./publisher.ts";
+import { type Access, createAccess } from "./access.ts";
 import { createGatewayApp } from "./routes.ts";
 import { startStatusConsumer, type StatusConsumer } from "./status_consumer.ts";
 import { startViewConsumer } from "./view_consumer.ts";
@@ -48,6 +49,8 @@ export interface RunningGateway {
  * @returns Where it listens, and how to stop it.
  */
 export async function startGateway(config: Config, log: Logger): Promise<RunningGateway> {
+  // Access control first: a gateway that could not protect its staff routes does not start.
+  const access = createAccess(config, log);
   // One ceiling for the whole start (topics, producer, order view), each step waiting what is left.
   const deadline = Date.now() + config.STARTUP_TIMEOUT_MS;
   const waiting = () => ({
@@ -99,7 +102,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
       status: following,
       store: orders,
       analytics,
-    });
+    }, access);
     await following.caughtUp;
   } catch (error) {
     // Nothing half-started is left behind (an in-process caller goes on after the failure).
@@ -139,7 +142,12 @@ interface Started {
   analytics: AnalyticsView;
 }
 
-function serveStarted(config: Config, log: Logger, started: Started): RunningGateway {
+function serveStarted(
+  config: Config,
+  log: Logger,
+  started: Started,
+  access: Access,
+): RunningGateway {
   const { kafka, publisher, reader, status, store, analytics } = started;
   const admission = new Admission(publisher, {
     maxPending: config.MAX_PENDING_PUBLISHES,
@@ -152,6 +160,7 @@ function serveStarted(config: Config, log: Logger, started: Started): RunningGat
     view: store,
     analytics,
     log,
+    access,
     viewReady: () => status.ready() && reader.ready(),
     drain,
   });
