@@ -20,6 +20,7 @@ import { ORDER_STATES, type OrderTransition } from "../lib/order.ts";
 import { stepRecord } from "../lib/order_status.ts";
 import { type Proc, procStat } from "../infra/process.ts";
 import { startKafka } from "../infra/kafka.ts";
+import { ACCESS_ENV } from "../infra/test_access.ts";
 import { spawnTask } from "./procs.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -48,6 +49,7 @@ const work = `.cache/bench-state/${stamp}`;
 await Deno.mkdir(`${ROOT}${work}`, { recursive: true });
 const broker = await startKafka({ port: 0, dataDir: `${ROOT}${work}/kafka`, say });
 const env = {
+  ...ACCESS_ENV,
   KAFKA_BROKERS: broker.brokers,
   TOPIC_PARTITIONS: "5",
   PORT: "0",

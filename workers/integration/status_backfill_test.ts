@@ -3,6 +3,7 @@ import { loadConfig } from "../../lib/config.ts";
 import { createLogger } from "../../lib/log.ts";
 import { ORDER_STATES, type OrderNotified, type OrderTransition } from "../../lib/order.ts";
 import { startGateway } from "../../gateway/server.ts";
+import { ACCESS_ENV } from "../../infra/test_access.ts";
 import {
   produce,
   testBrokers,
@@ -35,6 +36,7 @@ Deno.test({
   async fn() {
     const brokers = await testBrokers();
     const env = {
+      ...ACCESS_ENV,
       KAFKA_BROKERS: brokers,
       KAFKA_CLIENT: testClientName(),
       ...topicEnv(uniqueName("backfill")),

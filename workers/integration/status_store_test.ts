@@ -3,6 +3,7 @@ import { type Config, loadConfig } from "../../lib/config.ts";
 import { createKafkaClient } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import { startGateway } from "../../gateway/server.ts";
+import { ACCESS_ENV, STAFF_HEADERS } from "../../infra/test_access.ts";
 import { testBrokers, testClientName, topicEnv, uniqueName, until } from "../../infra/testing.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
@@ -67,6 +68,7 @@ Deno.test({
     const brokers = await testBrokers();
     const dir = await Deno.makeTempDir({ prefix: "status-store-" });
     const base = {
+      ...ACCESS_ENV,
       KAFKA_BROKERS: brokers,
       KAFKA_CLIENT: testClientName(),
       ...topicEnv(uniqueName("status")),
@@ -127,9 +129,10 @@ Deno.test({
       assert.equal((await fetch(`${a.url}/readyz`)).status, 200);
       assert.deepEqual(await status(a.url, first[0]!), { code: 200, state: "finalizado" });
       assert.deepEqual(await status(a.url, later.at(-1)!), { code: 200, state: "finalizado" });
-      const list = (await (await fetch(`${a.url}/orders?limit=100`)).json()) as {
-        orders: { id: string }[];
-      };
+      const list =
+        (await (await fetch(`${a.url}/orders?limit=100`, { headers: STAFF_HEADERS })).json()) as {
+          orders: { id: string }[];
+        };
       assert.equal(list.orders.length, 25);
       await stop(a);
 
