@@ -81,7 +81,9 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
     }, waiting());
     store = openStore(config);
     const orders = store;
-    status = startStatusConsumer(kafka, orders, config.TOPIC_ORDER_STATUS, log);
+    status = startStatusConsumer(kafka, orders, config.TOPIC_ORDER_STATUS, log, {
+      retentionMs: config.ORDER_STATUS_RETENTION_MS,
+    });
     const following = status;
     reader = startViewConsumer(kafka, {
       [config.TOPIC_PURCHASE_ANALYTICS]: (json) =>

@@ -32,6 +32,13 @@ export interface StatusConsumerOptions {
   progressMs?: number;
   /** Longest time the broker holds a fetch while following, in ms. @default 50 */
   maxWaitMs?: number;
+  /**
+   * Finished orders older than this are forgotten (once caught up, then every `pruneEveryMs`), as
+   * the topic's `retention.ms` deletes them. @default never
+   */
+  retentionMs?: number;
+  /** @default 3600000 */
+  pruneEveryMs?: number;
 }
 
 /**
@@ -57,6 +64,7 @@ export function startStatusConsumer(
   let reader: Reader | null = null;
   let caught = false;
   let broken = false;
+  let pruner: ReturnType<typeof setInterval> | undefined;
   const applyRecords = (partition: number, records: readonly InRecord[]) => {
     // After a failed write nothing more is applied: a later batch would move the offset past the
     // records that failed. Not ready from then on; a restart resumes from the offsets on disk.
@@ -161,6 +169,19 @@ export function startStatusConsumer(
     });
     await reader.ready;
     caught = true;
+    const retentionMs = options.retentionMs;
+    if (retentionMs !== undefined && !stop.signal.aborted) {
+      const prune = () => {
+        try {
+          const gone = store.prune(new Date(Date.now() - retentionMs).toISOString());
+          if (gone > 0) log.info("forgot orders finished before the retention", { orders: gone });
+        } catch (error) {
+          log.error("Cannot prune the order store", { error });
+        }
+      };
+      prune();
+      pruner = setInterval(prune, options.pruneEveryMs ?? 3_600_000);
+    }
   })();
   caughtUp.catch(() => {});
   return {
@@ -170,6 +191,7 @@ export function startStatusConsumer(
     async stop() {
       stop.abort();
       await caughtUp.catch(() => {});
+      clearInterval(pruner);
       await reader?.stop().catch(() => {});
     },
   };

@@ -124,3 +124,31 @@ Deno.test("startStatusConsumer() is not ready any more once a write to the store
   assert.equal(consumer.ready(), false);
   await consumer.stop();
 });
+
+Deno.test("startStatusConsumer() forgets finished orders past the retention once caught up", async () => {
+  const store = new OrderStore(":memory:", { topic: TOPIC });
+  const done = [1, 2, 3, 4].map((seq, i) => {
+    const r = step("old", 0, i);
+    const fact = JSON.parse(new TextDecoder().decode(r.value!));
+    const states = ["recibido", "preparando", "entregando", "finalizado"];
+    return {
+      ...r,
+      key: `old/step/${seq}`,
+      value: new TextEncoder().encode(JSON.stringify({ ...fact, seq, state: states[i] })),
+    };
+  });
+  const fake = fakeKafka([...done, step("recent", 0, 4)], 5);
+  fake.release();
+  const consumer = startStatusConsumer(fake.kafka, store, TOPIC, quiet, {
+    retentionMs: 86_400_000,
+  });
+  try {
+    await consumer.caughtUp;
+    // Finished on 2026-01-01, more than a day before now.
+    assert.equal(store.get("old"), undefined);
+    assert.equal(store.get("recent")?.state, "recibido", "an order not finished stays");
+  } finally {
+    await consumer.stop();
+    store.close();
+  }
+});

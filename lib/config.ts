@@ -121,8 +121,8 @@ export const ConfigSchema = z.object({
    */
   ORDER_STORE_PATH: z.string().min(1).default(".cache/order-store.sqlite"),
   /**
-   * How long a finished order's status is kept in the status topic (see README: retention of the
-   * status store). Default one year.
+   * How long a finished order's status is kept: the status topic's `retention.ms` (it is
+   * `compact,delete`), and the age past which gateways prune their order stores. Default one year.
    */
   ORDER_STATUS_RETENTION_MS: int(60_000, 100 * 365 * 86_400_000).default(365 * 86_400_000),
   /**

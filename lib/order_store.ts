@@ -85,6 +85,7 @@ export class OrderStore implements OrderReadModel {
         PRIMARY KEY (id, state)
       ) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS offsets (partition INTEGER PRIMARY KEY, next INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS finished ON steps (at) WHERE seq = ${ORDER_STATES.length};
     `);
     const meta = this.#db.prepare("SELECT key, value FROM meta").all() as {
       key: string;
@@ -125,6 +126,10 @@ export class OrderStore implements OrderReadModel {
       mails: q("SELECT state, entry FROM mails WHERE id = ?"),
       recent: q("SELECT id FROM orders ORDER BY seen DESC LIMIT ?"),
       count: q("SELECT count(*) AS n FROM orders"),
+      expired: q(
+        `SELECT id FROM steps WHERE seq = ${ORDER_STATES.length} AND at < ? ORDER BY at LIMIT 1000`,
+      ),
+      deleteSteps: q("DELETE FROM steps WHERE id = ?"),
     };
   }
 
@@ -225,6 +230,35 @@ export class OrderStore implements OrderReadModel {
       set.delete(listener);
       if (set.size === 0) this.#listeners.delete(id);
     };
+  }
+
+  /**
+   * Forgets the orders that finished before `before`: the rule by which Kafka deletes them from
+   * the status topic (`retention.ms`), so the store keeps no order, nor its personal data, that the
+   * topic no longer has. In transactions of 1,000 orders, so readers are never held long.
+   *
+   * @param before An ISO 8601 time: orders whose `finalizado` is earlier go.
+   * @returns How many orders were forgotten.
+   */
+  prune(before: string): number {
+    let total = 0;
+    for (;;) {
+      const ids = this.#q.expired!.all(before) as { id: string }[];
+      if (ids.length === 0) return total;
+      this.#db.exec("BEGIN");
+      try {
+        for (const { id } of ids) {
+          this.#q.deleteSteps!.run(id);
+          this.#q.deleteMails!.run(id);
+          this.#q.deleteOrder!.run(id);
+        }
+        this.#db.exec("COMMIT");
+      } catch (error) {
+        this.#db.exec("ROLLBACK");
+        throw error;
+      }
+      total += ids.length;
+    }
   }
 
   /** Empties the store (rows and offsets), for a rebuild from the topic's beginning. */

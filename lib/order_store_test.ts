@@ -173,3 +173,20 @@ Deno.test("OrderStore tells subscribers and watchers of changes once committed, 
     store.close();
   }
 });
+
+Deno.test("OrderStore.prune() forgets the orders that finished before the given time, and only those", () => {
+  const store = new OrderStore(":memory:", { topic: TOPIC });
+  try {
+    // step() puts finalizado at 00:00:04 and earlier states a second apart.
+    store.apply(0, [1, 2, 3, 4].map((seq) => step("done", seq)), "4");
+    store.apply(0, [mail("done", "sent")], "5");
+    store.apply(0, [1, 2].map((seq) => step("moving", seq)), "7");
+    assert.equal(store.prune("2026-01-01T00:00:04.000Z"), 0);
+    assert.equal(store.prune("2026-01-01T00:00:05.000Z"), 1);
+    assert.equal(store.get("done"), undefined);
+    assert.equal(store.get("moving")?.state, "preparando");
+    assert.equal(store.size, 1);
+  } finally {
+    store.close();
+  }
+});
