@@ -164,7 +164,10 @@ export function startStatusConsumer(
     reader = kafka.reader({
       topics: [topic],
       maxWaitMs: options.maxWaitMs ?? 50,
-      startAt: (_topic, partition) => String(from.get(partition) ?? 0n),
+      // The store's own offset: the end of the catch-up at first, and where it is when a client
+      // re-seeks after rejoining (kafkajs), so nothing is read twice.
+      startAt: (_topic, partition) =>
+        store.offsets().get(partition) ?? String(from.get(partition) ?? 0n),
       onBatch: (batch) => applyRecords(batch.partition, batch.records),
     });
     await reader.ready;
