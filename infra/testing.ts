@@ -189,8 +189,10 @@ export function topicEnv(prefix: string) {
     TOPIC_DEAD_LETTER: `${prefix}-dlq`,
     TOPIC_ORDER_STATUS: `${prefix}-status`,
     GROUP_ID_PREFIX: prefix,
-    // Outside the project tree, one per test: a store never outlives the broker it was read from.
-    ORDER_STORE_PATH: `${Deno.env.get("TMPDIR") ?? "/tmp"}/despacho-${prefix}-order-store.sqlite`,
+    // One per test (a store never meets another broker's topic), under `.cache`: the one place a
+    // gateway started as its deno.json task may write. Relative: tests and the processes they start
+    // run in the project's root.
+    ORDER_STORE_PATH: `.cache/test-order-stores/${prefix}.sqlite`,
   };
 }
 
