@@ -85,8 +85,8 @@ export function createApp(deps: AppDeps): Hono {
     throw new HttpProblem(
       503,
       "Not ready",
-      `Not ready: kafka writes ${kafka ? "ok" : "unavailable"}, order view ${
-        reading ? "ok" : "not running"
+      `Not ready: kafka writes ${kafka ? "ok" : "unavailable"}, order store ${
+        reading ? "ok" : "not caught up"
       }`,
       {
         headers: { "Retry-After": RETRY_AFTER_S },

@@ -4,6 +4,7 @@ import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import type { OrderTransition } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
+import { OrderStore } from "../lib/order_store.ts";
 import { Admission } from "./admission.ts";
 import { createApp } from "./app.ts";
 import { Drain } from "./drain.ts";
@@ -421,4 +422,28 @@ Deno.test("unknown routes answer a 404 problem, never a 500", async () => {
   const res = await app.request("/nothing/here");
   assert.equal(res.status, 404);
   assert.equal(res.headers.get("content-type"), "application/problem+json");
+});
+
+Deno.test("GET /readyz says 503 until the order store is caught up; the store answers the order routes", async () => {
+  const { publisher } = recordingPublisher();
+  const admission = new Admission(publisher, { maxPending: 100, ackTimeoutMs: 50 });
+  const store = new OrderStore(":memory:", { topic: "order_status" });
+  let caughtUp = false;
+  const app = createApp({ config, admission, view: store, log: quiet, viewReady: () => caughtUp });
+  try {
+    const before = await app.request("/readyz");
+    assert.equal(before.status, 503);
+    assert.match((await before.json()).detail, /order store not caught up/);
+    caughtUp = true;
+    assert.equal((await app.request("/readyz")).status, 200);
+    const placed = await app.request(post(JSON.stringify(good)));
+    assert.equal(placed.status, 202);
+    const { id } = await placed.json();
+    const got = await app.request(`/orders/${id}`);
+    assert.equal(got.status, 200);
+    assert.equal((await got.json()).state, "recibido");
+    assert.equal(store.size, 1);
+  } finally {
+    store.close();
+  }
 });

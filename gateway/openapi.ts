@@ -455,7 +455,7 @@ function unsecuredDocument(): Json {
         get: {
           tags: ["health"],
           operationId: "ready",
-          summary: "Readiness: Kafka takes writes and the order view is running",
+          summary: "Readiness: Kafka takes writes and the order store is caught up",
           responses: {
             "200": { description: "Ready", content: json("Ready", { ready: { ready: true } }) },
             "503": problemResponse("Not ready", { notReady: ex.problems.notReady }, retryAfter),

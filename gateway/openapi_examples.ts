@@ -257,7 +257,7 @@ export const problems = {
   notReady: problem(
     503,
     "Not ready",
-    "Not ready: kafka writes unavailable, order view ok",
+    "Not ready: kafka writes unavailable, order store ok",
   ),
   assetNotFound: problem(404, "Asset not found", 'Cannot find asset: none is named "nope.js"'),
 } satisfies Record<string, Problem>;

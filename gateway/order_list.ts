@@ -1,5 +1,5 @@
 /**
- * `GET /orders`: the orders this gateway knows, newest first, from the order view. With
+ * `GET /orders`: the orders this gateway knows, newest first, from its order store. With
  * `watch=true` it is a Server-Sent Events stream instead: the latest orders first, then each order
  * again every time it changes (new, a new state, a mail sent), so a page keeps a live list with
  * one request.
@@ -41,7 +41,7 @@ export function linked(status: OrderStatus): LinkedOrder {
  * The `/orders` list routes, mounted beside the order API of `app.ts`. Staff only: the list holds
  * every customer's name, address and mails.
  *
- * @param view The order view the gateway keeps.
+ * @param view The orders the gateway keeps (its order store).
  * @param staff The staff audience's guard.
  * @returns A Hono app answering `GET /`.
  */

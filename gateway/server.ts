@@ -51,7 +51,8 @@ export interface RunningGateway {
 export async function startGateway(config: Config, log: Logger): Promise<RunningGateway> {
   // Access control first: a gateway that could not protect its staff routes does not start.
   const access = createAccess(config, log);
-  // One ceiling for the whole start (topics, producer, order view), each step waiting what is left.
+  // One ceiling for the start (topics, producer, analytics view), each step waiting what is left;
+  // the order store catches up with progress lines instead (a rebuild of a long history takes long).
   const deadline = Date.now() + config.STARTUP_TIMEOUT_MS;
   const waiting = () => ({
     timeoutMs: Math.max(0, deadline - Date.now()),
