@@ -11,7 +11,14 @@ import {
 } from "../../infra/testing.ts";
 
 const GATEWAY = new URL("../../gateway/main.ts", import.meta.url).pathname;
-const FLAGS = ["--allow-net=127.0.0.1", "--allow-env", "--allow-read", "--allow-sys=hostname"];
+// As the gateway task: it writes its order store under .cache and nowhere else.
+const FLAGS = [
+  "--allow-net=127.0.0.1",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write=.cache",
+  "--allow-sys=hostname",
+];
 
 Deno.test({
   name:
