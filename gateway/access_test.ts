@@ -91,7 +91,8 @@ async function setup() {
     TOPIC_ORDER_REQUESTS: "r",
     TOPIC_PURCHASES: "p",
   });
-  const log = createLogger("test", "error", () => {});
+  const lines: string[] = [];
+  const log = createLogger("test", "info", (line) => lines.push(line));
   const view = new OrderView();
   const app = createGatewayApp({
     config,
@@ -127,7 +128,7 @@ async function setup() {
     "staff (OIDC)": await mint(good, {}),
     "staff token": TEST_STAFF_TOKEN,
   };
-  return { app, view, tokens, close: () => jwks.shutdown() };
+  return { app, view, tokens, lines, close: () => jwks.shutdown() };
 }
 
 const PURCHASE = {
@@ -301,4 +302,32 @@ Deno.test("accessProblems() stops a gateway with no staff credential or no share
     accessProblems(loadConfig({ GATEWAY_SECRET: ACCESS_ENV.GATEWAY_SECRET })).length,
     1,
   );
+});
+
+Deno.test("a staff read of orders leaves an audit record: who, which ids, when; never the data", async () => {
+  const { app, tokens, lines, close } = await setup();
+  try {
+    const placed = await (await app.request("/orders", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "Pizza", price: 12990, email: "ana@example.cl" }),
+    })).json();
+    lines.length = 0;
+    const read = await app.request("/orders?limit=5", {
+      headers: { authorization: `Bearer ${tokens["staff (OIDC)"]}` },
+    });
+    assert.equal(read.status, 200);
+    await read.body?.cancel();
+    const audit = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "staff read orders");
+    assert.equal(audit.length, 1);
+    assert.deepEqual(
+      { ns: audit[0].ns, who: audit[0].who, via: audit[0].via, ids: audit[0].ids },
+      { ns: "test:audit", who: "someone", via: "oidc", ids: [placed.id] },
+    );
+    assert.ok(typeof audit[0].t === "string", "when");
+    assert.ok(!lines.join("\n").includes("ana@example.cl"), "no personal data in any line");
+    assert.ok(!lines.join("\n").includes(tokens["staff (OIDC)"]!), "no credential in any line");
+  } finally {
+    await close();
+  }
 });

@@ -56,7 +56,7 @@ export function createGatewayApp(deps: GatewayAppDeps): Hono {
       }),
     ],
     ["/analytics", createAnalyticsRoutes(analytics, staff)],
-    ["/orders", createOrderListRoutes(view, staff)],
+    ["/orders", createOrderListRoutes(view, staff, log.child("audit"))],
     ["/", createWebRoutes()],
     ["/", createDocsRoutes(config, staff)],
     ["/", createMetricsRoutes(staff)],
