@@ -14,6 +14,7 @@ import { createOrderListRoutes } from "./order_list.ts";
 import type { Admission } from "./admission.ts";
 import type { Drain } from "./drain.ts";
 import { createPurchaseRoutes } from "./purchases.ts";
+import { clientLimits } from "./rate_limit.ts";
 import { createMetricsRoutes } from "./telemetry.ts";
 import { createWebRoutes } from "./web.ts";
 
@@ -63,6 +64,7 @@ export function createGatewayApp(deps: GatewayAppDeps): Hono {
     log,
     ...(deps.viewReady === undefined ? {} : { viewReady: deps.viewReady }),
     ...(deps.drain === undefined ? {} : { drain: deps.drain }),
+    limits: clientLimits(config),
     mount,
   });
 }
