@@ -377,7 +377,9 @@ export function loadConfig(
       known[key] = readFile(path).replace(/\r?\n$/, "");
       files.set(key, [fileKey, path]);
     } catch (error) {
-      const why = (error as { code?: string }).code ?? "unreadable";
+      // Deno's permission refusal has no code: say so, it is the usual cause (`--allow-read`).
+      const { code, name } = error as { code?: string; name?: string };
+      const why = code ?? (name === "NotCapable" ? "no permission to read it" : "unreadable");
       unread.push(`${fileKey} cannot be read (${why}): current value is "${path}"`);
     }
   }
