@@ -242,6 +242,7 @@ export function openApiDocument(): Json {
             "422": problemResponse("`limit` or `watch` out of range", {
               invalidQuery: ex.problems.invalidQuery,
             }),
+            "429": problemRef("TooManyStreams"),
           },
         },
       },
@@ -281,6 +282,7 @@ export function openApiDocument(): Json {
               ]),
             ),
             "404": problemRef("OrderNotFound"),
+            "429": problemRef("TooManyStreams"),
           },
         },
       },
@@ -356,6 +358,7 @@ export function openApiDocument(): Json {
               { window: "PurchaseWindow" },
               ex.sse([["window", ex.purchaseWindow]]),
             ),
+            "429": problemRef("TooManyStreams"),
           },
         },
       },
@@ -487,8 +490,14 @@ export function openApiDocument(): Json {
           mediaType: ex.problems.mediaType,
         }),
         TooManyRequests: problemResponse(
-          "The gateway is over capacity and sheds load; retry after Retry-After seconds",
-          { overloaded: ex.problems.overloaded },
+          "The gateway is over capacity and sheds load, or this client address sent more than " +
+            "its rate (ORDER_RATE_PER_S, bursts of ORDER_BURST); retry after Retry-After seconds",
+          { overloaded: ex.problems.overloaded, rateLimited: ex.problems.rateLimited },
+          retryAfter,
+        ),
+        TooManyStreams: problemResponse(
+          "This client address holds STREAMS_PER_CLIENT event streams open already; close one",
+          { tooManyStreams: ex.problems.tooManyStreams },
           retryAfter,
         ),
         ServiceUnavailable: problemResponse(
