@@ -54,6 +54,7 @@ export type AccessConfig = Pick<
   | "SESSION_TTL_MS"
   | "COOKIE_SECURE"
   | "PUBLIC_ORIGINS"
+  | "TLS_CERT"
 >;
 
 /**
@@ -109,7 +110,8 @@ export function createAccess(config: AccessConfig, log: Logger): Access {
       secret,
       staff,
       ttlMs: config.SESSION_TTL_MS,
-      secure: config.COOKIE_SECURE,
+      // Served over HTTPS (by itself, or behind a proxy that says so): cookies only over HTTPS.
+      secure: config.COOKIE_SECURE || config.TLS_CERT !== undefined,
     });
   }
   const origins = config.PUBLIC_ORIGINS;

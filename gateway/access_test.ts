@@ -331,3 +331,30 @@ Deno.test("a staff read of orders leaves an audit record: who, which ids, when; 
     await close();
   }
 });
+
+Deno.test("createAccess() makes session cookies Secure when the gateway serves TLS or is told it is behind HTTPS", async (t) => {
+  const base = loadConfig(ACCESS_ENV);
+  const log = createLogger("test", "error", () => {});
+  const cases: [string, Partial<typeof base>, boolean][] = [
+    ["plain HTTP", {}, false],
+    ["TLS_CERT given", { TLS_CERT: "-----BEGIN CERTIFICATE-----" }, true],
+    ["COOKIE_SECURE=true", { COOKIE_SECURE: true }, true],
+  ];
+  for (const [name, change, secure] of cases) {
+    await t.step(name, async () => {
+      const { signIn } = createAccess({ ...base, ...change }, log);
+      const res = await signIn!.request("/sign-in", {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "sec-fetch-site": "same-origin",
+        },
+        body: new URLSearchParams({ token: TEST_STAFF_TOKEN }).toString(),
+      });
+      assert.equal(res.status, 303);
+      const cookie = res.headers.get("set-cookie") ?? "";
+      assert.equal(/;\s*Secure/i.test(cookie), secure, cookie.replace(/=[^;]+/, "=…"));
+      assert.equal(cookie.startsWith("__Host-"), secure);
+    });
+  }
+});
