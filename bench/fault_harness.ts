@@ -4,6 +4,7 @@
  * sender that keeps every answer, and a read_committed census of what reached Kafka and the SMTP
  * server.
  */
+import { ACCESS_ENV } from "../infra/test_access.ts";
 import { loadOrders } from "../datasets/load.ts";
 import { loadConfig } from "../lib/config.ts";
 import { ORDER_STATES } from "../lib/order.ts";
@@ -64,6 +65,7 @@ export class FaultSystem {
       TOPIC_PURCHASE_MAIL_RETRIES: `${prefix}-purchase-mail-retries`,
       TOPIC_PURCHASE_MAIL: `${prefix}-purchase-mail`,
       GROUP_ID_PREFIX: prefix,
+      ...ACCESS_ENV,
       TOPIC_PARTITIONS: "4",
       STAGE_DWELL_MS: "0",
       KAFKA_SESSION_TIMEOUT_MS: "10000",

@@ -2,6 +2,7 @@
  * One bench scenario: fresh topics, the system's processes, an observer, an open-loop load of a
  * dataset, then each order's latencies measured from its scheduled send time.
  */
+import { ACCESS_ENV } from "../infra/test_access.ts";
 import { loadOrders } from "../datasets/load.ts";
 import { generateOrders } from "../datasets/orders.ts";
 import { loadConfig } from "../lib/config.ts";
@@ -201,6 +202,7 @@ export async function startSystem(
     TOPIC_DEAD_LETTER: `${prefix}-dlq`,
     TOPIC_PARTITIONS: String(spec.partitions),
     GROUP_ID_PREFIX: prefix,
+    ...ACCESS_ENV,
     STAGE_DWELL_MS: String(spec.dwellMs),
     PORT: port,
     OUTBOX_DIR: outbox,

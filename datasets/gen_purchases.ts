@@ -6,6 +6,9 @@
  *   deno task purchases --count 2000 --spike --out purchases.ndjson
  *   deno task purchases --count 100 --rate 0.5 --publish --brokers 127.0.0.1:9092
  *   deno task purchases --count 5000 --spike --target http://127.0.0.1:8080
+ *
+ * `POST /purchases` needs a credential (a shop's backend, or staff): `--token-file` names a file
+ * holding a bearer token, by default `.cache/staff-token`, the one `deno task start` makes.
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -37,6 +40,7 @@ try {
       brokers: { type: "string", default: "127.0.0.1:9092" },
       topic: { type: "string", default: "purchase_events" },
       target: { type: "string" },
+      "token-file": { type: "string", default: ".cache/staff-token" },
     },
   }).values;
 } catch (error) {
@@ -103,10 +107,20 @@ if (a.publish) {
     await kafka.close();
   };
 } else {
+  let token: string;
+  try {
+    token = Deno.readTextFileSync(a["token-file"]).trim();
+  } catch (error) {
+    fail(
+      `Cannot post to the gateway: --token-file cannot be read (${
+        (error as Error).name
+      }): current value is "${a["token-file"]}"`,
+    );
+  }
   send = async (batch) => {
     const res = await fetch(`${a.target}/purchases`, {
       method: "POST",
-      headers: { "content-type": "application/x-ndjson" },
+      headers: { "content-type": "application/x-ndjson", authorization: `Bearer ${token}` },
       body: batch.map((e) => JSON.stringify(e)).join("\n"),
     });
     await res.body?.cancel();

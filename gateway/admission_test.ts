@@ -126,3 +126,18 @@ Deno.test("Admission refuses bounds that are not whole numbers >= 1", async (t) 
     });
   }
 });
+
+Deno.test("Admission.idle() waits for the last pending write, not the one before", async () => {
+  const { publisher, writes } = heldPublisher();
+  const admission = new Admission(publisher, { maxPending: 2, ackTimeoutMs: 10_000 });
+  const written = [admission.publish(record("a")), admission.publish(record("b"))];
+  let idle = false;
+  const waiting = admission.idle().then(() => idle = true);
+  writes[0]!.resolve();
+  await written[0];
+  await tick();
+  assert.equal(idle, false, "one write is still pending");
+  writes[1]!.resolve();
+  await waiting;
+  assert.equal(admission.pending, 0);
+});

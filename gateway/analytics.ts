@@ -3,7 +3,7 @@
  * analytics topic, merged across partitions. `GET /analytics/purchases` answers the latest
  * windows and the totals; `GET /analytics/purchases/events` streams each window as it closes.
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { streamSSE } from "hono/streaming";
 import type {
   PurchaseReport,
@@ -95,17 +95,18 @@ export class AnalyticsView {
 }
 
 /**
- * The `/analytics` routes.
+ * The `/analytics` routes, staff only.
  *
  * @param view The merged analytics.
+ * @param staff The staff audience's guard.
  */
-export function createAnalyticsRoutes(view: AnalyticsView): Hono {
+export function createAnalyticsRoutes(view: AnalyticsView, staff: MiddlewareHandler): Hono {
   const app = new Hono();
-  app.get("/purchases", (c) => {
+  app.get("/purchases", staff, (c) => {
     const limit = Math.min(360, Math.max(1, Number(c.req.query("limit") ?? 20) || 20));
     return c.json({ windows: view.windows(limit), totals: view.totals() });
   });
-  app.get("/purchases/events", (c) =>
+  app.get("/purchases/events", staff, (c) =>
     streamSSE(c, async (stream) => {
       for await (const w of pushedItems<MergedWindow>(stream, (push) => view.subscribe(push))) {
         await stream.writeSSE({ event: "window", data: JSON.stringify(w) });

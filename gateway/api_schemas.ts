@@ -29,6 +29,9 @@ export const ProblemSchema = z.object({
   status: z.int().min(400).max(599),
   detail: z.string().meta({ description: "This occurrence, naming the value" }),
   errors: z.array(FieldErrorSchema).exactOptional(),
+  reason: z.string().exactOptional().meta({
+    description: "Why a credential was refused (401, 403): missing, expired, wrong-audience…",
+  }),
 });
 
 /** The value of an `Idempotency-Key` header, declared with the store that honours the key. */

@@ -15,7 +15,8 @@ import {
   IdempotencyConflict,
   IdempotencyKeySchema,
   IdempotencyStore,
-  idFromKey,
+  orderIdsFromKeys,
+  randomOrderId,
 } from "./idempotency.ts";
 import type { Admission } from "./admission.ts";
 import { limitBody } from "./body_limit.ts";
@@ -36,8 +37,13 @@ export interface AppDeps {
   log: Logger;
   /** Whether the read side (the view consumer) is running. @default always */
   viewReady?: () => boolean;
-  /** @default crypto.randomUUID */
+  /** Ids of orders without an Idempotency-Key. @default randomOrderId (128 random bits) */
   newId?: () => string;
+  /**
+   * Ids of orders with an Idempotency-Key, the same on every instance (`GATEWAY_SECRET`).
+   * @default derived under a secret made for this app alone
+   */
+  idFromKey?: (key: string) => Promise<string>;
   /** The clock of Idempotency-Key ages. @default Date.now */
   now?: () => number;
   /** Extra routes mounted at a path: `[["/purchases", subApp]]`. */
@@ -60,7 +66,8 @@ const OVERLOADED_RETRY_AFTER_S = "1";
  */
 export function createApp(deps: AppDeps): Hono {
   const { config, admission, view, log } = deps;
-  const newId = deps.newId ?? (() => crypto.randomUUID());
+  const newId = deps.newId ?? randomOrderId;
+  const idFromKey = deps.idFromKey ?? orderIdsFromKeys(randomOrderId() + randomOrderId());
   const viewReady = deps.viewReady ?? (() => true);
   // A key is honoured as long as processing remembers the order it produced.
   const idempotency = new IdempotencyStore({

@@ -46,3 +46,17 @@ Deno.test("Batcher splits at maxBatch and rejects every item of a failed batch",
     message: "Cannot create batcher: maxBatch must be a whole number >= 1: current value is 0",
   });
 });
+
+Deno.test("Batcher with maxBatch 1 sends each item on its own", async () => {
+  const s = controlledSender();
+  const batcher = new Batcher(s.send, 1);
+  const sent = [1, 2].map((i) => batcher.push(i));
+  await tick();
+  assert.deepEqual(s.batches, [[1]]);
+  s.pending[0]!.resolve();
+  await sent[0];
+  await tick();
+  assert.deepEqual(s.batches, [[1], [2]]);
+  s.pending[1]!.resolve();
+  await sent[1];
+});

@@ -2,7 +2,8 @@
  * `Idempotency-Key` for `POST /orders`: a retried request with the same key and body gets the
  * same order (the same id, no second record); the same key with another body is refused.
  * Kept in memory per gateway instance, bounded in count and age; the order id is derived from
- * the key, so another instance would give a retry the same id.
+ * the key under a secret the instances share ({@linkcode orderIdsFromKeys}), so another instance
+ * gives a retry the same id, and nobody without the secret can compute it.
  */
 import { z } from "zod";
 
@@ -90,23 +91,52 @@ export class IdempotencyConflict extends Error {
   }
 }
 
+/** Bytes of an order id: 128 bits, the capability a tracking link carries. */
+const ID_BYTES = 16;
+
+function base64url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
+    .replace(/=+$/, "");
+}
+
 /**
- * An order id derived from an Idempotency-Key: SHA-256 of the key, shaped as a UUID (version 8,
- * "custom"), so any gateway instance derives the same id.
+ * A new order id: 128 random bits, base64url (22 characters). Whoever holds it may read that one
+ * order, so it must be unguessable and derived from nothing the client sent.
  *
- * @param key The client's key.
+ * @returns The id.
  */
-export async function idFromKey(key: string): Promise<string> {
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`order:${key}`)),
+export function randomOrderId(): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(ID_BYTES)));
+}
+
+/**
+ * Derives order ids from Idempotency-Keys under a secret the gateway instances share: HMAC-SHA256
+ * of the key, its first 128 bits in base64url. Every instance derives the same id for a key (a
+ * retry on another instance gets the same order), and knowing the key alone gives no way to
+ * compute the id.
+ *
+ * @param secret `GATEWAY_SECRET`.
+ * @returns The derivation.
+ *
+ * @example
+ * ```ts
+ * import { orderIdsFromKeys } from "./idempotency.ts";
+ * const idFromKey = orderIdsFromKeys("a secret the instances share, 32+ chars");
+ * (await idFromKey("pedido-1")).length; // 22
+ * ```
+ */
+export function orderIdsFromKeys(secret: string): (key: string) => Promise<string> {
+  const keyed = crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(`despacho order ids\0${secret}`),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
   );
-  const b = digest.slice(0, 16);
-  b[6] = (b[6]! & 0x0f) | 0x80;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
-    hex.slice(20)
-  }`;
+  return async function idFromKey(key: string): Promise<string> {
+    const mac = await crypto.subtle.sign("HMAC", await keyed, new TextEncoder().encode(key));
+    return base64url(new Uint8Array(mac).slice(0, ID_BYTES));
+  };
 }
 
 /**

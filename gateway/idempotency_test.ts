@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { bodyDigest, IdempotencyKeySchema, IdempotencyStore, idFromKey } from "./idempotency.ts";
+import { Buffer } from "node:buffer";
+import { createHash, createHmac } from "node:crypto";
+import {
+  bodyDigest,
+  IdempotencyKeySchema,
+  IdempotencyStore,
+  orderIdsFromKeys,
+  randomOrderId,
+} from "./idempotency.ts";
 
 /** A store on a clock the test moves, and a `create` that counts its calls. */
 function setup(options: { maxKeys?: number; ttlMs?: number } = {}) {
@@ -153,11 +161,36 @@ Deno.test("IdempotencyKeySchema accepts 1 to 200 visible ASCII characters", asyn
   }
 });
 
-Deno.test("idFromKey() derives the same version-8 UUID from a key on any instance", async () => {
-  const id = await idFromKey("retry-123");
-  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-  assert.equal(await idFromKey("retry-123"), id);
-  assert.notEqual(await idFromKey("retry-124"), id);
+Deno.test("orderIdsFromKeys() derives the same id from a key on every instance sharing the secret, and none without it", async () => {
+  const secret = "a secret the gateway instances share, 32+ chars";
+  const one = orderIdsFromKeys(secret);
+  const other = orderIdsFromKeys(secret);
+  const id = await one("pedido-1");
+  assert.match(id, /^[A-Za-z0-9_-]{22}$/);
+  assert.equal(await other("pedido-1"), id, "another instance derives the same id");
+  assert.notEqual(await one("pedido-2"), id);
+  assert.notEqual(
+    await orderIdsFromKeys(`${secret}!`)("pedido-1"),
+    id,
+    "another secret, another id",
+  );
+  // Against a reference HMAC (node:crypto): the first 128 bits of HMAC-SHA256 under the derived key.
+  const reference = createHmac("sha256", `despacho order ids\0${secret}`).update("pedido-1")
+    .digest().subarray(0, 16).toString("base64url");
+  assert.equal(id, reference);
+  // The key alone, hashed as the old ids were, does not give it.
+  const unkeyed = createHash("sha256").update("order:pedido-1").digest().subarray(0, 16)
+    .toString("base64url");
+  assert.notEqual(id, unkeyed);
+});
+
+Deno.test("randomOrderId() gives 128 random bits, base64url, never the same twice", () => {
+  const ids = new Set(Array.from({ length: 10_000 }, () => randomOrderId()));
+  assert.equal(ids.size, 10_000);
+  for (const id of [...ids].slice(0, 100)) {
+    assert.match(id, /^[A-Za-z0-9_-]{22}$/);
+    assert.equal(Buffer.from(id, "base64url").length, 16);
+  }
 });
 
 Deno.test("bodyDigest() is a SHA-256 hex digest of the value's JSON", async () => {

@@ -3,6 +3,7 @@
  */
 import { loadConfig } from "../lib/config.ts";
 import { createLogger } from "../lib/log.ts";
+import { accessProblems } from "./access.ts";
 import { startGateway } from "./server.ts";
 
 let config;
@@ -10,6 +11,12 @@ try {
   config = loadConfig(Deno.env.toObject());
 } catch (error) {
   console.error((error as Error).message);
+  Deno.exit(2);
+}
+// No default leaves a staff route open: without its credentials the gateway does not start.
+const problems = accessProblems(config);
+if (problems.length > 0) {
+  console.error(problems.join("\n"));
   Deno.exit(2);
 }
 const log = createLogger("gateway", config.LOG_LEVEL);

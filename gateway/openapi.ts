@@ -7,7 +7,7 @@
  * there is no hand-written copy. Server-Sent Events and NDJSON bodies are strings in OpenAPI 3.1;
  * `x-sse-events` names the schema of each event's `data` and `x-ndjson-item` that of each line.
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
 import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
 import { z } from "zod";
@@ -141,6 +141,50 @@ const assetName = {
  * @returns The document, ready for `JSON.stringify`.
  */
 export function openApiDocument(): Json {
+  return secured(unsecuredDocument());
+}
+
+/**
+ * Who may call each operation, as `gateway/access.ts` wires it: staff, or a service (a shop's
+ * backend) or staff. Operations not listed are open (the customer's own order: its id is the
+ * capability).
+ */
+export const AUDIENCES: Readonly<Record<string, "staff" | "service">> = {
+  "GET /orders": "staff",
+  "GET /analytics/purchases": "staff",
+  "GET /analytics/purchases/events": "staff",
+  "POST /purchases": "service",
+  "GET /metrics": "staff",
+  "GET /asyncapi.json": "staff",
+  "GET /openapi.json": "staff",
+  "GET /docs": "staff",
+};
+
+/** Adds each protected operation's credential, and its 401 and 403 answers. */
+function secured(document: Json): Json {
+  const paths = document.paths as Record<string, Record<string, Json>>;
+  for (const [key, audience] of Object.entries(AUDIENCES)) {
+    const [method, path] = key.split(" ") as [string, string];
+    const op = paths[path]?.[method.toLowerCase()];
+    if (op === undefined) {
+      throw new Error(`Cannot secure ${key}: the document has no such operation`);
+    }
+    op.security = [{ bearer: [] }, { session: [] }];
+    op.description = `${op.description ?? op.summary ?? ""}${op.description ? " " : ""}${
+      audience === "staff"
+        ? "Staff only (role `staff`)."
+        : "A shop's backend (role `service`) or staff."
+    }`;
+    op.responses = {
+      ...(op.responses as Json),
+      "401": problemRef("Unauthorized"),
+      "403": problemRef("Forbidden"),
+    };
+  }
+  return document;
+}
+
+function unsecuredDocument(): Json {
   const listQuery = Object.entries(OrderListQuerySchema.shape).map(([name, schema]) => {
     const { description, ...rest } = inputSchema(schema);
     return { name, in: "query", required: false, description, schema: rest };
@@ -362,6 +406,44 @@ export function openApiDocument(): Json {
           },
         },
       },
+      "/sign-in": {
+        post: {
+          tags: ["web"],
+          operationId: "signIn",
+          summary: "Open a staff session",
+          description: "The web page posts the staff token from its sign-in link (`/#token=…`, " +
+            "a fragment: it never reaches a server) or form; answers 303 to `/` with the " +
+            "session cookie (`HttpOnly`, `SameSite=Strict`, `Secure` over HTTPS).",
+          requestBody: {
+            required: true,
+            content: {
+              "application/x-www-form-urlencoded": {
+                schema: {
+                  type: "object",
+                  properties: { token: { type: "string" } },
+                  required: ["token"],
+                },
+              },
+            },
+          },
+          responses: {
+            "303": { description: "Signed in: the session cookie is set" },
+            "401": problemRef("Unauthorized"),
+            "403": problemRef("Forbidden"),
+          },
+        },
+      },
+      "/sign-out": {
+        post: {
+          tags: ["web"],
+          operationId: "signOut",
+          summary: "Close the staff session",
+          responses: {
+            "303": { description: "Signed out: the session cookie is cleared" },
+            "403": problemRef("Forbidden"),
+          },
+        },
+      },
       "/healthz": {
         get: {
           tags: ["health"],
@@ -472,7 +554,38 @@ export function openApiDocument(): Json {
     },
     components: {
       schemas: describedSchemas(),
+      securitySchemes: {
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          description: "A JWT from the organisation's OpenID Connect provider (roles in " +
+            "`OIDC_ROLES_CLAIM`), or the staff token. Never in the query string.",
+        },
+        session: {
+          type: "apiKey",
+          in: "cookie",
+          name: "despacho_session",
+          description: "A staff session from `POST /sign-in` (`__Host-despacho_session` over " +
+            "HTTPS). A request that changes state with it must come from the gateway's own pages.",
+        },
+      },
       responses: {
+        Unauthorized: problemResponse(
+          "No credential, or one that is not valid (forged, expired, another audience, in the " +
+            "query string); `reason` says which",
+          { missing: ex.problems.unauthorized },
+          {
+            "WWW-Authenticate": {
+              description: '`Bearer realm="despacho"`',
+              schema: { type: "string" },
+            },
+          },
+        ),
+        Forbidden: problemResponse(
+          "A valid credential without the role this operation needs, or a cookie request from " +
+            "another site",
+          { noRole: ex.problems.forbidden },
+        ),
         BadRequest: problemResponse("The body is not JSON, or the Idempotency-Key is malformed", {
           malformedJson: ex.problems.malformedJson,
           badIdempotencyKey: ex.problems.badIdempotencyKey,
@@ -529,25 +642,27 @@ export const DOCS_ASSETS: Readonly<Record<string, StaticAsset>> = {
 };
 
 /**
- * The docs routes: `GET /openapi.json`, `GET /docs` and `GET /docs/assets/{name}`.
+ * The docs routes: `GET /openapi.json`, `GET /asyncapi.json` (which names the brokers) and `GET
+ * /docs` for staff; `GET /docs/assets/{name}` (Swagger UI's own files, no data) for anyone.
  *
  * @param config The running configuration: the AsyncAPI document describes its topics.
+ * @param staff The staff audience's guard.
  * @returns A Hono app to mount at `/`.
  */
-export function createDocsRoutes(config: Config): Hono {
+export function createDocsRoutes(config: Config, staff: MiddlewareHandler): Hono {
   const app = new Hono();
   let spec: string | undefined;
-  app.get("/openapi.json", function openApiJson(c) {
+  app.get("/openapi.json", staff, function openApiJson(c) {
     spec ??= JSON.stringify(openApiDocument());
     return c.body(spec, 200, { "content-type": "application/json; charset=utf-8" });
   });
   let topics: string | undefined;
-  app.get("/asyncapi.json", function asyncApiJson(c) {
+  app.get("/asyncapi.json", staff, function asyncApiJson(c) {
     topics ??= JSON.stringify(asyncApiDocument(config));
     return c.body(topics, 200, { "content-type": "application/json; charset=utf-8" });
   });
   const page = assetResponder({ type: "text/html; charset=utf-8", body: docsHtml }, DOCS_CSP);
-  app.get("/docs", (c) => page(c.req.header("If-None-Match")));
+  app.get("/docs", staff, (c) => page(c.req.header("If-None-Match")));
   app.get("/docs/assets/:name", assetRoute(DOCS_ASSETS, DOCS_CSP));
   return app;
 }

@@ -200,6 +200,20 @@ export const problems = {
     [{ field: "Idempotency-Key", message: "must be 1 to 200 visible ASCII characters" }],
   ),
   orderNotFound: problem(404, "Order not found", `Cannot find order: no order has id "nope"`),
+  unauthorized: {
+    ...problem(
+      401,
+      "Unauthorized",
+      "Cannot GET /orders: this resource needs a credential (Authorization: Bearer or sign-in)",
+    ),
+    type: "https://despacho.local/problems/unauthorized",
+    reason: "missing",
+  },
+  forbidden: {
+    ...problem(403, "Forbidden", "Cannot GET /orders: this resource needs the role staff"),
+    type: "https://despacho.local/problems/forbidden",
+    reason: "no-role",
+  },
   tooLarge: problem(413, "Body too large", "Cannot accept order: body exceeds 1048576 bytes"),
   mediaType: problem(
     415,

@@ -1,4 +1,5 @@
 import { loadConfig } from "../lib/config.ts";
+import { STAFF_HEADERS, testAccess } from "../infra/test_access.ts";
 import assert from "node:assert/strict";
 import { Admission } from "./admission.ts";
 import { Validator } from "@seriousme/openapi-schema-validator";
@@ -31,6 +32,7 @@ function setup(maxBodyBytes = 4096) {
   const view = new OrderView();
   const analytics = new AnalyticsView();
   const app = createGatewayApp({
+    access: testAccess(),
     config: loadConfig({
       TOPIC_ORDER_REQUESTS: "r",
       TOPIC_PURCHASES: "p",
@@ -206,7 +208,14 @@ Deno.test("the real app's answers have the status and schema the document gives 
   });
   const ndjson = [ex.purchase, { ...ex.visit, folio: "X-1" }].map((p) => JSON.stringify(p))
     .join("\n");
-  const cases: { path: string; route: string; init?: RequestInit; status: number }[] = [
+  /** Every case is asked as staff, but for those marked `anonymous`. */
+  const cases: {
+    path: string;
+    route: string;
+    init?: RequestInit;
+    status: number;
+    anonymous?: boolean;
+  }[] = [
     { path: "/healthz", route: "/healthz", status: 200 },
     { path: "/readyz", route: "/readyz", status: 200 },
     { path: "/orders", route: "/orders", init: json(ex.orderInput), status: 202 },
@@ -231,11 +240,38 @@ Deno.test("the real app's answers have the status and schema the document gives 
     { path: "/analytics/purchases", route: "/analytics/purchases", status: 200 },
     { path: "/assets/nope.js", route: "/assets/{name}", status: 404 },
     { path: "/docs/assets/nope.js", route: "/docs/assets/{name}", status: 404 },
+    { path: "/orders", route: "/orders", status: 401, anonymous: true },
+    {
+      path: "/purchases",
+      route: "/purchases",
+      init: json(ex.purchase),
+      status: 401,
+      anonymous: true,
+    },
+    { path: "/analytics/purchases", route: "/analytics/purchases", status: 401, anonymous: true },
+    {
+      path: "/sign-in",
+      route: "/sign-in",
+      init: {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "sec-fetch-site": "same-origin",
+        },
+        body: "token=not-the-token",
+      },
+      status: 401,
+      anonymous: true,
+    },
   ];
   for (const c of cases) {
     const method = (c.init?.method ?? "GET").toLowerCase();
     await t.step(`${method.toUpperCase()} ${c.path} → ${c.status}`, async () => {
-      const res = await app.request(c.path, c.init);
+      const init = c.anonymous ? c.init : {
+        ...c.init,
+        headers: { ...(c.init?.headers as Record<string, string>), ...STAFF_HEADERS },
+      };
+      const res = await app.request(c.path, init);
       assert.equal(res.status, c.status);
       const response = doc.paths[c.route]?.[method]?.responses[String(c.status)];
       assert.ok(response !== undefined, `the document has ${c.status} for ${method} ${c.route}`);
@@ -266,11 +302,13 @@ Deno.test("the documented Idempotency-Key schema agrees with what POST /orders a
 
 Deno.test("GET /openapi.json serves the document and /docs serves Swagger UI from the gateway", async () => {
   const { app } = setup();
-  const spec = await app.request("/openapi.json");
+  assert.equal((await app.request("/openapi.json")).status, 401, "staff only");
+  assert.equal((await app.request("/docs")).status, 401, "staff only");
+  const spec = await app.request("/openapi.json", { headers: STAFF_HEADERS });
   assert.equal(spec.status, 200);
   assert.match(spec.headers.get("content-type") ?? "", /^application\/json/);
   assert.deepEqual(await spec.json(), JSON.parse(JSON.stringify(doc)));
-  const page = await app.request("/docs");
+  const page = await app.request("/docs", { headers: STAFF_HEADERS });
   assert.equal(page.status, 200);
   assert.match(page.headers.get("content-security-policy") ?? "", /default-src 'none'/);
   const html = await page.text();

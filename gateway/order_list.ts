@@ -4,7 +4,7 @@
  * again every time it changes (new, a new state, a mail sent), so a page keeps a live list with
  * one request.
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { OrderStatus, OrderView } from "../lib/order_view.ts";
@@ -38,14 +38,16 @@ export function linked(status: OrderStatus): LinkedOrder {
 }
 
 /**
- * The `/orders` list routes, mounted beside the order API of `app.ts`.
+ * The `/orders` list routes, mounted beside the order API of `app.ts`. Staff only: the list holds
+ * every customer's name, address and mails.
  *
  * @param view The order view the gateway keeps.
+ * @param staff The staff audience's guard.
  * @returns A Hono app answering `GET /`.
  */
-export function createOrderListRoutes(view: OrderView): Hono {
+export function createOrderListRoutes(view: OrderView, staff: MiddlewareHandler): Hono {
   const app = new Hono();
-  app.get("/", function listOrders(c) {
+  app.get("/", staff, function listOrders(c) {
     const parsed = OrderListQuerySchema.safeParse(c.req.query());
     if (!parsed.success) {
       const errors = fieldErrors(parsed.error.issues);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { OPEN_GUARDS } from "../infra/test_access.ts";
 import { Admission } from "./admission.ts";
 import type { Hono } from "hono";
 import { createLogger } from "../lib/log.ts";
@@ -19,7 +20,7 @@ function setup() {
     ),
     view,
     log: createLogger("test", "error", () => {}),
-    mount: [["/orders", createOrderListRoutes(view)] as [string, Hono]],
+    mount: [["/orders", createOrderListRoutes(view, OPEN_GUARDS.staff)] as [string, Hono]],
   });
   return { app, view };
 }

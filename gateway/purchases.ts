@@ -10,7 +10,7 @@
  * flight at once ({@linkcode PUBLISH_GROUP}). Validation yields to the event loop every few
  * milliseconds, so other requests (`/healthz` too) are answered while a large batch is checked.
  */
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { DespachoError } from "../lib/errors.ts";
 import { type Purchase, PurchaseSchema } from "../lib/purchase.ts";
 import { type FieldError, fieldErrors, HttpProblem } from "../lib/problem.ts";
@@ -35,6 +35,8 @@ export interface PurchaseRoutesDeps {
   maxBodyBytes: number;
   /** Items of one batch, at most. */
   maxBatchLines: number;
+  /** The guard of the service audience (a shop's backend, or staff). */
+  service: MiddlewareHandler;
 }
 
 /** One refused line of a batch. */
@@ -148,7 +150,9 @@ export function createPurchaseRoutes(deps: PurchaseRoutesDeps): Hono {
   const app = new Hono();
   app.post(
     "/",
-    // Refused before the body is read when nothing could be admitted anyway.
+    // A shop's backend (service) or staff; then refused before the body is read when nothing
+    // could be admitted anyway.
+    deps.service,
     admission.guard(),
     limitBody(deps.maxBodyBytes, "purchases"),
     async function postPurchases(c) {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { OPEN_GUARDS } from "../infra/test_access.ts";
 import { Hono } from "hono";
 import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
@@ -54,9 +55,10 @@ function setup() {
           topic: "purchase_events",
           maxBodyBytes: 4096,
           maxBatchLines: 100,
+          service: OPEN_GUARDS.service,
         }),
       ],
-      ["/analytics", createAnalyticsRoutes(analytics)] as [string, Hono],
+      ["/analytics", createAnalyticsRoutes(analytics, OPEN_GUARDS.staff)] as [string, Hono],
     ],
   });
   return { app, sent, analytics };
@@ -221,6 +223,7 @@ function batchApp(options: {
         topic: "purchase_events",
         maxBodyBytes,
         maxBatchLines: options.maxBatchLines ?? 10_000,
+        service: OPEN_GUARDS.service,
       }),
     ]],
   });

@@ -15,6 +15,7 @@ import {
   trustedProxies,
 } from "./rate_limit.ts";
 import { createGatewayApp } from "./routes.ts";
+import { STAFF_HEADERS, testAccess } from "../infra/test_access.ts";
 
 const quiet = createLogger("test", "error", () => {});
 const order = JSON.stringify({ name: "Pizza napolitana", price: 12990, email: "a@b.cl" });
@@ -221,6 +222,7 @@ function gatewayApp(env: Record<string, string> = { STREAMS_PER_CLIENT: "1" }) {
   const view = new OrderView();
   view.accept("o-1", { name: "Pizza", price: 12990, email: "a@b.cl" }, "0".repeat(32));
   const app = createGatewayApp({
+    access: testAccess(),
     config: loadConfig(env),
     admission: new Admission(publisher, { maxPending: 100, ackTimeoutMs: 1000 }),
     view,
@@ -229,7 +231,9 @@ function gatewayApp(env: Record<string, string> = { STREAMS_PER_CLIENT: "1" }) {
   });
   return {
     view,
-    open: (path: string, peer = "203.0.113.5") => app.request(path, {}, from(peer)),
+    // As staff: the list and analytics streams are theirs (an order's stream is its link's).
+    open: (path: string, peer = "203.0.113.5", headers: Record<string, string> = STAFF_HEADERS) =>
+      app.request(path, { headers }, from(peer)),
   };
 }
 
@@ -250,6 +254,13 @@ Deno.test("an event stream beyond the client's cap is a 429 until one closes", a
       }
       // Not a stream: never counted.
       assert.equal((await open("/orders?watch=false")).status, 200);
+      // Refused by its guard (anonymous on a staff stream): holds nothing of another address's.
+      const anonymous = await open("/orders?watch=true", "192.0.2.9", {});
+      assert.equal(anonymous.status, 401);
+      await anonymous.body?.cancel();
+      const staff = await open("/orders?watch=true", "192.0.2.9");
+      assert.equal(staff.status, 200);
+      await staff.body!.cancel();
       // Another client has its own streams.
       const other = await open(path, "198.51.100.7");
       assert.equal(other.status, 200);

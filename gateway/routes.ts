@@ -12,6 +12,7 @@ import { createApp } from "./app.ts";
 import { createDocsRoutes } from "./openapi.ts";
 import { createOrderListRoutes } from "./order_list.ts";
 import type { Admission } from "./admission.ts";
+import type { Access } from "./access.ts";
 import type { Drain } from "./drain.ts";
 import { createPurchaseRoutes } from "./purchases.ts";
 import { clientLimits } from "./rate_limit.ts";
@@ -27,6 +28,8 @@ export interface GatewayAppDeps {
   view: OrderView;
   analytics: AnalyticsView;
   log: Logger;
+  /** Who may call what: each route gets its audience's guard. */
+  access: Access;
   /** Whether the read side (the view consumer) is running. @default always */
   viewReady?: () => boolean;
   /** Refuses new requests with 503 once the gateway is stopping. @default none */
@@ -40,7 +43,8 @@ export interface GatewayAppDeps {
  * @returns The app; serve it with `Deno.serve(app.fetch)`.
  */
 export function createGatewayApp(deps: GatewayAppDeps): Hono {
-  const { config, admission, view, analytics, log } = deps;
+  const { config, admission, view, analytics, log, access } = deps;
+  const { staff, service } = access.guards;
   const mount: [string, Hono][] = [
     [
       "/purchases",
@@ -49,19 +53,22 @@ export function createGatewayApp(deps: GatewayAppDeps): Hono {
         topic: config.TOPIC_PURCHASES,
         maxBodyBytes: config.MAX_BODY_BYTES,
         maxBatchLines: config.MAX_BATCH_LINES,
+        service,
       }),
     ],
-    ["/analytics", createAnalyticsRoutes(analytics)],
-    ["/orders", createOrderListRoutes(view)],
+    ["/analytics", createAnalyticsRoutes(analytics, staff)],
+    ["/orders", createOrderListRoutes(view, staff)],
     ["/", createWebRoutes()],
-    ["/", createDocsRoutes(config)],
-    ["/", createMetricsRoutes()],
+    ["/", createDocsRoutes(config, staff)],
+    ["/", createMetricsRoutes(staff)],
+    ...(access.signIn === null ? [] : [["/", access.signIn] as [string, Hono]]),
   ];
   return createApp({
     config,
     admission,
     view,
     log,
+    idFromKey: access.idFromKey,
     ...(deps.viewReady === undefined ? {} : { viewReady: deps.viewReady }),
     ...(deps.drain === undefined ? {} : { drain: deps.drain }),
     limits: clientLimits(config),

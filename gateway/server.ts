@@ -22,6 +22,7 @@ import { AnalyticsView } from "./analytics.ts";
 import { Drain } from "./drain.ts";
 import { serveHttp1 } from "./http1.ts";
 import { createKafkaPublisher } from "./publisher.ts";
+import { type Access, createAccess } from "./access.ts";
 import { createGatewayApp } from "./routes.ts";
 import { startViewConsumer } from "./view_consumer.ts";
 
@@ -44,6 +45,8 @@ export interface RunningGateway {
  * @returns Where it listens, and how to stop it.
  */
 export async function startGateway(config: Config, log: Logger): Promise<RunningGateway> {
+  // Access control first: a gateway that could not protect its staff routes does not start.
+  const access = createAccess(config, log);
   // One ceiling for the whole start (topics, producer, order view), each step waiting what is left.
   const deadline = Date.now() + config.STARTUP_TIMEOUT_MS;
   const waiting = () => ({
@@ -93,7 +96,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
     await kafka.close().catch(() => {});
     throw error;
   }
-  return serveStarted(config, log, { kafka, publisher, reader, view, analytics });
+  return serveStarted(config, log, { kafka, publisher, reader, view, analytics }, access);
 }
 
 /** The Kafka parts of a gateway whose start-up waits are over. */
@@ -105,7 +108,12 @@ interface Started {
   analytics: AnalyticsView;
 }
 
-function serveStarted(config: Config, log: Logger, started: Started): RunningGateway {
+function serveStarted(
+  config: Config,
+  log: Logger,
+  started: Started,
+  access: Access,
+): RunningGateway {
   const { kafka, publisher, reader, view, analytics } = started;
   const admission = new Admission(publisher, {
     maxPending: config.MAX_PENDING_PUBLISHES,
@@ -118,6 +126,7 @@ function serveStarted(config: Config, log: Logger, started: Started): RunningGat
     view,
     analytics,
     log,
+    access,
     viewReady: reader.ready,
     drain,
   });

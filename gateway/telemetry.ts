@@ -125,13 +125,15 @@ function slug(title: string): string {
 }
 
 /**
- * `GET /metrics`: every metric of this process in Prometheus text format.
+ * `GET /metrics`: every metric of this process in Prometheus text format, for staff (Prometheus
+ * scrapes with the staff token as its bearer credential).
  *
+ * @param staff The staff audience's guard.
  * @returns The routes, to mount at `/`.
  */
-export function createMetricsRoutes(): Hono {
+export function createMetricsRoutes(staff: MiddlewareHandler): Hono {
   const app = new Hono();
-  app.get("/metrics", async function metrics(c) {
+  app.get("/metrics", staff, async function metrics(c) {
     return c.body(await registry.metrics(), 200, { "content-type": METRICS_CONTENT_TYPE });
   });
   return app;

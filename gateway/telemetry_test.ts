@@ -1,4 +1,5 @@
 import { loadConfig } from "../lib/config.ts";
+import { STAFF_HEADERS, testAccess } from "../infra/test_access.ts";
 import assert from "node:assert/strict";
 import { DespachoError } from "../lib/errors.ts";
 import type { OutRecord } from "../lib/kafka/mod.ts";
@@ -17,6 +18,7 @@ function setup(publish: (r: OutRecord) => Promise<void> = () => Promise.resolve(
   const sent: OutRecord[] = [];
   const view = new OrderView();
   const app = createGatewayApp({
+    access: testAccess(),
     config: loadConfig({
       TOPIC_ORDER_REQUESTS: "r",
       TOPIC_PURCHASES: "p",
@@ -99,7 +101,11 @@ Deno.test("POST /purchases: every event of a batch carries the request's tracepa
   const body = [purchase, { ...purchase, id: "p-2" }].map((p) => JSON.stringify(p)).join("\n");
   const res = await app.request(
     "/purchases",
-    post(body, { "content-type": "application/x-ndjson", traceparent: TRACEPARENT }),
+    post(body, {
+      "content-type": "application/x-ndjson",
+      traceparent: TRACEPARENT,
+      ...STAFF_HEADERS,
+    }),
   );
   assert.equal(res.status, 202, await res.clone().text());
   assert.equal(sent.length, 2);
@@ -178,7 +184,10 @@ Deno.test("telemetry() counts orders accepted, and refused by the problem's titl
 Deno.test("GET /metrics answers the registry in Prometheus text format", async () => {
   const { app } = setup();
   await (await app.request("/healthz")).body?.cancel();
-  const res = await app.request("/metrics");
+  const anonymous = await app.request("/metrics");
+  assert.equal(anonymous.status, 401, "staff only: metrics name routes and counts");
+  await anonymous.body?.cancel();
+  const res = await app.request("/metrics", { headers: STAFF_HEADERS });
   assert.equal(res.status, 200);
   assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
   assert.equal(res.headers.get("traceresponse"), null, "scrapes are not traced");

@@ -1,4 +1,5 @@
 import { loadConfig } from "../lib/config.ts";
+import { testAccess } from "../infra/test_access.ts";
 import assert from "node:assert/strict";
 import { Admission } from "./admission.ts";
 import { createLogger } from "../lib/log.ts";
@@ -9,6 +10,7 @@ import { PAGE_ASSETS } from "./web.ts";
 
 function setup() {
   return createGatewayApp({
+    access: testAccess(),
     config: loadConfig({
       TOPIC_ORDER_REQUESTS: "r",
       TOPIC_PURCHASES: "p",

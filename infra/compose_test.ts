@@ -64,7 +64,8 @@ Deno.test("compose.yaml: every Despacho service's environment is configuration D
       const vars = env(name);
       const unknown = Object.keys(vars).filter((k) => !known.has(k) && !OTEL_VARIABLES.has(k));
       assert.deepEqual(unknown, [], `${name} sets variables nothing reads`);
-      const config = loadConfig(vars); // throws on a bad value
+      // Secrets are files in the container: read as a stand-in of the right length here.
+      const config = loadConfig(vars, () => "s".repeat(43)); // throws on a bad value
       assert.equal(vars.OTEL_SERVICE_NAME, `despacho-${name}`);
       assert.equal(vars.OTEL_DENO, "true");
       if (WORKERS.includes(name)) {
@@ -99,10 +100,19 @@ Deno.test("compose.yaml: Prometheus scrapes the gateway and every worker where t
   for (const { job, target } of targets) {
     const [host, port] = hostPort(target);
     assert.equal(host, job, `${job} scrapes its own service`);
-    const c = loadConfig(env(host));
+    const c = loadConfig(env(host), () => "s".repeat(43));
     assert.equal(port, host === "gateway" ? c.PORT : c.METRICS_PORT, `${job}'s port`);
   }
   assert.ok(config.scrape_configs.every((j) => (j.metrics_path ?? "/metrics") === "/metrics"));
+  // The gateway's /metrics is for staff: Prometheus presents the staff token compose gives it.
+  const gateway = (config.scrape_configs as { job_name: string; authorization?: Json }[])
+    .find((j) => j.job_name === "gateway")!;
+  assert.deepEqual(gateway.authorization, {
+    type: "Bearer",
+    credentials_file: "/run/secrets/staff_token",
+  });
+  assert.ok((prometheus as { secrets?: string[] }).secrets?.includes("staff_token"));
+  assert.equal(env("gateway").STAFF_TOKEN_FILE, "/run/secrets/staff_token");
 });
 
 Deno.test("compose.yaml: Prometheus loads the alert rules from where compose mounts them", () => {

@@ -8,10 +8,16 @@
  * everything, since a restart would fail the same way. Ctrl-C (or SIGTERM) stops every process it
  * started, the broker last, and waits for them to exit.
  *
- * Metrics: the gateway serves `/metrics` on its port; the roles get `METRICS_PORT` 9464, 9465 and
+ * Access: staff routes need a credential. Unless `STAFF_TOKEN(_FILE)` or `OIDC_*` are set, a random
+ * staff token is made on first start in `.cache/staff-token` (and the gateway's shared secret in
+ * `.cache/gateway-secret`), both readable by their owner only, and the sign-in link is printed (the
+ * token in its fragment, never in a query string).
+ *
+ * Metrics: the gateway serves `/metrics` on its port (staff only); the roles get `METRICS_PORT` 9464, 9465 and
  * 9466 (from `METRICS_PORT` when it is set). Each process gets its own `OTEL_SERVICE_NAME`
  * (`despacho-<name>`); the other `OTEL_*` variables (e.g. `OTEL_DENO=true`) pass through to all.
  */
+import { loadOrCreateSecret, signInLine } from "../gateway/auth/mod.ts";
 import { waitFor } from "../lib/wait.ts";
 import { type RunningKafka, startKafka, startupTimeoutMs } from "./kafka.ts";
 
@@ -61,6 +67,24 @@ if (!external) {
     Deno.exit(1);
   }
 }
+// Access control: the staff token and the shared secret, made on first start, readable by their
+// owner only. Given ones (STAFF_TOKEN_FILE, GATEWAY_SECRET_FILE, OIDC_*) are left as they are.
+const given = (name: string) => Boolean(Deno.env.get(name) || Deno.env.get(`${name}_FILE`));
+let staffToken: string | null = null;
+const secrets: Record<string, string> = {};
+if (!given("STAFF_TOKEN") && !Deno.env.get("OIDC_ISSUER")) {
+  const path = `${ROOT}.cache/staff-token`;
+  const token = await loadOrCreateSecret(path);
+  staffToken = token.value;
+  secrets.STAFF_TOKEN_FILE = path;
+  if (token.created) say(`made a staff token in ${path} (readable by you only)`);
+}
+if (!given("GATEWAY_SECRET")) {
+  const path = `${ROOT}.cache/gateway-secret`;
+  await loadOrCreateSecret(path);
+  secrets.GATEWAY_SECRET_FILE = path;
+}
+
 const brokers = external ?? kafka!.brokers;
 say(external ? `using existing Kafka at ${brokers}` : `local Kafka at ${brokers}`);
 const env: Record<string, string> = { KAFKA_BROKERS: brokers };
@@ -179,7 +203,7 @@ for (const node of kafka?.nodes ?? []) {
 }
 
 const metricsPorts = ROLES.map((_, i) => metricsBase + i);
-supervise("gateway", "gateway");
+supervise("gateway", "gateway", [], secrets);
 for (const [i, role] of ROLES.entries()) {
   supervise(role, "worker", ["--role", role], { METRICS_PORT: String(metricsPorts[i]) });
 }
@@ -204,7 +228,14 @@ await waitFor(`the gateway at ${url}/readyz`, async () => {
     ),
   (error) => say(`${(error as Error).message}; the processes keep running`),
 );
-say(`web page: ${url}/ — API docs: ${url}/docs`);
+say(`web page: ${url}/ — API docs (staff): ${url}/docs`);
+if (staffToken !== null) {
+  // Printed at every start, to this terminal only (never logged by a process): the way in.
+  say(signInLine(url, staffToken));
+  say(
+    `or as a bearer token: curl -H "Authorization: Bearer $(cat .cache/staff-token)" '${url}/orders?limit=5'`,
+  );
+}
 say(
   `metrics: ${url}/metrics (gateway), ` +
     ROLES.map((role, i) => `http://127.0.0.1:${metricsPorts[i]}/metrics (${role})`).join(", "),

@@ -166,3 +166,32 @@ Deno.test("acceptorOf() says false where zod would strip a key or refuse", () =>
   assert.equal(accept({ n: 1, s: null, extra: true }), false);
   assert.equal(accept([]), false);
 });
+
+Deno.test("acceptorOf() says false at the edges zod guards", async (t) => {
+  await t.step("a number that is not finite: zod refuses it", () => {
+    const accept = acceptorOf(z.number())!;
+    for (const n of [NaN, Infinity, -Infinity]) {
+      assert.equal(z.number().safeParse(n).success, false);
+      assert.equal(accept(n), false, String(n));
+    }
+    assert.equal(accept(Number.MAX_VALUE), true);
+  });
+  await t.step("an object that is not plain: zod returns a plain copy", () => {
+    const schema = z.object({ n: z.number() });
+    const accept = acceptorOf(schema)!;
+    class Order {
+      n = 2;
+    }
+    assert.equal(accept({ n: 2 }), true);
+    assert.equal(accept(new Order()), false);
+    assert.equal(accept(Object.create({ n: 2 })), false);
+  });
+  await t.step("an unknown key first, within the count of known keys: zod strips it", () => {
+    const schema = z.object({ a: z.number().optional(), b: z.number().optional() });
+    const accept = acceptorOf(schema)!;
+    assert.deepEqual(schema.parse({ extra: 1 }), {});
+    assert.equal(accept({ extra: 1 }), false);
+    assert.equal(accept({ a: 1, extra: 1 }), false);
+    assert.equal(accept({ a: 1 }), true);
+  });
+});

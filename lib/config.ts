@@ -188,6 +188,52 @@ export const ConfigSchema = z.object({
   /** Where a worker's metrics listener binds (`0.0.0.0` in a container). */
   METRICS_HOST: z.string().min(1).default("127.0.0.1"),
   /**
+   * How long topics holding personal data keep it (`retention.ms` of the topics Despacho creates;
+   * existing topics keep theirs). At least a day, so a mail retried for `MAIL_RETRY_FOR_MS` is
+   * still there.
+   */
+  PERSONAL_DATA_RETENTION_MS: int(86_400_000, 10 * 365 * 86_400_000).default(7 * 86_400_000),
+  /**
+   * The staff bearer token (or `STAFF_TOKEN_FILE`), at least 32 characters: staff routes accept it
+   * as `Authorization: Bearer` or through the sign-in form. `deno task start` makes one in
+   * `.cache/staff-token`. The gateway needs it, or an identity provider (`OIDC_*`), or both.
+   */
+  STAFF_TOKEN: z.string().min(32).regex(/^[\x21-\x7e]+$/, "expected visible ASCII").optional(),
+  /**
+   * A secret the gateway instances share (or `GATEWAY_SECRET_FILE`), at least 32 characters: it
+   * signs staff sessions and derives an order's id from its `Idempotency-Key` (HMAC), so a retry
+   * on another instance gets the same order and nobody without it can compute an id.
+   */
+  GATEWAY_SECRET: z.string().min(32).optional(),
+  /** The OpenID Connect issuer staff and service tokens come from (`iss`, exactly). */
+  OIDC_ISSUER: z.url().optional(),
+  /** The audience (`aud`) tokens must carry: this API's client id or resource URI. */
+  OIDC_AUDIENCE: z.string().min(1).optional(),
+  /** The issuer's key set (`jwks_uri`): https, or http on loopback. */
+  OIDC_JWKS_URL: z.url().optional(),
+  /** Where roles are in a token: a claim name or a dotted path (`realm_access.roles`). */
+  OIDC_ROLES_CLAIM: z.string().min(1).default("roles"),
+  /** Accepted signature algorithms, comma-separated; asymmetric only. */
+  OIDC_ALGORITHMS: z.string().default("RS256,ES256,PS256,EdDSA").transform((s) =>
+    s.split(",").map((a) => a.trim()).filter((a) => a !== "")
+  ),
+  /** Clock skew allowed on a token's `exp` and `nbf`, in seconds. */
+  OIDC_CLOCK_TOLERANCE_S: int(0, 300).default(30),
+  /** How long a staff session (the sign-in form's cookie) lasts. */
+  SESSION_TTL_MS: int(60_000, 30 * 86_400_000).default(8 * 3_600_000),
+  /**
+   * The gateway is reached over HTTPS (itself or behind a proxy): session cookies get `Secure`.
+   * Set by itself when the gateway serves TLS.
+   */
+  COOKIE_SECURE: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  /**
+   * The origins the gateway's pages are served from, comma-separated (`https://despacho.example`),
+   * for the rule that a cookie may change state only from them; unset: each request's own origin.
+   */
+  PUBLIC_ORIGINS: z.string().optional().transform((s) =>
+    s === undefined ? undefined : s.split(",").map((o) => o.trim()).filter((o) => o !== "")
+  ),
+  /**
    * `POST /orders` a second from one client address, on average (a token bucket refilled at this
    * rate); beyond, 429 with `Retry-After`. `0`: unlimited. An IPv6 client counts by its /64.
    */
@@ -230,6 +276,14 @@ export const ConfigSchema = z.object({
   }
   for (const [key, message] of smtpProblems(c)) {
     ctx.addIssue({ code: "custom", path: [key], message });
+  }
+  const oidc = [c.OIDC_ISSUER, c.OIDC_AUDIENCE, c.OIDC_JWKS_URL];
+  if (oidc.some((v) => v !== undefined) && oidc.some((v) => v === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["OIDC_ISSUER"],
+      message: "OIDC_ISSUER, OIDC_AUDIENCE and OIDC_JWKS_URL go together: set all three or none",
+    });
   }
 });
 
@@ -324,10 +378,22 @@ function smtpProblems(c: SmtpConfig): [keyof SmtpConfig, string][] {
  * Variables that may name a file holding their value instead (`SMTP_PASSWORD_FILE`): secrets and
  * certificates, which Docker and Kubernetes hand over as files.
  */
-export const FROM_FILE = ["SMTP_PASSWORD", "SMTP_CA", "TLS_CERT", "TLS_KEY"] as const;
+export const FROM_FILE = [
+  "SMTP_PASSWORD",
+  "SMTP_CA",
+  "STAFF_TOKEN",
+  "GATEWAY_SECRET",
+  "TLS_CERT",
+  "TLS_KEY",
+] as const;
 
 /** Variables whose value an error never shows. */
-const SECRETS: ReadonlySet<string> = new Set(["SMTP_PASSWORD", "TLS_KEY"]);
+const SECRETS: ReadonlySet<string> = new Set([
+  "SMTP_PASSWORD",
+  "STAFF_TOKEN",
+  "GATEWAY_SECRET",
+  "TLS_KEY",
+]);
 
 /** Reads a text file, throwing when it cannot. */
 export type ReadTextFile = (path: string) => string;

@@ -19,6 +19,8 @@ export interface Problem {
   errors?: FieldError[];
   /** Errors found and not listed in `errors`, when a list is capped. */
   errorsOmitted?: number;
+  /** Why a credential was refused (401, 403): `missing`, `expired`, `wrong-audience`… */
+  reason?: string;
 }
 
 /** Thrown by handlers for an expected failure; `app.onError` turns it into its response. */

@@ -117,6 +117,46 @@ Deno.test("reportOf() gives rates, taps percentiles from the histogram, top prod
   assert.equal(reportOf(emptyState().totals).taps, null);
 });
 
+Deno.test("reportOf() at its edges: nearest rank rounded up, taps to the nearest tenth, five top products", async (t) => {
+  await t.step("p95 of 11 purchases is the 11th (rank 10.45 rounds up), p50 the 6th", () => {
+    const state = emptyState();
+    const products = ["A", "A", "A", "B", "B", "C", "C", "D", "E", "F", "G"];
+    products.forEach((product, i) => applyEvent(state, ev(i, i + 1, product), "short", options));
+    const report = reportOf(state.totals);
+    assert.deepEqual(report.taps, { mean: 6, p50: 6, p95: 11 });
+    assert.deepEqual(report.topProducts, [
+      { product: "A", purchases: 3 },
+      { product: "B", purchases: 2 },
+      { product: "C", purchases: 2 },
+      { product: "D", purchases: 1 },
+      { product: "E", purchases: 1 },
+    ]);
+  });
+  await t.step("2.96 minutes counts as 3.0, not 2.9", () => {
+    const state = emptyState();
+    applyEvent(state, ev(0, 2.96), "short", options);
+    assert.deepEqual(reportOf(state.totals).taps, { mean: 2.96, p50: 3, p95: 3 });
+  });
+});
+
+Deno.test("applyEvent() takes windows of 1 ms and refuses smaller or fractional ones", async (t) => {
+  await t.step("1 ms", () => {
+    const state = emptyState();
+    applyEvent(state, ev(5), "short", { sizeMs: 1, latenessMs: 0 });
+    const { closed } = applyEvent(state, ev(6), "short", { sizeMs: 1, latenessMs: 0 });
+    assert.deepEqual(closed.map((w) => [w.start, w.end]), [[5, 6]]);
+  });
+  for (const sizeMs of [0, 1.5]) {
+    await t.step(`${sizeMs} ms`, () => {
+      assert.throws(() => applyEvent(emptyState(), ev(0), "short", { sizeMs, latenessMs: 0 }), {
+        name: "RangeError",
+        message:
+          `Cannot place event: window size must be a whole number of ms >= 1: current value is ${sizeMs}`,
+      });
+    });
+  }
+});
+
 Deno.test("mergeStats() of per-partition windows equals the stats of all events together", () => {
   const a = emptyState();
   const b = emptyState();

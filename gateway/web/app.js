@@ -3,6 +3,11 @@
  * `GET /orders/{id}/events`, keeps a live list from `GET /orders?watch=true`, and draws the
  * purchase analytics of `GET /analytics/purchases` and its stream. Everything it loads comes from
  * the gateway that served it.
+ *
+ * Two audiences: anyone places an order and follows it by its tracking link (`/#pedido={id}`);
+ * the list and the analytics are for staff, signed in through `POST /sign-in` (the link
+ * `deno task start` prints carries the token in its fragment, `/#token=…`, which never reaches a
+ * server: the page posts it as the sign-in form would and the answer's cookie does the rest).
  */
 
 /** uPlot, from `/assets/uplot.js` (its IIFE build, loaded before this module). */
@@ -226,6 +231,9 @@ function mergeFollowed(status) {
 function renderFollowed() {
   if (followed === null) return;
   $("#seg-id").textContent = followed.id;
+  const link = /** @type {HTMLAnchorElement} */ ($("#seg-enlace"));
+  link.href = `/#pedido=${encodeURIComponent(followed.id)}`;
+  link.textContent = link.href;
   $("#seg-producto").textContent = followed.order.name;
   $("#seg-precio").textContent = Number.isFinite(followed.order.price)
     ? pesos.format(followed.order.price)
@@ -326,9 +334,12 @@ function showOrder(status) {
   $("#recientes-vacio").hidden = rows.size > 0;
 }
 
-// rows is filled newest-first by prepend; its Map keeps first-seen order, oldest first.
-const list = openStream("pedidos", `/orders?watch=true&limit=${MAX_ORDERS}`);
-list.addEventListener("order", (event) => showOrder(JSON.parse(event.data)));
+/** The live list of every order: staff only. */
+function watchOrders() {
+  // rows is filled newest-first by prepend; its Map keeps first-seen order, oldest first.
+  const list = openStream("pedidos", `/orders?watch=true&limit=${MAX_ORDERS}`);
+  list.addEventListener("order", (event) => showOrder(JSON.parse(event.data)));
+}
 
 // ── Purchase analytics ───────────────────────────────────────────────────────────────────────
 
@@ -516,12 +527,95 @@ function refreshAnalytics() {
   }, 250);
 }
 
-// Stream first, then the snapshot: a window closing in between is not missed.
-const analytics = openStream("compras", "/analytics/purchases/events");
-analytics.addEventListener("window", (event) => {
-  keepWindow(JSON.parse(event.data));
+/** The purchase dashboard: staff only. */
+function watchAnalytics() {
+  // Stream first, then the snapshot: a window closing in between is not missed.
+  const analytics = openStream("compras", "/analytics/purchases/events");
+  analytics.addEventListener("window", (event) => {
+    keepWindow(JSON.parse(event.data));
+    showWindows();
+    refreshAnalytics();
+  });
+  analytics.addEventListener("open", refreshAnalytics);
   showWindows();
-  refreshAnalytics();
-});
-analytics.addEventListener("open", refreshAnalytics);
-showWindows();
+}
+
+// ── Who is looking ───────────────────────────────────────────────────────────────────────────
+
+/**
+ * Signs in with the token of a sign-in link: posted as the sign-in form posts it, so the
+ * fragment leaves the address bar and the session cookie comes back with the next page.
+ *
+ * @param {string} token
+ */
+function signInWith(token) {
+  const post = /** @type {HTMLFormElement} */ (el("form", { method: "post", action: "/sign-in" }, [
+    el("input", { type: "hidden", name: "token", value: token }),
+  ]));
+  document.body.append(post);
+  post.submit();
+}
+
+/** Shows the staff parts to staff, and the sign-in card to everyone else. */
+async function showAudience() {
+  let staff = false;
+  try {
+    const response = await fetch("/orders?limit=1");
+    staff = response.ok;
+    await response.body?.cancel();
+  } catch {
+    // The gateway is out of reach: show what a visitor sees.
+  }
+  for (const part of document.querySelectorAll("[data-personal]")) {
+    /** @type {HTMLElement} */ (part).hidden = !staff;
+  }
+  $("#acceso").hidden = staff;
+  if (staff) {
+    watchOrders();
+    watchAnalytics();
+  } else {
+    showConnection();
+  }
+}
+
+/**
+ * Acts on the address's fragment: a sign-in link's token, or a tracking link's order.
+ *
+ * @returns Whether the page is leaving to sign in.
+ */
+function followFragment() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const token = fragment.get("token");
+  if (token !== null) {
+    signInWith(token);
+    return true;
+  }
+  const linked = fragment.get("pedido");
+  if (linked !== null) followLink(linked);
+  return false;
+}
+
+// A link pasted into this very tab changes only the fragment: act on it too.
+globalThis.addEventListener("hashchange", () => void followFragment());
+if (!followFragment()) void showAudience();
+
+/**
+ * Follows the order of a tracking link.
+ *
+ * @param {string} id
+ */
+async function followLink(id) {
+  try {
+    const response = await fetch(`/orders/${encodeURIComponent(id)}`);
+    if (!response.ok) {
+      $("#seguimiento-vacio").textContent = "No encontramos ese pedido: revisa el enlace.";
+      return;
+    }
+    /** @type {OrderStatus} */
+    const status = await response.json();
+    track(status.id, status.order);
+    mergeFollowed(status);
+  } catch {
+    $("#seguimiento-vacio").textContent = "No se pudo contactar al gateway.";
+  }
+}

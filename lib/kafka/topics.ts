@@ -13,7 +13,18 @@ export interface TopicDef {
 }
 
 /**
- * The order pipeline's topics (the seed's three plus the dead-letter topic).
+ * What a topic holding personal data (names, addresses, what someone bought) keeps, and for how
+ * long: `retention.ms` set on purpose (`PERSONAL_DATA_RETENTION_MS`), not left to the broker's
+ * default.
+ */
+function personal(config: Config): Record<string, string> {
+  return { "retention.ms": String(config.PERSONAL_DATA_RETENTION_MS) };
+}
+
+/**
+ * The order pipeline's topics (the seed's three plus the dead-letter topic). Each holds personal
+ * data (a request and every transition carry the order with its address; an outcome names its
+ * recipient; a dead letter keeps its record), so each keeps it for `PERSONAL_DATA_RETENTION_MS`.
  *
  * @param config Names, partitions and replication.
  * @returns One definition per topic.
@@ -23,12 +34,13 @@ export function orderTopics(config: Config): TopicDef[] {
     partitions: config.TOPIC_PARTITIONS,
     replicationFactor: config.TOPIC_REPLICATION_FACTOR,
   };
+  const configs = personal(config);
   return [
-    { name: config.TOPIC_ORDER_REQUESTS, ...base },
-    { name: config.TOPIC_ORDER_PROCESSING, ...base },
-    { name: config.TOPIC_ORDER_NOTIFICATIONS, ...base },
-    { name: config.TOPIC_MAIL_RETRIES, ...base },
-    { name: config.TOPIC_DEAD_LETTER, ...base },
+    { name: config.TOPIC_ORDER_REQUESTS, ...base, configs },
+    { name: config.TOPIC_ORDER_PROCESSING, ...base, configs },
+    { name: config.TOPIC_ORDER_NOTIFICATIONS, ...base, configs },
+    { name: config.TOPIC_MAIL_RETRIES, ...base, configs },
+    { name: config.TOPIC_DEAD_LETTER, ...base, configs },
   ];
 }
 
@@ -44,9 +56,11 @@ export function purchaseTopics(config: Config): TopicDef[] {
     partitions: config.TOPIC_PARTITIONS,
     replicationFactor: config.TOPIC_REPLICATION_FACTOR,
   };
+  const configs = personal(config);
   return [
-    { name: config.TOPIC_PURCHASES, ...base },
-    { name: config.TOPIC_PURCHASE_NOTIFICATIONS, ...base },
+    { name: config.TOPIC_PURCHASES, ...base, configs },
+    { name: config.TOPIC_PURCHASE_NOTIFICATIONS, ...base, configs },
+    // Windows and totals: counts per product and country, no person.
     { name: config.TOPIC_PURCHASE_ANALYTICS, ...base },
     {
       name: config.TOPIC_PURCHASE_STATE,
@@ -59,7 +73,7 @@ export function purchaseTopics(config: Config): TopicDef[] {
         "min.cleanable.dirty.ratio": "0.1",
       },
     },
-    { name: config.TOPIC_DEAD_LETTER, ...base },
+    { name: config.TOPIC_DEAD_LETTER, ...base, configs },
   ];
 }
 
@@ -75,9 +89,11 @@ export function purchaseMailTopics(config: Config): TopicDef[] {
     partitions: config.TOPIC_PARTITIONS,
     replicationFactor: config.TOPIC_REPLICATION_FACTOR,
   };
+  const configs = personal(config);
   return [
-    { name: config.TOPIC_PURCHASE_NOTIFICATIONS, ...base },
-    { name: config.TOPIC_PURCHASE_MAIL_RETRIES, ...base },
+    { name: config.TOPIC_PURCHASE_NOTIFICATIONS, ...base, configs },
+    { name: config.TOPIC_PURCHASE_MAIL_RETRIES, ...base, configs },
+    // Outcomes carry ids and folios, no address, name or text.
     { name: config.TOPIC_PURCHASE_MAIL, ...base },
   ];
 }

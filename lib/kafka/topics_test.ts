@@ -4,6 +4,7 @@ import { WaitTimeoutError } from "../wait.ts";
 import {
   ensureTopics,
   orderTopics,
+  purchaseMailTopics,
   purchaseTopics,
   type TopicAdmin,
   type TopicDef,
@@ -90,4 +91,28 @@ Deno.test("orderTopics() and purchaseTopics() follow the configuration; the stat
   ]);
   const state = purchaseTopics(config).find((t) => t.name === "purchase_analytics_state");
   assert.equal(state?.configs?.["cleanup.policy"], "compact");
+});
+
+Deno.test("every topic holding personal data keeps it for PERSONAL_DATA_RETENTION_MS, the others hold none", () => {
+  const config = loadConfig({ PERSONAL_DATA_RETENTION_MS: String(3 * 86_400_000) });
+  const all = [...orderTopics(config), ...purchaseTopics(config), ...purchaseMailTopics(config)];
+  const kept = new Map(all.map((t) => [t.name, t.configs?.["retention.ms"] ?? null]));
+  assert.deepEqual(Object.fromEntries(kept), {
+    order_requests: "259200000",
+    order_processing: "259200000",
+    order_notifications: "259200000",
+    order_mail_retries: "259200000",
+    despacho_dead_letter: "259200000",
+    purchase_events: "259200000",
+    purchase_notifications: "259200000",
+    purchase_mail_retries: "259200000",
+    // Counts per window, a checkpoint of counts, mail outcomes without address: no person.
+    purchase_analytics: null,
+    purchase_analytics_state: null,
+    purchase_mail: null,
+  });
+  assert.throws(
+    () => loadConfig({ PERSONAL_DATA_RETENTION_MS: "3600000" }),
+    /PERSONAL_DATA_RETENTION_MS/,
+  );
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ACCESS_ENV } from "../../infra/test_access.ts";
 import { startKafka } from "../../infra/kafka.ts";
 import { type Proc, spawnDeno } from "../../infra/process.ts";
 import { startSmtp } from "../../infra/smtp.ts";
@@ -81,6 +82,7 @@ Deno.test({
       KAFKA_SESSION_TIMEOUT_MS: "10000",
       KAFKA_ACK_TIMEOUT_MS: "2000",
       ...topicEnv(uniqueName("restart")),
+      ...ACCESS_ENV,
       TOPIC_PARTITIONS: "2",
       STAGE_DWELL_MS: "0",
       // 25 orders and their retries from one address while the broker is down: not a rate test.

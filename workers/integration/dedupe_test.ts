@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ACCESS_ENV } from "../../infra/test_access.ts";
 import { type Config, loadConfig } from "../../lib/config.ts";
 import { createKafkaClient } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
@@ -47,6 +48,7 @@ Deno.test({
       KAFKA_BROKERS: brokers,
       KAFKA_CLIENT: testClientName(),
       ...topicEnv(uniqueName("dedupe")),
+      ...ACCESS_ENV,
       TOPIC_PARTITIONS: "3",
       INSTANCE_ID: "dedupe",
       STAGE_DWELL_MS: "0",

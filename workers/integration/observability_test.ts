@@ -6,6 +6,7 @@
  * text parser (npm `@platformatic/promotel`), and the spans of one order are followed across
  * every hop.
  */
+import { ACCESS_ENV, STAFF_HEADERS } from "../../infra/test_access.ts";
 import assert from "node:assert/strict";
 import { parse } from "@platformatic/promotel";
 import { type Proc, spawnDeno } from "../../infra/process.ts";
@@ -93,8 +94,8 @@ function assertHistogram(s: Scrape, name: string, labels: Record<string, string>
   assert.ok(value(s, `${name}_sum`, labels) >= 0);
 }
 
-async function scrape(url: string): Promise<Scrape> {
-  const res = await fetch(url);
+async function scrape(url: string, headers: HeadersInit = {}): Promise<Scrape> {
+  const res = await fetch(url, { headers });
   assert.equal(res.status, 200, url);
   assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
   const text = await res.text();
@@ -201,6 +202,7 @@ Deno.test({
         ...await Promise.all([
           spawnDeno("gateway", ["task", "-q", "gateway"], {
             ...env("gateway"),
+            ...ACCESS_ENV,
             PORT: String(gatewayPort),
           }, /"listening"/),
           worker("processing", metricsPorts.processing, /processing orders/),
@@ -273,14 +275,18 @@ Deno.test({
       }));
       const bought = await fetch(`${gateway}/purchases`, {
         method: "POST",
-        headers: { "content-type": "application/x-ndjson", traceparent: incoming },
+        headers: {
+          "content-type": "application/x-ndjson",
+          traceparent: incoming,
+          ...STAFF_HEADERS,
+        },
         body: purchases.map((p) => JSON.stringify(p)).join("\n"),
       });
       assert.equal(bought.status, 202);
       await bought.body?.cancel();
 
       await t.step("the gateway's /metrics", async () => {
-        const s = await scrape(`${gateway}/metrics`);
+        const s = await scrape(`${gateway}/metrics`, STAFF_HEADERS);
         const posted = { method: "POST", route: "/orders", status: "202" };
         assert.equal(s.types.get("despacho_http_requests_total"), "counter");
         assert.equal(value(s, "despacho_http_requests_total", posted), 3);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ACCESS_ENV } from "../../infra/test_access.ts";
 import { type Config, loadConfig } from "../../lib/config.ts";
 import { createKafkaClient } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
@@ -27,6 +28,7 @@ async function orderPipeline(overrides: Record<string, string>) {
     KAFKA_BROKERS: brokers,
     KAFKA_CLIENT: testClientName(),
     ...topicEnv(prefix),
+    ...ACCESS_ENV,
     TOPIC_PARTITIONS: "3",
     INSTANCE_ID: "e2e",
     PORT: "0",

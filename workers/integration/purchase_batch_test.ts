@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ACCESS_ENV, STAFF_HEADERS } from "../../infra/test_access.ts";
 import { generatePurchases, readWords } from "../../datasets/purchases.ts";
 import { procStat, spawnDeno } from "../../infra/process.ts";
 import {
@@ -23,6 +24,7 @@ Deno.test({
       KAFKA_BROKERS: brokers,
       KAFKA_CLIENT: testClientName(),
       ...topicEnv(uniqueName("batch")),
+      ...ACCESS_ENV,
       TOPIC_PARTITIONS: "3",
       PORT: String(20_000 + Math.floor(Math.random() * 20_000)),
       MAX_BODY_BYTES: String(8 * 1024 * 1024),
@@ -43,7 +45,7 @@ Deno.test({
       let done = false;
       const batch = fetch(`${url}/purchases`, {
         method: "POST",
-        headers: { "content-type": "application/x-ndjson" },
+        headers: { "content-type": "application/x-ndjson", ...STAFF_HEADERS },
         body,
       }).then(async (res) => ({ status: res.status, json: await res.json() }))
         .finally(() => (done = true));

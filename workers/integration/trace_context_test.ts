@@ -3,6 +3,7 @@
  * the roles still carry a `traceparent` on every record, so one order is one trace id everywhere.
  * `observability_test.ts` runs the same path with Deno's tracer on and checks the spans.
  */
+import { ACCESS_ENV } from "../../infra/test_access.ts";
 import assert from "node:assert/strict";
 import { type Config, loadConfig } from "../../lib/config.ts";
 import { createKafkaClient } from "../../lib/kafka/mod.ts";
@@ -42,6 +43,7 @@ Deno.test({
       KAFKA_BROKERS: brokers,
       KAFKA_CLIENT: testClientName(),
       ...topicEnv(uniqueName("trace")),
+      ...ACCESS_ENV,
       TOPIC_PARTITIONS: "2",
       INSTANCE_ID: "trace",
       PORT: "0",

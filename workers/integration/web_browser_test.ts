@@ -4,6 +4,7 @@
  * Screenshots of each page go to `.cache/screenshots/`; with `UPDATE_SCREENSHOTS=1` the README's
  * copies in `docs/screenshots/` are rewritten too.
  */
+import { ACCESS_ENV, STAFF_HEADERS, TEST_STAFF_TOKEN } from "../../infra/test_access.ts";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { generatePurchases, readWords } from "../../datasets/purchases.ts";
@@ -60,6 +61,7 @@ async function startSystem() {
     KAFKA_BROKERS: brokers,
     KAFKA_CLIENT: testClientName(),
     ...topicEnv(uniqueName("web")),
+    ...ACCESS_ENV,
     TOPIC_PARTITIONS: "2",
     INSTANCE_ID: "web",
     PORT: "0",
@@ -118,7 +120,7 @@ const text = (page: Page, selector: string) =>
 
 Deno.test({
   name:
-    "web page in Chromium: place an order by keyboard and watch it reach finalizado, field errors from the API, purchase windows on the dashboard, phone width, /docs",
+    "web page in Chromium: a signed-out visitor sees neither list nor dashboard and follows an order by its link; staff sign in by the printed link; an order by keyboard reaches finalizado, field errors from the API, purchase windows on the dashboard, phone width, /docs",
   ignore: "skip" in chromium,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -141,12 +143,60 @@ Deno.test({
       const page = browser.context.pages()[0] ?? await browser.context.newPage();
       page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
       page.on("console", (message) => {
-        // Chromium logs every non-2xx fetch; the 422 of the invalid form is expected.
-        if (message.type() === "error" && !/status of 422/.test(message.text())) {
+        // Chromium logs every non-2xx fetch; the 422 of the invalid form and the 401 that tells
+        // the page its visitor is not signed in are expected.
+        if (message.type() === "error" && !/status of (422|401)/.test(message.text())) {
           problems.push(`console: ${message.text()}`);
         }
       });
-      await page.goto(`${system.url}/`);
+      await t.step(
+        "a signed-out visitor gets neither the order list nor the dashboard, and follows an order by its tracking link",
+        async () => {
+          await page.goto(`${system.url}/`);
+          await page.locator("#acceso").waitFor({ state: "visible", timeout: 30_000 });
+          assert.equal(await page.isVisible("#recientes"), false, "no order list");
+          assert.equal(await page.isVisible("#compras"), false, "no dashboard");
+          for (const path of ["/orders?limit=5", "/analytics/purchases", "/docs", "/metrics"]) {
+            const res = await page.request.get(`${system.url}${path}`);
+            assert.equal(res.status(), 401, `${path} refuses a signed-out visitor`);
+          }
+          // A customer places an order and gets its link; the link opens that order elsewhere.
+          await page.fill("#name", "Empanadas");
+          await page.fill("#price", "4990");
+          await page.fill("#email", "cliente@example.cl");
+          await page.click("#pedido button[type=submit]");
+          const link = await waitFor("the tracking link", async () => {
+            const href = await page.getAttribute("#seg-enlace", "href");
+            return href?.includes("#pedido=") ? href : undefined;
+          });
+          assert.match(link, /\/#pedido=[A-Za-z0-9_-]{22}$/);
+          const customer = await browser.context.newPage();
+          await customer.goto(new URL(link, system.url).href);
+          await waitFor(
+            "finalizado on the customer's page",
+            async () => (await text(customer, "#seg-estado")) === "finalizado" ? true : undefined,
+          );
+          assert.equal(await text(customer, "#seg-producto"), "Empanadas");
+          assert.equal(await customer.isVisible("#recientes"), false);
+          await screenshot(customer, "seguimiento", { fullPage: false, forDocs: false });
+          await customer.close();
+          // A made-up link shows nothing.
+          const stranger = await browser.context.newPage();
+          await stranger.goto(`${system.url}/#pedido=AAAAAAAAAAAAAAAAAAAAAA`);
+          await waitFor(
+            "the page to say the link is unknown",
+            async () =>
+              /No encontramos/.test(await text(stranger, "#seguimiento-vacio")) || undefined,
+          );
+          await stranger.close();
+        },
+      );
+
+      // Staff sign in with the link `deno task start` prints (the token in the fragment).
+      await page.goto(`${system.url}/#token=${TEST_STAFF_TOKEN}`);
+      await page.locator("#recientes").waitFor({ state: "visible", timeout: 30_000 });
+      assert.equal(new URL(page.url()).hash, "", "the token left the address bar");
+      assert.equal(await page.isVisible("#acceso"), false);
       await waitFor(
         "the page to be live",
         async () => (await text(page, "#conexion")) === "En vivo" ? true : undefined,
@@ -246,7 +296,7 @@ Deno.test({
             const lines = events.slice(batch * 120, (batch + 1) * 120);
             const res = await fetch(`${system.url}/purchases`, {
               method: "POST",
-              headers: { "content-type": "application/x-ndjson" },
+              headers: { "content-type": "application/x-ndjson", ...STAFF_HEADERS },
               body: lines.map((e) => JSON.stringify(e)).join("\n"),
             });
             assert.equal(res.status, 202, await res.text());
