@@ -231,10 +231,9 @@ function gatewayApp(env: Record<string, string> = { STREAMS_PER_CLIENT: "1" }) {
   });
   return {
     view,
-    // As staff: the list and analytics streams are theirs (a customer's own stream needs no
-    // credential, and the header changes nothing there).
-    open: (path: string, peer = "203.0.113.5") =>
-      app.request(path, { headers: STAFF_HEADERS }, from(peer)),
+    // As staff: the list and analytics streams are theirs (an order's stream is its link's).
+    open: (path: string, peer = "203.0.113.5", headers: Record<string, string> = STAFF_HEADERS) =>
+      app.request(path, { headers }, from(peer)),
   };
 }
 
@@ -255,6 +254,13 @@ Deno.test("an event stream beyond the client's cap is a 429 until one closes", a
       }
       // Not a stream: never counted.
       assert.equal((await open("/orders?watch=false")).status, 200);
+      // Refused by its guard (anonymous on a staff stream): holds nothing of another address's.
+      const anonymous = await open("/orders?watch=true", "192.0.2.9", {});
+      assert.equal(anonymous.status, 401);
+      await anonymous.body?.cancel();
+      const staff = await open("/orders?watch=true", "192.0.2.9");
+      assert.equal(staff.status, 200);
+      await staff.body!.cancel();
       // Another client has its own streams.
       const other = await open(path, "198.51.100.7");
       assert.equal(other.status, 200);

@@ -11,6 +11,10 @@ import { Admission } from "./admission.ts";
 import { createApp } from "./app.ts";
 import { clientAddress, clientLimits } from "./rate_limit.ts";
 import { HSTS, serveApp } from "./server.ts";
+import { createAccess } from "./access.ts";
+import { AnalyticsView } from "./analytics.ts";
+import { createGatewayApp } from "./routes.ts";
+import { ACCESS_ENV, TEST_STAFF_TOKEN } from "../infra/test_access.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -202,4 +206,59 @@ Deno.test("serveApp() without TLS sends no HSTS and gives the app the peer addre
       await running.shutdown();
     }
   }
+});
+
+Deno.test({
+  name: "a staff session's cookie is Secure when the gateway serves TLS, without COOKIE_SECURE",
+  ignore: pem === null,
+  async fn() {
+    const { ca, cert, key } = pem!;
+    const log = createLogger("test", "error", () => {});
+    const cookieOf = async (
+      env: Record<string, string>,
+      scheme: string,
+      client?: Deno.HttpClient,
+    ) => {
+      const config = loadConfig({ PORT: "0", ...ACCESS_ENV, ...env });
+      const publisher = { ready: () => true, publish: () => Promise.resolve() };
+      const running = serveApp(
+        createGatewayApp({
+          access: createAccess(config, log),
+          config,
+          admission: new Admission(publisher, { maxPending: 10, ackTimeoutMs: 1000 }),
+          view: new OrderView(),
+          analytics: new AnalyticsView(),
+          log,
+        }),
+        config,
+      );
+      try {
+        const res = await fetch(`${scheme}://127.0.0.1:${running.addr.port}/sign-in`, {
+          ...(client === undefined ? {} : { client }),
+          method: "POST",
+          redirect: "manual",
+          headers: {
+            "content-type": "application/x-www-form-urlencoded",
+            "sec-fetch-site": "same-origin",
+          },
+          body: new URLSearchParams({ token: TEST_STAFF_TOKEN }).toString(),
+        });
+        await res.body?.cancel();
+        assert.equal(res.status, 303);
+        return res.headers.get("set-cookie") ?? "";
+      } finally {
+        await running.shutdown();
+      }
+    };
+    const client = Deno.createHttpClient({ caCerts: [ca] });
+    try {
+      const overTls = await cookieOf({ TLS_CERT: cert, TLS_KEY: key }, "https", client);
+      assert.match(overTls, /^__Host-/);
+      assert.match(overTls, /; Secure/i);
+      const plain = await cookieOf({}, "http");
+      assert.doesNotMatch(plain, /; Secure/i);
+    } finally {
+      client.close();
+    }
+  },
 });
