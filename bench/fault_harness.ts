@@ -71,6 +71,9 @@ export class FaultSystem {
       KAFKA_SESSION_TIMEOUT_MS: "10000",
       PURCHASE_CONSOLE: "off",
       LOG_LEVEL: "info",
+      // Every load comes from 127.0.0.1: per-client limits would measure themselves.
+      ORDER_RATE_PER_S: "0",
+      STREAMS_PER_CLIENT: "0",
       ...extra,
     };
   }

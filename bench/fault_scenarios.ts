@@ -134,7 +134,6 @@ export async function brokerKill(ctx: FaultContext): Promise<FaultResult> {
   const system = new FaultSystem("broker", ctx.brokers, ctx.client, {
     TOPIC_REPLICATION_FACTOR: "3",
     SMTP_URL: smtp.url,
-    KAFKA_ACK_TIMEOUT_MS: "2000",
   }, ctx.say);
   const kafka = kafkaOf(ctx);
   try {

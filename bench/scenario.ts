@@ -207,6 +207,9 @@ export async function startSystem(
     PORT: port,
     OUTBOX_DIR: outbox,
     LOG_LEVEL: "info",
+    // Every load comes from 127.0.0.1: per-client limits would measure themselves.
+    ORDER_RATE_PER_S: "0",
+    STREAMS_PER_CLIENT: "0",
   };
   const procs = new Map<string, Proc>();
   let observer: Observer | null = null;

@@ -54,6 +54,7 @@ const env = {
   TOPIC_PARTITIONS: "5",
   PORT: "0",
   LOG_LEVEL: "info",
+  ORDER_RATE_PER_S: "0",
   GROUP_ID_PREFIX: `bench-state-${stamp}`,
 };
 const config = loadConfig(env);

@@ -41,20 +41,22 @@ export interface Access {
 }
 
 /** The settings access control reads. */
-export type AccessConfig = Pick<
-  Config,
-  | "STAFF_TOKEN"
-  | "GATEWAY_SECRET"
-  | "OIDC_ISSUER"
-  | "OIDC_AUDIENCE"
-  | "OIDC_JWKS_URL"
-  | "OIDC_ROLES_CLAIM"
-  | "OIDC_ALGORITHMS"
-  | "OIDC_CLOCK_TOLERANCE_S"
-  | "SESSION_TTL_MS"
-  | "COOKIE_SECURE"
-  | "PUBLIC_ORIGINS"
->;
+export type AccessConfig =
+  & Pick<
+    Config,
+    | "STAFF_TOKEN"
+    | "GATEWAY_SECRET"
+    | "OIDC_ISSUER"
+    | "OIDC_AUDIENCE"
+    | "OIDC_JWKS_URL"
+    | "OIDC_ROLES_CLAIM"
+    | "OIDC_ALGORITHMS"
+    | "OIDC_CLOCK_TOLERANCE_S"
+    | "SESSION_TTL_MS"
+    | "COOKIE_SECURE"
+    | "PUBLIC_ORIGINS"
+  >
+  & Partial<Pick<Config, "TLS_CERT">>;
 
 /**
  * What keeps the gateway from protecting its routes, as one sentence per problem; empty when it can.
@@ -109,7 +111,8 @@ export function createAccess(config: AccessConfig, log: Logger): Access {
       secret,
       staff,
       ttlMs: config.SESSION_TTL_MS,
-      secure: config.COOKIE_SECURE,
+      // A gateway serving TLS itself is reached over HTTPS: Secure without being told.
+      secure: config.COOKIE_SECURE || config.TLS_CERT !== undefined,
     });
   }
   const origins = config.PUBLIC_ORIGINS;

@@ -91,7 +91,8 @@ async function setup() {
     TOPIC_ORDER_REQUESTS: "r",
     TOPIC_PURCHASES: "p",
   });
-  const log = createLogger("test", "error", () => {});
+  const lines: string[] = [];
+  const log = createLogger("test", "info", (line) => lines.push(line));
   const view = new OrderView();
   const app = createGatewayApp({
     config,
@@ -127,7 +128,7 @@ async function setup() {
     "staff (OIDC)": await mint(good, {}),
     "staff token": TEST_STAFF_TOKEN,
   };
-  return { app, view, tokens, close: () => jwks.shutdown() };
+  return { app, view, tokens, lines, close: () => jwks.shutdown() };
 }
 
 const PURCHASE = {
@@ -301,4 +302,59 @@ Deno.test("accessProblems() stops a gateway with no staff credential or no share
     accessProblems(loadConfig({ GATEWAY_SECRET: ACCESS_ENV.GATEWAY_SECRET })).length,
     1,
   );
+});
+
+Deno.test("a staff read of orders leaves an audit record: who, which ids, when; never the data", async () => {
+  const { app, tokens, lines, close } = await setup();
+  try {
+    const placed = await (await app.request("/orders", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "Pizza", price: 12990, email: "ana@example.cl" }),
+    })).json();
+    lines.length = 0;
+    const read = await app.request("/orders?limit=5", {
+      headers: { authorization: `Bearer ${tokens["staff (OIDC)"]}` },
+    });
+    assert.equal(read.status, 200);
+    await read.body?.cancel();
+    const audit = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "staff read orders");
+    assert.equal(audit.length, 1);
+    assert.deepEqual(
+      { ns: audit[0].ns, who: audit[0].who, via: audit[0].via, ids: audit[0].ids },
+      { ns: "test:audit", who: "someone", via: "oidc", ids: [placed.id] },
+    );
+    assert.ok(typeof audit[0].t === "string", "when");
+    assert.ok(!lines.join("\n").includes("ana@example.cl"), "no personal data in any line");
+    assert.ok(!lines.join("\n").includes(tokens["staff (OIDC)"]!), "no credential in any line");
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("createAccess() makes session cookies Secure when the gateway serves TLS or is told it is behind HTTPS", async (t) => {
+  const base = loadConfig(ACCESS_ENV);
+  const log = createLogger("test", "error", () => {});
+  const cases: [string, Partial<typeof base>, boolean][] = [
+    ["plain HTTP", {}, false],
+    ["TLS_CERT given", { TLS_CERT: "-----BEGIN CERTIFICATE-----" }, true],
+    ["COOKIE_SECURE=true", { COOKIE_SECURE: true }, true],
+  ];
+  for (const [name, change, secure] of cases) {
+    await t.step(name, async () => {
+      const { signIn } = createAccess({ ...base, ...change }, log);
+      const res = await signIn!.request("/sign-in", {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "sec-fetch-site": "same-origin",
+        },
+        body: new URLSearchParams({ token: TEST_STAFF_TOKEN }).toString(),
+      });
+      assert.equal(res.status, 303);
+      const cookie = res.headers.get("set-cookie") ?? "";
+      assert.equal(/;\s*Secure/i.test(cookie), secure, cookie.replace(/=[^;]+/, "=…"));
+      assert.equal(cookie.startsWith("__Host-"), secure);
+    });
+  }
 });

@@ -21,6 +21,7 @@ import {
 import type { Admission } from "./admission.ts";
 import { limitBody } from "./body_limit.ts";
 import type { Drain } from "./drain.ts";
+import type { LimitedRoute } from "./rate_limit.ts";
 import { pushedItems } from "./sse.ts";
 import { telemetry, traceparentOf } from "./telemetry.ts";
 import { kafkaAttributes, startHop, TRACEPARENT } from "../lib/tracing.ts";
@@ -49,6 +50,8 @@ export interface AppDeps {
   mount?: readonly (readonly [string, Hono])[];
   /** Refuses new requests with 503 once the gateway is stopping. @default none */
   drain?: Drain;
+  /** Per-client limits (`rate_limit.ts`), registered ahead of the routes they guard. @default none */
+  limits?: readonly LimitedRoute[];
 }
 
 const RETRY_AFTER_S = "2";
@@ -76,6 +79,7 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   app.use(telemetry({ problemOf: toProblem }));
   if (deps.drain !== undefined) app.use(deps.drain.middleware());
+  for (const [method, path, limit] of deps.limits ?? []) app.on(method, path, limit);
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", (c) => {

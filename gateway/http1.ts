@@ -68,6 +68,13 @@ export interface Http1Options {
    * with its status: such requests never reach the app, so its metrics would not see them.
    */
   onRefused?: (status: number) => void;
+  /**
+   * Serve HTTPS with this PEM certificate chain and key (`Deno.listenTls`); the parser is the
+   * same, behind the TLS layer. @default plain HTTP
+   */
+  tls?: { cert: string; key: string };
+  /** Header fields added to every answer, refusals included (`Strict-Transport-Security`). */
+  headers?: readonly (readonly [string, string])[];
 }
 
 /** A running {@linkcode serveHttp1} server. */
@@ -84,7 +91,16 @@ export interface Http1Server {
   shutdown(forceAfterMs?: number): Promise<void>;
 }
 
-type Handler = (request: Request) => Response | Promise<Response>;
+/**
+ * What a handler learns of the connection, as `Deno.serve` tells it (a Hono app reads it as its
+ * env: `c.env.remoteAddr`).
+ */
+export interface Http1Info {
+  /** The client's end of the connection. */
+  remoteAddr: Deno.NetAddr;
+}
+
+type Handler = (request: Request, info: Http1Info) => Response | Promise<Response>;
 
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
@@ -111,8 +127,12 @@ export function serveHttp1(handler: Handler, options: Http1Options): Http1Server
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
     onRefused: options.onRefused ?? (() => {}),
+    headers: options.headers ?? [],
+    scheme: options.tls === undefined ? "http" as const : "https" as const,
   };
-  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const listener: Deno.Listener<Deno.Conn, Deno.NetAddr> = options.tls === undefined
+    ? Deno.listen({ hostname: options.hostname, port: options.port })
+    : Deno.listenTls({ hostname: options.hostname, port: options.port, ...options.tls });
   const connections = new Set<Connection>();
   let closing = false;
   // One sweep finds every connection past its deadline: no timer per request.
@@ -132,14 +152,18 @@ export function serveHttp1(handler: Handler, options: Http1Options): Http1Server
 
   const accepting = (async () => {
     for (;;) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.Conn;
       try {
         conn = await listener.accept();
       } catch {
-        return; // the listener was closed
+        if (closing) return; // the listener was closed
+        // One client's failure is not the listener's; a pause keeps a lasting one (no file
+        // descriptors left) from spinning.
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
       }
       try {
-        conn.setNoDelay(true);
+        if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
       } catch { /* closed already */ }
       const c = new Connection(conn, handler, limits, () => closing);
       connections.add(c);
@@ -166,13 +190,18 @@ export function serveHttp1(handler: Handler, options: Http1Options): Http1Server
   };
 }
 
+type Limits = Required<Omit<Http1Options, "hostname" | "port" | "tls">> & {
+  /** `https` behind TLS: what the request's URL says. */
+  scheme: "http" | "https";
+};
+
 type Phase = "idle" | "head" | "body" | "handling" | "writing";
 
 /** One client connection: reads requests in order and writes their answers. */
 class Connection {
-  #conn: Deno.TcpConn;
+  #conn: Deno.Conn;
   #handler: Handler;
-  #limits: Required<Omit<Http1Options, "hostname" | "port">>;
+  #limits: Limits;
   #closing: () => boolean;
   #buf = new Uint8Array(4 * 1024);
   #start = 0;
@@ -191,9 +220,9 @@ class Connection {
   #writeDeadline = Infinity;
 
   constructor(
-    conn: Deno.TcpConn,
+    conn: Deno.Conn,
     handler: Handler,
-    limits: Required<Omit<Http1Options, "hostname" | "port">>,
+    limits: Limits,
     closing: () => boolean,
   ) {
     this.#conn = conn;
@@ -294,7 +323,9 @@ class Connection {
     this.deadline = Infinity;
     let response: Response;
     try {
-      response = await this.#handler(request);
+      response = await this.#handler(request, {
+        remoteAddr: this.#conn.remoteAddr as Deno.NetAddr,
+      });
     } catch {
       response = problemResponse(
         new Refusal(500, "Internal error", "Something went wrong on our side"),
@@ -456,7 +487,7 @@ class Connection {
     if (host !== undefined && !HOST.test(host)) {
       throw new Refusal(400, "Bad request", "Cannot read request: Host is not a host[:port]");
     }
-    const url = requestUrl(target, host ?? "localhost");
+    const url = requestUrl(target, host ?? "localhost", this.#limits.scheme);
 
     // Body: Content-Length, chunked, or none.
     let body: Uint8Array<ArrayBuffer> | null = null;
@@ -670,6 +701,7 @@ class Connection {
   async #write(response: Response, keepAlive: boolean, head: boolean): Promise<void> {
     const status = response.status;
     let text = `HTTP/1.1 ${status} ${REASONS[status] ?? ""}\r\ndate: ${httpDate()}\r\n`;
+    for (const [name, value] of this.#limits.headers) text += `${name}: ${value}\r\n`;
     let streamed = false;
     response.headers.forEach((value, name) => {
       if (name === "connection" || name === "content-length" || name === "transfer-encoding") {

@@ -195,8 +195,8 @@ export function parseRequestLine(line: string): [string, string, string] {
  *
  * @throws {Refusal} 400 when the target is neither a path nor an http URL.
  */
-export function requestUrl(target: string, host: string): string {
-  if (target.startsWith("/")) return `http://${host}${target}`;
+export function requestUrl(target: string, host: string, scheme = "http"): string {
+  if (target.startsWith("/")) return `${scheme}://${host}${target}`;
   if (/^https?:\/\//i.test(target)) return target;
   throw new Refusal(400, "Bad request", "Cannot read request: target is not an http URL");
 }

@@ -286,6 +286,7 @@ function unsecuredDocument(): Json {
             "422": problemResponse("`limit` or `watch` out of range", {
               invalidQuery: ex.problems.invalidQuery,
             }),
+            "429": problemRef("TooManyStreams"),
           },
         },
       },
@@ -325,6 +326,7 @@ function unsecuredDocument(): Json {
               ]),
             ),
             "404": problemRef("OrderNotFound"),
+            "429": problemRef("TooManyStreams"),
           },
         },
       },
@@ -400,6 +402,7 @@ function unsecuredDocument(): Json {
               { window: "PurchaseWindow" },
               ex.sse([["window", ex.purchaseWindow]]),
             ),
+            "429": problemRef("TooManyStreams"),
           },
         },
       },
@@ -600,8 +603,14 @@ function unsecuredDocument(): Json {
           mediaType: ex.problems.mediaType,
         }),
         TooManyRequests: problemResponse(
-          "The gateway is over capacity and sheds load; retry after Retry-After seconds",
-          { overloaded: ex.problems.overloaded },
+          "The gateway is over capacity and sheds load, or this client address sent more than " +
+            "its rate (ORDER_RATE_PER_S, bursts of ORDER_BURST); retry after Retry-After seconds",
+          { overloaded: ex.problems.overloaded, rateLimited: ex.problems.rateLimited },
+          retryAfter,
+        ),
+        TooManyStreams: problemResponse(
+          "This client address holds STREAMS_PER_CLIENT event streams open already; close one",
+          { tooManyStreams: ex.problems.tooManyStreams },
           retryAfter,
         ),
         ServiceUnavailable: problemResponse(

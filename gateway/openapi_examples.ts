@@ -249,6 +249,16 @@ export const problems = {
     "Too many requests",
     "Cannot accept order: the gateway is over capacity; retry after 2 s",
   ),
+  rateLimited: problem(
+    429,
+    "Rate limit exceeded",
+    "Cannot accept order: more than 5 orders a second (bursts of 20) from this client address; retry in 1 s",
+  ),
+  tooManyStreams: problem(
+    429,
+    "Too many open streams",
+    "Cannot open event stream: 10 streams already open from this client address; close one first",
+  ),
   kafkaDown: problem(
     503,
     "Kafka unavailable",

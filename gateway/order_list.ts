@@ -4,6 +4,8 @@
  * again every time it changes (new, a new state, a mail sent), so a page keeps a live list with
  * one request.
  */
+import type { Logger } from "../lib/log.ts";
+import type { Principal } from "./auth/mod.ts";
 import { Hono, type MiddlewareHandler } from "hono";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
@@ -41,13 +43,23 @@ export function linked(status: OrderStatus): LinkedOrder {
  * The `/orders` list routes, mounted beside the order API of `app.ts`. Staff only: the list holds
  * every customer's name, address and mails.
  *
+ * Every staff read leaves an audit record on the `audit` log: who (the credential's subject and
+ * kind), which order ids, when (the line's time); never the data read.
+ *
  * @param view The orders the gateway keeps (its order store).
  * @param staff The staff audience's guard.
+ * @param audit Where the audit records go. @default nowhere
  * @returns A Hono app answering `GET /`.
  */
-export function createOrderListRoutes(view: OrderReadModel, staff: MiddlewareHandler): Hono {
+export function createOrderListRoutes(
+  view: OrderReadModel,
+  staff: MiddlewareHandler,
+  audit?: Logger,
+): Hono {
   const app = new Hono();
   app.get("/", staff, function listOrders(c) {
+    const who = c.get("principal") as Principal | undefined;
+    const by = who === undefined ? {} : { who: who.subject, via: who.via };
     const parsed = OrderListQuerySchema.safeParse(c.req.query());
     if (!parsed.success) {
       const errors = fieldErrors(parsed.error.issues);
@@ -59,7 +71,11 @@ export function createOrderListRoutes(view: OrderReadModel, staff: MiddlewareHan
       );
     }
     const { limit, watch } = parsed.data;
-    if (watch === "false") return c.json({ orders: view.recent(limit).map(linked) });
+    if (watch === "false") {
+      const orders = view.recent(limit).map(linked);
+      audit?.info("staff read orders", { ...by, ids: orders.map((o) => o.id) });
+      return c.json({ orders });
+    }
     return streamSSE(c, async (stream) => {
       // Changed ids, oldest change first; an id that changes again moves to the end. Bounded by
       // `limit`: a slow reader gets the latest state of the latest orders, never a backlog.
@@ -73,6 +89,7 @@ export function createOrderListRoutes(view: OrderReadModel, staff: MiddlewareHan
           const status = view.get(id);
           if (status !== undefined) {
             await stream.writeSSE({ event: "order", data: JSON.stringify(linked(status)) });
+            audit?.info("staff read orders", { ...by, ids: [id], watching: true });
           }
         }
       } finally {

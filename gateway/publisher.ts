@@ -11,6 +11,9 @@ import type { Logger } from "../lib/log.ts";
 import { kafkaProduceDuration } from "../lib/metrics.ts";
 import { Batcher } from "./batcher.ts";
 
+/** How often a gateway that lost Kafka asks whether it is back. */
+const PROBE_INTERVAL_MS = 250;
+
 /** What the HTTP layer needs from Kafka. */
 export interface Publisher {
   /**
@@ -54,10 +57,17 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
     if (!healthy) return;
     healthy = false;
     log.warn("Kafka unavailable; answering 503 until it is back", { error });
-    probing ??= setInterval(() => void probe(), 1000);
+    // Asked at once, then every 250 ms: one failed send (a broker killed mid-request, its
+    // partitions not yet led elsewhere) must not refuse every request for a whole second when
+    // the rest of the cluster answers.
+    void probe();
+    probing ??= setInterval(() => void probe(), PROBE_INTERVAL_MS);
   }
 
+  let asking = false;
   async function probe(): Promise<void> {
+    if (asking || healthy) return;
+    asking = true;
     try {
       await kafka.ping();
       await producer.connect();
@@ -65,7 +75,11 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
       clearInterval(probing);
       probing = undefined;
       log.info("Kafka reachable again");
-    } catch { /* still down: the next tick tries again */ }
+    } catch {
+      /* still down: the next tick tries again */
+    } finally {
+      asking = false;
+    }
   }
 
   return {

@@ -5,8 +5,9 @@ import { Admission } from "./admission.ts";
 import { createKafkaPublisher } from "./publisher.ts";
 
 /** A Kafka client whose sends settle when the test says so; nothing touches a network. */
-function fakeKafka() {
+function fakeKafka(reachable = false) {
   const sends: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  let pings = 0;
   const producer = {
     connect: () => Promise.resolve(),
     close: () => Promise.resolve(),
@@ -14,9 +15,12 @@ function fakeKafka() {
   };
   const kafka = {
     producer: () => producer,
-    ping: () => Promise.reject(new Error("still down")),
+    ping: () => {
+      pings++;
+      return reachable ? Promise.resolve() : Promise.reject(new Error("still down"));
+    },
   } as unknown as KafkaClient;
-  return { kafka, sends };
+  return { kafka, sends, pings: () => pings };
 }
 const quiet = createLogger("test", "error", () => {});
 const record = { topic: "order_requests", key: "a", value: "{}" };
@@ -47,6 +51,25 @@ Deno.test("createKafkaPublisher() stays ready after one slow acknowledgement, an
     await assert.rejects(admission.publish(record), {
       message: "Cannot publish: Kafka is unreachable",
     });
+  } finally {
+    await publisher.stop();
+  }
+});
+
+Deno.test("createKafkaPublisher() asks at once whether Kafka is back after a failed send, and is ready again as soon as it answers", async () => {
+  // One broker of three killed mid-request: that send fails, the rest of the cluster answers.
+  const { kafka, sends, pings } = fakeKafka(true);
+  const publisher = createKafkaPublisher(kafka, quiet);
+  await publisher.start();
+  try {
+    const failing = publisher.publish(record);
+    await new Promise((r) => setTimeout(r, 0));
+    sends[0]!.reject(new Error("Connection closed"));
+    await assert.rejects(failing, { code: "KAFKA_UNAVAILABLE" });
+    assert.equal(pings(), 1, "asked at once, not after a tick");
+    // The probe's ping and connect settle on the next turns of the event loop: no timer involved.
+    for (let i = 0; i < 5 && !publisher.ready(); i++) await Promise.resolve();
+    assert.equal(publisher.ready(), true, "ready again without waiting for a tick");
   } finally {
     await publisher.stop();
   }

@@ -15,6 +15,7 @@ import type { Admission } from "./admission.ts";
 import type { Access } from "./access.ts";
 import type { Drain } from "./drain.ts";
 import { createPurchaseRoutes } from "./purchases.ts";
+import { clientLimits } from "./rate_limit.ts";
 import { createMetricsRoutes } from "./telemetry.ts";
 import { createWebRoutes } from "./web.ts";
 
@@ -56,7 +57,7 @@ export function createGatewayApp(deps: GatewayAppDeps): Hono {
       }),
     ],
     ["/analytics", createAnalyticsRoutes(analytics, staff)],
-    ["/orders", createOrderListRoutes(view, staff)],
+    ["/orders", createOrderListRoutes(view, staff, log.child("audit"))],
     ["/", createWebRoutes()],
     ["/", createDocsRoutes(config, staff)],
     ["/", createMetricsRoutes(staff)],
@@ -70,6 +71,7 @@ export function createGatewayApp(deps: GatewayAppDeps): Hono {
     idFromKey: access.idFromKey,
     ...(deps.viewReady === undefined ? {} : { viewReady: deps.viewReady }),
     ...(deps.drain === undefined ? {} : { drain: deps.drain }),
+    limits: clientLimits(config),
     mount,
   });
 }

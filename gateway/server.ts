@@ -27,7 +27,7 @@ import { startViewConsumer } from "./view_consumer.ts";
 
 /** A running gateway. */
 export interface RunningGateway {
-  /** `http://host:port`. */
+  /** `http://host:port`, or `https://host:port` with `TLS_CERT`. */
   url: string;
   /**
    * Stops gracefully: new requests get 503 while those in flight and their writes finish (at most
@@ -168,7 +168,9 @@ function serveStarted(
     drain,
   });
   const server = serveApp(app, config);
-  const url = `http://${config.HOST}:${server.addr.port}`;
+  const url = `${
+    config.TLS_CERT === undefined ? "http" : "https"
+  }://${config.HOST}:${server.addr.port}`;
   log.info("listening", { url, server: config.HTTP_SERVER });
   return {
     url,
@@ -194,33 +196,61 @@ function serveStarted(
 }
 
 /** What {@linkcode serveApp} reads of the configuration. */
-export type ServeConfig = Pick<
-  Config,
-  | "HOST"
-  | "PORT"
-  | "HTTP_SERVER"
-  | "MAX_REQUEST_HEADERS"
-  | "HEADERS_TIMEOUT_MS"
-  | "REQUEST_TIMEOUT_MS"
-  | "KEEP_ALIVE_TIMEOUT_MS"
-  | "MAX_BODY_BYTES"
->;
+export type ServeConfig =
+  & Pick<
+    Config,
+    | "HOST"
+    | "PORT"
+    | "HTTP_SERVER"
+    | "MAX_REQUEST_HEADERS"
+    | "HEADERS_TIMEOUT_MS"
+    | "REQUEST_TIMEOUT_MS"
+    | "KEEP_ALIVE_TIMEOUT_MS"
+    | "MAX_BODY_BYTES"
+  >
+  & Partial<Pick<Config, "TLS_CERT" | "TLS_KEY">>;
 
 /**
- * Serves the gateway's app over HTTP/1.1 with the configured server and limits.
+ * The `Strict-Transport-Security` every answer carries when the gateway serves HTTPS: browsers
+ * then refuse plain HTTP to it for a year (a tracking link or a session never goes in clear).
+ * Not `includeSubDomains`: other hosts of the shop's domain are not ours to decide for.
+ */
+export const HSTS = "max-age=31536000";
+
+/**
+ * Serves the gateway's app over HTTP/1.1 with the configured server and limits, over TLS (with
+ * {@linkcode HSTS} on every answer) when given `TLS_CERT` and `TLS_KEY`. The app gets the
+ * client's address as its env (`c.env.remoteAddr`), from either server.
  *
  * @param app The Hono app.
- * @param config Where to listen, which server, and its limits.
+ * @param config Where to listen, which server, its limits, and the certificate.
  * @returns Where it listens, and its graceful stop.
  */
 export function serveApp(
   app: Hono,
   config: ServeConfig,
 ): { addr: Deno.NetAddr; shutdown(): Promise<void> } {
+  const tls = config.TLS_CERT !== undefined && config.TLS_KEY !== undefined
+    ? { cert: config.TLS_CERT, key: config.TLS_KEY }
+    : undefined;
   if (config.HTTP_SERVER === "deno") {
-    return Deno.serve({ hostname: config.HOST, port: config.PORT, onListen: () => {} }, app.fetch);
+    const listen = { hostname: config.HOST, port: config.PORT, onListen: () => {} };
+    if (tls === undefined) return Deno.serve(listen, app.fetch);
+    return Deno.serve({ ...listen, ...tls }, async function withHsts(request, info) {
+      const response = await app.fetch(request, info);
+      try {
+        response.headers.set("strict-transport-security", HSTS);
+        return response;
+      } catch {
+        // A response with immutable headers (one fetched from elsewhere) is copied.
+        const copy = new Response(response.body, response);
+        copy.headers.set("strict-transport-security", HSTS);
+        return copy;
+      }
+    });
   }
   return serveHttp1(app.fetch, {
+    ...(tls === undefined ? {} : { tls, headers: [["strict-transport-security", HSTS]] }),
     hostname: config.HOST,
     port: config.PORT,
     maxHeaders: config.MAX_REQUEST_HEADERS,

@@ -91,6 +91,9 @@ const env: Record<string, string> = { KAFKA_BROKERS: brokers };
 if (!external && nodes === 3 && !Deno.env.get("TOPIC_REPLICATION_FACTOR")) {
   env.TOPIC_REPLICATION_FACTOR = "3";
 }
+// This launcher serves one machine on loopback, where `deno task load` sends 50 orders a second
+// from the same address: no order rate limit here unless asked for (streams stay capped).
+if (!Deno.env.get("ORDER_RATE_PER_S")) env.ORDER_RATE_PER_S = "0";
 
 /** The delay before restart number `n` (1-based): 1 s doubling, at most 30 s. */
 function restartDelay(n: number): number {
@@ -206,9 +209,14 @@ for (const [i, role] of ROLES.entries()) {
 }
 
 const port = Deno.env.get("PORT") ?? "8080";
-const url = `http://127.0.0.1:${port}`;
+// With TLS_CERT(_FILE) the gateway answers HTTPS only: checked trusting that certificate, which
+// must then name 127.0.0.1 (README: HTTPS).
+const tlsCert = Deno.env.get("TLS_CERT") ||
+  (Deno.env.get("TLS_CERT_FILE") ? Deno.readTextFileSync(Deno.env.get("TLS_CERT_FILE")!) : "");
+const checking = tlsCert ? { client: Deno.createHttpClient({ caCerts: [tlsCert] }) } : {};
+const url = `${tlsCert ? "https" : "http"}://127.0.0.1:${port}`;
 await waitFor(`the gateway at ${url}/readyz`, async () => {
-  const res = await fetch(`${url}/readyz`);
+  const res = await fetch(`${url}/readyz`, checking);
   await res.body?.cancel();
   return res.ok ? { ready: true, value: undefined } : { ready: false, why: `HTTP ${res.status}` };
 }, { timeoutMs: startupTimeoutMs(), intervalMs: 500, progressMs: 15_000, say }).then(

@@ -45,6 +45,26 @@ const dwell = z.string().transform((s, ctx) => {
     : parts as unknown as readonly [number, number, number];
 });
 
+/** IPv4 or IPv6 addresses, and IPv4 CIDR blocks, comma-separated. */
+const addressList = z.string().transform((s, ctx) => {
+  const items = s.split(",").map((a) => a.trim()).filter((a) => a !== "");
+  const bad = items.find((a) => !IPV4_BLOCK.test(a) && !IPV6.test(a));
+  if (items.length === 0 || bad !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected IP addresses or IPv4 blocks (a.b.c.d/n), comma-separated, got "${s}"`,
+    });
+    return z.NEVER;
+  }
+  return items;
+});
+const IPV4_BLOCK = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(\/(3[0-2]|[12]?\d))?$/;
+const IPV6 = /^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/;
+
+/** A PEM block of the given label (`CERTIFICATE`; `PRIVATE KEY` also matches `RSA PRIVATE KEY`). */
+const pem = (label: string) =>
+  z.string().regex(new RegExp(`-----BEGIN [A-Z ]*${label}-----`), `expected a PEM ${label}`);
+
 /** How the SMTP session is protected: see {@linkcode smtpSettings}. */
 export const SMTP_TLS_MODES = ["starttls", "implicit", "none"] as const;
 
@@ -225,7 +245,32 @@ export const ConfigSchema = z.object({
   PUBLIC_ORIGINS: z.string().optional().transform((s) =>
     s === undefined ? undefined : s.split(",").map((o) => o.trim()).filter((o) => o !== "")
   ),
+  /**
+   * `POST /orders` a second from one client address, on average (a token bucket refilled at this
+   * rate); beyond, 429 with `Retry-After`. `0`: unlimited. An IPv6 client counts by its /64.
+   */
+  ORDER_RATE_PER_S: z.coerce.number().min(0).max(1_000_000).default(5),
+  /** `POST /orders` one client address may send at once before the rate applies (the bucket's size). */
+  ORDER_BURST: int(1, 1_000_000).default(20),
+  /** Event streams one client address may hold open at once; beyond, 429. `0`: unlimited. */
+  STREAMS_PER_CLIENT: int(0, 100_000).default(10),
+  /**
+   * Addresses of proxies in front of the gateway (comma-separated IPs, or IPv4 `a.b.c.d/n` blocks):
+   * for a connection from one of them, the client address is the rightmost `X-Forwarded-For` entry
+   * that is not a trusted proxy. Unset: that header is never trusted.
+   */
+  TRUSTED_PROXY: addressList.optional(),
+  /** PEM certificate chain (or `TLS_CERT_FILE`): the gateway serves HTTPS with `TLS_KEY`. */
+  TLS_CERT: pem("CERTIFICATE").optional(),
+  /** PEM private key of `TLS_CERT` (or `TLS_KEY_FILE`): never shown in logs or errors. */
+  TLS_KEY: pem("PRIVATE KEY").optional(),
 }).superRefine((c, ctx) => {
+  if ((c.TLS_CERT === undefined) !== (c.TLS_KEY === undefined)) {
+    const [key, other] = c.TLS_CERT === undefined
+      ? ["TLS_KEY", "TLS_CERT"] as const
+      : ["TLS_CERT", "TLS_KEY"] as const;
+    ctx.addIssue({ code: "custom", path: [key], message: `needs ${other} (or ${other}_FILE) too` });
+  }
   // A full batch takes one admission slot per item: a larger batch could never be admitted.
   if (c.MAX_BATCH_LINES > c.MAX_PENDING_PUBLISHES) {
     ctx.addIssue({
@@ -345,10 +390,22 @@ function smtpProblems(c: SmtpConfig): [keyof SmtpConfig, string][] {
  * Variables that may name a file holding their value instead (`SMTP_PASSWORD_FILE`): secrets and
  * certificates, which Docker and Kubernetes hand over as files.
  */
-export const FROM_FILE = ["SMTP_PASSWORD", "SMTP_CA", "STAFF_TOKEN", "GATEWAY_SECRET"] as const;
+export const FROM_FILE = [
+  "SMTP_PASSWORD",
+  "SMTP_CA",
+  "STAFF_TOKEN",
+  "GATEWAY_SECRET",
+  "TLS_CERT",
+  "TLS_KEY",
+] as const;
 
 /** Variables whose value an error never shows. */
-const SECRETS: ReadonlySet<string> = new Set(["SMTP_PASSWORD", "STAFF_TOKEN", "GATEWAY_SECRET"]);
+const SECRETS: ReadonlySet<string> = new Set([
+  "SMTP_PASSWORD",
+  "STAFF_TOKEN",
+  "GATEWAY_SECRET",
+  "TLS_KEY",
+]);
 
 /** Reads a text file, throwing when it cannot. */
 export type ReadTextFile = (path: string) => string;
@@ -398,7 +455,9 @@ export function loadConfig(
       known[key] = readFile(path).replace(/\r?\n$/, "");
       files.set(key, [fileKey, path]);
     } catch (error) {
-      const why = (error as { code?: string }).code ?? "unreadable";
+      // Deno's permission refusal has no code: say so, it is the usual cause (`--allow-read`).
+      const { code, name } = error as { code?: string; name?: string };
+      const why = code ?? (name === "NotCapable" ? "no permission to read it" : "unreadable");
       unread.push(`${fileKey} cannot be read (${why}): current value is "${path}"`);
     }
   }

@@ -204,3 +204,51 @@ Deno.test("loadConfig() never shows a password in its error, from a variable, a 
     });
   }
 });
+
+Deno.test("loadConfig() reads the client limits, trusted proxies and the TLS pair", async (t) => {
+  const defaults = loadConfig({});
+  assert.deepEqual(
+    [defaults.ORDER_RATE_PER_S, defaults.ORDER_BURST, defaults.STREAMS_PER_CLIENT],
+    [5, 20, 10],
+  );
+  assert.equal(defaults.TRUSTED_PROXY, undefined);
+  const key = `-----BEGIN PRIVATE KEY-----\n${PASSWORD}\n-----END PRIVATE KEY-----\n`;
+  const files: Record<string, string> = { "/tls/cert.pem": PEM, "/tls/key.pem": key };
+  const read = (path: string) => files[path]!;
+  const config = loadConfig({
+    ORDER_RATE_PER_S: "0.5",
+    STREAMS_PER_CLIENT: "0",
+    TRUSTED_PROXY: "10.0.0.0/8, ::1",
+    TLS_CERT_FILE: "/tls/cert.pem",
+    TLS_KEY_FILE: "/tls/key.pem",
+  }, read);
+  assert.equal(config.ORDER_RATE_PER_S, 0.5);
+  assert.equal(config.STREAMS_PER_CLIENT, 0);
+  assert.deepEqual(config.TRUSTED_PROXY, ["10.0.0.0/8", "::1"]);
+  assert.equal(config.TLS_CERT, PEM.trimEnd());
+  assert.equal(config.TLS_KEY, key.trimEnd());
+  const cases: [Record<string, string>, string][] = [
+    [{ ORDER_RATE_PER_S: "-1" }, "ORDER_RATE_PER_S "],
+    [{ TRUSTED_PROXY: "proxy.local" }, "TRUSTED_PROXY expected IP addresses"],
+    [{ TLS_CERT_FILE: "/tls/cert.pem" }, "TLS_CERT_FILE needs TLS_KEY (or TLS_KEY_FILE) too"],
+    [{ TLS_KEY_FILE: "/tls/key.pem" }, "TLS_KEY_FILE needs TLS_CERT (or TLS_CERT_FILE) too"],
+    [
+      { TLS_CERT: "nope", TLS_KEY: key },
+      'TLS_CERT expected a PEM CERTIFICATE: current value is "nope"',
+    ],
+    [
+      { TLS_CERT: PEM, TLS_KEY: "nope" },
+      'TLS_KEY expected a PEM PRIVATE KEY: current value is "(hidden)"',
+    ],
+  ];
+  for (const [env, want] of cases) {
+    await t.step(want, () => {
+      assert.throws(() => loadConfig(env, read), (error: unknown) => {
+        assert.ok(error instanceof DespachoError);
+        assert.ok(error.message.includes(want), error.message);
+        assert.ok(!error.message.includes(PASSWORD), "the key never shows");
+        return true;
+      });
+    });
+  }
+});

@@ -85,6 +85,8 @@ Deno.test({
       ...ACCESS_ENV,
       TOPIC_PARTITIONS: "2",
       STAGE_DWELL_MS: "0",
+      // 25 orders and their retries from one address while the broker is down: not a rate test.
+      ORDER_RATE_PER_S: "0",
       SMTP_URL: smtp.url,
       ANALYTICS_WINDOW_MS: "10000",
       ANALYTICS_IDLE_MS: "2000",

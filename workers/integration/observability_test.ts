@@ -125,8 +125,17 @@ interface Span {
 /** A tiny OTLP/HTTP JSON receiver, keeping every span. */
 function startOtlpReceiver() {
   const spans: Span[] = [];
+  /** Every export as it came (traces, metrics, logs), for what no export may carry. */
+  const raw: string[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
-    const body = await req.json().catch(() => ({}));
+    const text = await req.text().catch(() => "");
+    raw.push(text);
+    let body;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = {};
+    }
     if (new URL(req.url).pathname === "/v1/traces") {
       for (const rs of body.resourceSpans ?? []) {
         const service = (rs.resource?.attributes ?? []).find((
@@ -149,7 +158,12 @@ function startOtlpReceiver() {
     }
     return Response.json({});
   });
-  return { url: `http://127.0.0.1:${server.addr.port}`, spans, close: () => server.shutdown() };
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    spans,
+    raw,
+    close: () => server.shutdown(),
+  };
 }
 
 const KIND = { server: 2, client: 3, producer: 4, consumer: 5 };
@@ -191,20 +205,35 @@ Deno.test({
       OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
       OTEL_BSP_SCHEDULE_DELAY: "200",
     });
+    // The customers' personal data in this run: no log line and no trace may carry any of it.
+    const PERSONAL = /c[0-2]@example\.cl|ana[0-4]@example\.cl|\bSoto\b|1234 5678|Av\. 1/;
+    const watched = { counts: { personal: PERSONAL } };
     const worker = (role: string, port: number, ready: RegExp) =>
-      spawnDeno(role, ["task", "-q", "worker", "--role", role], {
-        ...env(role),
-        METRICS_PORT: String(port),
-      }, ready);
+      spawnDeno(
+        role,
+        ["task", "-q", "worker", "--role", role],
+        {
+          ...env(role),
+          METRICS_PORT: String(port),
+        },
+        ready,
+        watched,
+      );
     const procs: Proc[] = [];
     try {
       procs.push(
         ...await Promise.all([
-          spawnDeno("gateway", ["task", "-q", "gateway"], {
-            ...env("gateway"),
-            ...ACCESS_ENV,
-            PORT: String(gatewayPort),
-          }, /"listening"/),
+          spawnDeno(
+            "gateway",
+            ["task", "-q", "gateway"],
+            {
+              ...env("gateway"),
+              ...ACCESS_ENV,
+              PORT: String(gatewayPort),
+            },
+            /"listening"/,
+            watched,
+          ),
           worker("processing", metricsPorts.processing, /processing orders/),
           worker("notification", metricsPorts.notification, /notifying customers/),
           spawnDeno(
@@ -212,6 +241,7 @@ Deno.test({
             ["task", "-q", "worker", "--role", "purchase-analytics"],
             { ...env("purchase-analytics"), METRICS_PORT: String(metricsPorts.analytics) },
             /analysing purchases/,
+            watched,
           ),
         ]),
       );
@@ -496,6 +526,23 @@ Deno.test({
           for (const s of spans) {
             assert.ok(s.parentSpanId === "00f067aa0ba902b7" || byId.has(s.parentSpanId), s.name);
           }
+        },
+      );
+      await t.step(
+        "no process's log line and no exported trace, metric or log names a customer or holds their address",
+        () => {
+          const lines = Object.fromEntries(procs.map((p) => [p.name, p.counted("personal")]));
+          assert.deepEqual(lines, {
+            gateway: 0,
+            processing: 0,
+            notification: 0,
+            "purchase-analytics": 0,
+          });
+          const exported = otlp.raw.filter((body) => PERSONAL.test(body)).map((b) =>
+            b.match(PERSONAL)?.[0]
+          );
+          assert.deepEqual(exported, [], "OTLP exports with personal data");
+          assert.ok(otlp.raw.length > 0, "something was exported");
         },
       );
     } finally {

@@ -32,6 +32,8 @@ async function orderPipeline(overrides: Record<string, string>) {
     TOPIC_PARTITIONS: "3",
     INSTANCE_ID: "e2e",
     PORT: "0",
+    // 50 orders at once from 127.0.0.1: a pipeline test, not a rate test (rate_limit_test.ts).
+    ORDER_RATE_PER_S: "0",
     ...overrides,
   });
   const gateway = await startGateway(config, log);

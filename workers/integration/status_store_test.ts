@@ -75,6 +75,8 @@ Deno.test({
       TOPIC_PARTITIONS: "3",
       INSTANCE_ID: "status",
       STAGE_DWELL_MS: "0",
+      // 25 orders from one address in a few seconds: no per-client limit here.
+      ORDER_RATE_PER_S: "0",
       OUTBOX_DIR: await Deno.makeTempDir(),
       PORT: "0",
     };
