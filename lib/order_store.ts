@@ -191,8 +191,7 @@ export class OrderStore implements OrderReadModel {
       | { id: string; order_json: string; trace_id: string | null }
       | undefined;
     if (row === undefined) return undefined;
-    const history = (this.#q.steps!.all(id) as { state: OrderState; seq: number; at: string }[])
-      .map((s): HistoryEntry => ({ state: s.state, seq: Number(s.seq), at: s.at }));
+    const history = this.#history(id);
     const notifications = (this.#q.mails!.all(id) as { state: OrderState; entry: string }[])
       .sort((a, b) => ORDER_STATES.indexOf(a.state) - ORDER_STATES.indexOf(b.state))
       .map((m) => JSON.parse(m.entry) as NotificationEntry);
@@ -273,6 +272,22 @@ export class OrderStore implements OrderReadModel {
     if (this.#db.isOpen) this.#db.close();
   }
 
+  /**
+   * The order's reached states from `recibido` on, up to the first one missing. An order's steps
+   * are keyed apart and so may sit on different partitions of the status topic, read at different
+   * paces: a later step can arrive before an earlier one. Until the gap fills (moments later), the
+   * order shows the states before it, so no reader ever sees `finalizado` without `entregando`.
+   */
+  #history(id: string): HistoryEntry[] {
+    const rows = this.#q.steps!.all(id) as { state: OrderState; seq: number; at: string }[];
+    const history: HistoryEntry[] = [];
+    for (const r of rows) {
+      if (Number(r.seq) !== history.length + 1) break;
+      history.push({ state: r.state, seq: Number(r.seq), at: r.at });
+    }
+    return history;
+  }
+
   #empty(): void {
     this.#db.exec("DELETE FROM orders; DELETE FROM steps; DELETE FROM mails; DELETE FROM offsets");
   }
@@ -304,9 +319,15 @@ export class OrderStore implements OrderReadModel {
     const events = changed.get(f.id) ?? [];
     if (f.type === "OrderStep") {
       this.#q.upsertOrder!.run(f.id, JSON.stringify(f.order), f.traceId);
+      const told = this.#watchers.size > 0 || this.#listeners.has(f.id);
+      const before = told ? this.#history(f.id).length : 0;
       const added = this.#q.insertStep!.run(f.id, f.seq, f.state, f.at);
-      if (Number(added.changes) > 0) {
-        events.push({ kind: "state", entry: { state: f.state, seq: f.seq, at: f.at } });
+      // Told in seq order: a step whose predecessor has not arrived yet (another partition) is
+      // told with it, once it does.
+      if (told && Number(added.changes) > 0) {
+        for (const entry of this.#history(f.id).slice(before)) {
+          events.push({ kind: "state", entry });
+        }
       }
     } else {
       const { v: _v, type: _type, id: _id, ...entry } = f;

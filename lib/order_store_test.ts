@@ -190,3 +190,23 @@ Deno.test("OrderStore.prune() forgets the orders that finished before the given 
     store.close();
   }
 });
+
+Deno.test("OrderStore shows and tells an order's states in seq order when a later step arrives first", () => {
+  const store = new OrderStore(":memory:", { topic: TOPIC });
+  try {
+    const told: number[] = [];
+    store.subscribe("o1", (e) => {
+      if (e.kind === "state") told.push(e.entry.seq);
+    });
+    store.apply(0, [step("o1", 1), step("o1", 2)], "2");
+    store.apply(1, [step("o1", 4)], "1");
+    assert.equal(store.get("o1")?.state, "preparando", "finalizado waits for entregando");
+    assert.deepEqual(told, [1, 2]);
+    store.apply(2, [step("o1", 3)], "1");
+    assert.deepEqual(store.get("o1")?.history.map((h) => h.seq), [1, 2, 3, 4]);
+    assert.equal(store.get("o1")?.state, "finalizado");
+    assert.deepEqual(told, [1, 2, 3, 4]);
+  } finally {
+    store.close();
+  }
+});
