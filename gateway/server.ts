@@ -84,6 +84,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
     const orders = store;
     status = startStatusConsumer(kafka, orders, config.TOPIC_ORDER_STATUS, log, {
       retentionMs: config.ORDER_STATUS_RETENTION_MS,
+      startupTimeoutMs: config.STARTUP_TIMEOUT_MS,
     });
     const following = status;
     reader = startViewConsumer(kafka, {

@@ -11,6 +11,7 @@
 import type { InRecord, KafkaClient, Reader } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import type { OrderStore } from "../lib/order_store.ts";
+import { waitFor } from "../lib/wait.ts";
 
 /** Offsets read per `readRange` call while catching up. */
 const CHUNK_OFFSETS = 200_000n;
@@ -39,6 +40,8 @@ export interface StatusConsumerOptions {
   retentionMs?: number;
   /** @default 3600000 */
   pruneEveryMs?: number;
+  /** Longest wait for the topic's end offsets at start, in ms. @default 600000 */
+  startupTimeoutMs?: number;
 }
 
 /**
@@ -95,7 +98,17 @@ export function startStatusConsumer(
   };
   const caughtUp = (async () => {
     const started = Date.now();
-    const ends = await kafka.endOffsets(topic);
+    // Right after the topic is created a client may still ask a broker that does not lead a
+    // partition yet (kafkajs: NOT_LEADER_OR_FOLLOWER): asked again until the start-up ceiling.
+    const ends = await waitFor(`the end offsets of ${topic}`, async () => ({
+      ready: true,
+      value: await kafka.endOffsets(topic),
+    }), {
+      timeoutMs: options.startupTimeoutMs ?? 600_000,
+      intervalMs: 250,
+      say: (line) => log.info(line),
+      signal: stop.signal,
+    });
     let stored = store.offsets();
     // Offsets past the topic's end: the store belongs to another cluster or an earlier topic of
     // the same name. Its rows cannot be trusted: rebuild.

@@ -152,3 +152,23 @@ Deno.test("startStatusConsumer() forgets finished orders past the retention once
     store.close();
   }
 });
+
+Deno.test("startStatusConsumer() asks again for the end offsets while a new topic has no leader yet", async () => {
+  const store = new OrderStore(":memory:", { topic: TOPIC });
+  const fake = fakeKafka([step("o1", 0, 0)], 1);
+  fake.release();
+  let refusals = 2;
+  const endOffsets = fake.kafka.endOffsets.bind(fake.kafka);
+  fake.kafka.endOffsets = (topic: string) =>
+    refusals-- > 0
+      ? Promise.reject(new Error("This server is not the leader for that topic-partition"))
+      : endOffsets(topic);
+  const consumer = startStatusConsumer(fake.kafka, store, TOPIC, quiet);
+  try {
+    await consumer.caughtUp;
+    assert.equal(store.get("o1")?.state, "recibido");
+  } finally {
+    await consumer.stop();
+    store.close();
+  }
+});
