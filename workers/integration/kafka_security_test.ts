@@ -35,6 +35,8 @@ const log = createLogger("security-test", "error");
 const WINDOW_MS = 10_000;
 /** A wrong password of the right shape. */
 const WRONG = "wrong-password-0123456789abcdef";
+/** Nodes of the secure cluster: 1 in the suite, `KAFKA_SECURITY_TEST_NODES=3` for a cluster. */
+const NODES = Number(Deno.env.get("KAFKA_SECURITY_TEST_NODES") ?? "1");
 
 type User = "admin" | "gateway" | "processing" | "notification" | "purchase-analytics" | "producer";
 
@@ -50,6 +52,7 @@ function envOf(kafka: RunningKafka, user: User): Record<string, string> {
     KAFKA_SASL_PASSWORD_FILE: s.passwordFiles[user],
     KAFKA_TLS_CA_FILE: s.caFile,
     TOPIC_PARTITIONS: "3",
+    TOPIC_REPLICATION_FACTOR: String(Math.min(3, NODES)),
     STARTUP_TIMEOUT_MS: "60000",
     KAFKA_SESSION_TIMEOUT_MS: "10000",
   };
@@ -135,14 +138,16 @@ async function joinLoop(
 }
 
 Deno.test({
-  name:
-    `kafka security (${CLIENT}): on SASL_SSL with ACLs, every attack is refused with nothing written, and the whole system runs with one principal per role without showing a password`,
+  name: `kafka security (${CLIENT}, ${NODES} node${
+    NODES === 1 ? "" : "s"
+  }): on SASL_SSL with ACLs, every attack is refused with nothing written, and the whole system runs with one principal per role without showing a password`,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
     // In the project folder: the gateway's task may read there only (its secret files too).
     const dataDir = `${ROOT}.cache/kafka-security-test-${crypto.randomUUID().slice(0, 8)}`;
     const kafka = await startKafka({
+      nodes: NODES,
       port: 0,
       dataDir,
       secure: true,
