@@ -21,7 +21,12 @@
 import { createConnection, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { waitFor } from "../lib/wait.ts";
-import { makeSecureMaterial, type SecureMaterial, secureProperties } from "./kafka_secure.ts";
+import {
+  javaArgFile,
+  makeSecureMaterial,
+  type SecureMaterial,
+  secureProperties,
+} from "./kafka_secure.ts";
 
 export type { SecureMaterial } from "./kafka_secure.ts";
 
@@ -245,6 +250,13 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
     say(`kafka: formatting storage of ${unformatted.length} node(s) in ${dir}`);
     const started = Date.now();
     await Promise.all(unformatted.map(async (n) => {
+      const main = [
+        "kafka.tools.StorageTool",
+        "format",
+        `--cluster-id=${layout.clusterId}`,
+        "-c",
+        n.props,
+      ];
       const fmt = await run(
         "java",
         [
@@ -252,13 +264,13 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
             ? ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:-UsePerfData", ...cds.use]
             : []),
           ...classpath(libs),
-          "kafka.tools.StorageTool",
-          "format",
-          `--cluster-id=${layout.clusterId}`,
-          "-c",
-          n.props,
-          // The SCRAM users exist from the first metadata record: no unauthenticated window.
-          ...(secure?.scramArgs ?? []),
+          ...(secure === null ? main : [
+            await javaArgFile(`${secure.dir}/format-${n.id}.args`, [
+              ...main,
+              // The SCRAM users exist from the first metadata record: no unauthenticated window.
+              ...secure.scramArgs,
+            ]),
+          ]),
         ],
         (s) => say(`kafka: still formatting node ${n.id}: ${s} s so far`),
       );

@@ -34,7 +34,7 @@ export interface SecureMaterial {
   passwordFiles: Record<SecureUser, string>;
   /** Per user, its password (kept in memory for the broker properties and tests). */
   passwords: Record<SecureUser, string>;
-  /** The `--add-scram` arguments of the storage formatter. */
+  /** The `--add-scram` arguments of the storage formatter (they hold passwords: see {@linkcode javaArgFile}). */
   scramArgs: string[];
   /** The broker's PKCS#12 key store and its password. */
   keystore: { file: string; password: string };
@@ -189,6 +189,21 @@ export function secureProperties(
     "super.users=User:broker;User:admin",
     "allow.everyone.if.no.acl.found=false",
   ];
+}
+
+/**
+ * Writes a Java launcher argument file (mode 0600) holding the main class and its arguments, so that
+ * passwords among them are not on the command line, where any user of the machine could read them
+ * while the process runs.
+ *
+ * @param path Where to write it.
+ * @param args The main class, then its arguments.
+ * @returns The launcher argument that reads it: `@<path>`.
+ */
+export async function javaArgFile(path: string, args: readonly string[]): Promise<string> {
+  const quoted = args.map((a) => `"${a.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`);
+  await write(path, quoted.join("\n") + "\n");
+  return `@${path}`;
 }
 
 /** 24 random bytes, URL-safe base64: no character the properties or JAAS syntax would need to escape. */
