@@ -16,6 +16,7 @@ import { startSmtp, type TestSmtp } from "../infra/smtp.ts";
 import {
   census,
   FaultSystem,
+  kafkaLogin,
   liveOutcomes,
   mailCensus,
   orderOfMail,
@@ -64,7 +65,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function kafkaOf(ctx: FaultContext): KafkaClient {
   return createKafkaClient(
-    loadConfig({ KAFKA_BROKERS: ctx.brokers, KAFKA_CLIENT: ctx.client, KAFKA_CLIENT_ID: "faults" }),
+    loadConfig({
+      KAFKA_BROKERS: ctx.brokers,
+      KAFKA_CLIENT: ctx.client,
+      KAFKA_CLIENT_ID: "faults",
+      ...kafkaLogin("admin"),
+    }),
     createLogger("faults", "error"),
   );
 }
@@ -589,7 +595,11 @@ export async function smtpOutage(ctx: FaultContext): Promise<FaultResult> {
 
 async function blockedOutcomes(system: FaultSystem, ids: readonly string[]) {
   const kafka = createKafkaClient(
-    loadConfig({ KAFKA_BROKERS: system.brokers, KAFKA_CLIENT: system.client }),
+    loadConfig({
+      KAFKA_BROKERS: system.brokers,
+      KAFKA_CLIENT: system.client,
+      ...kafkaLogin("admin"),
+    }),
     createLogger("faults", "error"),
   );
   const found: { status: string; attempts: number }[] = [];
