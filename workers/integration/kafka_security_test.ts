@@ -5,6 +5,7 @@
  * system runs as separate processes, one principal per role, and no output, metrics page or
  * `/asyncapi.json` holds any password.
  */
+import { ACCESS_ENV, STAFF_HEADERS } from "../../infra/test_access.ts";
 import assert from "node:assert/strict";
 import { type Config, loadConfig } from "../../lib/config.ts";
 import {
@@ -286,7 +287,7 @@ async function pipeline(
       await spawnDeno(
         "gateway",
         taskArgs("gateway"),
-        { ...envOf(kafka, "gateway"), ...common, PORT: String(port) },
+        { ...envOf(kafka, "gateway"), ...common, ...ACCESS_ENV, PORT: String(port) },
         /"listening"/,
         { counts: { leak } },
       ),
@@ -372,7 +373,8 @@ async function pipeline(
     // What a reader of the service sees: the AsyncAPI document, every metrics page.
     const pages = [`${url}/asyncapi.json`, ...metrics];
     for (const page of pages) {
-      const res = await fetch(page);
+      // The gateway's pages are staff's; the workers' listen on loopback and ignore the header.
+      const res = await fetch(page, { headers: STAFF_HEADERS });
       assert.equal(res.status, 200, page);
       const body = await res.text();
       assert.doesNotMatch(body, leak, `${page} shows a password`);
