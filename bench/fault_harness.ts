@@ -120,6 +120,10 @@ export interface Sent {
   status: number;
   id?: string;
   retryAfter: string | null;
+  /** When it was due, ms from the start of its load (set by {@linkcode sendOrders}). */
+  scheduledMs?: number;
+  /** From when it was due to its answer, ms (set by {@linkcode sendOrders}). */
+  latencyMs?: number;
 }
 
 /**
@@ -154,6 +158,8 @@ export async function sendOrders(options: {
   return results.map((r) => ({
     status: r.status,
     retryAfter: r.retryAfter,
+    scheduledMs: r.scheduledMs,
+    latencyMs: r.latencyMs,
     ...(r.id === undefined ? {} : { id: r.id }),
   }));
 }
