@@ -346,6 +346,8 @@ export interface PurchaseMailCensus {
   lost: string[];
   /** Outcome records seen more than once (read_committed). */
   duplicatedOutcomes: number;
+  /** The purchases with more than one outcome record, and their statuses in the order read. */
+  outcomesTwice: { id: string; statuses: string[] }[];
   /** Message-IDs the SMTP server accepted more than once. */
   deliveredAgain: string[];
   /** Deliveries the SMTP server accepted, of these purchases' mails. */
@@ -428,6 +430,10 @@ export async function purchaseMailCensus(
         !deliveries.has(purchaseMessageId(p.id, p.folio)))
     ).map((p) => p.id),
     duplicatedOutcomes: [...outcomes.values()].reduce((n, l) => n + l.length - 1, 0),
+    outcomesTwice: [...outcomes].filter(([, l]) => l.length > 1).map(([id, l]) => ({
+      id,
+      statuses: l.map((o) => o.status),
+    })),
     deliveredAgain: [...deliveries].filter(([, n]) => n > 1).map(([id]) => id),
     delivered: [...deliveries.values()].reduce((a, b) => a + b, 0),
     refused: purchases.filter((p) => refused.has(p.id)).flatMap((p) =>

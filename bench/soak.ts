@@ -144,7 +144,9 @@ const dataDir = await Deno.makeTempDir({ prefix: "despacho-soak-" });
 say(
   `${minutes} min, a fault every ${faultEveryS / 60} min, ${rate} orders/s (spike of ${
     rate * 5
-  }/s for 10 s every ${spikeEveryS / 60} min), ${purchaseRate} purchase events/s; data ${
+  }/s for 10 s every ${
+    spikeEveryS / 60
+  } min), ${purchaseRate} purchase events/s; lag settled at or under ${LAG_SETTLED} per group; data ${
     args["memory-data"] ? "on /dev/shm" : `on disk (${dataDir})`
   }`,
 );
@@ -522,6 +524,7 @@ try {
       delivered: purchaseMails.delivered,
       lost: purchaseMails.lost.length,
       duplicatedOutcomes: purchaseMails.duplicatedOutcomes,
+      outcomesTwice: purchaseMails.outcomesTwice.slice(0, 20),
     },
     faults: recoveries,
     spikes,
