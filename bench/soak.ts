@@ -1,7 +1,8 @@
 /**
  * `deno task soak [--minutes 60] [--fault-every-minutes 10] [--rate 20] [--purchase-rate 20]
  * [--spike-every-minutes 2.5] [--memory-data] [--out bench/results]`: the whole system for a long
- * while, under faults, watched.
+ * while, under faults, watched. `deno task soak --figures <report.json>` only draws a kept
+ * report's figures again, beside it.
  *
  * On a local three-node KRaft cluster (replication factor 3, `min.insync.replicas` 2, data on disk
  * in a temporary folder; `/dev/shm` with `--memory-data`), the gateway, processing, notification and
@@ -49,7 +50,7 @@ import {
 } from "./fault_scenarios.ts";
 import { startObserver } from "./observer.ts";
 import { lagRecovery, memoryGrowth, type Point } from "./soak_verdict.ts";
-import { seriesSvg } from "./svg.ts";
+import { type ProcFigures, type Sample, soakFigures, type Window } from "./soak_figures.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const say = (line: string) => console.error(`[soak] ${line}`);
@@ -86,10 +87,26 @@ const args = parseArgs({
     rate: { type: "string", default: "20" },
     "purchase-rate": { type: "string", default: "20" },
     "memory-data": { type: "boolean", default: false },
+    figures: { type: "string" },
     client: { type: "string", default: loadConfig({}).KAFKA_CLIENT },
     out: { type: "string", default: `${ROOT}bench/results` },
   },
 }).values;
+if (args.figures !== undefined) {
+  // Draws a kept report's figures again, beside it; runs nothing.
+  const report = JSON.parse(await Deno.readTextFile(args.figures));
+  const dir = args.figures.replace(/\/[^/]*$/, "") || ".";
+  const figures = soakFigures(
+    report.samples,
+    report.windows,
+    marksOf(report.faults, report.spikes),
+  );
+  for (const [file, svg] of Object.entries(figures)) {
+    await Deno.writeTextFile(`${dir}/${file}`, svg);
+  }
+  say(`figures of ${args.figures} in ${dir}`);
+  Deno.exit(0);
+}
 const number = (name: keyof typeof args): number => {
   const v = Number(args[name]);
   if (!(v > 0)) {
@@ -117,19 +134,6 @@ const client = args.client as KafkaClientName;
 const durationS = minutes * 60;
 const LAG_SETTLED = lagSettled(rate, purchaseRate);
 
-/** One process's figures in a sample. */
-interface ProcFigures {
-  pid: number | null;
-  rssMiB: number;
-  /** CPU over the last interval, percent of one core (NaN for a life's first sample). */
-  cpuPct: number;
-  fds: number;
-}
-interface Sample {
-  t: number;
-  procs: Record<string, ProcFigures>;
-  lag: Record<string, number | null>;
-}
 interface Fault {
   kind: "worker" | "broker";
   target: string;
@@ -478,11 +482,10 @@ try {
   const windows = latencyWindows(sent, observer.seen, wall0, samples.at(-1)!.t);
   const dir = `${args.out}/soak-${stamp}`;
   await Deno.mkdir(dir, { recursive: true });
-  const marks = [
-    ...faults.map((f, i) => ({ x: f.at, label: `F${i + 1} ${f.target}` })),
-    ...spikes.map((x) => ({ x, label: "spike" })),
-  ];
-  await writeSvgs(dir, samples, windows, marks);
+  const marks = marksOf(faults, spikes);
+  for (const [file, svg] of Object.entries(soakFigures(samples, windows, marks))) {
+    await Deno.writeTextFile(`${dir}/${file}`, svg);
+  }
   const ok = checks.every((c) => c.ok);
   const report = {
     started,
@@ -551,6 +554,14 @@ try {
 }
 Deno.exit(exitCode);
 
+/** The figures' marks: each fault (`F1 processing`) and each spike, at when it began. */
+function marksOf(faults: readonly { at: number; target: string }[], spikes: readonly number[]) {
+  return [
+    ...faults.map((f, i) => ({ x: f.at, label: `F${i + 1} ${f.target}` })),
+    ...spikes.map((x) => ({ x, label: "spike" })),
+  ];
+}
+
 /** `m:ss`. */
 function clock(s: number): string {
   return `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
@@ -598,8 +609,8 @@ function latencyWindows(
   seen: ReadonlyMap<string, { states: { finalizado?: number } }>,
   wall0: number,
   endS: number,
-) {
-  const windows = [];
+): Window[] {
+  const windows: Window[] = [];
   for (let t = 0; t < endS; t += SAMPLE_S) {
     const due = sent.filter((r) =>
       r.dueWall >= wall0 + t * 1000 && r.dueWall < wall0 + (t + SAMPLE_S) * 1000
@@ -631,66 +642,4 @@ function latencyWindows(
     });
   }
   return windows;
-}
-
-/** One SVG per series: RSS, CPU, open files of every process; lag per group; both latencies. */
-async function writeSvgs(
-  dir: string,
-  samples: readonly Sample[],
-  windows: ReturnType<typeof latencyWindows>,
-  marks: { x: number; label: string }[],
-) {
-  const names = [...new Set(samples.flatMap((s) => Object.keys(s.procs)))];
-  const perProc = (f: (p: ProcFigures) => number) =>
-    names.map((name) => ({
-      name,
-      points: samples.map((s) => ({ x: s.t, y: s.procs[name] ? f(s.procs[name]) : NaN })),
-    }));
-  const groups = [...new Set(samples.flatMap((s) => Object.keys(s.lag)))];
-  const at = (w: { t: number }) => w.t + SAMPLE_S / 2;
-  const pct =
-    (pick: (w: (typeof windows)[number]) => number | null) => (w: (typeof windows)[number]) => ({
-      x: at(w),
-      y: pick(w) ?? NaN,
-    });
-  const figures: Record<string, string> = {
-    "rss.svg": seriesSvg(
-      "Resident memory per process",
-      "RSS (MiB)",
-      perProc((p) => p.rssMiB),
-      marks,
-    ),
-    "cpu.svg": seriesSvg(
-      "CPU per process (10 s)",
-      "CPU (% of one core)",
-      perProc((p) => p.cpuPct),
-      marks,
-    ),
-    "fds.svg": seriesSvg(
-      "Open file descriptors per process",
-      "open fds",
-      perProc((p) => p.fds),
-      marks,
-    ),
-    "lag.svg": seriesSvg(
-      "Consumer lag per group",
-      "records",
-      groups.map((g) => ({
-        name: g,
-        points: samples.map((s) => ({ x: s.t, y: s.lag[g] ?? NaN })),
-      })),
-      marks,
-    ),
-    "post-latency.svg": seriesSvg("POST /orders latency per 10 s window", "ms", [
-      { name: "p50", points: windows.map(pct((w) => w.postMs.p50)) },
-      { name: "p99", points: windows.map(pct((w) => w.postMs.p99)) },
-    ], marks),
-    "e2e-latency.svg": seriesSvg("POST → finalizado per 10 s window", "ms", [
-      { name: "p50", points: windows.map(pct((w) => w.endToEndMs.p50)) },
-      { name: "p99", points: windows.map(pct((w) => w.endToEndMs.p99)) },
-    ], marks),
-  };
-  for (const [file, svg] of Object.entries(figures)) {
-    await Deno.writeTextFile(`${dir}/${file}`, svg);
-  }
 }

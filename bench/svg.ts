@@ -124,7 +124,18 @@ export function latencyHistogramSvg(
   );
 }
 
-const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"];
+const COLOURS = [
+  "#1f77b4",
+  "#d62728",
+  "#2ca02c",
+  "#ff7f0e",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#7f7f7f",
+  "#bcbd22",
+  "#17becf",
+];
 
 /**
  * Several series over time as lines, one colour each, with a legend; a `NaN` value (a process
@@ -149,7 +160,7 @@ export function seriesSvg(
       `<line x1="${px(m.x).toFixed(1)}" y1="${M.top}" x2="${px(m.x).toFixed(1)}" y2="${
         H - M.bottom
       }" stroke="#999" stroke-dasharray="3 3"/><text x="${(px(m.x) + 3).toFixed(1)}" y="${
-        M.top + 10
+        H - M.bottom - 4
       }" font-size="9" fill="#666">${esc(m.label)}</text>`
     ).join("");
     const drawn = lines.map((l, i) => {
@@ -159,12 +170,20 @@ export function seriesSvg(
         if (Number.isFinite(p.y)) runs.at(-1)!.push(`${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`);
         else if (runs.at(-1)!.length > 0) runs.push([]);
       }
-      const legend = `<text x="${W - M.right - 4}" y="${M.top + 12 + i * 12}" font-size="10" ` +
-        `text-anchor="end" fill="${colour}">${esc(l.name)}</text>`;
       return runs.filter((r) => r.length > 0).map((r) =>
         `<polyline points="${r.join(" ")}" fill="none" stroke="${colour}" stroke-width="1.5"/>`
-      ).join("") + legend;
+      ).join("");
     }).join("");
-    return marked + drawn;
+    // The legend last, on a white box, so no line hides it.
+    const width = 12 + 6 * Math.max(0, ...lines.map((l) => l.name.length));
+    const legend =
+      `<rect x="${W - M.right - width}" y="${M.top + 2}" width="${width}" height="${
+        4 + lines.length * 12
+      }" fill="white" fill-opacity="0.85"/>` +
+      lines.map((l, i) =>
+        `<text x="${W - M.right - 4}" y="${M.top + 12 + i * 12}" font-size="10" ` +
+        `text-anchor="end" fill="${COLOURS[i % COLOURS.length]}">${esc(l.name)}</text>`
+      ).join("");
+    return marked + drawn + legend;
   });
 }
