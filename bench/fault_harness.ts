@@ -157,6 +157,10 @@ export interface Sent {
   status: number;
   id?: string;
   retryAfter: string | null;
+  /** When it was due, ms from the start of its load (set by {@linkcode sendOrders}). */
+  scheduledMs?: number;
+  /** From when it was due to its answer, ms (set by {@linkcode sendOrders}). */
+  latencyMs?: number;
 }
 
 /**
@@ -191,6 +195,8 @@ export async function sendOrders(options: {
   return results.map((r) => ({
     status: r.status,
     retryAfter: r.retryAfter,
+    scheduledMs: r.scheduledMs,
+    latencyMs: r.latencyMs,
     ...(r.id === undefined ? {} : { id: r.id }),
   }));
 }
@@ -379,6 +385,8 @@ export interface PurchaseMailCensus {
   lost: string[];
   /** Outcome records seen more than once (read_committed). */
   duplicatedOutcomes: number;
+  /** The purchases with more than one outcome record, and their statuses in the order read. */
+  outcomesTwice: { id: string; statuses: string[] }[];
   /** Message-IDs the SMTP server accepted more than once. */
   deliveredAgain: string[];
   /** Deliveries the SMTP server accepted, of these purchases' mails. */
@@ -462,6 +470,10 @@ export async function purchaseMailCensus(
         !deliveries.has(purchaseMessageId(p.id, p.folio)))
     ).map((p) => p.id),
     duplicatedOutcomes: [...outcomes.values()].reduce((n, l) => n + l.length - 1, 0),
+    outcomesTwice: [...outcomes].filter(([, l]) => l.length > 1).map(([id, l]) => ({
+      id,
+      statuses: l.map((o) => o.status),
+    })),
     deliveredAgain: [...deliveries].filter(([, n]) => n > 1).map(([id]) => id),
     delivered: [...deliveries.values()].reduce((a, b) => a + b, 0),
     refused: purchases.filter((p) => refused.has(p.id)).flatMap((p) =>
