@@ -8,14 +8,32 @@ import { ACCESS_ENV } from "../infra/test_access.ts";
 import { loadOrders } from "../datasets/load.ts";
 import { loadConfig } from "../lib/config.ts";
 import { ORDER_STATES } from "../lib/order.ts";
-import type { KafkaClientName } from "../lib/kafka/mod.ts";
-import { createKafkaClient } from "../lib/kafka/mod.ts";
+import type { KafkaClientName, PrincipalRole } from "../lib/kafka/mod.ts";
+import { createKafkaClient, provisionKafka } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { purchaseMessageId } from "../lib/purchase_mail.ts";
 import { freePort } from "../infra/kafka.ts";
 import { type Proc, spawnDeno } from "../infra/process.ts";
 import type { TestSmtp } from "../infra/smtp.ts";
 import { taskArgs } from "./procs.ts";
+
+/** The variables that log a process or an observer in to Kafka as `user` (none: PLAINTEXT). */
+export type KafkaLogin = (user: PrincipalRole | "admin") => Record<string, string>;
+
+let login: KafkaLogin = () => ({});
+
+/**
+ * Makes every fault system log in to Kafka (`deno task faults --secure`): each process as its
+ * role, the observers as admin, and each system's topics and ACLs provisioned as admin first.
+ *
+ * @param how The variables per user.
+ */
+export function useKafkaLogin(how: KafkaLogin): void {
+  login = how;
+}
+
+/** The login variables of `user` (see {@linkcode useKafkaLogin}). */
+export const kafkaLogin: KafkaLogin = (user) => login(user);
 
 /** Roles a fault system runs. */
 export type Role = "processing" | "notification" | "purchase-analytics";
@@ -78,13 +96,31 @@ export class FaultSystem {
     };
   }
 
+  #provisioned: Promise<void> | null = null;
+
+  /** On a secured cluster: this system's topics and its roles' ACLs, once, as admin. */
+  provision(): Promise<void> {
+    return this.#provisioned ??= (async () => {
+      const admin = kafkaLogin("admin");
+      if (Object.keys(admin).length === 0) return;
+      const config = loadConfig({ ...this.env, ...admin });
+      const kafka = createKafkaClient(config, createLogger("fault-setup", "error"));
+      try {
+        await provisionKafka(kafka, config, { timeoutMs: config.STARTUP_TIMEOUT_MS });
+      } finally {
+        await kafka.close();
+      }
+    })();
+  }
+
   /** Starts (or starts again) a gateway; its URL is in `urls`. */
   async gateway(name = "gateway-0", env: Record<string, string> = {}): Promise<string> {
+    await this.provision();
     const port = String(await freePort());
     const proc = await spawnDeno(
       name,
       taskArgs("gateway"),
-      { ...this.env, PORT: port, ...env },
+      { ...this.env, ...kafkaLogin("gateway"), PORT: port, ...env },
       READY.gateway,
       { say: this.say },
     );
@@ -96,11 +132,12 @@ export class FaultSystem {
 
   /** Starts (or starts again, with the same instance id) worker `index` of `role`. */
   async worker(role: Role, index = 0, env: Record<string, string> = {}): Promise<Proc> {
+    await this.provision();
     const name = `${role}-${index}`;
     const proc = await spawnDeno(
       name,
       [...taskArgs("worker"), "--role", role],
-      { ...this.env, INSTANCE_ID: name, ...env },
+      { ...this.env, ...kafkaLogin(role), INSTANCE_ID: name, ...env },
       READY[role],
       { say: this.say },
     );
@@ -120,6 +157,10 @@ export interface Sent {
   status: number;
   id?: string;
   retryAfter: string | null;
+  /** When it was due, ms from the start of its load (set by {@linkcode sendOrders}). */
+  scheduledMs?: number;
+  /** From when it was due to its answer, ms (set by {@linkcode sendOrders}). */
+  latencyMs?: number;
 }
 
 /**
@@ -154,6 +195,8 @@ export async function sendOrders(options: {
   return results.map((r) => ({
     status: r.status,
     retryAfter: r.retryAfter,
+    scheduledMs: r.scheduledMs,
+    latencyMs: r.latencyMs,
     ...(r.id === undefined ? {} : { id: r.id }),
   }));
 }
@@ -183,6 +226,7 @@ export async function census(
     loadConfig({
       KAFKA_BROKERS: system.brokers,
       KAFKA_CLIENT: system.client,
+      ...kafkaLogin("admin"),
       KAFKA_CLIENT_ID: "fault-census",
     }),
     createLogger("census", "error"),
@@ -264,6 +308,7 @@ export function liveOutcomes(system: FaultSystem): { visible: Set<string>; stop(
     loadConfig({
       KAFKA_BROKERS: system.brokers,
       KAFKA_CLIENT: system.client,
+      ...kafkaLogin("admin"),
       KAFKA_CLIENT_ID: "fault-live",
     }),
     createLogger("live", "error"),
@@ -340,6 +385,8 @@ export interface PurchaseMailCensus {
   lost: string[];
   /** Outcome records seen more than once (read_committed). */
   duplicatedOutcomes: number;
+  /** The purchases with more than one outcome record, and their statuses in the order read. */
+  outcomesTwice: { id: string; statuses: string[] }[];
   /** Message-IDs the SMTP server accepted more than once. */
   deliveredAgain: string[];
   /** Deliveries the SMTP server accepted, of these purchases' mails. */
@@ -369,6 +416,7 @@ export async function purchaseMailCensus(
     loadConfig({
       KAFKA_BROKERS: system.brokers,
       KAFKA_CLIENT: system.client,
+      ...kafkaLogin("admin"),
       KAFKA_CLIENT_ID: "fault-purchase-mail",
     }),
     createLogger("census", "error"),
@@ -422,6 +470,10 @@ export async function purchaseMailCensus(
         !deliveries.has(purchaseMessageId(p.id, p.folio)))
     ).map((p) => p.id),
     duplicatedOutcomes: [...outcomes.values()].reduce((n, l) => n + l.length - 1, 0),
+    outcomesTwice: [...outcomes].filter(([, l]) => l.length > 1).map(([id, l]) => ({
+      id,
+      statuses: l.map((o) => o.status),
+    })),
     deliveredAgain: [...deliveries].filter(([, n]) => n > 1).map(([id]) => id),
     delivered: [...deliveries.values()].reduce((a, b) => a + b, 0),
     refused: purchases.filter((p) => refused.has(p.id)).flatMap((p) =>

@@ -16,6 +16,7 @@ import { startSmtp, type TestSmtp } from "../infra/smtp.ts";
 import {
   census,
   FaultSystem,
+  kafkaLogin,
   liveOutcomes,
   mailCensus,
   orderOfMail,
@@ -55,22 +56,29 @@ export interface FaultContext {
   say: (line: string) => void;
 }
 
-type Check = FaultResult["checks"][number];
+/** One check of a scenario. */
+export type Check = FaultResult["checks"][number];
 
 /** Whether a scenario passed: every one of its checks did. */
 export const passed = (r: FaultResult): boolean => r.checks.every((c) => c.ok);
-const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail });
+/** A check named `name`, passed when `ok`, with what was seen. */
+export const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function kafkaOf(ctx: FaultContext): KafkaClient {
   return createKafkaClient(
-    loadConfig({ KAFKA_BROKERS: ctx.brokers, KAFKA_CLIENT: ctx.client, KAFKA_CLIENT_ID: "faults" }),
+    loadConfig({
+      KAFKA_BROKERS: ctx.brokers,
+      KAFKA_CLIENT: ctx.client,
+      KAFKA_CLIENT_ID: "faults",
+      ...kafkaLogin("admin"),
+    }),
     createLogger("faults", "error"),
   );
 }
 
 /** Shared ending: the census of acknowledged orders, mails, and the verdict. */
-async function orderVerdict(
+export async function orderVerdict(
   name: string,
   system: FaultSystem,
   smtp: TestSmtp,
@@ -278,7 +286,7 @@ export async function workerKills(ctx: FaultContext): Promise<FaultResult> {
 }
 
 /** Publishes purchase events `perSecond` a second, as a steady stream beside the orders. */
-async function publishPurchases(
+export async function publishPurchases(
   producer: ReturnType<KafkaClient["producer"]>,
   topic: string,
   events: readonly ReturnType<typeof generatePurchases>[number][],
@@ -293,7 +301,7 @@ async function publishPurchases(
 }
 
 /** The purchases (events with a purchase) of `events`, as the mail census counts them. */
-function mailedPurchases(events: readonly ReturnType<typeof generatePurchases>[number][]) {
+export function mailedPurchases(events: readonly ReturnType<typeof generatePurchases>[number][]) {
   return events.filter((e) => classifyPurchase(e) !== "visit").map((e) => ({
     id: e.id,
     folio: e.folio!,
@@ -305,7 +313,7 @@ function mailedPurchases(events: readonly ReturnType<typeof generatePurchases>[n
  * no mail delivered twice but those in `inFlight` (accepted by the SMTP server, outcome not yet
  * committed, when the notification role was killed).
  */
-function purchaseMailChecks(
+export function purchaseMailChecks(
   c: PurchaseMailCensus,
   expected: number,
   inFlight: ReadonlySet<string>,
@@ -333,7 +341,7 @@ function purchaseMailChecks(
  * Purchase notifications exactly once per purchase; totals, and every window all partitions have
  * closed, equal a direct count.
  */
-async function analyticsChecks(
+export async function analyticsChecks(
   ctx: FaultContext,
   system: FaultSystem,
   events: readonly ReturnType<typeof generatePurchases>[number][],
@@ -589,7 +597,11 @@ export async function smtpOutage(ctx: FaultContext): Promise<FaultResult> {
 
 async function blockedOutcomes(system: FaultSystem, ids: readonly string[]) {
   const kafka = createKafkaClient(
-    loadConfig({ KAFKA_BROKERS: system.brokers, KAFKA_CLIENT: system.client }),
+    loadConfig({
+      KAFKA_BROKERS: system.brokers,
+      KAFKA_CLIENT: system.client,
+      ...kafkaLogin("admin"),
+    }),
     createLogger("faults", "error"),
   );
   const found: { status: string; attempts: number }[] = [];

@@ -1,5 +1,5 @@
 /**
- * `deno task faults [--quick] [--only a,b] [--client platformatic|kafkajs] [--brokers LIST]`:
+ * `deno task faults [--quick] [--only a,b] [--client platformatic|kafkajs] [--brokers LIST] [--secure]`:
  * the fault suite. On a local three-node KRaft cluster (replication factor 3,
  * `min.insync.replicas=2`), with the real roles and a real SMTP server, each scenario injects one
  * fault under load and checks that nothing acknowledged is lost and nothing is done twice:
@@ -13,6 +13,10 @@
  * - `graceful-stop`: SIGTERM to a gateway at 500 requests/s and to a processing worker;
  * - `duplicates`: the same Idempotency-Key after a 503 and on a second gateway.
  *
+ * `--secure`: the cluster listens `SASL_SSL` with the StandardAuthorizer (`infra/kafka_secure.ts`);
+ * each system's topics and ACLs are created as admin, each process logs in as its role, and the
+ * checks read as admin.
+ *
  * Prints a table and writes `bench/results/faults-<time>.json` (one entry per scenario: sent,
  * acknowledged, finalized, lost, duplicated, longest recovery, checks). Exits 1 when a check fails.
  */
@@ -20,6 +24,7 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config.ts";
 import { KAFKA_CLIENTS, type KafkaClientName } from "../lib/kafka/mod.ts";
 import { type RunningKafka, startKafka } from "../infra/kafka.ts";
+import { useKafkaLogin } from "./fault_harness.ts";
 import { type FaultResult, passed, SCENARIOS } from "./fault_scenarios.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -32,6 +37,7 @@ const args = parseArgs({
     only: { type: "string" },
     client: { type: "string", default: loadConfig({}).KAFKA_CLIENT },
     brokers: { type: "string" },
+    secure: { type: "boolean", default: false },
     out: { type: "string", default: `${ROOT}bench/results` },
   },
 }).values;
@@ -48,17 +54,34 @@ if (unknown.length > 0 || !(KAFKA_CLIENTS as readonly string[]).includes(args.cl
   Deno.exit(2);
 }
 
+if (args.secure && args.brokers) {
+  console.error("Cannot run faults: --secure starts its own cluster, --brokers names another");
+  Deno.exit(2);
+}
 let cluster: RunningKafka | null = null;
 let brokers = args.brokers;
 if (!brokers) {
   cluster = await startKafka({
     nodes: 3,
     port: 0,
-    dataDir: await Deno.makeTempDir({ prefix: "despacho-faults-" }),
+    // A secure cluster's CA and passwords are read by the gateway, which may read the project only.
+    dataDir: args.secure
+      ? `${ROOT}.cache/faults-secure-${Date.now().toString(36)}`
+      : await Deno.makeTempDir({ prefix: "despacho-faults-" }),
     memoryData: true,
+    secure: args.secure,
     say,
   });
   brokers = cluster.brokers;
+  const material = cluster.secure;
+  if (material) {
+    useKafkaLogin((user) => ({
+      KAFKA_SECURITY_PROTOCOL: "SASL_SSL",
+      KAFKA_SASL_USERNAME: user,
+      KAFKA_SASL_PASSWORD_FILE: material.passwordFiles[user],
+      KAFKA_TLS_CA_FILE: material.caFile,
+    }));
+  }
 }
 const results: FaultResult[] = [];
 const started = new Date();

@@ -123,3 +123,67 @@ export function latencyHistogramSvg(
       }).join(""),
   );
 }
+
+const COLOURS = [
+  "#1f77b4",
+  "#d62728",
+  "#2ca02c",
+  "#ff7f0e",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#7f7f7f",
+  "#bcbd22",
+  "#17becf",
+];
+
+/**
+ * Several series over time as lines, one colour each, with a legend; a `NaN` value (a process
+ * gone, a reading that failed) breaks its line. Vertical marks show events (faults, spikes).
+ *
+ * @param title Plot title.
+ * @param yLabel What the values are, with their unit.
+ * @param lines Each series: its name and points (`x` seconds since the start, `y` the value).
+ * @param marks Events to mark: `x` seconds since the start and a short label.
+ */
+export function seriesSvg(
+  title: string,
+  yLabel: string,
+  lines: readonly { name: string; points: readonly { x: number; y: number }[] }[],
+  marks: readonly { x: number; label: string }[] = [],
+): string {
+  const all = lines.flatMap((l) => l.points).filter((p) => Number.isFinite(p.y));
+  const xMax = Math.max(1, ...all.map((p) => p.x), ...marks.map((m) => m.x));
+  const yMax = Math.max(1, ...all.map((p) => p.y)) * 1.1;
+  return frame(title, "time since the start (s)", yLabel, xMax, yMax, (px, py) => {
+    const marked = marks.map((m) =>
+      `<line x1="${px(m.x).toFixed(1)}" y1="${M.top}" x2="${px(m.x).toFixed(1)}" y2="${
+        H - M.bottom
+      }" stroke="#999" stroke-dasharray="3 3"/><text x="${(px(m.x) + 3).toFixed(1)}" y="${
+        H - M.bottom - 4
+      }" font-size="9" fill="#666">${esc(m.label)}</text>`
+    ).join("");
+    const drawn = lines.map((l, i) => {
+      const colour = COLOURS[i % COLOURS.length]!;
+      const runs: string[][] = [[]];
+      for (const p of l.points) {
+        if (Number.isFinite(p.y)) runs.at(-1)!.push(`${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`);
+        else if (runs.at(-1)!.length > 0) runs.push([]);
+      }
+      return runs.filter((r) => r.length > 0).map((r) =>
+        `<polyline points="${r.join(" ")}" fill="none" stroke="${colour}" stroke-width="1.5"/>`
+      ).join("");
+    }).join("");
+    // The legend last, on a white box, so no line hides it.
+    const width = 12 + 6 * Math.max(0, ...lines.map((l) => l.name.length));
+    const legend =
+      `<rect x="${W - M.right - width}" y="${M.top + 2}" width="${width}" height="${
+        4 + lines.length * 12
+      }" fill="white" fill-opacity="0.85"/>` +
+      lines.map((l, i) =>
+        `<text x="${W - M.right - 4}" y="${M.top + 12 + i * 12}" font-size="10" ` +
+        `text-anchor="end" fill="${COLOURS[i % COLOURS.length]}">${esc(l.name)}</text>`
+      ).join("");
+    return marked + drawn + legend;
+  });
+}

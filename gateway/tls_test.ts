@@ -2,6 +2,7 @@
  * The gateway over HTTPS, for real: a CA and a certificate for 127.0.0.1 made with `openssl` at
  * test time, a client that trusts that CA, both HTTP servers.
  */
+import { makeTestCertificates } from "../infra/smtp.ts";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { loadConfig } from "../lib/config.ts";
@@ -22,74 +23,14 @@ const order = JSON.stringify({ name: "Pizza napolitana", price: 12990, email: "a
 
 /** A CA, and a server certificate for 127.0.0.1 signed by it, as PEM; null without openssl. */
 async function certificates(): Promise<{ ca: string; cert: string; key: string } | null> {
-  const dir = await Deno.makeTempDir({ prefix: "despacho-tls-" });
-  const openssl = async (...args: string[]) => {
-    const out = await new Deno.Command("openssl", {
-      args,
-      cwd: dir,
-      stdout: "null",
-      stderr: "piped",
-    })
-      .output();
-    if (!out.success) {
-      throw new Error(
-        `Cannot make test certificates: openssl ${args[0]} failed: ${decoder.decode(out.stderr)}`,
-      );
-    }
-  };
   try {
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    await openssl(
-      "req",
-      "-x509",
-      ...ec,
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=despacho test CA",
-    );
-    await openssl(
-      "req",
-      ...ec,
-      "-keyout",
-      "key.pem",
-      "-out",
-      "server.csr",
-      "-subj",
-      "/CN=127.0.0.1",
-    );
-    await Deno.writeTextFile(
-      `${dir}/ext.cnf`,
-      "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    );
-    await openssl(
-      "x509",
-      "-req",
-      "-in",
-      "server.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "cert.pem",
-      "-days",
-      "1",
-      "-extfile",
-      "ext.cnf",
-    );
-    const read = (name: string) => Deno.readTextFile(`${dir}/${name}`);
-    return { ca: await read("ca.pem"), cert: await read("cert.pem"), key: await read("key.pem") };
+    const made = await makeTestCertificates();
+    const ca = await Deno.readTextFile(made.caFile);
+    await made.remove();
+    return { ca, cert: made.cert, key: made.key };
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 }
 

@@ -18,7 +18,8 @@ interface Service {
   environment?: Record<string, string | number>;
   ports?: string[];
   depends_on?: string[] | Record<string, unknown>;
-  volumes?: string[];
+  volumes?:
+    (string | { type: string; source: string; target: string; volume?: { subpath?: string } })[];
   command?: string[];
 }
 
@@ -26,6 +27,7 @@ const compose = parse(read("compose.yaml"), { merge: true }) as {
   services: Record<string, Service>;
 };
 const services = compose.services;
+const TEST_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
 const DESPACHO = ["gateway", "processing", "notification", "purchase-analytics"];
 const WORKERS = DESPACHO.slice(1);
 
@@ -64,8 +66,32 @@ Deno.test("compose.yaml: every Despacho service's environment is configuration D
       const vars = env(name);
       const unknown = Object.keys(vars).filter((k) => !known.has(k) && !OTEL_VARIABLES.has(k));
       assert.deepEqual(unknown, [], `${name} sets variables nothing reads`);
-      // Secrets are files in the container: read as a stand-in of the right length here.
-      const config = loadConfig(vars, () => "s".repeat(43)); // throws on a bad value
+      // Secret files are read in the container: here each must lie in a volume the service mounts.
+      const mounts = [
+        ...(services[name]?.volumes ?? []).map((v) =>
+          typeof v === "string" ? v.split(":")[1]! : v.target
+        ),
+        // Docker secrets land in /run/secrets/<name>.
+        ...((services[name] as { secrets?: string[] } | undefined)?.secrets ?? []).map((n) =>
+          `/run/secrets/${n}`
+        ),
+      ];
+      const config = loadConfig(vars, (path) => {
+        assert.ok(
+          mounts.some((m) => path === m || path.startsWith(`${m}/`)),
+          `${name}: ${path} is mounted`,
+        );
+        return path.endsWith(".pem") ? TEST_PEM : "compose-test-secret-0123456789abcdefghij";
+      }); // throws on a bad value
+      // Kafka between the services: TLS and a login of the service's own.
+      assert.equal(config.KAFKA_SECURITY_PROTOCOL, "SASL_SSL", `${name} talks SASL_SSL`);
+      assert.equal(config.KAFKA_SASL_USERNAME, name, `${name} logs in as itself`);
+      assert.ok(
+        services[name]?.volumes?.some((v) =>
+          typeof v !== "string" && v.source === "kafka-secrets" && v.volume?.subpath === name
+        ),
+        `${name} mounts its own secrets only`,
+      );
       assert.equal(vars.OTEL_SERVICE_NAME, `despacho-${name}`);
       assert.equal(vars.OTEL_DENO, "true");
       if (WORKERS.includes(name)) {
@@ -100,7 +126,10 @@ Deno.test("compose.yaml: Prometheus scrapes the gateway and every worker where t
   for (const { job, target } of targets) {
     const [host, port] = hostPort(target);
     assert.equal(host, job, `${job} scrapes its own service`);
-    const c = loadConfig(env(host), () => "s".repeat(43));
+    const c = loadConfig(
+      env(host),
+      (path) => path.endsWith(".pem") ? TEST_PEM : "compose-test-secret-0123456789abcdefghij",
+    );
     assert.equal(port, host === "gateway" ? c.PORT : c.METRICS_PORT, `${job}'s port`);
   }
   assert.ok(config.scrape_configs.every((j) => (j.metrics_path ?? "/metrics") === "/metrics"));
@@ -118,7 +147,7 @@ Deno.test("compose.yaml: Prometheus scrapes the gateway and every worker where t
 Deno.test("compose.yaml: Prometheus loads the alert rules from where compose mounts them", () => {
   const config = parse(read("infra/prometheus.yml")) as { rule_files?: string[] };
   const mounts = new Map(
-    (services.prometheus!.volumes ?? []).map((v) => {
+    (services.prometheus!.volumes ?? []).filter((v) => typeof v === "string").map((v) => {
       const [from, to] = v.split(":");
       return [to!, from!];
     }),
@@ -136,7 +165,11 @@ Deno.test("compose.yaml: OTLP goes to the collector, and the collector to Jaeger
   const [host, port] = hostPort(env("gateway").OTEL_EXPORTER_OTLP_ENDPOINT!);
   const collector = services[host];
   assert.ok(collector !== undefined, `${host} is a service`);
-  assert.ok(collector.volumes?.some((v) => v.startsWith("./infra/otel-collector.yaml:")));
+  assert.ok(
+    collector.volumes?.some((v) =>
+      typeof v === "string" && v.startsWith("./infra/otel-collector.yaml:")
+    ),
+  );
   const config = parse(read("infra/otel-collector.yaml")) as {
     receivers: { otlp: { protocols: { http: { endpoint: string } } } };
     exporters: Record<string, { endpoint: string }>;
@@ -170,7 +203,30 @@ Deno.test("compose.yaml: images are pinned, dependencies exist, mounted files ex
     const deps = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
     for (const d of deps) assert.ok(d in services, `${name} depends on ${d}, a service`);
     for (const v of s.volumes ?? []) {
-      if (v.startsWith("./")) Deno.statSync(new URL(v.split(":")[0]!, ROOT));
+      if (typeof v === "string" && v.startsWith("./")) {
+        Deno.statSync(new URL(v.split(":")[0]!, ROOT));
+      }
     }
+  }
+});
+
+Deno.test("compose.yaml: the broker listens SASL_SSL only, and the setup runs as admin before the services", () => {
+  const kafka = services.kafka!;
+  const script = read("infra/kafka/compose_secure.sh");
+  assert.ok(
+    kafka.volumes?.includes("./infra/kafka/compose_secure.sh:/despacho/compose_secure.sh:ro"),
+  );
+  assert.match(script, /^listeners=SASL_SSL:\/\/:9092,CONTROLLER:\/\/:9093$/m);
+  assert.match(script, /^advertised\.listeners=SASL_SSL:\/\/kafka:9092$/m);
+  assert.match(
+    script,
+    /^authorizer\.class\.name=org\.apache\.kafka\.metadata\.authorizer\.StandardAuthorizer$/m,
+  );
+  assert.doesNotMatch(script, /PLAINTEXT:\/\//);
+  const setup = services["kafka-setup"]!;
+  assert.equal(setup.environment?.KAFKA_SASL_USERNAME, "admin");
+  for (const name of DESPACHO) {
+    const deps = services[name]!.depends_on as Record<string, { condition: string }>;
+    assert.equal(deps["kafka-setup"]?.condition, "service_completed_successfully", name);
   }
 });

@@ -18,8 +18,17 @@
  * threads, a C1-only JIT and the serial collector for the short-lived storage formatter, and a
  * class-data-sharing archive of the Kafka classes written when a broker first stops cleanly.
  */
-import { createConnection } from "node:net";
+import { createConnection, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { waitFor } from "../lib/wait.ts";
+import {
+  javaArgFile,
+  makeSecureMaterial,
+  type SecureMaterial,
+  secureProperties,
+} from "./kafka_secure.ts";
+
+export type { SecureMaterial } from "./kafka_secure.ts";
 
 /** The Kafka version `infra/kafka/pom.xml` resolves. */
 export const KAFKA_VERSION = "4.4.0";
@@ -69,6 +78,14 @@ export interface KafkaOptions {
    * throw-away brokers only: call `remove()` when done. @default false
    */
   memoryData?: boolean;
+  /**
+   * A `SASL_SSL` client listener instead of `PLAINTEXT`: a CA and a broker certificate made for
+   * the data folder, SCRAM users made at format time (one per role, `producer`, `admin`), and
+   * the StandardAuthorizer (no ACL, no access; `admin` is a super user). See `kafka_secure.ts`.
+   * A data folder keeps its choice: starting it with the other one starts it afresh.
+   * @default false
+   */
+  secure?: boolean;
 }
 
 /** One node of a running cluster. */
@@ -105,6 +122,8 @@ export interface RunningKafka {
   memoryRoot: string | null;
   /** Settles when a node started by {@linkcode startKafka} exits, with its status. */
   exited: Promise<Deno.CommandStatus>;
+  /** With `secure`: the CA file and each user's password file; else null. */
+  secure: SecureMaterial | null;
 }
 
 /** The cluster's identity and ports, kept in the data folder so a restart finds the same. */
@@ -113,6 +132,8 @@ interface Layout {
   clusterId: string;
   /** Where the nodes' Kafka data lives when not in the data folder (`/dev/shm/…`). */
   memoryRoot: string | null;
+  /** Whether the client listener is `SASL_SSL` (see {@linkcode KafkaOptions.secure}). */
+  secure?: boolean;
   nodes: { id: number; port: number; controllerPort: number }[];
 }
 
@@ -194,8 +215,10 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
     count,
     options.port ?? 9092,
     options.memoryData === true && await memoryFsUsable(),
+    options.secure === true,
     say,
   );
+  const secure = layout.secure === true ? await makeSecureMaterial(`${dir}/secure`, say) : null;
   // JVM heap per node (a broker's RSS here reached about 1 GiB with its off-heap memory).
   const heap = count === 1 ? "768m" : "512m";
   const cds = tuning === "small" ? await cdsFlags() : { use: [], create: null };
@@ -209,8 +232,9 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
     await Deno.mkdir(n.home, { recursive: true });
     await Deno.writeTextFile(
       n.props,
-      serverProperties(n, layout, tuning),
+      serverProperties(n, layout, tuning, secure),
     );
+    if (secure !== null) await Deno.chmod(n.props, 0o600);
   }
   // Deno may not look into /dev (it asks for all permissions there): the formatter and the broker
   // create the data folders, and `test` tells whether a node is formatted.
@@ -226,6 +250,13 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
     say(`kafka: formatting storage of ${unformatted.length} node(s) in ${dir}`);
     const started = Date.now();
     await Promise.all(unformatted.map(async (n) => {
+      const main = [
+        "kafka.tools.StorageTool",
+        "format",
+        `--cluster-id=${layout.clusterId}`,
+        "-c",
+        n.props,
+      ];
       const fmt = await run(
         "java",
         [
@@ -233,11 +264,13 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
             ? ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:-UsePerfData", ...cds.use]
             : []),
           ...classpath(libs),
-          "kafka.tools.StorageTool",
-          "format",
-          `--cluster-id=${layout.clusterId}`,
-          "-c",
-          n.props,
+          ...(secure === null ? main : [
+            await javaArgFile(`${secure.dir}/format-${n.id}.args`, [
+              ...main,
+              // The SCRAM users exist from the first metadata record: no unauthenticated window.
+              ...secure.scramArgs,
+            ]),
+          ]),
         ],
         (s) => say(`kafka: still formatting node ${n.id}: ${s} s so far`),
       );
@@ -306,7 +339,9 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
             const log = await tail(w.logFile, 3000);
             return { ready: false, fatal: new NodeExited(w.id, gone.status.code, log) };
           }
-          for (const w of waiting) if (!up.has(w.id) && await brokerAnswers(w.port)) up.add(w.id);
+          for (const w of waiting) {
+            if (!up.has(w.id) && await brokerAnswers(w.port, secure !== null)) up.add(w.id);
+          }
           if (up.size === waiting.length) return { ready: true, value: undefined };
           const slow = waiting.find((w) => !up.has(w.id))!;
           const last = (await tail(slow.logFile, 400)).trim().split("\n").pop()
@@ -364,6 +399,7 @@ export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
     logFile: handles[0]!.logFile,
     exited: Promise.race(children.map((c) => c.child.status)),
     memoryRoot: layout.memoryRoot,
+    secure,
     async remove() {
       await Promise.all(handles.map((h) => h.kill("SIGKILL")));
       if (layout.memoryRoot !== null) await shell("rm", ["-rf", layout.memoryRoot]);
@@ -408,6 +444,7 @@ async function prepareLayout(
   count: number,
   port: number,
   memory: boolean,
+  secure: boolean,
   say: (line: string) => void,
 ): Promise<Layout> {
   const file = `${dir}/cluster.json`;
@@ -415,7 +452,7 @@ async function prepareLayout(
     const found = JSON.parse(await Deno.readTextFile(file)) as Layout;
     if (
       found.layout === LAYOUT && found.nodes.length === count &&
-      (found.memoryRoot !== null) === memory
+      (found.memoryRoot !== null) === memory && (found.secure === true) === secure
     ) return found;
     say(`kafka: ${dir} holds another cluster layout; starting it afresh`);
     if (found.memoryRoot) await shell("rm", ["-rf", found.memoryRoot]);
@@ -434,7 +471,7 @@ async function prepareLayout(
   }
   const id = clusterId();
   const memoryRoot = memory ? `/dev/shm/despacho-kafka-${id}` : null;
-  const layout: Layout = { layout: LAYOUT, clusterId: id, memoryRoot, nodes };
+  const layout: Layout = { layout: LAYOUT, clusterId: id, memoryRoot, secure, nodes };
   await Deno.writeTextFile(file, JSON.stringify(layout, null, 2));
   return layout;
 }
@@ -444,6 +481,7 @@ function serverProperties(
   node: { id: number; port: number; controllerPort: number; data: string },
   layout: Layout,
   tuning: "small" | "stock",
+  secure: SecureMaterial | null,
 ): string {
   const replicas = Math.min(3, layout.nodes.length);
   const minIsr = replicas === 1 ? 1 : 2;
@@ -453,10 +491,14 @@ function serverProperties(
     `controller.quorum.voters=${
       layout.nodes.map((n) => `${n.id}@127.0.0.1:${n.controllerPort}`).join(",")
     }`,
-    `listeners=PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${node.port}`,
+    ...(secure === null
+      ? [
+        `listeners=PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${node.port}`,
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+      ]
+      : secureProperties(secure, node)),
     "controller.listener.names=CONTROLLER",
-    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
     `log.dirs=${node.data}`,
     `default.replication.factor=${replicas}`,
     `min.insync.replicas=${minIsr}`,
@@ -591,18 +633,21 @@ export async function freePort(): Promise<number> {
 
 /**
  * True when something on `port` answers a Kafka ApiVersions request (the broker is serving,
- * not just listening).
+ * not just listening). Over TLS when `tls` (a SASL listener answers ApiVersions before the
+ * login); the certificate is not checked: this only asks whether the broker serves.
  */
-function brokerAnswers(port: number): Promise<boolean> {
+function brokerAnswers(port: number, tls = false): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ host: "127.0.0.1", port });
+    const socket: Socket = tls
+      ? tlsConnect({ host: "127.0.0.1", port, rejectUnauthorized: false })
+      : createConnection({ host: "127.0.0.1", port });
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);
     };
     socket.setTimeout(2000, () => done(false));
     socket.on("error", () => done(false));
-    socket.on("connect", () => {
+    socket.on(tls ? "secureConnect" : "connect", () => {
       // ApiVersions v0 request: size, api_key 18, version 0, correlation id 1, client id "p".
       const body = new Uint8Array([0, 18, 0, 0, 0, 0, 0, 1, 0, 1, 0x70]);
       const frame = new Uint8Array(4 + body.length);
@@ -677,12 +722,21 @@ async function run(
 if (import.meta.main) {
   const port = Number(Deno.env.get("KAFKA_PORT") ?? "9092");
   const nodes = Number(Deno.env.get("KAFKA_NODES") ?? "1");
+  const secure = Deno.env.get("KAFKA_SECURE") === "1";
   const kafka = await startKafka({
     nodes,
     port,
-    dataDir: `${ROOT}.cache/kafka-data/${port}${nodes === 1 ? "" : `x${nodes}`}`,
+    dataDir: `${ROOT}.cache/kafka-data/${port}${nodes === 1 ? "" : `x${nodes}`}${
+      secure ? "-secure" : ""
+    }`,
+    secure,
   });
   console.error(`kafka: running; KAFKA_BROKERS=${kafka.brokers}; Ctrl-C stops it`);
+  if (kafka.secure) {
+    console.error(
+      `kafka: SASL_SSL; CA ${kafka.secure.caFile}; passwords in ${kafka.secure.dir}/<user>.password`,
+    );
+  }
   const stop = () => kafka.stop().then(() => Deno.exit(0));
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);

@@ -143,15 +143,20 @@ export async function spawnDeno(
 
 class Exited extends Error {}
 
-/** A process's CPU time (user + system) so far, and its resident memory now and at its peak. */
+/**
+ * A process's CPU time (user + system) so far, its resident memory now and at its peak, and its
+ * open file descriptors.
+ */
 export interface ProcStat {
   cpuS: number;
   rssMiB: number;
   /** The largest resident set the process has had since it started (`VmHWM`). */
   peakRssMiB: number;
+  /** Open file descriptors now (entries of `/proc/<pid>/fd`). */
+  fds: number;
 }
 
-const GONE: ProcStat = { cpuS: NaN, rssMiB: NaN, peakRssMiB: NaN };
+const GONE: ProcStat = { cpuS: NaN, rssMiB: NaN, peakRssMiB: NaN, fds: NaN };
 
 /**
  * A process's CPU time (user + system) in seconds and its resident memory in MiB, from Linux
@@ -175,7 +180,8 @@ export async function procStats(pids: readonly number[]): Promise<Map<number, Pr
   const out = await new Deno.Command("sh", {
     args: [
       "-c",
-      'for p in "$@"; do echo "@@ $p"; cat "/proc/$p/stat" "/proc/$p/status" 2>/dev/null; done',
+      'for p in "$@"; do echo "@@ $p"; cat "/proc/$p/stat" "/proc/$p/status" 2>/dev/null; ' +
+      'echo "Fds: $(ls "/proc/$p/fd" 2>/dev/null | wc -l)"; done',
       "sh",
       ...pids.map(String),
     ],
@@ -194,6 +200,7 @@ export async function procStats(pids: readonly number[]): Promise<Map<number, Pr
       cpuS: ticks / 100,
       rssMiB: kib("VmRSS") / 1024,
       peakRssMiB: kib("VmHWM") / 1024,
+      fds: Number(/Fds:\s+(\d+)/.exec(part)?.[1] ?? NaN),
     });
   }
   return stats;

@@ -8,16 +8,23 @@
  * everything, since a restart would fail the same way. Ctrl-C (or SIGTERM) stops every process it
  * started, the broker last, and waits for them to exit.
  *
+ * `KAFKA_SECURE=1` starts the local Kafka with a `SASL_SSL` listener and ACLs instead (see
+ * `infra/kafka_secure.ts`): the admin principal creates the topics and each role's ACLs, and each
+ * process logs in as its own role; the CA and the passwords are in `.cache/kafka-data/…-secure/`.
+ *
  * Access: staff routes need a credential. Unless `STAFF_TOKEN(_FILE)` or `OIDC_*` are set, a random
  * staff token is made on first start in `.cache/staff-token` (and the gateway's shared secret in
  * `.cache/gateway-secret`), both readable by their owner only, and the sign-in link is printed (the
  * token in its fragment, never in a query string).
  *
- * Metrics: the gateway serves `/metrics` on its port (staff only); the roles get `METRICS_PORT` 9464, 9465 and
- * 9466 (from `METRICS_PORT` when it is set). Each process gets its own `OTEL_SERVICE_NAME`
+ * Metrics: the gateway serves `/metrics` on its port (staff only); the roles get `METRICS_PORT`
+ * 9464, 9465 and 9466 (from `METRICS_PORT` when it is set). Each process gets its own `OTEL_SERVICE_NAME`
  * (`despacho-<name>`); the other `OTEL_*` variables (e.g. `OTEL_DENO=true`) pass through to all.
  */
 import { loadOrCreateSecret, signInLine } from "../gateway/auth/mod.ts";
+import { loadConfig } from "../lib/config.ts";
+import { createKafkaClient, type PrincipalRole, provisionKafka } from "../lib/kafka/mod.ts";
+import { createLogger } from "../lib/log.ts";
 import { waitFor } from "../lib/wait.ts";
 import { type RunningKafka, startKafka, startupTimeoutMs } from "./kafka.ts";
 
@@ -53,14 +60,25 @@ if (!Number.isInteger(metricsBase) || metricsBase < 1 || metricsBase > 65533) {
   );
   Deno.exit(CONFIG_ERROR);
 }
+const secure = Deno.env.get("KAFKA_SECURE") === "1";
+if (secure && external) {
+  say(
+    "Cannot start: KAFKA_SECURE=1 starts a local secure cluster, KAFKA_BROKERS names another: " +
+      "unset one (for your own cluster, set KAFKA_SECURITY_PROTOCOL and the KAFKA_SASL_* variables)",
+  );
+  Deno.exit(CONFIG_ERROR);
+}
 let kafka: RunningKafka | null = null;
 if (!external) {
   try {
     kafka = await startKafka({
       nodes,
       port: 9092,
-      dataDir: `${ROOT}.cache/kafka-data/9092${nodes === 1 ? "" : `x${nodes}`}`,
+      dataDir: `${ROOT}.cache/kafka-data/9092${nodes === 1 ? "" : `x${nodes}`}${
+        secure ? "-secure" : ""
+      }`,
       say,
+      secure,
     });
   } catch (error) {
     say(error instanceof Error ? error.message : String(error));
@@ -94,6 +112,42 @@ if (!external && nodes === 3 && !Deno.env.get("TOPIC_REPLICATION_FACTOR")) {
 // This launcher serves one machine on loopback, where `deno task load` sends 50 orders a second
 // from the same address: no order rate limit here unless asked for (streams stay capped).
 if (!Deno.env.get("ORDER_RATE_PER_S")) env.ORDER_RATE_PER_S = "0";
+
+/** The variables that log a process in as `user` on the secure local cluster (none otherwise). */
+function loginAs(user: PrincipalRole | "admin"): Record<string, string> {
+  const material = kafka?.secure;
+  if (!material) return {};
+  return {
+    KAFKA_SECURITY_PROTOCOL: "SASL_SSL",
+    KAFKA_SASL_MECHANISM: "SCRAM-SHA-512",
+    KAFKA_SASL_USERNAME: user,
+    KAFKA_SASL_PASSWORD_FILE: material.passwordFiles[user],
+    KAFKA_TLS_CA_FILE: material.caFile,
+  };
+}
+
+if (kafka?.secure) {
+  // The roles may not create topics or ACLs: the admin principal does, once, before they start.
+  try {
+    const config = loadConfig({ ...Deno.env.toObject(), ...env, ...loginAs("admin") });
+    const admin = createKafkaClient(config, createLogger("start", "warn"));
+    await provisionKafka(admin, config, { timeoutMs: startupTimeoutMs(), say });
+    await admin.close();
+  } catch (error) {
+    say(`Cannot set up the secure cluster: ${error instanceof Error ? error.message : error}`);
+    await kafka.stop();
+    Deno.exit(1);
+  }
+  say(
+    `Kafka is SASL_SSL with ACLs: CA ${kafka.secure.caFile}; one SCRAM user per role, passwords ` +
+      `in ${kafka.secure.dir}/<user>.password (admin.password: topics and ACLs; ` +
+      `producer.password: a shop's own producer, may only write purchase_events)`,
+  );
+} else if (!external) {
+  say(
+    "Kafka is PLAINTEXT on 127.0.0.1, no login (KAFKA_SECURE=1: SASL_SSL with one user per role)",
+  );
+}
 
 /** The delay before restart number `n` (1-based): 1 s doubling, at most 30 s. */
 function restartDelay(n: number): number {
@@ -203,9 +257,12 @@ for (const node of kafka?.nodes ?? []) {
 }
 
 const metricsPorts = ROLES.map((_, i) => metricsBase + i);
-supervise("gateway", "gateway", [], secrets);
+supervise("gateway", "gateway", [], { ...secrets, ...loginAs("gateway") });
 for (const [i, role] of ROLES.entries()) {
-  supervise(role, "worker", ["--role", role], { METRICS_PORT: String(metricsPorts[i]) });
+  supervise(role, "worker", ["--role", role], {
+    METRICS_PORT: String(metricsPorts[i]),
+    ...loginAs(role),
+  });
 }
 
 const port = Deno.env.get("PORT") ?? "8080";

@@ -65,6 +65,12 @@ const IPV6 = /^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/;
 const pem = (label: string) =>
   z.string().regex(new RegExp(`-----BEGIN [A-Z ]*${label}-----`), `expected a PEM ${label}`);
 
+/** Kafka's `security.protocol` values, the ones `KAFKA_SECURITY_PROTOCOL` may take. */
+export const KAFKA_SECURITY_PROTOCOLS = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] as const;
+
+/** Kafka's `sasl.mechanism` values Despacho's clients can log in with. */
+export const KAFKA_SASL_MECHANISMS = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] as const;
+
 /** How the SMTP session is protected: see {@linkcode smtpSettings}. */
 export const SMTP_TLS_MODES = ["starttls", "implicit", "none"] as const;
 
@@ -264,6 +270,22 @@ export const ConfigSchema = z.object({
   TLS_CERT: pem("CERTIFICATE").optional(),
   /** PEM private key of `TLS_CERT` (or `TLS_KEY_FILE`): never shown in logs or errors. */
   TLS_KEY: pem("PRIVATE KEY").optional(),
+  /**
+   * How the Kafka clients reach the brokers, as Kafka's `security.protocol`: `PLAINTEXT` (no TLS,
+   * no login: a local broker), `SSL`, `SASL_PLAINTEXT` or `SASL_SSL` (a managed Kafka).
+   */
+  KAFKA_SECURITY_PROTOCOL: z.enum(KAFKA_SECURITY_PROTOCOLS).default("PLAINTEXT"),
+  /** The SASL login, as Kafka's `sasl.mechanism`: default `SCRAM-SHA-512` with a SASL protocol. */
+  KAFKA_SASL_MECHANISM: z.enum(KAFKA_SASL_MECHANISMS).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  /** Its password (or `KAFKA_SASL_PASSWORD_FILE`): never shown in logs, metrics or errors. */
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  /** PEM certificates trusted for the brokers (or `KAFKA_TLS_CA_FILE`); else the system's roots. */
+  KAFKA_TLS_CA: pem("CERTIFICATE").optional(),
+  /** The client's PEM certificate, for brokers that ask for one (or `KAFKA_TLS_CERT_FILE`). */
+  KAFKA_TLS_CERT: pem("CERTIFICATE").optional(),
+  /** Its PEM private key (or `KAFKA_TLS_KEY_FILE`): never shown. */
+  KAFKA_TLS_KEY: pem("PRIVATE KEY").optional(),
 }).superRefine((c, ctx) => {
   if ((c.TLS_CERT === undefined) !== (c.TLS_KEY === undefined)) {
     const [key, other] = c.TLS_CERT === undefined
@@ -296,6 +318,9 @@ export const ConfigSchema = z.object({
       path: ["OIDC_ISSUER"],
       message: "OIDC_ISSUER, OIDC_AUDIENCE and OIDC_JWKS_URL go together: set all three or none",
     });
+  }
+  for (const [key, message] of kafkaSecurityProblems(c)) {
+    ctx.addIssue({ code: "custom", path: [key], message });
   }
 });
 
@@ -397,6 +422,10 @@ export const FROM_FILE = [
   "GATEWAY_SECRET",
   "TLS_CERT",
   "TLS_KEY",
+  "KAFKA_SASL_PASSWORD",
+  "KAFKA_TLS_CA",
+  "KAFKA_TLS_CERT",
+  "KAFKA_TLS_KEY",
 ] as const;
 
 /** Variables whose value an error never shows. */
@@ -405,6 +434,8 @@ const SECRETS: ReadonlySet<string> = new Set([
   "STAFF_TOKEN",
   "GATEWAY_SECRET",
   "TLS_KEY",
+  "KAFKA_SASL_PASSWORD",
+  "KAFKA_TLS_KEY",
 ]);
 
 /** Reads a text file, throwing when it cannot. */
@@ -481,4 +512,105 @@ function shown(key: string, value: string): string {
   if (SECRETS.has(key)) return "(hidden)";
   if (key === "SMTP_URL") return value.replace(/\/\/[^/?#]*@/, "//(login hidden)@");
   return value;
+}
+
+/** The Kafka security variables of a {@linkcode Config}. */
+export type KafkaSecurityConfig = Pick<
+  Config,
+  | "KAFKA_SECURITY_PROTOCOL"
+  | "KAFKA_SASL_MECHANISM"
+  | "KAFKA_SASL_USERNAME"
+  | "KAFKA_SASL_PASSWORD"
+  | "KAFKA_TLS_CA"
+  | "KAFKA_TLS_CERT"
+  | "KAFKA_TLS_KEY"
+>;
+
+/** How the Kafka clients protect their connections, from {@linkcode kafkaSecurity}. */
+export interface KafkaSecurity {
+  /** TLS, checking the brokers' certificates (against `ca` when given, else the system's roots). */
+  tls?: { ca?: string; cert?: string; key?: string };
+  /** The SASL login. */
+  sasl?: { mechanism: typeof KAFKA_SASL_MECHANISMS[number]; username: string; password: string };
+}
+
+/**
+ * The TLS and SASL settings of the Kafka clients, from `KAFKA_SECURITY_PROTOCOL` and the
+ * `KAFKA_SASL_*` and `KAFKA_TLS_*` variables.
+ *
+ * @param config The security variables, valid (as {@linkcode loadConfig} returns them).
+ * @returns What to give the client libraries; `{}` for `PLAINTEXT`.
+ *
+ * @example
+ * ```ts
+ * import { kafkaSecurity } from "./config.ts";
+ * kafkaSecurity({
+ *   KAFKA_SECURITY_PROTOCOL: "SASL_SSL",
+ *   KAFKA_SASL_USERNAME: "gateway",
+ *   KAFKA_SASL_PASSWORD: "s3cret",
+ * }).sasl?.mechanism; // "SCRAM-SHA-512"
+ * ```
+ */
+export function kafkaSecurity(config: Partial<KafkaSecurityConfig>): KafkaSecurity {
+  const protocol = config.KAFKA_SECURITY_PROTOCOL ?? "PLAINTEXT";
+  const out: KafkaSecurity = {};
+  if (protocol === "SSL" || protocol === "SASL_SSL") {
+    out.tls = {
+      ...(config.KAFKA_TLS_CA !== undefined ? { ca: config.KAFKA_TLS_CA } : {}),
+      ...(config.KAFKA_TLS_CERT !== undefined ? { cert: config.KAFKA_TLS_CERT } : {}),
+      ...(config.KAFKA_TLS_KEY !== undefined ? { key: config.KAFKA_TLS_KEY } : {}),
+    };
+  }
+  if (
+    (protocol === "SASL_PLAINTEXT" || protocol === "SASL_SSL") &&
+    config.KAFKA_SASL_USERNAME !== undefined && config.KAFKA_SASL_PASSWORD !== undefined
+  ) {
+    out.sasl = {
+      mechanism: config.KAFKA_SASL_MECHANISM ?? "SCRAM-SHA-512",
+      username: config.KAFKA_SASL_USERNAME,
+      password: config.KAFKA_SASL_PASSWORD,
+    };
+  }
+  return out;
+}
+
+/** What is contradictory or unsafe in the Kafka security variables, as [variable, message] pairs. */
+function kafkaSecurityProblems(c: KafkaSecurityConfig): [keyof KafkaSecurityConfig, string][] {
+  const protocol = c.KAFKA_SECURITY_PROTOCOL;
+  const sasl = protocol === "SASL_PLAINTEXT" || protocol === "SASL_SSL";
+  const tls = protocol === "SSL" || protocol === "SASL_SSL";
+  const problems: [keyof KafkaSecurityConfig, string][] = [];
+  const saslKeys = ["KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"] as const;
+  if (!sasl) {
+    for (const k of saslKeys.filter((k) => c[k] !== undefined)) {
+      problems.push([
+        k,
+        `needs KAFKA_SECURITY_PROTOCOL SASL_SSL or SASL_PLAINTEXT, not ${protocol}`,
+      ]);
+    }
+  } else {
+    for (const k of ["KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"] as const) {
+      if (c[k] === undefined) {
+        problems.push([k, `is needed with KAFKA_SECURITY_PROTOCOL ${protocol} (or ${k}_FILE)`]);
+      }
+    }
+    if (protocol === "SASL_PLAINTEXT" && c.KAFKA_SASL_MECHANISM === "PLAIN") {
+      problems.push([
+        "KAFKA_SASL_MECHANISM",
+        "must be a SCRAM mechanism with SASL_PLAINTEXT: PLAIN would send the password in clear",
+      ]);
+    }
+  }
+  const tlsKeys = ["KAFKA_TLS_CA", "KAFKA_TLS_CERT", "KAFKA_TLS_KEY"] as const;
+  if (!tls) {
+    for (const k of tlsKeys.filter((k) => c[k] !== undefined)) {
+      problems.push([k, `needs KAFKA_SECURITY_PROTOCOL SSL or SASL_SSL, not ${protocol}`]);
+    }
+  } else if ((c.KAFKA_TLS_CERT === undefined) !== (c.KAFKA_TLS_KEY === undefined)) {
+    const [key, other] = c.KAFKA_TLS_CERT === undefined
+      ? ["KAFKA_TLS_KEY", "KAFKA_TLS_CERT"] as const
+      : ["KAFKA_TLS_CERT", "KAFKA_TLS_KEY"] as const;
+    problems.push([key, `needs ${other} (or ${other}_FILE) too`]);
+  }
+  return problems;
 }

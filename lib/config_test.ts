@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadConfig, smtpSettings } from "./config.ts";
+import { kafkaSecurity, loadConfig, smtpSettings } from "./config.ts";
 import { DespachoError } from "./errors.ts";
 
 Deno.test("loadConfig() fills defaults from an empty environment", () => {
@@ -247,6 +247,99 @@ Deno.test("loadConfig() reads the client limits, trusted proxies and the TLS pai
         assert.ok(error instanceof DespachoError);
         assert.ok(error.message.includes(want), error.message);
         assert.ok(!error.message.includes(PASSWORD), "the key never shows");
+        return true;
+      });
+    });
+  }
+});
+
+const PEM_CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const PEM_KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+
+Deno.test("loadConfig() reads the Kafka security variables, secrets and certificates from files too", () => {
+  const files: Record<string, string> = {
+    "/run/secrets/kafka": `${PASSWORD}\n`,
+    "/etc/kafka/ca.pem": PEM_CA,
+    "/etc/kafka/client.pem": PEM_CA,
+    "/etc/kafka/client.key": PEM_KEY,
+  };
+  const config = loadConfig({
+    KAFKA_SECURITY_PROTOCOL: "SASL_SSL",
+    KAFKA_SASL_USERNAME: "gateway",
+    KAFKA_SASL_PASSWORD_FILE: "/run/secrets/kafka",
+    KAFKA_TLS_CA_FILE: "/etc/kafka/ca.pem",
+    KAFKA_TLS_CERT_FILE: "/etc/kafka/client.pem",
+    KAFKA_TLS_KEY_FILE: "/etc/kafka/client.key",
+  }, (path) => files[path]!);
+  assert.deepEqual(kafkaSecurity(config), {
+    tls: { ca: PEM_CA.trimEnd(), cert: PEM_CA.trimEnd(), key: PEM_KEY.trimEnd() },
+    sasl: { mechanism: "SCRAM-SHA-512", username: "gateway", password: PASSWORD },
+  });
+  assert.deepEqual(kafkaSecurity(loadConfig({})), {});
+  assert.deepEqual(kafkaSecurity(loadConfig({ KAFKA_SECURITY_PROTOCOL: "SSL" })), { tls: {} });
+});
+
+Deno.test("loadConfig() refuses inconsistent Kafka security variables with one sentence each", async (t) => {
+  const cases: [Record<string, string>, string][] = [
+    [
+      { KAFKA_SASL_USERNAME: "gateway" },
+      'KAFKA_SASL_USERNAME needs KAFKA_SECURITY_PROTOCOL SASL_SSL or SASL_PLAINTEXT, not PLAINTEXT: current value is "gateway"',
+    ],
+    [
+      { KAFKA_SECURITY_PROTOCOL: "SASL_SSL", KAFKA_SASL_USERNAME: "gateway" },
+      "KAFKA_SASL_PASSWORD is needed with KAFKA_SECURITY_PROTOCOL SASL_SSL (or KAFKA_SASL_PASSWORD_FILE)",
+    ],
+    [
+      { KAFKA_SECURITY_PROTOCOL: "SASL_SSL", KAFKA_SASL_PASSWORD: PASSWORD },
+      "KAFKA_SASL_USERNAME is needed with KAFKA_SECURITY_PROTOCOL SASL_SSL",
+    ],
+    [
+      {
+        KAFKA_SECURITY_PROTOCOL: "SASL_PLAINTEXT",
+        KAFKA_SASL_MECHANISM: "PLAIN",
+        KAFKA_SASL_USERNAME: "u",
+        KAFKA_SASL_PASSWORD: PASSWORD,
+      },
+      'KAFKA_SASL_MECHANISM must be a SCRAM mechanism with SASL_PLAINTEXT: PLAIN would send the password in clear: current value is "PLAIN"',
+    ],
+    [
+      { KAFKA_TLS_CA: PEM_CA },
+      "KAFKA_TLS_CA needs KAFKA_SECURITY_PROTOCOL SSL or SASL_SSL, not PLAINTEXT",
+    ],
+    [
+      { KAFKA_SECURITY_PROTOCOL: "SSL", KAFKA_TLS_CERT: PEM_CA },
+      "KAFKA_TLS_CERT needs KAFKA_TLS_KEY (or KAFKA_TLS_KEY_FILE) too",
+    ],
+    [{ KAFKA_SECURITY_PROTOCOL: "SASL" }, "KAFKA_SECURITY_PROTOCOL "],
+    [
+      { KAFKA_SECURITY_PROTOCOL: "SSL", KAFKA_TLS_CA: "nope" },
+      "KAFKA_TLS_CA expected a PEM CERTIFICATE",
+    ],
+  ];
+  for (const [env, want] of cases) {
+    await t.step(want, () => {
+      assert.throws(() => loadConfig(env), (error: unknown) => {
+        assert.ok(error instanceof DespachoError);
+        assert.ok(error.message.includes(want), error.message);
+        assert.ok(!error.message.includes(PASSWORD), error.message);
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("loadConfig() never shows a Kafka password or private key in its error", async (t) => {
+  const cases: Record<string, string>[] = [
+    { KAFKA_SASL_PASSWORD: PASSWORD },
+    { KAFKA_SECURITY_PROTOCOL: "SASL_PLAINTEXT", KAFKA_SASL_PASSWORD: PASSWORD },
+    { KAFKA_TLS_KEY: `-----BEGIN PRIVATE KEY-----\n${PASSWORD}\n-----END PRIVATE KEY-----` },
+    { KAFKA_TLS_KEY: PASSWORD },
+  ];
+  for (const env of cases) {
+    await t.step(JSON.stringify(Object.keys(env)), () => {
+      assert.throws(() => loadConfig(env), (error: unknown) => {
+        assert.ok(error instanceof DespachoError, String(error));
+        assert.ok(!error.message.includes(PASSWORD), error.message);
         return true;
       });
     });

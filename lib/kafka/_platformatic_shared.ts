@@ -2,12 +2,18 @@
  * What the `@platformatic/kafka` seam's files share: the client options every client object gets,
  * which errors mean an instance was fenced, partition keys, and records as the library's messages.
  */
+import type { KafkaSecurity } from "../config.ts";
 import type { ErrorKind, TopicPartition } from "./client.ts";
 import { hasKafkaError } from "./platformatic_fetch.ts";
 import type { OutRecord } from "./records.ts";
 
-/** The options every library client object is created with. */
-export type Base = { clientId: string; bootstrapBrokers: string[] };
+/** The options every library client object is created with (TLS and SASL when configured). */
+export type Base = {
+  clientId: string;
+  bootstrapBrokers: string[];
+  tls?: NonNullable<KafkaSecurity["tls"]> & { rejectUnauthorized: boolean };
+  sasl?: NonNullable<KafkaSecurity["sasl"]>;
+};
 
 /** Kafka errors after which an instance must not go on: another took its identity. */
 const FATAL = [
@@ -65,4 +71,59 @@ export function toMessages(records: readonly OutRecord[]) {
     value: r.value,
     ...(r.headers === undefined ? {} : { headers: r.headers }),
   }));
+}
+
+/**
+ * The library's client options for `security`: TLS that checks the brokers' certificates, and the
+ * SASL login.
+ */
+export function securityOptions(security: KafkaSecurity): Pick<Base, "tls" | "sasl"> {
+  return {
+    ...(security.tls ? { tls: { ...security.tls, rejectUnauthorized: true } } : {}),
+    ...(security.sasl ? { sasl: { ...security.sasl } } : {}),
+  };
+}
+
+/** The highest AddPartitionsToTxn version meant for clients: 4 and above are broker-to-broker. */
+const CLIENT_ADD_PARTITIONS_TO_TXN = 3;
+
+/**
+ * Makes a library producer send AddPartitionsToTxn at most at version 3.
+ *
+ * The library picks the highest version the broker offers (5), but versions 4 and above are the
+ * brokers' own (KIP-890: batched, verify-only); a broker with an authorizer refuses them from a
+ * client without CLUSTER_ACTION (`CLUSTER_AUTHORIZATION_FAILED`), a right no role should have.
+ * Version 3 takes the same request here. The library has no option for it: its version table (a
+ * private field) is capped when it is read.
+ *
+ * @param producer A library `Producer`.
+ * @throws {Error} When the library's internals have changed (a pinned version makes this a test
+ * failure, not a surprise in production).
+ */
+export function clientTransactionApis(producer: object): void {
+  const apisKey = symbolOf(producer, "plt.kafka.base.apis");
+  const getApiKey = symbolOf(producer, "plt.kafka.base.getApi");
+  const target = producer as Record<symbol, unknown>;
+  const original = target[getApiKey] as (this: unknown, name: string, cb: unknown) => void;
+  target[getApiKey] = function (this: Record<symbol, unknown>, name: string, callback: unknown) {
+    const apis = this[apisKey];
+    if (Array.isArray(apis)) {
+      for (const [i, api] of apis.entries()) {
+        if (api.name === "AddPartitionsToTxn" && api.maxVersion > CLIENT_ADD_PARTITIONS_TO_TXN) {
+          apis[i] = { ...api, maxVersion: CLIENT_ADD_PARTITIONS_TO_TXN };
+        }
+      }
+    }
+    return original.call(this, name, callback);
+  };
+}
+
+function symbolOf(object: object, description: string): symbol {
+  for (let o: object | null = object; o !== null; o = Object.getPrototypeOf(o)) {
+    const found = Object.getOwnPropertySymbols(o).find((s) => s.description === description);
+    if (found !== undefined) return found;
+  }
+  throw new Error(
+    `Cannot cap AddPartitionsToTxn to a client version: @platformatic/kafka has no ${description}`,
+  );
 }

@@ -5,6 +5,7 @@
  */
 import { KAFKA_CLIENTS } from "../config.ts";
 import type { Logger } from "../log.ts";
+import type { AclBinding } from "./acls.ts";
 import type { InBatch, InRecord, OutRecord } from "./records.ts";
 import type { TopicDef } from "./topics.ts";
 
@@ -205,6 +206,15 @@ export interface KafkaClient {
   reader(options: ReaderOptions): Reader;
   /** Starts a transactional consume → decide → produce → commit loop in a consumer group. */
   runTransactional(options: TransactionalOptions): TransactionalLoop;
+  /**
+   * Adds ACLs (allow only), as the admin principal; ones that exist already are left as they are.
+   *
+   * @throws When the principal may not alter ACLs (`CLUSTER_AUTHORIZATION_FAILED`) or the cluster
+   * has no authorizer (`SECURITY_DISABLED`).
+   */
+  createAcls(bindings: readonly AclBinding[]): Promise<void>;
+  /** The allow ACLs of `principal` (`User:<name>`), as {@linkcode AclBinding}s. */
+  describeAcls(principal: string): Promise<AclBinding[]>;
   /** Whether an error this client threw means the process must stop. */
   classify(error: unknown): ErrorKind;
   /** Closes what the client itself holds (admin connections). */

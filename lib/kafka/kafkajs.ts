@@ -11,13 +11,16 @@ import {
   type Consumer,
   type IHeaders,
   Kafka,
+  type KafkaConfig,
   type KafkaMessage,
   logLevel,
   Partitioners,
   type Producer,
 } from "kafkajs";
+import type { KafkaSecurity } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { waitFor } from "../wait.ts";
+import { type AclBinding, aclCodes, aclFromCodes, READER_GROUP_PREFIXES } from "./acls.ts";
 import type {
   BatchContext,
   ErrorKind,
@@ -42,6 +45,25 @@ export interface KafkajsClientOptions {
   log: Logger;
   /** Longest wait for Kafka at start-up (producer init, group join). @default 600000 */
   startupTimeoutMs?: number;
+  /** TLS and SASL. @default {} (PLAINTEXT) */
+  security?: KafkaSecurity;
+}
+
+/** kafkajs's `ssl` and `sasl` options for `security` (its mechanism names are lower case). */
+function securityOptions(security: KafkaSecurity): KafkaConfig {
+  const sasl = security.sasl;
+  return {
+    ...(security.tls ? { ssl: { ...security.tls, rejectUnauthorized: true } } : {}),
+    ...(sasl
+      ? {
+        sasl: sasl.mechanism === "PLAIN"
+          ? { mechanism: "plain", username: sasl.username, password: sasl.password }
+          : sasl.mechanism === "SCRAM-SHA-256"
+          ? { mechanism: "scram-sha-256", username: sasl.username, password: sasl.password }
+          : { mechanism: "scram-sha-512", username: sasl.username, password: sasl.password },
+      }
+      : {}),
+  } as KafkaConfig;
 }
 
 const KAFKAJS_LEVEL: Record<number, "debug" | "info" | "warn" | "error"> = {
@@ -68,6 +90,7 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
   const klog = options.log.child("kafka");
   const startupTimeoutMs = options.startupTimeoutMs ?? 600_000;
   const kafka = new Kafka({
+    ...securityOptions(options.security ?? {}),
     clientId: options.clientId,
     brokers: [...options.brokers],
     connectionTimeout: 3000,
@@ -154,6 +177,35 @@ export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient 
     readRange: (topic, partition, from, to, onRecords, signal) =>
       kafkajsRange(kafka, { topic, partition, from, to }, onRecords, startupTimeoutMs, signal),
     ping: () => withAdmin(async (a) => void await a.describeCluster()),
+    createAcls: (bindings) =>
+      withAdmin(async (a) => {
+        // kafkajs's enums are Kafka's protocol numbers.
+        if (bindings.length > 0) await a.createAcls({ acl: bindings.map(aclCodes) as never });
+      }),
+    describeAcls: (principal) =>
+      withAdmin(async (a) => {
+        const found = await a.describeAcls(
+          {
+            resourceType: 1, // ANY
+            resourcePatternType: 1, // ANY
+            principal,
+            operation: 1, // ANY
+            permissionType: 1, // ANY
+          } as never,
+        );
+        return found.resources.flatMap((r) =>
+          r.acls.map((acl) =>
+            aclFromCodes({
+              resourceType: r.resourceType,
+              resourceName: r.resourceName,
+              resourcePatternType: r.resourcePatternType,
+              principal: acl.principal,
+              operation: acl.operation,
+              permissionType: acl.permissionType,
+            })
+          ).filter((b): b is AclBinding => b !== undefined)
+        );
+      }),
     describeTopic: (topic) =>
       withAdmin(async (a) => {
         const { topics } = await a.fetchTopicMetadata({ topics: [topic] });
@@ -254,7 +306,7 @@ function toInBatch(batch: Batch): InBatch {
 
 function kafkajsReader(kafka: Kafka, options: ReaderOptions, log: Logger): Reader {
   const consumer: Consumer = kafka.consumer({
-    groupId: `despacho-reader-${crypto.randomUUID()}`,
+    groupId: `${READER_GROUP_PREFIXES[0]}${crypto.randomUUID()}`,
     readUncommitted: false,
     maxWaitTimeInMs: options.maxWaitMs ?? 100,
     sessionTimeout: 30_000,
@@ -320,7 +372,7 @@ async function kafkajsRange(
   if (start >= end) return;
   signal?.throwIfAborted();
   const consumer = kafka.consumer({
-    groupId: `despacho-range-${crypto.randomUUID()}`,
+    groupId: `${READER_GROUP_PREFIXES[1]}${crypto.randomUUID()}`,
     readUncommitted: false,
     maxWaitTimeInMs: 100,
   });

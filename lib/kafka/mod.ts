@@ -11,26 +11,32 @@
  * await kafka.ensureTopics(orderTopics(config), { timeoutMs: config.STARTUP_TIMEOUT_MS });
  * ```
  */
-import type { Config } from "../config.ts";
+import { type Config, kafkaSecurity, type KafkaSecurityConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { KafkaClient } from "./client.ts";
 import { createKafkajsClient } from "./kafkajs.ts";
 import { createPlatformaticClient } from "./platformatic.ts";
 
+export * from "./acls.ts";
 export * from "./client.ts";
 export * from "./compacted.ts";
+export * from "./error_codes.ts";
+export * from "./provision.ts";
 export * from "./records.ts";
 export * from "./topics.ts";
 
 /**
  * Creates the Kafka client `config.KAFKA_CLIENT` names.
  *
- * @param config Brokers, client id and library.
+ * @param config Brokers, client id, library, and TLS and SASL (`KAFKA_SECURITY_PROTOCOL`…;
+ * `PLAINTEXT` when absent).
  * @param log Receives the library's log lines under `kafka`.
  * @returns The client; nothing connects until it is used.
  */
 export function createKafkaClient(
-  config: Pick<Config, "KAFKA_BROKERS" | "KAFKA_CLIENT_ID" | "KAFKA_CLIENT" | "STARTUP_TIMEOUT_MS">,
+  config:
+    & Pick<Config, "KAFKA_BROKERS" | "KAFKA_CLIENT_ID" | "KAFKA_CLIENT" | "STARTUP_TIMEOUT_MS">
+    & Partial<KafkaSecurityConfig>,
   log: Logger,
 ): KafkaClient {
   const options = {
@@ -38,6 +44,7 @@ export function createKafkaClient(
     clientId: config.KAFKA_CLIENT_ID,
     log,
     startupTimeoutMs: config.STARTUP_TIMEOUT_MS,
+    security: kafkaSecurity(config),
   };
   switch (config.KAFKA_CLIENT) {
     case "kafkajs":

@@ -34,7 +34,9 @@ import {
   hasKafkaError,
 } from "./platformatic_fetch.ts";
 import { chunkRecords, type InRecord } from "./records.ts";
-import { type Base, classify, toMessages } from "./_platformatic_shared.ts";
+import { type Base, classify, securityOptions, toMessages } from "./_platformatic_shared.ts";
+import { type AclBinding, aclCodes, aclFromCodes, READER_GROUP_PREFIXES } from "./acls.ts";
+import type { KafkaSecurity } from "../config.ts";
 import { platformaticTransactional } from "./platformatic_transactional.ts";
 import { ensureTopics, type TopicAdmin } from "./topics.ts";
 
@@ -45,6 +47,8 @@ export interface PlatformaticClientOptions {
   log: Logger;
   /** Longest wait for Kafka at start-up (producer init, group join). @default 600000 */
   startupTimeoutMs?: number;
+  /** TLS and SASL. @default {} (PLAINTEXT) */
+  security?: KafkaSecurity;
 }
 
 /**
@@ -54,7 +58,11 @@ export interface PlatformaticClientOptions {
  * @returns The client; nothing is connected until used.
  */
 export function createPlatformaticClient(options: PlatformaticClientOptions): KafkaClient {
-  const base = { clientId: options.clientId, bootstrapBrokers: [...options.brokers] };
+  const base: Base = {
+    clientId: options.clientId,
+    bootstrapBrokers: [...options.brokers],
+    ...securityOptions(options.security ?? {}),
+  };
   const startupTimeoutMs = options.startupTimeoutMs ?? 600_000;
   const log = options.log.child("kafka");
   let admin: Admin | null = null;
@@ -157,6 +165,36 @@ export function createPlatformaticClient(options: PlatformaticClientOptions): Ka
     producer: () => idempotentProducer(base),
     reader: (o) => platformaticReader(base, o, log),
     runTransactional: (o) => platformaticTransactional(base, o, startupTimeoutMs, adminOf),
+    async createAcls(bindings) {
+      if (bindings.length === 0) return;
+      // The library's types name each code's own union; Kafka's numbers are the same.
+      await adminOf().createAcls({ creations: bindings.map(aclCodes) as never });
+    },
+    async describeAcls(principal) {
+      const found = await adminOf().describeAcls({
+        filter: {
+          resourceType: 1, // ANY
+          resourceName: null,
+          resourcePatternType: 1, // ANY
+          principal,
+          host: null,
+          operation: 1, // ANY
+          permissionType: 1, // ANY
+        } as never,
+      });
+      return found.flatMap((r) =>
+        r.acls.map((a) =>
+          aclFromCodes({
+            resourceType: r.resourceType,
+            resourceName: r.resourceName,
+            resourcePatternType: r.resourcePatternType,
+            principal: a.principal,
+            operation: a.operation,
+            permissionType: a.permissionType,
+          })
+        ).filter((b): b is AclBinding => b !== undefined)
+      );
+    },
     classify,
     async close() {
       await admin?.close().catch(() => {});
@@ -194,7 +232,7 @@ function idempotentProducer(base: Base): KafkaProducer {
 function plainConsumer(base: Base): Consumer {
   const consumer = new Consumer({
     ...base,
-    groupId: `despacho-reader-${crypto.randomUUID()}`,
+    groupId: `${READER_GROUP_PREFIXES[0]}${crypto.randomUUID()}`,
     autocommit: false,
     retries: 3,
     retryDelay: 250,

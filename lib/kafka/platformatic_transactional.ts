@@ -27,6 +27,7 @@ import { chunkRecords, type InRecord } from "./records.ts";
 import {
   type Base,
   classify,
+  clientTransactionApis,
   key,
   staleMember,
   StaleMemberError,
@@ -78,8 +79,8 @@ export function platformaticTransactional(
     retries: 5,
     retryDelay: 250,
   });
-  const makeProducer = () =>
-    new Producer({
+  const makeProducer = () => {
+    const made = new Producer({
       ...base,
       idempotent: true,
       transactionalId,
@@ -97,6 +98,9 @@ export function platformaticTransactional(
       retryDelay: 2,
       retries: 300,
     });
+    clientTransactionApis(made);
+    return made;
+  };
   let producer = makeProducer();
 
   const owned = new Map<string, Owned>();

@@ -1,0 +1,114 @@
+/**
+ * The soak's samples and latency windows, and their figures: one SVG per series (RSS, CPU and open
+ * files of every process, lag per group, POST and POST → finalizado latency), faults and spikes
+ * marked. Kept apart from the run so that `deno task soak --figures report.json` draws them again
+ * from a kept report.
+ */
+import { seriesSvg } from "./svg.ts";
+
+/** One process's figures in a sample (`NaN`, or null once read back from JSON: not measured). */
+export interface ProcFigures {
+  pid: number | null;
+  rssMiB: number;
+  /** CPU over the last interval, percent of one core (NaN for a life's first sample). */
+  cpuPct: number;
+  fds: number;
+}
+
+/** One sample: `t` seconds since the start, every process, each group's total lag (null: unread). */
+export interface Sample {
+  t: number;
+  procs: Record<string, ProcFigures>;
+  lag: Record<string, number | null>;
+}
+
+/** Percentiles in ms, null where there was nothing to measure. */
+export interface Percentiles {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  max: number | null;
+}
+
+/** The orders due in one window of the run (`t` seconds since the start, 10 s long). */
+export interface Window {
+  t: number;
+  orders: number;
+  accepted: number;
+  postMs: Percentiles;
+  endToEndMs: Percentiles & { finalized: number };
+}
+
+/** A vertical mark: `x` seconds since the start. */
+export interface Mark {
+  x: number;
+  label: string;
+}
+
+/**
+ * The figures of a soak, by file name.
+ *
+ * @param samples Every sample, in time order.
+ * @param windows Latency per window, in time order.
+ * @param marks Faults and spikes.
+ * @param windowS A window's length, s (its point is drawn at its middle). @default 10
+ * @returns `rss.svg`, `cpu.svg`, `fds.svg`, `lag.svg`, `post-latency.svg`, `e2e-latency.svg`.
+ */
+export function soakFigures(
+  samples: readonly Sample[],
+  windows: readonly Window[],
+  marks: readonly Mark[],
+  windowS = 10,
+): Record<string, string> {
+  const names = [...new Set(samples.flatMap((s) => Object.keys(s.procs)))];
+  const perProc = (f: (p: ProcFigures) => number | null) =>
+    names.map((name) => ({
+      name,
+      points: samples.map((s) => {
+        const p = s.procs[name];
+        return { x: s.t, y: p === undefined ? NaN : f(p) ?? NaN };
+      }),
+    }));
+  const groups = [...new Set(samples.flatMap((s) => Object.keys(s.lag)))];
+  const pct = (pick: (w: Window) => number | null) => (w: Window) => ({
+    x: w.t + windowS / 2,
+    y: pick(w) ?? NaN,
+  });
+  return {
+    "rss.svg": seriesSvg(
+      "Resident memory per process",
+      "RSS (MiB)",
+      perProc((p) => p.rssMiB),
+      marks,
+    ),
+    "cpu.svg": seriesSvg(
+      `CPU per process (${windowS} s)`,
+      "CPU (% of one core)",
+      perProc((p) => p.cpuPct),
+      marks,
+    ),
+    "fds.svg": seriesSvg(
+      "Open file descriptors per process",
+      "open fds",
+      perProc((p) => p.fds),
+      marks,
+    ),
+    "lag.svg": seriesSvg(
+      "Consumer lag per group",
+      "records",
+      groups.map((g) => ({
+        name: g,
+        points: samples.map((s) => ({ x: s.t, y: s.lag[g] ?? NaN })),
+      })),
+      marks,
+    ),
+    "post-latency.svg": seriesSvg(`POST /orders latency per ${windowS} s window`, "ms", [
+      { name: "p50", points: windows.map(pct((w) => w.postMs.p50)) },
+      { name: "p99", points: windows.map(pct((w) => w.postMs.p99)) },
+    ], marks),
+    "e2e-latency.svg": seriesSvg(`POST → finalizado per ${windowS} s window`, "ms", [
+      { name: "p50", points: windows.map(pct((w) => w.endToEndMs.p50)) },
+      { name: "p99", points: windows.map(pct((w) => w.endToEndMs.p99)) },
+    ], marks),
+  };
+}
