@@ -15,23 +15,15 @@
  */
 import { z } from "zod";
 import {
-  OrderInputSchema,
   type OrderNotified,
-  OrderStateSchema,
+  OrderNotifiedSchema,
   type OrderTransition,
+  OrderTransitionSchema,
 } from "./order.ts";
-import { ORDER_STATES } from "./order.ts";
 
-/** `{id}/step/{seq}`: a state the order reached. */
-export const OrderStepSchema = z.object({
-  v: z.literal(1),
+/** `{id}/step/{seq}`: a state the order reached: its transition without the step still owed. */
+export const OrderStepSchema = OrderTransitionSchema.omit({ next: true }).extend({
   type: z.literal("OrderStep"),
-  id: z.string().min(1).max(64),
-  order: OrderInputSchema,
-  state: OrderStateSchema,
-  seq: z.int().min(1).max(ORDER_STATES.length),
-  at: z.iso.datetime(),
-  requestedAt: z.iso.datetime(),
   /** The order's trace (W3C trace id), or null when its transition carried none. */
   traceId: z.string().nullable(),
 });
@@ -39,19 +31,8 @@ export const OrderStepSchema = z.object({
 /** An `OrderStep` fact. */
 export type OrderStep = z.infer<typeof OrderStepSchema>;
 
-/** `{id}/mail/{state}`: the latest outcome of one customer mail. */
-export const OrderMailSchema = z.object({
-  v: z.literal(1),
-  type: z.literal("OrderMail"),
-  id: z.string().min(1).max(64),
-  state: OrderStateSchema,
-  to: z.string(),
-  messageId: z.string(),
-  status: z.enum(["sent", "failed"]),
-  attempts: z.int().min(1),
-  error: z.string().optional(),
-  at: z.iso.datetime(),
-});
+/** `{id}/mail/{state}`: the latest outcome of one customer mail, as `order_notifications` has it. */
+export const OrderMailSchema = OrderNotifiedSchema.extend({ type: z.literal("OrderMail") });
 
 /** An `OrderMail` fact. */
 export type OrderMail = z.infer<typeof OrderMailSchema>;
