@@ -11,12 +11,13 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { ORDER_STATES, type OrderInput, type OrderState } from "./order.ts";
 import { OrderStatusFactSchema, parseStatusKey } from "./order_status.ts";
-import type {
-  HistoryEntry,
-  NotificationEntry,
-  OrderEvent,
-  OrderReadModel,
-  OrderStatus,
+import {
+  type HistoryEntry,
+  type NotificationEntry,
+  OrderChanges,
+  type OrderEvent,
+  type OrderReadModel,
+  type OrderStatus,
 } from "./order_view.ts";
 
 /** Bumped when the tables change: a store of another version is rebuilt from the topic. */
@@ -50,8 +51,7 @@ export interface OrderStoreOptions {
 /** The compacted status topic, materialised in SQLite with the offsets applied. */
 export class OrderStore implements OrderReadModel {
   #db: DatabaseSync;
-  #listeners = new Map<string, Set<(event: OrderEvent) => void>>();
-  #watchers = new Set<(status: OrderStatus) => void>();
+  #changes = new OrderChanges();
   #decoder = new TextDecoder();
   #q: Record<string, StatementSync>;
 
@@ -182,7 +182,7 @@ export class OrderStore implements OrderReadModel {
   accept(id: string, order: OrderInput, traceId: string | null = null): void {
     const known = this.#q.order!.get(id) !== undefined;
     this.#q.upsertOrder!.run(id, JSON.stringify(order), traceId);
-    if (!known && this.#watchers.size > 0) this.#tell(new Map([[id, []]]));
+    if (!known && this.#changes.watched) this.#tell(new Map([[id, []]]));
   }
 
   /** The order with `id`, if known. */
@@ -214,21 +214,12 @@ export class OrderStore implements OrderReadModel {
 
   /** Calls `listener` with the order after every change of any order; returns the unsubscribe. */
   watch(listener: (status: OrderStatus) => void): () => void {
-    this.#watchers.add(listener);
-    return () => {
-      this.#watchers.delete(listener);
-    };
+    return this.#changes.watch(listener);
   }
 
   /** Calls `listener` on every later change of order `id`; returns the unsubscribe. */
   subscribe(id: string, listener: (event: OrderEvent) => void): () => void {
-    let set = this.#listeners.get(id);
-    if (set === undefined) this.#listeners.set(id, set = new Set());
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0) this.#listeners.delete(id);
-    };
+    return this.#changes.subscribe(id, listener);
   }
 
   /**
@@ -319,7 +310,7 @@ export class OrderStore implements OrderReadModel {
     const events = changed.get(f.id) ?? [];
     if (f.type === "OrderStep") {
       this.#q.upsertOrder!.run(f.id, JSON.stringify(f.order), f.traceId);
-      const told = this.#watchers.size > 0 || this.#listeners.has(f.id);
+      const told = this.#changes.heard(f.id);
       const before = told ? this.#history(f.id).length : 0;
       const added = this.#q.insertStep!.run(f.id, f.seq, f.state, f.at);
       // Told in seq order: a step whose predecessor has not arrived yet (another partition) is
@@ -341,15 +332,12 @@ export class OrderStore implements OrderReadModel {
   /** Tells listeners of what changed, once the transaction is committed. */
   #tell(changed: Map<string, OrderEvent[]>): void {
     for (const [id, events] of changed) {
-      for (const listener of this.#listeners.get(id) ?? []) {
-        for (const event of events) listener(event);
-      }
+      for (const event of events) this.#changes.tell(id, event);
     }
-    if (this.#watchers.size === 0) return;
+    if (!this.#changes.watched) return;
     for (const id of changed.keys()) {
       const status = this.get(id);
-      if (status === undefined) continue;
-      for (const watcher of this.#watchers) watcher(status);
+      if (status !== undefined) this.#changes.tellAll(status);
     }
   }
 }

@@ -53,6 +53,55 @@ export interface OrderReadModel {
   subscribe(id: string, listener: (event: OrderEvent) => void): () => void;
 }
 
+/**
+ * Who listens to order changes, for a read model to tell: one order's events
+ * ({@linkcode OrderReadModel.subscribe}) and every order's new status
+ * ({@linkcode OrderReadModel.watch}). Shared by the in-memory view and the on-disk store.
+ */
+export class OrderChanges {
+  #listeners = new Map<string, Set<(event: OrderEvent) => void>>();
+  #watchers = new Set<(status: OrderStatus) => void>();
+
+  /** Whether anybody watches every order (so a status need not be built for nobody). */
+  get watched(): boolean {
+    return this.#watchers.size > 0;
+  }
+
+  /** Whether a change of order `id` would be told to anybody. */
+  heard(id: string): boolean {
+    return this.#watchers.size > 0 || this.#listeners.has(id);
+  }
+
+  /** See {@linkcode OrderReadModel.watch}. */
+  watch(listener: (status: OrderStatus) => void): () => void {
+    this.#watchers.add(listener);
+    return () => {
+      this.#watchers.delete(listener);
+    };
+  }
+
+  /** See {@linkcode OrderReadModel.subscribe}. */
+  subscribe(id: string, listener: (event: OrderEvent) => void): () => void {
+    let set = this.#listeners.get(id);
+    if (set === undefined) this.#listeners.set(id, set = new Set());
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.#listeners.delete(id);
+    };
+  }
+
+  /** Tells the listeners of order `id` of `event`. */
+  tell(id: string, event: OrderEvent): void {
+    for (const listener of this.#listeners.get(id) ?? []) listener(event);
+  }
+
+  /** Tells every watcher of the order's new status. */
+  tellAll(status: OrderStatus): void {
+    for (const watcher of this.#watchers) watcher(status);
+  }
+}
+
 /** Options of {@linkcode OrderView}. */
 export interface OrderViewOptions {
   /** Orders kept; the oldest known is forgotten past this. @default 100000 */
@@ -62,8 +111,7 @@ export interface OrderViewOptions {
 /** An in-memory, bounded read model of orders. */
 export class OrderView implements OrderReadModel {
   #orders = new Map<string, OrderStatus>();
-  #listeners = new Map<string, Set<(event: OrderEvent) => void>>();
-  #watchers = new Set<(status: OrderStatus) => void>();
+  #changes = new OrderChanges();
   #max: number;
 
   /** @param options Bound on the number of orders kept. */
@@ -87,7 +135,7 @@ export class OrderView implements OrderReadModel {
     const known = this.#orders.has(id);
     const status = this.#entry(id, order);
     status.traceId ??= traceId;
-    if (!known) this.#emitAll(status);
+    if (!known) this.#changes.tellAll(status);
     return status;
   }
 
@@ -106,8 +154,8 @@ export class OrderView implements OrderReadModel {
     status.history.push(entry);
     status.history.sort((a, b) => a.seq - b.seq);
     status.state = status.history[status.history.length - 1]!.state;
-    this.#emit(t.id, { kind: "state", entry });
-    this.#emitAll(status);
+    this.#changes.tell(t.id, { kind: "state", entry });
+    this.#changes.tellAll(status);
     return true;
   }
 
@@ -123,8 +171,8 @@ export class OrderView implements OrderReadModel {
     const i = status.notifications.findIndex((x) => x.state === n.state);
     if (i >= 0) status.notifications[i] = entry;
     else status.notifications.push(entry);
-    this.#emit(n.id, { kind: "notification", entry });
-    this.#emitAll(status);
+    this.#changes.tell(n.id, { kind: "notification", entry });
+    this.#changes.tellAll(status);
     return true;
   }
 
@@ -154,10 +202,7 @@ export class OrderView implements OrderReadModel {
    * @returns A function that ends the subscription.
    */
   watch(listener: (status: OrderStatus) => void): () => void {
-    this.#watchers.add(listener);
-    return () => {
-      this.#watchers.delete(listener);
-    };
+    return this.#changes.watch(listener);
   }
 
   /**
@@ -166,13 +211,7 @@ export class OrderView implements OrderReadModel {
    * @returns A function that ends the subscription.
    */
   subscribe(id: string, listener: (event: OrderEvent) => void): () => void {
-    let set = this.#listeners.get(id);
-    if (set === undefined) this.#listeners.set(id, set = new Set());
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0) this.#listeners.delete(id);
-    };
+    return this.#changes.subscribe(id, listener);
   }
 
   #entry(id: string, order: OrderInput): OrderStatus {
@@ -186,13 +225,5 @@ export class OrderView implements OrderReadModel {
       }
     }
     return status;
-  }
-
-  #emit(id: string, event: OrderEvent): void {
-    for (const listener of this.#listeners.get(id) ?? []) listener(event);
-  }
-
-  #emitAll(status: OrderStatus): void {
-    for (const watcher of this.#watchers) watcher(status);
   }
 }
