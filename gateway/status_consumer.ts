@@ -11,7 +11,7 @@
 import type { InRecord, KafkaClient, Reader } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import type { OrderStore } from "../lib/order_store.ts";
-import { waitFor } from "../lib/wait.ts";
+import { settled, waitFor } from "../lib/wait.ts";
 
 /** Offsets read per `readRange` call while catching up. */
 const CHUNK_OFFSETS = 200_000n;
@@ -67,6 +67,8 @@ export function startStatusConsumer(
   let reader: Reader | null = null;
   let caught = false;
   let broken = false;
+  /** The write that failed: the catch-up ends with it, whatever the client does next. */
+  let failure: unknown = null;
   let pruner: ReturnType<typeof setInterval> | undefined;
   const applyRecords = (partition: number, records: readonly InRecord[]) => {
     // After a failed write nothing more is applied: a later batch would move the offset past the
@@ -78,6 +80,7 @@ export function startStatusConsumer(
       done = store.apply(partition, records, next);
     } catch (error) {
       broken = true;
+      failure = error;
       log.error("Cannot apply status records to the order store; not ready until restarted", {
         error,
         topic,
@@ -156,6 +159,9 @@ export function startStatusConsumer(
             (records) => applyRecords(r.partition, records),
             stop.signal,
           );
+          // A client may read a batch again after its handler threw (both do): the catch-up must
+          // still fail, and its end offset must not be saved past the records that were not.
+          if (broken) throw failure;
         }
         if (r.from >= r.to) return;
         // The range may end with transaction markers: the position is past them all the same.
@@ -183,7 +189,17 @@ export function startStatusConsumer(
         store.offsets().get(partition) ?? String(from.get(partition) ?? 0n),
       onBatch: (batch) => applyRecords(batch.partition, batch.records),
     });
-    await reader.ready;
+    const following = reader;
+    await waitFor(
+      "the order store's reader to join the status topic",
+      settled(following.ready, "joining"),
+      {
+        timeoutMs: options.startupTimeoutMs ?? 600_000,
+        intervalMs: 100,
+        say: (line) => log.info(line),
+        signal: stop.signal,
+      },
+    );
     caught = true;
     const retentionMs = options.retentionMs;
     if (retentionMs !== undefined && !stop.signal.aborted) {

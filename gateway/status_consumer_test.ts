@@ -125,6 +125,43 @@ Deno.test("startStatusConsumer() is not ready any more once a write to the store
   await consumer.stop();
 });
 
+Deno.test("startStatusConsumer() fails its catch-up on a failed write, even when the client reads the batch again, and saves no offset past it", async () => {
+  const store = new OrderStore(":memory:", { topic: TOPIC });
+  const records = [step("o1", 0, 0), step("o2", 0, 1)];
+  let calls = 0;
+  const kafka = {
+    endOffsets: () => Promise.resolve([{ partition: 0, low: "0", high: "2" }]),
+    // As both clients do: a handler that threw gets the batch again, and then the range ends.
+    readRange: (
+      _t: string,
+      _p: number,
+      _from: string,
+      _to: string,
+      onRecords: (r: readonly InRecord[]) => void,
+    ) => {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          calls++;
+          if (calls === 1) store.close(); // the first write fails
+          onRecords(records);
+          return Promise.resolve();
+        } catch { /* read again */ }
+      }
+      return Promise.resolve();
+    },
+    reader: () => ({
+      ready: Promise.resolve(),
+      running: () => true,
+      stop: () => Promise.resolve(),
+    }),
+  } as unknown as KafkaClient;
+  const consumer = startStatusConsumer(kafka, store, TOPIC, quiet);
+  await assert.rejects(consumer.caughtUp);
+  assert.equal(consumer.ready(), false);
+  assert.equal(calls, 2, "the client did read the batch again");
+  await consumer.stop();
+});
+
 Deno.test("startStatusConsumer() forgets finished orders past the retention once caught up", async () => {
   const store = new OrderStore(":memory:", { topic: TOPIC });
   const done = [1, 2, 3, 4].map((seq, i) => {
