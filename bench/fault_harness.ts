@@ -5,6 +5,7 @@
  * server.
  */
 import { ACCESS_ENV } from "../infra/test_access.ts";
+import { topicEnv } from "../infra/testing.ts";
 import { loadOrders } from "../datasets/load.ts";
 import { loadConfig } from "../lib/config.ts";
 import { ORDER_STATES } from "../lib/order.ts";
@@ -71,18 +72,8 @@ export class FaultSystem {
     this.env = {
       KAFKA_BROKERS: brokers,
       KAFKA_CLIENT: client,
-      TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
-      TOPIC_ORDER_PROCESSING: `${prefix}-processing`,
-      TOPIC_ORDER_NOTIFICATIONS: `${prefix}-notifications`,
-      TOPIC_MAIL_RETRIES: `${prefix}-mail-retries`,
-      TOPIC_DEAD_LETTER: `${prefix}-dlq`,
-      TOPIC_PURCHASES: `${prefix}-purchases`,
-      TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-purchase-notifications`,
-      TOPIC_PURCHASE_ANALYTICS: `${prefix}-analytics`,
-      TOPIC_PURCHASE_STATE: `${prefix}-state`,
-      TOPIC_PURCHASE_MAIL_RETRIES: `${prefix}-purchase-mail-retries`,
-      TOPIC_PURCHASE_MAIL: `${prefix}-purchase-mail`,
-      GROUP_ID_PREFIX: prefix,
+      // Topics, groups and order store of this system alone (never `deno task start`'s store).
+      ...topicEnv(prefix),
       ...ACCESS_ENV,
       TOPIC_PARTITIONS: "4",
       STAGE_DWELL_MS: "0",

@@ -3,6 +3,7 @@
  * dataset, then each order's latencies measured from its scheduled send time.
  */
 import { ACCESS_ENV } from "../infra/test_access.ts";
+import { topicEnv } from "../infra/testing.ts";
 import { loadOrders } from "../datasets/load.ts";
 import { generateOrders } from "../datasets/orders.ts";
 import { loadConfig } from "../lib/config.ts";
@@ -191,17 +192,9 @@ export async function startSystem(
   const env = {
     KAFKA_BROKERS: deployment.brokers,
     KAFKA_CLIENT: deployment.client,
-    TOPIC_ORDER_REQUESTS: `${prefix}-requests`,
-    TOPIC_ORDER_PROCESSING: topics.processing,
-    TOPIC_ORDER_NOTIFICATIONS: topics.notifications,
-    TOPIC_MAIL_RETRIES: `${prefix}-mail-retries`,
-    // The notification role also reads purchase notifications: the bench's own, always empty.
-    TOPIC_PURCHASE_NOTIFICATIONS: `${prefix}-purchase-notifications`,
-    TOPIC_PURCHASE_MAIL_RETRIES: `${prefix}-purchase-mail-retries`,
-    TOPIC_PURCHASE_MAIL: `${prefix}-purchase-mail`,
-    TOPIC_DEAD_LETTER: `${prefix}-dlq`,
+    // Topics, groups and order store of this scenario alone (never `deno task start`'s store).
+    ...topicEnv(prefix),
     TOPIC_PARTITIONS: String(spec.partitions),
-    GROUP_ID_PREFIX: prefix,
     ...ACCESS_ENV,
     STAGE_DWELL_MS: String(spec.dwellMs),
     PORT: port,

@@ -2,6 +2,7 @@
  * The gateway with its Kafka parts: topics ensured, publisher running, the order store (SQLite,
  * `ORDER_STORE_PATH`) caught up with the status topic and following it, HTTP served. `gateway/main.ts` runs it; integration tests start it in-process.
  */
+import { dirname } from "node:path";
 import type { Hono } from "hono";
 import type { Config } from "../lib/config.ts";
 import {
@@ -131,8 +132,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
  */
 function openStore(config: Pick<Config, "ORDER_STORE_PATH" | "TOPIC_ORDER_STATUS">): OrderStore {
   const path = config.ORDER_STORE_PATH;
-  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "";
-  if (dir !== "" && path !== ":memory:") Deno.mkdirSync(dir, { recursive: true });
+  Deno.mkdirSync(dirname(path), { recursive: true });
   return new OrderStore(path, { topic: config.TOPIC_ORDER_STATUS });
 }
 

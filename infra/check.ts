@@ -123,6 +123,9 @@ if (only.length === 0) {
   await step("types", ["check", "."]);
 }
 await ensureChromium();
+// Each test's gateway keeps its order store here (infra/testing.ts topicEnv): one file per test and
+// run, of no use to the next run.
+await Deno.remove(`${ROOT}.cache/test-order-stores`, { recursive: true }).catch(() => {});
 if (starting) {
   brokers = await starting.catch(async (error) => {
     say(error instanceof Error ? error.message : String(error));

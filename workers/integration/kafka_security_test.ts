@@ -27,7 +27,7 @@ import { directCount, generatePurchases, readWords } from "../../datasets/purcha
 import { freePort, type RunningKafka, startKafka } from "../../infra/kafka.ts";
 import { type Proc, spawnDeno } from "../../infra/process.ts";
 import { startSmtp } from "../../infra/smtp.ts";
-import { testClientName, until } from "../../infra/testing.ts";
+import { testClientName, uniqueName, until } from "../../infra/testing.ts";
 import { taskArgs } from "../../bench/procs.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -287,7 +287,14 @@ async function pipeline(
       await spawnDeno(
         "gateway",
         taskArgs("gateway"),
-        { ...envOf(kafka, "gateway"), ...common, ...ACCESS_ENV, PORT: String(port) },
+        {
+          ...envOf(kafka, "gateway"),
+          ...common,
+          ...ACCESS_ENV,
+          PORT: String(port),
+          // A store of this test's own: never `deno task start`'s, which knows another cluster.
+          ORDER_STORE_PATH: `.cache/test-order-stores/${uniqueName("security")}.sqlite`,
+        },
         /"listening"/,
         { counts: { leak } },
       ),
