@@ -286,18 +286,25 @@ export async function workerKills(ctx: FaultContext): Promise<FaultResult> {
 }
 
 /** Publishes purchase events `perSecond` a second, as a steady stream beside the orders. */
-export async function publishPurchases(
+export function publishPurchases(
   producer: ReturnType<KafkaClient["producer"]>,
   topic: string,
   events: readonly ReturnType<typeof generatePurchases>[number][],
   perSecond = 100,
 ): Promise<void> {
-  for (let i = 0; i < events.length; i += perSecond) {
-    await producer.send(
-      events.slice(i, i + perSecond).map((e) => ({ topic, key: e.id, value: JSON.stringify(e) })),
-    );
-    await sleep(1_000);
-  }
+  const done = (async () => {
+    for (let i = 0; i < events.length; i += perSecond) {
+      await producer.send(
+        events.slice(i, i + perSecond).map((e) => ({ topic, key: e.id, value: JSON.stringify(e) })),
+      );
+      await sleep(1_000);
+    }
+  })();
+  // Callers await it only once their load is over: marked handled now, so a send refused while a
+  // broker is killed fails the caller there, through its cleanup, instead of ending the process
+  // (an unhandled rejection) with brokers and roles left running.
+  done.catch(() => {});
+  return done;
 }
 
 /** The purchases (events with a purchase) of `events`, as the mail census counts them. */
