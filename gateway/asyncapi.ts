@@ -12,9 +12,7 @@ import { componentSchemas, type Json } from "./json_schema.ts";
 import {
   DeadLetterReplayedSchema,
   DeadLetterSchema,
-  orderTopics,
-  purchaseMailTopics,
-  purchaseTopics,
+  despachoTopics,
   type TopicDef,
 } from "../lib/kafka/mod.ts";
 import { MailRetrySchema } from "../lib/mail_delivery.ts";
@@ -185,7 +183,7 @@ const camel = (variable: string) =>
  */
 export function asyncApiDocument(config: Config): Json {
   const defs = new Map<string, TopicDef>(
-    [...orderTopics(config), ...purchaseTopics(config), ...purchaseMailTopics(config)].map((
+    despachoTopics(config).map((
       d,
     ) => [d.name, d]),
   );

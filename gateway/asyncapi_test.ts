@@ -4,13 +4,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { generatePurchases, readWords } from "../datasets/purchases.ts";
 import { loadConfig } from "../lib/config.ts";
-import {
-  deadLetterRecord,
-  deadLetterReplayedRecord,
-  orderTopics,
-  purchaseMailTopics,
-  purchaseTopics,
-} from "../lib/kafka/mod.ts";
+import { deadLetterRecord, deadLetterReplayedRecord, despachoTopics } from "../lib/kafka/mod.ts";
 import { afterAttempt } from "../lib/mail_delivery.ts";
 import { afterPurchaseAttempt } from "../lib/purchase_mail.ts";
 import type { OrderRequested } from "../lib/order.ts";
@@ -26,9 +20,7 @@ const doc = asyncApiDocument(loadConfig({})) as Json;
 Deno.test("asyncApiDocument() has a channel for every topic the roles create, named by its variable", () => {
   const config = loadConfig({});
   const topics = new Set(
-    [...orderTopics(config), ...purchaseTopics(config), ...purchaseMailTopics(config)].map((t) =>
-      t.name
-    ),
+    despachoTopics(config).map((t) => t.name),
   );
   const addresses = new Set(Object.values(doc.channels).map((c) => (c as Json).address));
   assert.deepEqual([...addresses].sort(), [...topics].sort());

@@ -5,12 +5,7 @@
 import { dirname } from "node:path";
 import type { Hono } from "hono";
 import type { Config } from "../lib/config.ts";
-import {
-  createKafkaClient,
-  orderTopics,
-  purchaseMailTopics,
-  purchaseTopics,
-} from "../lib/kafka/mod.ts";
+import { createKafkaClient, despachoTopics } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { httpRequests } from "../lib/metrics.ts";
 import { OrderStore } from "../lib/order_store.ts";
@@ -69,7 +64,7 @@ export async function startGateway(config: Config, log: Logger): Promise<Running
   const analytics = new AnalyticsView();
   try {
     const created = await kafka.ensureTopics(
-      [...orderTopics(config), ...purchaseTopics(config), ...purchaseMailTopics(config)],
+      despachoTopics(config),
       { timeoutMs: config.STARTUP_TIMEOUT_MS, say: (line) => log.info(line) },
     );
     if (created.length > 0) log.info("created topics", { topics: created });

@@ -9,7 +9,7 @@
  * kafkajs ({@linkcode READER_GROUP_PREFIXES}), which commit nothing.
  */
 import type { Config } from "../config.ts";
-import { orderTopics, purchaseMailTopics, purchaseTopics } from "./topics.ts";
+import { despachoTopics, orderTopics, purchaseMailTopics, purchaseTopics } from "./topics.ts";
 
 /** The principals Despacho's ACLs are for: one per role, and the shop's own producers. */
 export const PRINCIPAL_ROLES = [
@@ -75,7 +75,7 @@ export function aclBindings(
       read: [c.TOPIC_ORDER_STATUS, c.TOPIC_PURCHASE_ANALYTICS],
       write: [c.TOPIC_ORDER_REQUESTS, c.TOPIC_PURCHASES],
       // It makes sure every topic exists before it serves.
-      describe: names([...orderTopics(c), ...purchaseTopics(c), ...purchaseMailTopics(c)]),
+      describe: names(despachoTopics(c)),
       readers: true,
     },
     processing: {

@@ -7,7 +7,7 @@ import type { Config } from "../config.ts";
 import { waitFor } from "../wait.ts";
 import { type AclBinding, aclBindings, type PrincipalRole } from "./acls.ts";
 import type { KafkaClient } from "./client.ts";
-import { orderTopics, purchaseMailTopics, purchaseTopics } from "./topics.ts";
+import { despachoTopics } from "./topics.ts";
 
 /** Options of {@linkcode provisionKafka}. */
 export interface ProvisionOptions {
@@ -37,7 +37,7 @@ export async function provisionKafka(
   options: ProvisionOptions,
 ): Promise<AclBinding[]> {
   await admin.ensureTopics(
-    [...orderTopics(config), ...purchaseTopics(config), ...purchaseMailTopics(config)],
+    despachoTopics(config),
     { timeoutMs: options.timeoutMs, ...(options.say ? { say: options.say } : {}) },
   );
   const acls = aclBindings(config, options.users);

@@ -114,6 +114,24 @@ export function purchaseMailTopics(config: Config): TopicDef[] {
   ];
 }
 
+/**
+ * Every topic Despacho uses, each once (the dead-letter and purchase-notification topics belong to
+ * two of the lists above): what the gateway creates, an admin provisions and the AsyncAPI
+ * document describes.
+ *
+ * @param config Names, partitions and replication.
+ * @returns One definition per topic name, the first list's where two lists name it.
+ */
+export function despachoTopics(config: Config): TopicDef[] {
+  const byName = new Map<string, TopicDef>();
+  for (
+    const d of [...orderTopics(config), ...purchaseTopics(config), ...purchaseMailTopics(config)]
+  ) {
+    if (!byName.has(d.name)) byName.set(d.name, d);
+  }
+  return [...byName.values()];
+}
+
 /** What {@linkcode ensureTopics} needs of a client's admin API. */
 export interface TopicAdmin {
   /** Names of the topics that exist. */

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { loadConfig } from "../config.ts";
 import { WaitTimeoutError } from "../wait.ts";
 import {
+  despachoTopics,
   ensureTopics,
   orderTopics,
-  purchaseMailTopics,
   purchaseTopics,
   type TopicAdmin,
   type TopicDef,
@@ -98,7 +98,7 @@ Deno.test("orderTopics() and purchaseTopics() follow the configuration; the stat
 
 Deno.test("every topic holding personal data keeps it for PERSONAL_DATA_RETENTION_MS, the others hold none", () => {
   const config = loadConfig({ PERSONAL_DATA_RETENTION_MS: String(3 * 86_400_000) });
-  const all = [...orderTopics(config), ...purchaseTopics(config), ...purchaseMailTopics(config)];
+  const all = despachoTopics(config);
   const kept = new Map(all.map((t) => [t.name, t.configs?.["retention.ms"] ?? null]));
   assert.deepEqual(Object.fromEntries(kept), {
     order_requests: "259200000",

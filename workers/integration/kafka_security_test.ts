@@ -12,12 +12,10 @@ import {
   type AclBinding,
   aclBindings,
   createKafkaClient,
+  despachoTopics,
   type KafkaClient,
   kafkaErrorCodes,
-  orderTopics,
   provisionKafka,
-  purchaseMailTopics,
-  purchaseTopics,
 } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import { ORDER_STATES } from "../../lib/order.ts";
@@ -66,9 +64,7 @@ const clientOf = (env: Record<string, string>): KafkaClient =>
 async function written(admin: KafkaClient, config: Config): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   const topics = new Set(
-    [...orderTopics(config), ...purchaseTopics(config), ...purchaseMailTopics(config)].map((t) =>
-      t.name
-    ),
+    despachoTopics(config).map((t) => t.name),
   );
   for (const topic of topics) {
     out[topic] = (await admin.endOffsets(topic)).map((p) => p.high).join(",");

@@ -6,12 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config.ts";
-import {
-  createKafkaClient,
-  orderTopics,
-  purchaseMailTopics,
-  purchaseTopics,
-} from "../../lib/kafka/mod.ts";
+import { createKafkaClient, despachoTopics } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import { classifyPurchase } from "../../lib/purchase.ts";
 import { type PurchaseMailed, purchaseMessageId } from "../../lib/purchase_mail.ts";
@@ -53,7 +48,7 @@ Deno.test({
     const log = createLogger("test", "error");
     const setup = createKafkaClient(config, log);
     await setup.ensureTopics(
-      [...orderTopics(config), ...purchaseTopics(config), ...purchaseMailTopics(config)],
+      despachoTopics(config),
       { timeoutMs: 60_000 },
     );
     await setup.close();

@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config.ts";
-import {
-  createKafkaClient,
-  orderTopics,
-  purchaseMailTopics,
-  purchaseTopics,
-} from "../../lib/kafka/mod.ts";
+import { createKafkaClient, despachoTopics } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import { classifyPurchase, type PurchaseEvent } from "../../lib/purchase.ts";
 import { mergeStats, type PurchaseStats, reportOf } from "../../lib/windows.ts";
@@ -142,7 +137,7 @@ Deno.test({
     const log = createLogger("test", "warn");
     const kafka = createKafkaClient(config, log);
     await kafka.ensureTopics(
-      [...orderTopics(config), ...purchaseTopics(config), ...purchaseMailTopics(config)],
+      despachoTopics(config),
       { timeoutMs: 60_000 },
     );
     const stop = new AbortController();
