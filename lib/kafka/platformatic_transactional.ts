@@ -191,11 +191,14 @@ export function platformaticTransactional(
     void resolvePositions(gen);
   }
 
-  /** Where each newly owned partition starts: the group's committed offset, once stable. */
-  async function resolvePositions(gen: number): Promise<void> {
+  /**
+   * Where partitions (re)start: the group's committed offset, once stable. Every newly owned
+   * partition after an assignment; one partition after a failed batch (see `runBatch`).
+   */
+  async function resolvePositions(gen: number, only?: Owned): Promise<void> {
     for (let attempt = 1; gen === generation && !stopping.signal.aborted; attempt++) {
       try {
-        const wanted = [...owned.values()];
+        const wanted = only === undefined ? [...owned.values()] : [only];
         const byTopic = Map.groupBy(wanted, (o) => o.topic);
         // requireStable: the previous owner's last transaction may still be completing; reading
         // its offsets before its markers would re-process what it has published (KIP-447).
@@ -216,6 +219,7 @@ export function platformaticTransactional(
           }
         }
         if (gen !== generation) return;
+        if (only !== undefined && owned.get(key(only)) !== only) return; // revoked meanwhile
         for (const [topic, list] of byTopic) {
           const missing = list.filter((o) => (committed.get(key(o)) ?? -1n) < 0n);
           const start = missing.length === 0 ? new Map<number, bigint>() : await edgeOffsets(
@@ -271,13 +275,17 @@ export function platformaticTransactional(
       },
       async (error) => {
         if (owned.get(key(o)) !== o) return; // revoked meanwhile: the new owner takes it from here
-        log.warn("batch failed; reading it again from the last commit", {
+        log.warn("batch failed; reading it again from the group's committed offset", {
           topic: o.topic,
           partition: o.partition,
           error,
         });
-        o.position = o.resumeFrom;
+        // Not from `resumeFrom`: a commit whose answer was lost (its broker killed after the
+        // coordinator had logged it) did commit, and reading its batch again would publish its
+        // records a second time. The committed offset, read stable, says which it was.
+        o.position = null;
         await abortableSleep(1_000, signal).catch(() => {});
+        await resolvePositions(o.generation, o);
       },
     ).finally(() => {
       o.busy = false;
