@@ -156,12 +156,13 @@ export async function startSmtp(options: SmtpServerOptions = {}): Promise<TestSm
   let outage = { until: 0, code: 451 };
   let blocked: { pattern: RegExp; code: number } | null = null;
   let refused = 0;
-  const refuse = (code: number, callback: (error?: Error | null) => void) => {
+  const refuse = (
+    code: number,
+    callback: (error?: Error | null) => void,
+    text = code >= 500 ? "Requested action not taken" : "Try again later",
+  ) => {
     refused++;
-    const error = Object.assign(
-      new Error(code >= 500 ? "Requested action not taken" : "Try again later"),
-      { responseCode: code },
-    );
+    const error = Object.assign(new Error(text), { responseCode: code });
     callback(error);
   };
   let login = options.login;
@@ -194,8 +195,10 @@ export async function startSmtp(options: SmtpServerOptions = {}): Promise<TestSm
         }
         // A mailbox that does not exist is refused for good, outage or not.
         const to = session.envelope.rcptTo.map((r) => r.address);
-        if (blocked !== null && to.some((a) => blocked!.pattern.test(a))) {
-          return refuse(blocked.code, callback);
+        const nobody = blocked === null ? undefined : to.find((a) => blocked!.pattern.test(a));
+        if (nobody !== undefined) {
+          // As real servers word it, the address quoted.
+          return refuse(blocked!.code, callback, `<${nobody}>: Recipient address rejected`);
         }
         if (Date.now() < outage.until) return refuse(outage.code, callback);
         const raw = new TextDecoder().decode(concat(chunks));

@@ -260,3 +260,28 @@ function describe(error: unknown): string {
   }
   return String(error);
 }
+
+/** What stands for the recipient in an error published or logged. */
+export const RECIPIENT = "<recipient>";
+
+/**
+ * `text` with every occurrence of `address` (any case) replaced by {@linkcode RECIPIENT}: SMTP
+ * servers quote the recipient in their refusals.
+ *
+ * @param text An error's text.
+ * @param address The recipient.
+ * @returns The text without the address.
+ *
+ * @example
+ * ```ts
+ * import { withoutAddress } from "./mail_delivery.ts";
+ * withoutAddress("550 <Ana@mail.com>: no such user", "ana@mail.com"); // "550 <<recipient>>: no such user"
+ * ```
+ */
+export function withoutAddress(text: string, address: string): string {
+  if (address === "") return text;
+  // A regular expression rather than indexes into a lower-cased copy: lower-casing may change a
+  // string's length (addresses may hold any letter, SMTPUTF8).
+  const pattern = new RegExp(address.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "giu");
+  return text.replace(pattern, RECIPIENT);
+}

@@ -11,7 +11,7 @@
  * logged.
  */
 import { z } from "zod";
-import { type Attempt, nextStep, type RetryPolicy } from "./mail_delivery.ts";
+import { type Attempt, nextStep, type RetryPolicy, withoutAddress } from "./mail_delivery.ts";
 import { type PurchaseNotified, PurchaseNotifiedSchema } from "./purchase.ts";
 
 /** A purchase mail to send, independent of the transport. */
@@ -106,9 +106,6 @@ export type AfterPurchaseAttempt =
   | { kind: "mailed"; record: PurchaseMailed }
   | { kind: "retry"; record: PurchaseMailRetry };
 
-/** What stands for the recipient in an error published or logged. */
-export const RECIPIENT = "<recipient>";
-
 /**
  * Decides what an attempt of a purchase mail leads to: the same policy as order mail (sent;
  * failed at once on a 5xx; else tried again, later and later, for up to `retryForMs`).
@@ -172,26 +169,4 @@ export function afterPurchaseAttempt(
       at: step.at,
     },
   };
-}
-
-/**
- * `text` with every occurrence of `address` (any case) replaced by {@linkcode RECIPIENT}: SMTP
- * servers quote the recipient in their refusals.
- *
- * @param text An error's text.
- * @param address The recipient.
- * @returns The text without the address.
- *
- * @example
- * ```ts
- * import { withoutAddress } from "./purchase_mail.ts";
- * withoutAddress("550 <Ana@mail.com>: no such user", "ana@mail.com"); // "550 <<recipient>>: no such user"
- * ```
- */
-export function withoutAddress(text: string, address: string): string {
-  if (address === "") return text;
-  // A regular expression rather than indexes into a lower-cased copy: lower-casing may change a
-  // string's length (addresses may hold any letter, SMTPUTF8).
-  const pattern = new RegExp(address.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "giu");
-  return text.replace(pattern, RECIPIENT);
 }

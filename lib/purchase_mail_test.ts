@@ -6,8 +6,8 @@ import {
   purchaseMail,
   PurchaseMailedSchema,
   PurchaseMailRetrySchema,
-  withoutAddress,
 } from "./purchase_mail.ts";
+import { withoutAddress } from "./mail_delivery.ts";
 
 const notification: PurchaseNotified = {
   v: 1,

@@ -12,7 +12,7 @@
 import nodemailer from "nodemailer";
 import { type Config, type SmtpConfig, smtpSettings } from "../lib/config.ts";
 import type { Logger } from "../lib/log.ts";
-import { type MailConfigurationReason, mailFailure } from "../lib/mail_delivery.ts";
+import { type MailConfigurationReason, mailFailure, withoutAddress } from "../lib/mail_delivery.ts";
 import { composeMessage } from "../lib/mail_message.ts";
 import { smtpConfigurationErrors } from "../lib/metrics.ts";
 import { type Readiness, readiness } from "../lib/readiness.ts";
@@ -79,6 +79,9 @@ export async function createMailer(
         try {
           await transport.sendMail({ from: config.MAIL_FROM, ...mail });
         } catch (error) {
+          // The one place every mail's failure passes: servers quote the recipient in their
+          // refusals, and what is thrown from here is logged, traced and published.
+          withoutRecipient(error, mail.to);
           const failure = mailFailure(error);
           if (failure.kind === "configuration") {
             smtpConfigurationErrors.labels(failure.reason).inc();
@@ -122,4 +125,15 @@ export async function createMailer(
     },
     close: () => {},
   };
+}
+
+/**
+ * Takes the recipient's address out of what a failed send threw (its message, and the server's
+ * reply nodemailer keeps as `response`), keeping its codes for `mailFailure`.
+ */
+function withoutRecipient(error: unknown, to: string): void {
+  if (typeof error !== "object" || error === null) return;
+  const e = error as { message?: unknown; response?: unknown };
+  if (typeof e.message === "string") e.message = withoutAddress(e.message, to);
+  if (typeof e.response === "string") e.response = withoutAddress(e.response, to);
 }

@@ -56,6 +56,13 @@ Deno.test("createMailer() with SMTP_URL delivers over SMTP, and a refusal carrie
     );
     assert.equal((refused as { responseCode?: number }).responseCode, 550);
     assert.equal(classifyMailFailure(refused), "permanent");
+    // The server quoted the address; what the mailer throws (logged, traced, published) does not.
+    const told = JSON.stringify({
+      message: (refused as Error).message,
+      response: (refused as { response?: unknown }).response,
+    });
+    assert.ok(!told.includes("nadie@example.cl"), told);
+    assert.match(told, /<recipient>/);
   } finally {
     mailer.close();
     await smtp.close();
