@@ -510,7 +510,7 @@ export function loadConfig(
 /** A variable's value as an error may show it: secrets hidden, a URL's login too. */
 function shown(key: string, value: string): string {
   if (SECRETS.has(key)) return "(hidden)";
-  if (key === "SMTP_URL") return value.replace(/\/\/[^/?#]*@/, "//(login hidden)@");
+  if (key === "SMTP_URL") return value.replace(/\/\/.*@/, "//(login hidden)@");
   return value;
 }
 

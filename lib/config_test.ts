@@ -192,6 +192,10 @@ Deno.test("loadConfig() never shows a password in its error, from a variable, a 
     { SMTP_URL: `smtp://u:${PASSWORD}@mail`, SMTP_PASSWORD: PASSWORD },
     { SMTP_URL: `http://u:${PASSWORD}@mail` },
     { SMTP_URL: `smtp://u:${PASSWORD}@mail:99999` },
+    // Unencoded `/`, `?`, `#` in the password: the URL does not parse, and must still be hidden.
+    { SMTP_URL: `smtp://u:pa/ss-${PASSWORD}@mail:587` },
+    { SMTP_URL: `smtp://u:pa?ss-${PASSWORD}@mail:587` },
+    { SMTP_URL: `smtp://u:pa#ss-${PASSWORD}@mail:587` },
   ];
   for (const env of cases) {
     await t.step(JSON.stringify(Object.keys(env)), () => {
