@@ -139,7 +139,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     topics: [...deps.sources.keys()],
     handle: (batch, ctx) => deliverBatch(batch, ctx, deps),
   });
-  onAbort(signal, () => void loop.stop());
+  const forget = onAbort(signal, () => void loop.stop());
   try {
     await loop.ready;
     log.info("notifying customers", {
@@ -149,6 +149,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     });
     await loop.done;
   } finally {
+    forget();
     await loop.stop();
     mailer.close();
   }

@@ -147,12 +147,13 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     }
     await flush();
   }
-  onAbort(signal, () => void loop.stop());
+  const forget = onAbort(signal, () => void loop.stop());
   try {
     await loop.ready;
     log.info("processing orders", { dwellMs: dwell, topics: [requests, processing] });
     await loop.done;
   } finally {
+    forget();
     // After a failure too: leave the group and close the producer before a restart.
     await loop.stop();
   }

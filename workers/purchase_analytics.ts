@@ -243,7 +243,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     }
   }, Math.min(1000, config.ANALYTICS_IDLE_MS));
 
-  onAbort(signal, () => void loop.stop());
+  const forget = onAbort(signal, () => void loop.stop());
   try {
     await loop.ready;
     log.info("analysing purchases", {
@@ -253,6 +253,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     });
     await loop.done;
   } finally {
+    forget();
     await loop.stop();
     clearInterval(idle);
     restore?.stop.abort();

@@ -35,10 +35,16 @@ export function instanceId(config: Pick<Config, "INSTANCE_ID">): string {
 /**
  * Runs `fn` when `signal` aborts — at once if it already has (a stop asked for during start-up).
  *
- * @param signal The role's stop signal.
+ * @param signal The role's stop signal (the process's: it outlives a role restarted in it).
  * @param fn What stops the role.
+ * @returns What forgets `fn`: a role calls it when it ends, or each restart would leave its
+ * stopped loop reachable from the process's signal.
  */
-export function onAbort(signal: AbortSignal, fn: () => void): void {
-  if (signal.aborted) fn();
-  else signal.addEventListener("abort", fn, { once: true });
+export function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    fn();
+    return () => {};
+  }
+  signal.addEventListener("abort", fn, { once: true });
+  return () => signal.removeEventListener("abort", fn);
 }
