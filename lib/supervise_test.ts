@@ -114,11 +114,17 @@ Deno.test("supervise() counts each restart of a named role in despacho_role_rest
     return Promise.reject(new Error(`failure ${runs}`));
   }, { classify: () => "retriable", signal: stop.signal, role: "test-role", ...time });
   assert.equal(await count("test-role") - before, 3, "three restarts before the stop");
-  // Without a role nothing is counted (a test or a tool supervising something else).
+  // Without a role nothing is counted (a test or a tool supervising something else): two
+  // restarts, and no series of any role moves.
+  const total = async () => (await roleRestarts.get()).values.reduce((n, v) => n + v.value, 0);
+  const allBefore = await total();
   const unnamed = new AbortController();
+  let unnamedRuns = 0;
   await supervise(() => {
-    unnamed.abort();
+    if (++unnamedRuns === 3) unnamed.abort();
     return Promise.reject(new Error("failure"));
   }, { classify: () => "retriable", signal: unnamed.signal, ...time });
+  assert.equal(unnamedRuns, 3, "it was restarted twice");
+  assert.equal(await total(), allBefore);
   assert.equal(await count("test-role") - before, 3);
 });
