@@ -247,6 +247,9 @@ Deno.test("the staff token signs a browser in: the cookie reads staff routes, ch
         },
         body: new URLSearchParams({ token }).toString(),
       });
+    const huge = await signIn("x".repeat(4096));
+    assert.equal(huge.status, 413, "the anonymous form's body is bounded before it is read");
+    await huge.body?.cancel();
     const wrong = await signIn("x".repeat(TEST_STAFF_TOKEN.length));
     assert.equal(wrong.status, 401);
     await wrong.body?.cancel();

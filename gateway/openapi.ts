@@ -429,6 +429,7 @@ function unsecuredDocument(): Json {
           responses: {
             "303": { description: "Signed in: the session cookie is set" },
             "401": problemRef("Unauthorized"),
+            "413": problemRef("PayloadTooLarge"),
             "403": problemRef("Forbidden"),
           },
         },

@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import type { Logger } from "../../lib/log.ts";
+import { limitBody } from "../body_limit.ts";
 import { AuthProblem, refuse } from "./principal.ts";
 import { sameOriginEvidence, type Sessions } from "./session.ts";
 
@@ -37,7 +38,8 @@ export function signInRoutes(options: SignInOptions): Hono {
   const next = options.next ?? "/";
   const app = new Hono();
 
-  app.post("/sign-in", async function signIn(c) {
+  // Anyone may post here: the body is bounded before it is read, as on every route that reads one.
+  app.post("/sign-in", limitBody(MAX_FORM_BYTES, "sign-in"), async function signIn(c) {
     const action = "POST /sign-in";
     if (!sameOriginEvidence(c.req.raw, options.origins)) {
       log?.info("sign-in refused", { reason: "cross-site" });
@@ -48,10 +50,9 @@ export function signInRoutes(options: SignInOptions): Hono {
     }
     const body = await c.req.text();
     const type = c.req.header("content-type") ?? "";
-    const token =
-      body.length <= MAX_FORM_BYTES && type.startsWith("application/x-www-form-urlencoded")
-        ? new URLSearchParams(body).get("token") ?? undefined
-        : undefined;
+    const token = type.startsWith("application/x-www-form-urlencoded")
+      ? new URLSearchParams(body).get("token") ?? undefined
+      : undefined;
     const result = sessions.signIn(token);
     if (!result.ok) {
       log?.info("sign-in refused", { reason: result.refusal.reason });
