@@ -3,7 +3,7 @@
  */
 import { loadConfig } from "../lib/config.ts";
 import { createLogger } from "../lib/log.ts";
-import { accessProblems } from "./access.ts";
+import { accessProblems, createAccess } from "./access.ts";
 import { startGateway } from "./server.ts";
 
 let config;
@@ -20,9 +20,18 @@ if (problems.length > 0) {
   Deno.exit(2);
 }
 const log = createLogger("gateway", config.LOG_LEVEL);
+let access;
+try {
+  access = createAccess(config, log);
+} catch (error) {
+  // An identity provider's settings it cannot use (an algorithm, a key-set URL): a configuration
+  // error, said in one sentence, as the others.
+  console.error((error as Error).message);
+  Deno.exit(2);
+}
 let gateway;
 try {
-  gateway = await startGateway(config, log);
+  gateway = await startGateway(config, log, access);
 } catch (error) {
   log.error("Cannot start gateway", { error, brokers: config.KAFKA_BROKERS });
   Deno.exit(1);

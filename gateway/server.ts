@@ -42,11 +42,15 @@ export interface RunningGateway {
  *
  * @param config The whole configuration (`PORT` 0 picks a free port).
  * @param log Logger.
+ * @param access Who may call what; built from `config` when not given (a gateway that could not
+ *   protect its staff routes does not start).
  * @returns Where it listens, and how to stop it.
  */
-export async function startGateway(config: Config, log: Logger): Promise<RunningGateway> {
-  // Access control first: a gateway that could not protect its staff routes does not start.
-  const access = createAccess(config, log);
+export async function startGateway(
+  config: Config,
+  log: Logger,
+  access: Access = createAccess(config, log),
+): Promise<RunningGateway> {
   // One ceiling for the start (topics, producer, analytics view), each step waiting what is left;
   // the order store catches up with progress lines instead (a rebuild of a long history takes long).
   const deadline = Date.now() + config.STARTUP_TIMEOUT_MS;

@@ -5,8 +5,8 @@
  * lost file is rebuilt from the topic. Memory does not grow with the number of orders: rows live
  * on disk, SQLite's page cache is bounded, and only the orders someone watches have listeners.
  *
- * It answers the same questions as the in-memory `OrderView` ({@linkcode OrderReadModel}), so the
- * gateway's routes do not know which one they read.
+ * It answers the questions of {@linkcode OrderReadModel}, as the in-memory `OrderView` the route
+ * tests use does.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { ORDER_STATES, type OrderInput, type OrderState } from "./order.ts";

@@ -104,7 +104,6 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
       status: config.TOPIC_ORDER_STATUS,
       purchaseRetries: config.TOPIC_PURCHASE_MAIL_RETRIES,
       purchaseMail: config.TOPIC_PURCHASE_MAIL,
-      deadLetter: config.TOPIC_DEAD_LETTER,
     },
     sources: new Map(),
   };
@@ -168,7 +167,6 @@ interface Deps {
     status: string;
     purchaseRetries: string;
     purchaseMail: string;
-    deadLetter: string;
   };
   /** What each input topic's records ask for. */
   sources: Map<string, Source>;

@@ -1,5 +1,6 @@
 /**
- * Access control of the gateway (issue 17): who may call what. Not wired into the routes yet.
+ * Access control of the gateway: the credentials it checks and how. `gateway/access.ts` wires them
+ * into one guard per audience.
  *
  * @module
  */

@@ -22,7 +22,7 @@ import type { StaffTokenCheck } from "./staff_token.ts";
 
 /** What {@linkcode createSessions} needs. */
 export interface SessionOptions {
-  /** The session signing secret (`SESSION_SECRET_FILE`), shared by the gateway instances. */
+  /** The session signing secret (`GATEWAY_SECRET`), shared by the gateway instances. */
   secret: string;
   /** The staff token check: sign-in compares against it, sessions are bound to its digest. */
   staff: StaffTokenCheck;

@@ -27,7 +27,7 @@ export interface LoadedSecret {
  * Reads a secret file, creating it with 32 random bytes (base64url) and mode 0600 (its directory
  * 0700) when missing. Creation is exclusive, so two processes starting at once end with one secret.
  * Used for the staff token (`STAFF_TOKEN_FILE`) and the session signing key
- * (`SESSION_SECRET_FILE`).
+ * (`GATEWAY_SECRET_FILE`).
  *
  * @param path The file, e.g. `.cache/staff-token`.
  * @returns The secret and whether it was created now.
