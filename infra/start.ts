@@ -68,6 +68,23 @@ if (secure && external) {
   );
   Deno.exit(CONFIG_ERROR);
 }
+// With TLS_CERT(_FILE) the gateway answers HTTPS only: checked trusting that certificate, which
+// must then name 127.0.0.1 (docs/security.md: HTTPS). Read before anything starts: a file that
+// cannot be read stops the start with one sentence, nothing left running.
+let tlsCert = Deno.env.get("TLS_CERT") ?? "";
+const tlsCertFile = Deno.env.get("TLS_CERT_FILE");
+if (!tlsCert && tlsCertFile) {
+  try {
+    tlsCert = Deno.readTextFileSync(tlsCertFile);
+  } catch (error) {
+    say(
+      `Cannot start: TLS_CERT_FILE cannot be read (${
+        (error as Error).name
+      }): current value is "${tlsCertFile}"`,
+    );
+    Deno.exit(CONFIG_ERROR);
+  }
+}
 let kafka: RunningKafka | null = null;
 if (!external) {
   try {
@@ -89,11 +106,13 @@ if (!external) {
 // owner only. Given ones (STAFF_TOKEN_FILE, GATEWAY_SECRET_FILE, OIDC_*) are left as they are.
 const given = (name: string) => Boolean(Deno.env.get(name) || Deno.env.get(`${name}_FILE`));
 let staffToken: string | null = null;
+let staffTokenCreated = false;
 const secrets: Record<string, string> = {};
 if (!given("STAFF_TOKEN") && !Deno.env.get("OIDC_ISSUER")) {
   const path = `${ROOT}.cache/staff-token`;
   const token = await loadOrCreateSecret(path);
   staffToken = token.value;
+  staffTokenCreated = token.created;
   secrets.STAFF_TOKEN_FILE = path;
   if (token.created) say(`made a staff token in ${path} (readable by you only)`);
 }
@@ -266,10 +285,6 @@ for (const [i, role] of ROLES.entries()) {
 }
 
 const port = Deno.env.get("PORT") ?? "8080";
-// With TLS_CERT(_FILE) the gateway answers HTTPS only: checked trusting that certificate, which
-// must then name 127.0.0.1 (README: HTTPS).
-const tlsCert = Deno.env.get("TLS_CERT") ||
-  (Deno.env.get("TLS_CERT_FILE") ? Deno.readTextFileSync(Deno.env.get("TLS_CERT_FILE")!) : "");
 const checking = tlsCert ? { client: Deno.createHttpClient({ caCerts: [tlsCert] }) } : {};
 const url = `${tlsCert ? "https" : "http"}://127.0.0.1:${port}`;
 await waitFor(`the gateway at ${url}/readyz`, async () => {
@@ -287,8 +302,10 @@ await waitFor(`the gateway at ${url}/readyz`, async () => {
 );
 say(`web page: ${url}/ — API docs (staff): ${url}/docs`);
 if (staffToken !== null) {
-  // Printed at every start, to this terminal only (never logged by a process): the way in.
-  say(signInLine(url, staffToken));
+  // The way in, to a person at this terminal (never logged by a process); into a file or a pipe
+  // (`| tee start.log`) only where it is, since captured output travels further.
+  if (staffTokenCreated || Deno.stderr.isTerminal()) say(signInLine(url, staffToken));
+  else say(`Staff sign-in: ${url}/#token=<the token in .cache/staff-token>`);
   say(
     `or as a bearer token: curl -H "Authorization: Bearer $(cat .cache/staff-token)" '${url}/orders?limit=5'`,
   );
