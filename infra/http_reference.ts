@@ -16,6 +16,9 @@ export interface ReferenceServer {
 
 const SCRIPT = new URL("./llhttp_reference.mjs", import.meta.url).pathname;
 
+/** How long the reference server may take to say its port. */
+const START_TIMEOUT_MS = 60_000;
+
 /**
  * Starts the reference server on a free port of 127.0.0.1.
  *
@@ -37,13 +40,26 @@ export async function startReferenceServer(
   }).spawn();
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let first = "";
-  while (!first.includes("\n")) {
-    const { done, value } = await lines.read();
-    if (done) {
-      await child.status;
-      throw new Error(`Cannot start the node reference server: it printed "${first}" and exited`);
+  // A node that starts in well under a second here; a starved machine gets a minute, then the
+  // child is ended and the test says why instead of hanging.
+  const stalled = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* ended already */ }
+  }, START_TIMEOUT_MS);
+  try {
+    while (!first.includes("\n")) {
+      const { done, value } = await lines.read();
+      if (done) {
+        await child.status;
+        throw new Error(
+          `Cannot start the node reference server: it printed "${first}" and exited (or did not say its port within ${START_TIMEOUT_MS} ms)`,
+        );
+      }
+      first += value;
     }
-    first += value;
+  } finally {
+    clearTimeout(stalled);
   }
   // Read to the end, so a later line never blocks the child on a full pipe.
   void (async () => {
