@@ -121,13 +121,16 @@ const table = [
 ].join("\n");
 console.log(table);
 await Deno.mkdir(args.out, { recursive: true });
-const file = `${args.out}/faults-${started.toISOString().replace(/[:.]/g, "-")}.json`;
+const file = `${args.out}/faults-${args.secure ? "secure-" : ""}${
+  started.toISOString().replace(/[:.]/g, "-")
+}.json`;
 await Deno.writeTextFile(
   file,
   JSON.stringify(
     {
       started,
       quick: args.quick,
+      secure: args.secure,
       client: args.client,
       brokers,
       scenarios: results.map((r) => ({ ...r, ok: passed(r) })),

@@ -59,7 +59,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Seconds between two samples. */
 const SAMPLE_S = 10;
 /**
- * When memory keeps growing (see README, "Soak"): after a warm-up of a fifth of the run (from the
+ * When memory keeps growing (see docs/testing.md, "Soak"): after a warm-up of a fifth of the run (from the
  * start, or from a restart for a restarted process), at least 6 samples (a minute), a fitted slope
  * above 2 MiB/min AND a fitted growth above 10 % of the fitted start over the judged span.
  */

@@ -19,6 +19,7 @@ import { createLogger } from "../lib/log.ts";
 import { ORDER_STATES, type OrderTransition } from "../lib/order.ts";
 import { stepRecord } from "../lib/order_status.ts";
 import { type Proc, procStat } from "../infra/process.ts";
+import { waitFor } from "../lib/wait.ts";
 import { startKafka } from "../infra/kafka.ts";
 import { ACCESS_ENV } from "../infra/test_access.ts";
 import { spawnTask } from "./procs.ts";
@@ -104,13 +105,23 @@ async function startGateway(store: string): Promise<{ proc: Proc; url: string; r
   }, /"listening"/);
   const url = /"url":"(http:[^"]+)"/.exec(proc.tail())?.[1];
   if (url === undefined) throw new Error("Cannot find the gateway's address in its log");
-  for (;;) {
+  // Polled every 10 ms (the figure is this wait), with progress and the start-up ceiling: a
+  // rebuild of a long history takes a minute, and a gateway that cannot reach Kafka never ends.
+  await waitFor(`the gateway at ${url} to be ready`, async () => {
+    if (proc.ended() !== null) {
+      return { ready: false, fatal: new Error(`Gateway ended:\n${proc.tail()}`) };
+    }
     const res = await fetch(`${url}/readyz`).catch(() => null);
     await res?.body?.cancel();
-    if (res?.status === 200) break;
-    if (proc.ended() !== null) throw new Error(`Gateway ended:\n${proc.tail()}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+    return res?.status === 200
+      ? { ready: true, value: undefined }
+      : { ready: false, why: res === null ? "not answering" : `/readyz ${res.status}` };
+  }, {
+    timeoutMs: loadConfig({}).STARTUP_TIMEOUT_MS,
+    intervalMs: 10,
+    progressMs: 10_000,
+    say,
+  });
   return { proc, url, readyMs: performance.now() - started };
 }
 

@@ -17,6 +17,7 @@ Run by `workers/integration/report_producer_test.ts` against a three-node cluste
 """
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -29,7 +30,9 @@ WORDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "words")
 rng = random.Random()
 
 
+@functools.lru_cache(maxsize=None)
 def _lines(name):
+    # Read once per list: the generators ask for one word per event.
     with open(os.path.join(WORDS, name), encoding="utf-8") as f:
         return [line.strip() for line in f if line.strip()]
 

@@ -1,7 +1,7 @@
 /**
  * Who may call what, on the whole gateway app as `server.ts` builds it: every route asked by
  * every kind of caller, the attacks tried for real (tokens signed by jose against a key set
- * served on loopback). The README's access table is this test's `EXPECTED`.
+ * served on loopback). The access table of docs/security.md is this test's `EXPECTED`.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";

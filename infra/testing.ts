@@ -214,5 +214,6 @@ export function until<T>(
   return waitFor(what, async () => {
     const value = await probe();
     return value === undefined ? { ready: false } : { ready: true, value };
-  }, { timeoutMs, intervalMs: 100 });
+    // Said every 10 s while it waits: a test stuck on a slow machine shows what it waits for.
+  }, { timeoutMs, intervalMs: 100, say: (line) => console.error(line) });
 }
