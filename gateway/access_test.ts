@@ -14,6 +14,8 @@ import { ACCESS_ENV, STAFF_HEADERS, TEST_STAFF_TOKEN } from "../infra/test_acces
 import { accessProblems, createAccess } from "./access.ts";
 import { Admission } from "./admission.ts";
 import { AnalyticsView } from "./analytics.ts";
+import { AUDIENCE_MIDDLEWARES } from "./audiences.ts";
+import { AUDIENCES } from "./openapi.ts";
 import { createGatewayApp } from "./routes.ts";
 
 const ISSUER = "https://idp.example/realms/shop";
@@ -225,11 +227,17 @@ Deno.test("a customer's link reads that one order; another order's id, or an id 
     // The same key again (a retry) gets the same order.
     assert.equal((await (await place("pedido-1")).json()).id, mine.id);
     // Open routes stay open and carry no data.
-    for (const path of ["/healthz", "/readyz", "/"]) {
+    for (const path of ["/healthz", "/readyz", "/", "/assets/app.js", "/docs/assets/docs.js"]) {
       const res = await app.request(path);
       assert.equal(res.status, 200, path);
       await res.body?.cancel();
     }
+    const signOut = await app.request("/sign-out", {
+      method: "POST",
+      headers: { "sec-fetch-site": "same-origin" },
+    });
+    assert.equal(signOut.status, 303, "anyone may sign out (it only clears their own cookie)");
+    await signOut.body?.cancel();
   } finally {
     await close();
   }
@@ -359,5 +367,34 @@ Deno.test("createAccess() makes session cookies Secure when the gateway serves T
       assert.equal(/;\s*Secure/i.test(cookie), secure, cookie.replace(/=[^;]+/, "=…"));
       assert.equal(cookie.startsWith("__Host-"), secure);
     });
+  }
+});
+
+Deno.test("every route of the gateway says its audience next to it, exactly one, and the credentialed ones are the documented and tested ones", async () => {
+  const { app, close } = await setup();
+  try {
+    const byRoute = Map.groupBy(
+      app.routes.filter((r) => r.method !== "ALL"),
+      (r) => `${r.method} ${r.path}`,
+    );
+    const audiences = [...byRoute].map(([route, handlers]) =>
+      [
+        route,
+        handlers.map((h) => h.handler.name).filter((n) => AUDIENCE_MIDDLEWARES.includes(n)),
+      ] as const
+    );
+    const notOne = audiences.filter(([, names]) => names.length !== 1).map(([route]) => route);
+    assert.deepEqual(notOne, [], "routes without exactly one audience");
+    // The routes that ask for a credential are those the OpenAPI document marks, and those this
+    // file tries every caller on.
+    const credentialed = audiences.filter(([, names]) => names[0] === "requireRole")
+      .map(([route]) => route.replace(/:(\w+)/g, "{$1}")).sort();
+    assert.deepEqual(credentialed, Object.keys(AUDIENCES).sort());
+    assert.deepEqual(
+      credentialed,
+      [...new Set(Object.keys(EXPECTED).map((r) => r.replace(/\?.*$/, "")))].sort(),
+    );
+  } finally {
+    await close();
   }
 });

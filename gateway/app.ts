@@ -2,6 +2,7 @@
  * The gateway's HTTP API, built from injected parts so tests drive the real app with
  * `app.request()`.
  */
+import { anyone, byLink } from "./audiences.ts";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Config } from "../lib/config.ts";
@@ -81,8 +82,8 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.drain !== undefined) app.use(deps.drain.middleware());
   for (const [method, path, limit] of deps.limits ?? []) app.on(method, path, limit);
 
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/readyz", (c) => {
+  app.get("/healthz", anyone, (c) => c.json({ status: "ok" }));
+  app.get("/readyz", anyone, (c) => {
     const kafka = admission.ready();
     const reading = viewReady();
     if (kafka && reading) return c.json({ ready: true });
@@ -100,6 +101,7 @@ export function createApp(deps: AppDeps): Hono {
 
   app.post(
     "/orders",
+    anyone,
     // An overloaded gateway refuses before reading the body; the write takes its slot later.
     admission.guard(),
     limitBody(config.MAX_BODY_BYTES, "order"),
@@ -170,14 +172,14 @@ export function createApp(deps: AppDeps): Hono {
     },
   );
 
-  app.get("/orders/:id", function getOrder(c) {
+  app.get("/orders/:id", byLink, function getOrder(c) {
     const id = c.req.param("id");
     const status = view.get(id);
     if (status === undefined) throw notFound(id);
     return c.json({ ...status, links: links(id) });
   });
 
-  app.get("/orders/:id/events", function orderEvents(c) {
+  app.get("/orders/:id/events", byLink, function orderEvents(c) {
     const id = c.req.param("id");
     const status = view.get(id);
     if (status === undefined) throw notFound(id);

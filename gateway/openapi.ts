@@ -7,6 +7,7 @@
  * there is no hand-written copy. Server-Sent Events and NDJSON bodies are strings in OpenAPI 3.1;
  * `x-sse-events` names the schema of each event's `data` and `x-ndjson-item` that of each line.
  */
+import { anyone } from "./audiences.ts";
 import { Hono, type MiddlewareHandler } from "hono";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
 import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
@@ -664,6 +665,6 @@ export function createDocsRoutes(config: Config, staff: MiddlewareHandler): Hono
   });
   const page = assetResponder({ type: "text/html; charset=utf-8", body: docsHtml }, DOCS_CSP);
   app.get("/docs", staff, (c) => page(c.req.header("If-None-Match")));
-  app.get("/docs/assets/:name", assetRoute(DOCS_ASSETS, DOCS_CSP));
+  app.get("/docs/assets/:name", anyone, assetRoute(DOCS_ASSETS, DOCS_CSP));
   return app;
 }

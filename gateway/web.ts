@@ -5,6 +5,7 @@
  * and the page needs no network beyond the gateway (its Content-Security-Policy allows nothing
  * else).
  */
+import { anyone } from "./audiences.ts";
 import { Hono } from "hono";
 import uplotCss from "uplot/dist/uPlot.min.css" with { type: "text" };
 import uplotJs from "uplot/dist/uPlot.iife.min.js" with { type: "text" };
@@ -106,7 +107,7 @@ export function assetRoute(assets: Readonly<Record<string, StaticAsset>>, csp: s
 export function createWebRoutes(): Hono {
   const app = new Hono();
   const page = assetResponder({ type: HTML, body: indexHtml }, PAGE_CSP);
-  app.get("/", (c) => page(c.req.header("If-None-Match")));
-  app.get("/assets/:name", assetRoute(PAGE_ASSETS, PAGE_CSP));
+  app.get("/", anyone, (c) => page(c.req.header("If-None-Match")));
+  app.get("/assets/:name", anyone, assetRoute(PAGE_ASSETS, PAGE_CSP));
   return app;
 }

@@ -3,6 +3,7 @@
  * `POST /sign-out` closes it. The web page reads the token from the sign-in link's fragment and
  * posts it here, then drops the fragment from the address bar.
  */
+import { anyone } from "../audiences.ts";
 import { Hono } from "hono";
 import type { Logger } from "../../lib/log.ts";
 import { limitBody } from "../body_limit.ts";
@@ -39,7 +40,7 @@ export function signInRoutes(options: SignInOptions): Hono {
   const app = new Hono();
 
   // Anyone may post here: the body is bounded before it is read, as on every route that reads one.
-  app.post("/sign-in", limitBody(MAX_FORM_BYTES, "sign-in"), async function signIn(c) {
+  app.post("/sign-in", anyone, limitBody(MAX_FORM_BYTES, "sign-in"), async function signIn(c) {
     const action = "POST /sign-in";
     if (!sameOriginEvidence(c.req.raw, options.origins)) {
       log?.info("sign-in refused", { reason: "cross-site" });
@@ -66,7 +67,7 @@ export function signInRoutes(options: SignInOptions): Hono {
     });
   });
 
-  app.post("/sign-out", function signOut(c) {
+  app.post("/sign-out", anyone, function signOut(c) {
     if (!sameOriginEvidence(c.req.raw, options.origins)) {
       throw new AuthProblem(
         refuse("cross-site", "the sign-out form must be posted from this site's pages").refusal,
