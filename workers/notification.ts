@@ -20,9 +20,10 @@
  * Outcomes commit as they complete (the completed prefix of the batch, grouped with whatever else
  * is ready), so a crash sends again at most the mails in flight. Mail is at-least-once: a crash
  * after the SMTP server accepted a mail but before its outcome committed sends it again, with the
- * same Message-ID. The outcome record is exactly once. A batch read again by the same process (its
- * transaction failed, say while a broker restarts) does not mail again what this process already
- * sent: it remembers the Message-IDs it sent lately.
+ * same Message-ID. The outcome record is exactly once. A batch read again by the same run of the
+ * role (its transaction failed, say while a broker restarts) does not mail again what it already
+ * sent: it remembers the Message-IDs it sent lately. A run restarted in the same process starts
+ * with none remembered.
  *
  * Tracing: each mail tried is a hop (`process <topic>`) continuing the `traceparent` of the record
  * that asked for it, with the SMTP send as a child span (`smtp send`); the outcome or retry record
