@@ -11,7 +11,7 @@ import type {
   BatchContext,
   InRecord,
   KafkaClient,
-  OutRecord,
+  Outgoing,
   TopicPartition,
   TransactionalLoop,
   TransactionalOptions,
@@ -67,7 +67,7 @@ class FakeKafka {
     return log;
   }
 
-  append(records: readonly OutRecord[]): void {
+  append(records: readonly Outgoing[]): void {
     for (const r of records) {
       // One partition per topic except the input; the state topic is read whole anyway.
       const log = this.log(r.topic);
@@ -76,7 +76,7 @@ class FakeKafka {
         partition: 0,
         offset: String(log.length),
         key: r.key,
-        value: new TextEncoder().encode(r.value),
+        value: r.value === null ? null : new TextEncoder().encode(r.value),
         headers: {},
         timestamp: log.length,
       });
@@ -98,7 +98,7 @@ class FakeKafka {
     }
   }
 
-  commit(records: readonly OutRecord[], position: TopicPartition & { offset: string }): void {
+  commit(records: readonly Outgoing[], position: TopicPartition & { offset: string }): void {
     const fail = this.failNext;
     this.failNext = null;
     if (fail === "before") throw new Error("Cannot commit: the transaction timed out");
@@ -198,7 +198,7 @@ class FakeLoop implements TransactionalLoop {
   }
 
   publish(
-    records: readonly OutRecord[],
+    records: readonly Outgoing[],
     position?: TopicPartition & { offset: string },
   ): Promise<void> {
     this.published.push(position);

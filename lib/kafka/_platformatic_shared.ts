@@ -5,7 +5,7 @@
 import type { KafkaSecurity } from "../config.ts";
 import type { ErrorKind, TopicPartition } from "./client.ts";
 import { hasKafkaError } from "./platformatic_fetch.ts";
-import type { OutRecord } from "./records.ts";
+import type { Outgoing } from "./records.ts";
 
 /** The options every library client object is created with (TLS and SASL when configured). */
 export type Base = {
@@ -64,11 +64,12 @@ export function classify(error: unknown): ErrorKind {
 export const key = (tp: TopicPartition): string => `${tp.topic}/${tp.partition}`;
 
 /** Records as the library's producer takes them. */
-export function toMessages(records: readonly OutRecord[]) {
+export function toMessages(records: readonly Outgoing[]) {
   return records.map((r) => ({
     topic: r.topic,
     key: r.key,
-    value: r.value,
+    // A tombstone's null: the library's string serializer writes no value for a non-string.
+    value: r.value as string,
     ...(r.headers === undefined ? {} : { headers: r.headers }),
   }));
 }

@@ -6,7 +6,7 @@
 import { KAFKA_CLIENTS } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { AclBinding } from "./acls.ts";
-import type { InBatch, InRecord, OutRecord } from "./records.ts";
+import type { InBatch, InRecord, Outgoing } from "./records.ts";
 import type { TopicDef } from "./topics.ts";
 
 /** The client libraries behind the seam (declared with the `KAFKA_CLIENT` setting). */
@@ -35,7 +35,7 @@ export interface KafkaProducer {
    * Publishes `records` (any topics); resolves when all are acknowledged, in as many requests as
    * the broker's size limit needs.
    */
-  send(records: readonly OutRecord[]): Promise<void>;
+  send(records: readonly Outgoing[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -74,7 +74,7 @@ export interface BatchContext {
    * @throws When the partition is no longer this instance's, or the transaction failed; the batch
    * is then read again (by whoever owns the partition) from the last committed offset.
    */
-  commit(records: readonly OutRecord[], offset: string): Promise<void>;
+  commit(records: readonly Outgoing[], offset: string): Promise<void>;
   /** Keeps the group membership alive during a long wait (a no-op where the client beats alone). */
   heartbeat(): Promise<void>;
   /** Aborted when the loop is stopping or the partition is revoked: waits should end. */
@@ -123,7 +123,7 @@ export interface TransactionalLoop {
    * instance still owns it, and the position (the last record processed) is committed with them.
    */
   publish(
-    records: readonly OutRecord[],
+    records: readonly Outgoing[],
     position?: TopicPartition & { offset: string },
   ): Promise<void>;
   /** The partitions this instance owns now. */

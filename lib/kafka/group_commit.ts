@@ -16,7 +16,7 @@ import type { Logger } from "../log.ts";
 import { transactionDuration, transactions } from "../metrics.ts";
 import { linkTo, startHop, TRACEPARENT } from "../tracing.ts";
 import type { TopicPartition } from "./client.ts";
-import type { OutRecord } from "./records.ts";
+import type { Outgoing } from "./records.ts";
 
 /**
  * A position read up to: the last record processed of one partition; `generation` is the group
@@ -29,7 +29,7 @@ export type Position = TopicPartition & { offset: string; generation?: number };
  * the same time; `commit` and `abort` come once both have settled.
  */
 export interface Transaction {
-  send(records: readonly OutRecord[]): Promise<void>;
+  send(records: readonly Outgoing[]): Promise<void>;
   /** Commits the group's offsets (the next offset to read, per partition) in this transaction. */
   sendOffsets(offsets: readonly Position[]): Promise<void>;
   commit(): Promise<void>;
@@ -72,7 +72,7 @@ export interface GroupCommitOptions {
 }
 
 interface Pending {
-  records: readonly OutRecord[];
+  records: readonly Outgoing[];
   position: Position | null;
   resolve: () => void;
   reject: (error: unknown) => void;
@@ -115,7 +115,7 @@ export class GroupCommit {
    * @throws {NotOwnedError} When `position`'s partition is no longer owned at commit time.
    * @throws The transaction's error (it was aborted).
    */
-  commit(records: readonly OutRecord[], position: Position | null): Promise<void> {
+  commit(records: readonly Outgoing[], position: Position | null): Promise<void> {
     if (position !== null && !this.#owns(position)) {
       return Promise.reject(new NotOwnedError(position));
     }
@@ -251,7 +251,7 @@ export class GroupCommit {
    * When some records carry no `traceparent`: a span for this transaction, linked to (up to 32 of)
    * the traces the other records carry, and the records with its context where they had none.
    */
-  #traced(records: OutRecord[]): { records: OutRecord[]; end(error?: unknown): void } | null {
+  #traced(records: Outgoing[]): { records: Outgoing[]; end(error?: unknown): void } | null {
     if (records.every((r) => r.headers?.[TRACEPARENT] !== undefined)) return null;
     const links = [
       ...new Set(records.flatMap((r) => r.headers?.[TRACEPARENT] ?? [])),

@@ -3,7 +3,7 @@ import { createLogger } from "../log.ts";
 import { registry } from "../metrics.ts";
 import { parseTraceparent } from "../tracing.ts";
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "./group_commit.ts";
-import type { OutRecord } from "./records.ts";
+import type { Outgoing, OutRecord } from "./records.ts";
 
 const quiet = createLogger("test", "error", () => {});
 const rec = (key: string): OutRecord => ({ topic: "out", key, value: key });
@@ -12,7 +12,7 @@ const at = (partition: number, offset: string): Position => ({ topic: "in", part
 /** A producer that logs what each transaction did; `failNext` makes the next commit throw. */
 function fakeProducer() {
   const log: { records: string[]; offsets: string[]; outcome: string }[] = [];
-  const sent: OutRecord[] = [];
+  const sent: Outgoing[] = [];
   let failNext: unknown = null;
   let abortFails: unknown = null;
   let resets = 0;

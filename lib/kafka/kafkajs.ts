@@ -35,7 +35,7 @@ import type {
 import { countHandled } from "./observe.ts";
 import { loopLifecycle } from "./loop_lifecycle.ts";
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "./group_commit.ts";
-import { chunkRecords, type InBatch, type InRecord, type OutRecord } from "./records.ts";
+import { chunkRecords, type InBatch, type InRecord, type Outgoing } from "./records.ts";
 import { ensureTopics, type TopicAdmin } from "./topics.ts";
 
 /** What {@linkcode createKafkajsClient} needs. */
@@ -255,10 +255,10 @@ function kafkajsProducer(kafka: Kafka): KafkaProducer {
 }
 
 /** One produce request: records grouped by topic, acks=all. */
-function batchOf(records: readonly OutRecord[]) {
+function batchOf(records: readonly Outgoing[]) {
   const byTopic = new Map<
     string,
-    { key: string; value: string; headers?: Record<string, string> }[]
+    { key: string; value: string | null; headers?: Record<string, string> }[]
   >();
   for (const r of records) {
     let list = byTopic.get(r.topic);

@@ -15,6 +15,17 @@ export interface OutRecord {
   headers?: Record<string, string>;
 }
 
+/** A record with no value (a tombstone): on a compacted topic it erases its key. */
+export interface Tombstone {
+  topic: string;
+  key: string;
+  value: null;
+  headers?: Record<string, string>;
+}
+
+/** What a producer sends: a record with a value, or a tombstone. */
+export type Outgoing = OutRecord | Tombstone;
+
 /** A record read from Kafka. */
 export interface InRecord {
   topic: string;
@@ -63,15 +74,15 @@ export const MAX_REQUEST_BYTES = 512 * 1024;
  * @param maxBytes Bytes per request at most. @default {@linkcode MAX_REQUEST_BYTES}
  * @returns The requests, none empty.
  */
-export function chunkRecords(
-  records: readonly OutRecord[],
+export function chunkRecords<T extends Outgoing>(
+  records: readonly T[],
   maxBytes: number = MAX_REQUEST_BYTES,
-): OutRecord[][] {
-  const chunks: OutRecord[][] = [];
-  let chunk: OutRecord[] = [];
+): T[][] {
+  const chunks: T[][] = [];
+  let chunk: T[] = [];
   let bytes = 0;
   for (const r of records) {
-    const size = r.value.length + r.key.length + 64;
+    const size = (r.value?.length ?? 0) + r.key.length + 64;
     if (chunk.length > 0 && bytes + size > maxBytes) {
       chunks.push(chunk);
       chunk = [];

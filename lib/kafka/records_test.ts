@@ -6,6 +6,7 @@ import {
   lastOffset,
   type OutRecord,
   parseRecord,
+  type Tombstone,
   withoutExcerpt,
 } from "./records.ts";
 
@@ -27,6 +28,17 @@ Deno.test("chunkRecords() splits large output into requests under the broker's b
   // One record above the limit still goes, alone.
   const big = { topic: "a", key: "big", value: "y".repeat(600_000) };
   assert.deepEqual(chunkRecords([records[0]!, big, records[1]!]).map((c) => c.length), [1, 1, 1]);
+});
+
+Deno.test("chunkRecords() counts a tombstone by its key alone and keeps its null value", () => {
+  const tombstones: Tombstone[] = Array.from(
+    { length: 9000 },
+    (_, i) => ({ topic: "t", key: `k${String(i).padStart(4, "0")}`, value: null }),
+  );
+  // 9000 × (5 + 64) bytes: two requests under 512 KiB.
+  const chunks = chunkRecords(tombstones);
+  assert.deepEqual(chunks.map((c) => c.length), [7598, 1402]);
+  assert.ok(chunks.flat().every((r) => r.value === null));
 });
 
 Deno.test("lastOffset() is the last record's offset, and refuses an empty batch", () => {
