@@ -16,7 +16,13 @@ import {
   type TopicDef,
 } from "../lib/kafka/mod.ts";
 import { MailRetrySchema } from "../lib/mail_delivery.ts";
-import { OrderNotifiedSchema, OrderRequestedSchema, OrderTransitionSchema } from "../lib/order.ts";
+import {
+  OrderErasedSchema,
+  OrderErasureRequestedSchema,
+  OrderNotifiedSchema,
+  OrderRequestedSchema,
+  OrderTransitionSchema,
+} from "../lib/order.ts";
 import {
   PurchaseCheckpointSchema,
   PurchaseNotifiedSchema,
@@ -43,6 +49,8 @@ export const RECORD_SCHEMAS = {
   PurchaseMailed: PurchaseMailedSchema,
   OrderStep: OrderStepSchema,
   OrderMail: OrderMailSchema,
+  OrderErasureRequested: OrderErasureRequestedSchema,
+  OrderErased: OrderErasedSchema,
 } as const satisfies Record<string, z.ZodType>;
 
 /** A record's message name. */
@@ -70,10 +78,12 @@ export const CHANNELS: Record<string, Channel> = {
   },
   TOPIC_ORDER_PROCESSING: {
     variable: "TOPIC_ORDER_PROCESSING",
-    messages: ["OrderTransition"],
+    messages: ["OrderTransition", "OrderErased"],
     key: "the order id",
     description: "Every state change of every order, in order per order; the last one published " +
-      "for an order carries the step still owed (`next`), which processing reads back.",
+      "for an order carries the step still owed (`next`), which processing reads back. " +
+      "`OrderErased` follows every transition of an erased order published before it: no later " +
+      "one is owed, and each role erases what it wrote of the order.",
     writers: ["processing"],
     readers: ["processing", "notification", "status-backfill"],
   },
@@ -87,14 +97,24 @@ export const CHANNELS: Record<string, Channel> = {
   },
   TOPIC_ORDER_STATUS: {
     variable: "TOPIC_ORDER_STATUS",
-    messages: ["OrderStep", "OrderMail"],
-    key:
-      "`{order id}/step/{seq}` for a state reached, `{order id}/mail/{state}` for a mail outcome",
+    messages: ["OrderStep", "OrderMail", "OrderErased"],
+    key: "`{order id}/step/{seq}` for a state reached, `{order id}/mail/{state}` for a mail " +
+      "outcome, `{order id}/erased` for an erased order (its other keys tombstoned)",
     description: "Compacted: every order's lasting status, one key per fact and one writer per " +
       "key, written in the transaction of the transition or mail outcome; each gateway " +
       "materialises it into its order store (SQLite). A null value erases a key.",
     writers: ["processing", "notification", "status-backfill"],
     readers: ["gateway"],
+  },
+  TOPIC_ORDER_ERASURES: {
+    variable: "TOPIC_ORDER_ERASURES",
+    messages: ["OrderErasureRequested"],
+    key: "the order id",
+    description: "Compacted, kept for good: staff's requests to erase an order's personal data " +
+      "(`DELETE /orders/{id}`), an id and a time each. Every role reading orders honours them, " +
+      "also on replay.",
+    writers: ["gateway"],
+    readers: ["processing", "notification"],
   },
   TOPIC_MAIL_RETRIES: {
     variable: "TOPIC_MAIL_RETRIES",

@@ -1,4 +1,4 @@
-import { mailRecord, stepRecord } from "../lib/order_status.ts";
+import { erasedRecords, mailRecord, stepRecord } from "../lib/order_status.ts";
 import assert from "node:assert/strict";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
@@ -7,7 +7,7 @@ import { loadConfig } from "../lib/config.ts";
 import { deadLetterRecord, deadLetterReplayedRecord, despachoTopics } from "../lib/kafka/mod.ts";
 import { afterAttempt } from "../lib/mail_delivery.ts";
 import { afterPurchaseAttempt } from "../lib/purchase_mail.ts";
-import type { OrderRequested } from "../lib/order.ts";
+import { erasureRequestRecord, type OrderRequested } from "../lib/order.ts";
 import { advanceOrder } from "../lib/processing.ts";
 import { analysePurchases, flushIdle } from "../lib/purchase_analytics.ts";
 import { emptyState } from "../lib/windows.ts";
@@ -75,6 +75,15 @@ Deno.test("asyncApiDocument(): the records the roles really write pass the docum
   if (sent.kind === "notified") {
     check("OrderMail", JSON.parse(mailRecord("order_status", sent.record).value));
   }
+  const erasure = erasureRequestRecord("order_erasures", "o-1", now);
+  check("OrderErasureRequested", JSON.parse(erasure.value));
+  const marker = erasedRecords("order_status", {
+    v: 1,
+    type: "OrderErased",
+    id: "o-1",
+    at: now.toISOString(),
+  }).find((r) => r.value !== null);
+  check("OrderErased", JSON.parse(marker!.value!));
   const failure = Object.assign(new Error("451 try again"), { responseCode: 451 });
   const retry = afterAttempt(
     { transition: transitions[1]!, attempts: 0 },

@@ -188,6 +188,7 @@ export function topicEnv(prefix: string) {
     TOPIC_PURCHASE_MAIL: `${prefix}-purchase-mail`,
     TOPIC_DEAD_LETTER: `${prefix}-dlq`,
     TOPIC_ORDER_STATUS: `${prefix}-status`,
+    TOPIC_ORDER_ERASURES: `${prefix}-erasures`,
     GROUP_ID_PREFIX: prefix,
     // One per test (a store never meets another broker's topic), under `.cache`: the one place a
     // gateway started as its deno.json task may write. Relative: tests and the processes they start

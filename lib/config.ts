@@ -94,6 +94,8 @@ export const ConfigSchema = z.object({
   TOPIC_DEAD_LETTER: topicName.default("despacho_dead_letter"),
   /** Compacted: every order's reached states and mail outcomes, one key per fact (lib/order_status.ts). */
   TOPIC_ORDER_STATUS: topicName.default("order_status"),
+  /** Compacted: staff's erasure requests, order ids only, kept for good (lib/order.ts). */
+  TOPIC_ORDER_ERASURES: topicName.default("order_erasures"),
   TOPIC_PURCHASES: topicName.default("purchase_events"),
   TOPIC_PURCHASE_NOTIFICATIONS: topicName.default("purchase_notifications"),
   TOPIC_PURCHASE_ANALYTICS: topicName.default("purchase_analytics"),

@@ -146,3 +146,66 @@ export const OrderNotifiedSchema = z.object({
 
 /** An `OrderNotified` event. */
 export type OrderNotified = z.infer<typeof OrderNotifiedSchema>;
+
+/**
+ * Topic `order_erasures` (compacted, kept for good): staff asked to erase an order's personal data
+ * (`DELETE /orders/{id}`), keyed by `id`. Written by the gateway; honoured by every reader, also on
+ * replay. It holds the id and a time, nothing personal.
+ */
+export const OrderErasureRequestedSchema = z.object({
+  v: z.literal(1),
+  type: z.literal("OrderErasureRequested"),
+  id: z.string().min(1).max(64),
+  /** When the gateway accepted the request (ISO 8601). */
+  requestedAt: z.iso.datetime(),
+});
+
+/** An `OrderErasureRequested` event. */
+export type OrderErasureRequested = z.infer<typeof OrderErasureRequestedSchema>;
+
+/**
+ * The erasure request the gateway writes for order `id`.
+ *
+ * @param topic The erasures topic.
+ * @param id The order.
+ * @param now When the request was accepted.
+ */
+export function erasureRequestRecord(
+  topic: string,
+  id: string,
+  now: Date,
+): { topic: string; key: string; value: string } {
+  const request: OrderErasureRequested = {
+    v: 1,
+    type: "OrderErasureRequested",
+    id,
+    requestedAt: now.toISOString(),
+  };
+  return { topic, key: id, value: JSON.stringify(request) };
+}
+
+/**
+ * Topic `order_processing`: the order was erased, keyed by `id`. Written by the processing role when
+ * it takes an erasure request, so that in each partition it sits after every transition published
+ * before it: a reader that meets it knows no later transition of the order is owed (the order is
+ * cancelled where it stood) and erases what it wrote about the order.
+ */
+export const OrderErasedSchema = z.object({
+  v: z.literal(1),
+  type: z.literal("OrderErased"),
+  id: z.string().min(1).max(64),
+  /** When the processing role took the erasure (ISO 8601). */
+  at: z.iso.datetime(),
+});
+
+/** An `OrderErased` event. */
+export type OrderErased = z.infer<typeof OrderErasedSchema>;
+
+/** A record of `order_processing`: a transition, or the order's erasure. */
+export const OrderProcessingEventSchema = z.discriminatedUnion("type", [
+  OrderTransitionSchema,
+  OrderErasedSchema,
+]);
+
+/** An `OrderTransition` or `OrderErased`. */
+export type OrderProcessingEvent = z.infer<typeof OrderProcessingEventSchema>;

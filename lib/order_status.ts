@@ -12,9 +12,17 @@
  * again). Compaction keeps the latest value of each key: the reached states never overwrite each
  * other, and a mail retried and then sent replaces its own earlier outcome. A reader rebuilds an
  * order from its keys (at most four steps and four mails). A `null` value (tombstone) erases one key.
+ *
+ * - `{id}/erased`: the order was erased (`DELETE /orders/{id}`), written by the processing role
+ *   together with tombstones for the order's steps; the notification role tombstones its mails. A
+ *   reader forgets the order and ignores any fact of it read later (another partition may be read
+ *   behind this one). It holds the id and a time, nothing personal.
  */
 import { z } from "zod";
 import {
+  ORDER_STATES,
+  type OrderErased,
+  OrderErasedSchema,
   type OrderNotified,
   OrderNotifiedSchema,
   type OrderTransition,
@@ -37,13 +45,17 @@ export const OrderMailSchema = OrderNotifiedSchema.extend({ type: z.literal("Ord
 /** An `OrderMail` fact. */
 export type OrderMail = z.infer<typeof OrderMailSchema>;
 
+/** `{id}/erased`: the order's personal data was erased. */
+export const OrderErasedFactSchema = OrderErasedSchema;
+
 /** A value of the status topic. */
 export const OrderStatusFactSchema = z.discriminatedUnion("type", [
   OrderStepSchema,
   OrderMailSchema,
+  OrderErasedFactSchema,
 ]);
 
-/** An `OrderStep` or `OrderMail`. */
+/** An `OrderStep`, `OrderMail` or `OrderErased`. */
 export type OrderStatusFact = z.infer<typeof OrderStatusFactSchema>;
 
 /** The key of step `seq` of order `id`. */
@@ -56,6 +68,11 @@ export function mailKey(id: string, state: string): string {
   return `${id}/mail/${state}`;
 }
 
+/** The key of the erasure marker of order `id`. */
+export function erasedKey(id: string): string {
+  return `${id}/erased`;
+}
+
 /**
  * What a key names, or null when it is not a status key.
  *
@@ -63,11 +80,14 @@ export function mailKey(id: string, state: string): string {
  * ```ts
  * import { parseStatusKey } from "./order_status.ts";
  * parseStatusKey("o1/step/2"); // { id: "o1", kind: "step", part: "2" }
+ * parseStatusKey("o1/erased"); // { id: "o1", kind: "erased", part: "" }
  * ```
  */
 export function parseStatusKey(
   key: string,
-): { id: string; kind: "step" | "mail"; part: string } | null {
+): { id: string; kind: "step" | "mail" | "erased"; part: string } | null {
+  const erased = /^(.+)\/erased$/.exec(key);
+  if (erased !== null) return { id: erased[1]!, kind: "erased", part: "" };
   const m = /^(.+)\/(step|mail)\/([a-z0-9]+)$/.exec(key);
   if (m === null) return null;
   return { id: m[1]!, kind: m[2] as "step" | "mail", part: m[3]! };
@@ -112,4 +132,35 @@ export function mailRecord(
   const { v: _v, type: _type, ...rest } = n;
   const mail: OrderMail = { v: 1, type: "OrderMail", ...rest };
   return { topic, key: mailKey(n.id, n.state), value: JSON.stringify(mail) };
+}
+
+/**
+ * The status records of an erasure, written by the processing role when it meets `OrderErased` in
+ * `order_processing`: the marker, and a tombstone for every step key the order may have.
+ *
+ * @param topic The status topic.
+ * @param e The erasure as published on `order_processing`.
+ */
+export function erasedRecords(
+  topic: string,
+  e: OrderErased,
+): ({ topic: string; key: string; value: string } | { topic: string; key: string; value: null })[] {
+  return [
+    ...ORDER_STATES.map((_, i) => ({ topic, key: stepKey(e.id, i + 1), value: null })),
+    { topic, key: erasedKey(e.id), value: JSON.stringify(e) },
+  ];
+}
+
+/**
+ * Tombstones for every mail key order `id` may have, written by the notification role when it
+ * meets `OrderErased` in `order_processing`.
+ *
+ * @param topic The status topic.
+ * @param id The order.
+ */
+export function mailTombstones(
+  topic: string,
+  id: string,
+): { topic: string; key: string; value: null }[] {
+  return ORDER_STATES.map((state) => ({ topic, key: mailKey(id, state), value: null }));
 }

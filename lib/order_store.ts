@@ -21,7 +21,7 @@ import {
 } from "./order_view.ts";
 
 /** Bumped when the tables change: a store of another version is rebuilt from the topic. */
-const SCHEMA_VERSION = "1";
+const SCHEMA_VERSION = "2";
 
 /** One record of the status topic, as the store applies it. */
 export interface StatusRecord {
@@ -85,6 +85,7 @@ export class OrderStore implements OrderReadModel {
         PRIMARY KEY (id, state)
       ) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS offsets (partition INTEGER PRIMARY KEY, next INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS erased (id TEXT PRIMARY KEY) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS finished ON steps (at) WHERE seq = ${ORDER_STATES.length};
     `);
     const meta = this.#db.prepare("SELECT key, value FROM meta").all() as {
@@ -130,6 +131,8 @@ export class OrderStore implements OrderReadModel {
         `SELECT id FROM steps WHERE seq = ${ORDER_STATES.length} AND at < ? ORDER BY at LIMIT 1000`,
       ),
       deleteSteps: q("DELETE FROM steps WHERE id = ?"),
+      erase: q("INSERT OR IGNORE INTO erased (id) VALUES (?)"),
+      isErased: q("SELECT 1 AS e FROM erased WHERE id = ?"),
     };
   }
 
@@ -280,13 +283,21 @@ export class OrderStore implements OrderReadModel {
   }
 
   #empty(): void {
-    this.#db.exec("DELETE FROM orders; DELETE FROM steps; DELETE FROM mails; DELETE FROM offsets");
+    this.#db.exec(
+      "DELETE FROM orders; DELETE FROM steps; DELETE FROM mails; DELETE FROM offsets; DELETE FROM erased",
+    );
   }
 
   /** Applies one record; false when it is not a status record. */
   #applyOne(r: StatusRecord, changed: Map<string, OrderEvent[]>): boolean {
     const key = r.key === null ? null : parseStatusKey(r.key);
     if (key === null) return false;
+    // An erased order stays forgotten: a fact of it read later (from a partition read behind the
+    // marker's, or written before the erasure and not yet compacted away) changes nothing.
+    if (key.kind === "erased" || this.#q.isErased!.get(key.id) !== undefined) {
+      if (key.kind === "erased" && r.value !== null) this.#forget(key.id, changed);
+      return true;
+    }
     if (r.value === null) {
       if (key.kind === "step") {
         this.#q.deleteStep!.run(key.id, Number(key.part));
@@ -305,7 +316,7 @@ export class OrderStore implements OrderReadModel {
     } catch {
       return false;
     }
-    if (!fact.success || fact.data.id !== key.id) return false;
+    if (!fact.success || fact.data.id !== key.id || fact.data.type === "OrderErased") return false;
     const f = fact.data;
     const events = changed.get(f.id) ?? [];
     if (f.type === "OrderStep") {
@@ -327,6 +338,15 @@ export class OrderStore implements OrderReadModel {
     }
     if (events.length > 0) changed.set(f.id, events);
     return true;
+  }
+
+  /** Forgets order `id` for good: its rows go, and later facts of it are ignored. */
+  #forget(id: string, changed: Map<string, OrderEvent[]>): void {
+    this.#q.deleteSteps!.run(id);
+    this.#q.deleteMails!.run(id);
+    this.#q.deleteOrder!.run(id);
+    this.#q.erase!.run(id);
+    changed.delete(id);
   }
 
   /** Tells listeners of what changed, once the transaction is committed. */

@@ -73,13 +73,14 @@ export function aclBindings(
     gateway: {
       // Orders come from the status topic (its order store), no longer from the pipeline's topics.
       read: [c.TOPIC_ORDER_STATUS, c.TOPIC_PURCHASE_ANALYTICS],
-      write: [c.TOPIC_ORDER_REQUESTS, c.TOPIC_PURCHASES],
+      // Staff's erasure requests too (DELETE /orders/{id}).
+      write: [c.TOPIC_ORDER_REQUESTS, c.TOPIC_ORDER_ERASURES, c.TOPIC_PURCHASES],
       // It makes sure every topic exists before it serves.
       describe: names(despachoTopics(c)),
       readers: true,
     },
     processing: {
-      read: [c.TOPIC_ORDER_REQUESTS, c.TOPIC_ORDER_PROCESSING],
+      read: [c.TOPIC_ORDER_REQUESTS, c.TOPIC_ORDER_PROCESSING, c.TOPIC_ORDER_ERASURES],
       write: [c.TOPIC_ORDER_PROCESSING, c.TOPIC_ORDER_STATUS, c.TOPIC_DEAD_LETTER],
       describe: names(orderTopics(c)),
       group: group("processing"),
@@ -88,6 +89,7 @@ export function aclBindings(
     notification: {
       read: [
         c.TOPIC_ORDER_PROCESSING,
+        c.TOPIC_ORDER_ERASURES,
         c.TOPIC_MAIL_RETRIES,
         c.TOPIC_PURCHASE_NOTIFICATIONS,
         c.TOPIC_PURCHASE_MAIL_RETRIES,

@@ -57,6 +57,14 @@ export function orderTopics(config: Config): TopicDef[] {
         "delete.retention.ms": "86400000",
       },
     },
+    {
+      name: config.TOPIC_ORDER_ERASURES,
+      ...base,
+      // Compacted and never deleted: every reader honours an erasure also when it replays history
+      // or rebuilds a store, so the request must outlive every record of the order. It holds an
+      // order id and a time, nothing personal.
+      configs: { "cleanup.policy": "compact" },
+    },
   ];
 }
 

@@ -89,9 +89,13 @@ Deno.test("orderTopics() and purchaseTopics() follow the configuration; the stat
     ["order_mail_retries", 3, 3],
     ["despacho_dead_letter", 3, 3],
     ["order_status", 3, 3],
+    ["order_erasures", 3, 3],
   ]);
   const status = orderTopics(config).find((t) => t.name === "order_status");
   assert.equal(status?.configs?.["cleanup.policy"], "compact,delete");
+  // Erasure requests outlive every record of their order: compacted, never deleted.
+  const erasures = orderTopics(config).find((t) => t.name === "order_erasures");
+  assert.deepEqual(erasures?.configs, { "cleanup.policy": "compact" });
   const state = purchaseTopics(config).find((t) => t.name === "purchase_analytics_state");
   assert.equal(state?.configs?.["cleanup.policy"], "compact");
 });
@@ -109,6 +113,8 @@ Deno.test("every topic holding personal data keeps it for PERSONAL_DATA_RETENTIO
     // The order's lasting status (its name and mail address with it): on purpose as long as the
     // business keeps order status, ORDER_STATUS_RETENTION_MS (a year by default).
     order_status: "31536000000",
+    // Order ids and times, kept for good (they must outlive every record of the order).
+    order_erasures: null,
     purchase_events: "259200000",
     purchase_notifications: "259200000",
     purchase_mail_retries: "259200000",
