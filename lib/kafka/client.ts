@@ -1,7 +1,7 @@
 /**
  * The seam: everything Despacho asks of Kafka, whichever client library does it. Roles, the
- * gateway, the bench and the tests use these interfaces only; `lib/kafka/kafkajs.ts` and
- * `lib/kafka/platformatic.ts` implement them, and `KAFKA_CLIENT` chooses one (`lib/kafka/mod.ts`).
+ * gateway, the bench and the tests use these interfaces only; `lib/kafka/kafkajs/` and
+ * `lib/kafka/platformatic/` implement them, and `KAFKA_CLIENT` chooses one (`lib/kafka/mod.ts`).
  */
 import { KAFKA_CLIENTS } from "../config.ts";
 import type { Logger } from "../log.ts";

@@ -14,8 +14,8 @@
 import { type Config, kafkaSecurity, type KafkaSecurityConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { KafkaClient } from "./client.ts";
-import { createKafkajsClient } from "./kafkajs.ts";
-import { createPlatformaticClient } from "./platformatic.ts";
+import { createKafkajsClient } from "./kafkajs/mod.ts";
+import { createPlatformaticClient } from "./platformatic/mod.ts";
 
 export * from "./acls.ts";
 export * from "./client.ts";

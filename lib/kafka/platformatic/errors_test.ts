@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { MultipleErrors, NetworkError, ProtocolError } from "@platformatic/kafka";
-import { classify, staleMember, StaleMemberError } from "./_platformatic_shared.ts";
+import { classify, staleMember, StaleMemberError } from "./errors.ts";
 
 /** An error as the library reports a refused request: a protocol error inside a MultipleErrors. */
 const refused = (id: string) =>

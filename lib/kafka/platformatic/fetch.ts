@@ -9,13 +9,8 @@
  * the same response; here the Java client's rule applies: from an aborted transaction's first
  * offset, that producer's records are skipped until its abort marker, across responses.
  */
-import {
-  type Consumer,
-  FetchIsolationLevels,
-  findErrorBy,
-  ListOffsetTimestamps,
-} from "@platformatic/kafka";
-import type { InRecord } from "./records.ts";
+import { type Consumer, FetchIsolationLevels, ListOffsetTimestamps } from "@platformatic/kafka";
+import type { InRecord } from "../records.ts";
 
 /** Attribute bits of a record batch. */
 const IS_TRANSACTIONAL = 0x10;
@@ -233,10 +228,4 @@ export async function edgeOffsets(
   );
   const list = offsets.get(topic) ?? [];
   return new Map(partitions.map((p) => [p, list[p] ?? 0n]));
-}
-
-/** Whether a library error carries a Kafka error named `apiId` somewhere in its causes. */
-export function hasKafkaError(error: unknown, ...apiIds: string[]): boolean {
-  if (!(error instanceof Error)) return false;
-  return apiIds.some((id) => findErrorBy(error, "apiId", id) !== null);
 }

@@ -1,7 +1,7 @@
 /**
  * The transactional consume → decide → produce → commit loop on `@platformatic/kafka`: a group
  * member with static membership (the instance id), its own fetch positions
- * (`platformatic_fetch.ts`), up to {@linkcode CONCURRENCY} partitions' batches at once, and every
+ * (`fetch.ts`), up to {@linkcode CONCURRENCY} partitions' batches at once, and every
  * batch's records and offsets in one transaction whose offset commit carries the generation and
  * member id the batch was read under (KIP-447), so a zombie's commit is refused.
  */
@@ -9,33 +9,32 @@ import {
   type Admin,
   compatibilityPartitioner,
   Consumer,
-  kGetApi,
-  kGetConnection,
-  kMetadata,
-  kPerformWithRetry,
   Producer,
   stringSerializers,
 } from "@platformatic/kafka";
-import { abortableSleep } from "../retry.ts";
-import { waitFor } from "../wait.ts";
-import type { BatchContext, TransactionalLoop, TransactionalOptions } from "./client.ts";
-import { countHandled } from "./observe.ts";
-import { loopLifecycle } from "./loop_lifecycle.ts";
-import { GroupCommit, NotOwnedError, type Position, type Transactions } from "./group_commit.ts";
-import { edgeOffsets, fetchRound } from "./platformatic_fetch.ts";
-import { chunkRecords, type InRecord } from "./records.ts";
-import {
-  type Base,
-  classify,
-  clientTransactionApis,
-  key,
-  staleMember,
-  StaleMemberError,
-  toMessages,
-} from "./_platformatic_shared.ts";
+import { abortableSleep } from "../../retry.ts";
+import { waitFor } from "../../wait.ts";
+import type {
+  BatchContext,
+  TopicPartition,
+  TransactionalLoop,
+  TransactionalOptions,
+} from "../client.ts";
+import { GroupCommit, NotOwnedError, type Position, type Transactions } from "../group_commit.ts";
+import { loopLifecycle } from "../loop_lifecycle.ts";
+import { countHandled } from "../observe.ts";
+import { chunkRecords, type InRecord } from "../records.ts";
+import { classify, staleMember, StaleMemberError } from "./errors.ts";
+import { edgeOffsets, fetchRound } from "./fetch.ts";
+import { clientTransactionApis, commitOffsets } from "./internals.ts";
+import { toMessages } from "./messages.ts";
+import type { Base } from "./options.ts";
 
 /** Partitions of one instance handled at once. */
 const CONCURRENCY = 8;
+
+/** A partition's map key: `topic/partition`. */
+const key = (tp: TopicPartition): string => `${tp.topic}/${tp.partition}`;
 
 /** One owned partition in one group generation. */
 interface Owned {
@@ -426,78 +425,4 @@ export function platformaticTransactional(
     },
     stop: () => end.stop(),
   };
-}
-
-/**
- * The group's offsets for `offsets` (the next offset to read, per partition) committed in the
- * producer's open transaction with one TxnOffsetCommit request to the group coordinator, with the
- * library's retries. The transaction must have the group added already (AddOffsetsToTxn).
- */
-function commitOffsets(
-  producer: Producer<string, string, string, string>,
-  consumer: Consumer,
-  request: {
-    transactionalId: string;
-    groupId: string;
-    generationId: number;
-    groupInstanceId: string;
-    offsets: readonly Position[];
-  },
-): Promise<void> {
-  const byTopic = Map.groupBy(request.offsets, (o) => o.topic);
-  // The library's internal client API (exported symbols): callback style throughout.
-  type Callback<T> = (error: Error | null, value?: T) => void;
-  type Internal = {
-    [kMetadata](
-      o: { topics: string[] },
-      cb: Callback<{
-        brokers: Map<number, unknown>;
-        topics: Map<string, { partitions: { leaderEpoch: number }[] }>;
-      }>,
-    ): void;
-    [kGetConnection](broker: unknown, cb: Callback<unknown>): void;
-    [kGetApi](name: string, cb: Callback<(...args: unknown[]) => void>): void;
-    [kPerformWithRetry](
-      id: string,
-      op: (retry: Callback<unknown>) => void,
-      cb: Callback<unknown>,
-    ): void;
-  };
-  const client = producer as unknown as Internal;
-  return new Promise((resolve, reject) => {
-    client[kPerformWithRetry]("commit", (retry) => {
-      client[kMetadata]({ topics: [...byTopic.keys()] }, (error, metadata) => {
-        if (error || metadata === undefined) return retry(error);
-        client[kGetConnection](
-          metadata.brokers.get(consumer.coordinatorId ?? -1),
-          (error, connection) => {
-            if (error) return retry(error);
-            client[kGetApi]("TxnOffsetCommit", (error, api) => {
-              if (error || api === undefined) return retry(error);
-              api(
-                connection,
-                request.transactionalId,
-                request.groupId,
-                producer.producerId,
-                producer.producerEpoch,
-                request.generationId,
-                consumer.memberId,
-                request.groupInstanceId,
-                [...byTopic].map(([name, list]) => ({
-                  name,
-                  partitions: list.map((o) => ({
-                    partitionIndex: o.partition,
-                    committedOffset: BigInt(o.offset),
-                    committedLeaderEpoch:
-                      metadata.topics.get(name)?.partitions[o.partition]?.leaderEpoch ?? -1,
-                  })),
-                })),
-                (error: Error | null) => retry(error),
-              );
-            });
-          },
-        );
-      });
-    }, (error) => (error ? reject(error) : resolve()));
-  });
 }
