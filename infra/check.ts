@@ -5,7 +5,7 @@
  */
 import { findChromium, INSTALL_PACKAGES } from "./browser.ts";
 import { loadConfig } from "../lib/config.ts";
-import { KAFKA_CLIENTS } from "../lib/kafka/client.ts";
+import { KAFKA_CLIENTS } from "../lib/kafka/interfaces.ts";
 import { startKafka } from "./kafka.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

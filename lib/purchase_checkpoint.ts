@@ -3,7 +3,7 @@
  * (compacted topic `purchase_analytics_state`), validated, with the group's committed offsets it
  * must agree with.
  */
-import type { KafkaClient } from "./kafka/client.ts";
+import type { KafkaClient } from "./kafka/interfaces.ts";
 import { readLatestByKey, type ReadLatestOptions } from "./kafka/compacted.ts";
 import { parseRecord } from "./kafka/records.ts";
 import { type PurchaseCheckpoint, PurchaseCheckpointSchema } from "./purchase.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { KafkaClient } from "./kafka/client.ts";
+import type { KafkaClient } from "./kafka/interfaces.ts";
 import type { InRecord } from "./kafka/records.ts";
 import type { PurchaseCheckpoint } from "./purchase.ts";
 import { checkpointKey } from "./purchase_analytics.ts";

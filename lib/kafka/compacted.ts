@@ -4,7 +4,7 @@
  * data.
  */
 import { waitFor } from "../wait.ts";
-import type { KafkaClient } from "./client.ts";
+import type { KafkaClient } from "./interfaces.ts";
 import type { InRecord } from "./records.ts";
 
 /** Options of {@linkcode readLatestByKey}. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { WaitTimeoutError } from "../wait.ts";
-import type { KafkaClient, PartitionEnds } from "./client.ts";
+import type { KafkaClient, PartitionEnds } from "./interfaces.ts";
 import { readLatestByKey } from "./compacted.ts";
 import type { InRecord } from "./records.ts";
 

@@ -15,7 +15,7 @@
 import type { Logger } from "../log.ts";
 import { transactionDuration, transactions } from "../metrics.ts";
 import { linkTo, startHop, TRACEPARENT } from "../tracing.ts";
-import type { TopicPartition } from "./client.ts";
+import type { TopicPartition } from "./interfaces.ts";
 import type { Outgoing } from "./records.ts";
 
 /**

@@ -1,8 +1,9 @@
 /**
  * Despacho's Kafka plumbing, one seam for every client library: the interfaces
- * (`client.ts`), records (`records.ts`), topics (`topics.ts`), group commit (`group_commit.ts`),
+ * (`interfaces.ts`), records (`records.ts`), topics (`topics.ts`), group commit (`group_commit.ts`),
  * the latest value per key of a compacted topic (`compacted.ts`),
- * and one implementation per library. `KAFKA_CLIENT` chooses the library.
+ * and one implementation per library, laid out alike (`kafkajs/`, `platformatic/`). `KAFKA_CLIENT`
+ * chooses the library.
  *
  * @example
  * ```ts ignore
@@ -13,12 +14,12 @@
  */
 import { type Config, kafkaSecurity, type KafkaSecurityConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
-import type { KafkaClient } from "./client.ts";
+import type { KafkaClient } from "./interfaces.ts";
 import { createKafkajsClient } from "./kafkajs/mod.ts";
 import { createPlatformaticClient } from "./platformatic/mod.ts";
 
 export * from "./acls.ts";
-export * from "./client.ts";
+export * from "./interfaces.ts";
 export * from "./compacted.ts";
 export * from "./error_codes.ts";
 export * from "./provision.ts";

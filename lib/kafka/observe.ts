@@ -5,7 +5,7 @@
  */
 import type { Logger } from "../log.ts";
 import { consumerLag, recordsHandled } from "../metrics.ts";
-import type { BatchContext, BatchHandler, KafkaClient, PartitionEnds } from "./client.ts";
+import type { BatchContext, BatchHandler, KafkaClient, PartitionEnds } from "./interfaces.ts";
 
 /**
  * Wraps a role's batch handler so that each successful `ctx.commit` counts the batch's records up

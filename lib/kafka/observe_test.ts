@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createLogger } from "../log.ts";
 import { registry } from "../metrics.ts";
-import type { BatchContext, KafkaClient } from "./client.ts";
+import type { BatchContext, KafkaClient } from "./interfaces.ts";
 import { countHandled, lagOf, watchLag } from "./observe.ts";
 import type { InRecord } from "./records.ts";
 

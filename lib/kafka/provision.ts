@@ -6,7 +6,7 @@
 import type { Config } from "../config.ts";
 import { waitFor } from "../wait.ts";
 import { type AclBinding, aclBindings, type PrincipalRole } from "./acls.ts";
-import type { KafkaClient } from "./client.ts";
+import type { KafkaClient } from "./interfaces.ts";
 import { despachoTopics } from "./topics.ts";
 
 /** Options of {@linkcode provisionKafka}. */

@@ -4,7 +4,7 @@
  */
 import type { Admin, Kafka } from "kafkajs";
 import { type AclBinding, aclCodes, aclFromCodes } from "../acls.ts";
-import type { KafkaClient } from "../client.ts";
+import type { KafkaClient } from "../interfaces.ts";
 import { ensureTopics, type TopicAdmin } from "../topics.ts";
 
 /** The parts of the seam that an admin client answers. */

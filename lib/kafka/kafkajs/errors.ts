@@ -1,5 +1,5 @@
 /** Which kafkajs errors mean this instance must stop. */
-import type { ErrorKind } from "../client.ts";
+import type { ErrorKind } from "../interfaces.ts";
 
 /** kafkajs error types after which an instance must not go on: another took its identity. */
 const FATAL_TYPES = new Set([

@@ -9,7 +9,7 @@
  * `reader.ts`, `transactional.ts`, and what they share: `options.ts` (the library's entry object),
  * `errors.ts` (which errors are fatal), `messages.ts` (records as the library takes and gives them).
  */
-import type { KafkaClient } from "../client.ts";
+import type { KafkaClient } from "../interfaces.ts";
 import { kafkajsAdmin } from "./admin.ts";
 import { classify } from "./errors.ts";
 import { type KafkajsClientOptions, kafkaOf } from "./options.ts";

@@ -1,6 +1,6 @@
 /** The seam's idempotent producer on kafkajs. */
 import { type Kafka, Partitioners, type Producer } from "kafkajs";
-import type { KafkaProducer } from "../client.ts";
+import type { KafkaProducer } from "../interfaces.ts";
 import { chunkRecords } from "../records.ts";
 import { batchOf } from "./messages.ts";
 

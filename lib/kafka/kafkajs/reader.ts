@@ -7,7 +7,7 @@ import type { Consumer, Kafka } from "kafkajs";
 import type { Logger } from "../../log.ts";
 import { waitFor } from "../../wait.ts";
 import { READER_GROUP_PREFIXES } from "../acls.ts";
-import type { Reader, ReaderOptions } from "../client.ts";
+import type { Reader, ReaderOptions } from "../interfaces.ts";
 import type { InRecord } from "../records.ts";
 import { toInBatch, toInRecord } from "./messages.ts";
 

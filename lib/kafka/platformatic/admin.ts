@@ -4,7 +4,7 @@
  */
 import { Admin, FetchIsolationLevels, ListOffsetTimestamps } from "@platformatic/kafka";
 import { type AclBinding, aclCodes, aclFromCodes } from "../acls.ts";
-import type { KafkaClient } from "../client.ts";
+import type { KafkaClient } from "../interfaces.ts";
 import { ensureTopics, type TopicAdmin } from "../topics.ts";
 import { hasKafkaError } from "./errors.ts";
 import type { Base } from "./options.ts";

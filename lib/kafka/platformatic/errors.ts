@@ -3,7 +3,7 @@
  * transaction's offsets that does not: a stale member's.
  */
 import { findErrorBy } from "@platformatic/kafka";
-import type { ErrorKind } from "../client.ts";
+import type { ErrorKind } from "../interfaces.ts";
 
 /** Kafka errors after which an instance must not go on: another took its identity. */
 const FATAL = [

@@ -16,7 +16,7 @@
  * uses the classic protocol: the new one (KIP-848) refuses transactional offset commits from this
  * client (it sends no member epoch), so it is not used.
  */
-import type { KafkaClient } from "../client.ts";
+import type { KafkaClient } from "../interfaces.ts";
 import { platformaticAdmin } from "./admin.ts";
 import { classify } from "./errors.ts";
 import { type Base, type PlatformaticClientOptions, securityOptions } from "./options.ts";

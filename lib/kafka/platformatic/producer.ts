@@ -1,6 +1,6 @@
 /** The seam's idempotent producer on `@platformatic/kafka`. */
 import { compatibilityPartitioner, Producer, stringSerializers } from "@platformatic/kafka";
-import type { KafkaProducer } from "../client.ts";
+import type { KafkaProducer } from "../interfaces.ts";
 import { chunkRecords } from "../records.ts";
 import { toMessages } from "./messages.ts";
 import type { Base } from "./options.ts";

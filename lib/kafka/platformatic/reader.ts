@@ -8,7 +8,7 @@ import type { Logger } from "../../log.ts";
 import { abortableSleep } from "../../retry.ts";
 import { waitFor } from "../../wait.ts";
 import { READER_GROUP_PREFIXES } from "../acls.ts";
-import type { Reader, ReaderOptions } from "../client.ts";
+import type { Reader, ReaderOptions } from "../interfaces.ts";
 import type { InRecord } from "../records.ts";
 import { edgeOffsets, type FetchPosition, fetchRound } from "./fetch.ts";
 import type { Base } from "./options.ts";

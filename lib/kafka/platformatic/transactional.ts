@@ -19,7 +19,7 @@ import type {
   TopicPartition,
   TransactionalLoop,
   TransactionalOptions,
-} from "../client.ts";
+} from "../interfaces.ts";
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "../group_commit.ts";
 import { loopLifecycle } from "../loop_lifecycle.ts";
 import { countHandled } from "../observe.ts";
