@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config.ts";
 import {
   createKafkaClient,
+  kafkaErrorCodes,
   orderTopics,
   purchaseMailTopics,
   purchaseTopics,
@@ -164,7 +165,13 @@ try {
     signal: stop.signal,
     role,
     onRestart: (error, restart, delayMs) =>
-      log.warn("role failed; starting it again", { error, restart, delayMs }),
+      // The Kafka codes (e.g. TOPIC_AUTHORIZATION_FAILED) say why, whichever library threw it.
+      log.warn("role failed; starting it again", {
+        error,
+        codes: kafkaErrorCodes(error),
+        restart,
+        delayMs,
+      }),
   });
   await metricsServer?.shutdown();
   log.info("stopped");

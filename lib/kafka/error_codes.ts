@@ -2,7 +2,8 @@
  * The Kafka error codes and TLS failure codes an error of either client library carries, so that
  * a refusal can be told apart (and said in one sentence) whichever library threw it:
  * `@platformatic/kafka` nests protocol errors (`apiId`) in `errors` and `cause`; kafkajs names them
- * in `type`; Node's TLS puts its reason in `code`.
+ * in `type`; Node's TLS puts its reason in `code`. A worker's restart line says them
+ * (`workers/main.ts`), and the security test matches each refused attack on them.
  */
 
 /**
