@@ -1,8 +1,55 @@
 /**
- * How a transactional loop ends, the same for every client implementation: `done` rejects with
- * the first fatal error or a failed start, and resolves once `stop()` has finished; `stop()` runs
- * its closing steps once, however often it is called.
+ * How a transactional loop starts and ends, the same for every client implementation: its
+ * start-up waits ({@linkcode waitAtStartup}) have one ceiling, say their progress and end when the
+ * loop is stopped; `done` rejects with the first fatal error or a failed start, and resolves once
+ * `stop()` has finished; `stop()` runs its closing steps once, however often it is called.
  */
+import type { Logger } from "../log.ts";
+import { type Poll, waitFor } from "../wait.ts";
+
+/** What every start-up wait of one loop shares: see {@linkcode waitAtStartup}. */
+export interface StartupWaits {
+  /** Longest wait, each (the client's start-up ceiling). */
+  timeoutMs: number;
+  /** Says a progress line every 10 s while it waits. */
+  log: Logger;
+  /** Aborted when the loop is stopped: the wait ends at once. */
+  signal: AbortSignal;
+}
+
+/**
+ * Waits at a loop's start-up until `poll` is ready (producer initialised, group joined).
+ *
+ * @param what What it waits for, as the progress lines and the timeout error say it.
+ * @param intervalMs Pause between polls.
+ * @param poll One try; a thrown error counts as not ready yet.
+ * @param waits The loop's ceiling, logger and stop signal.
+ * @returns The ready value.
+ * @throws {WaitTimeoutError} When `poll` is not ready within `waits.timeoutMs`.
+ * @throws The reason of `waits.signal` when the loop is stopped first.
+ *
+ * @example
+ * ```ts
+ * import { waitAtStartup } from "./loop_lifecycle.ts";
+ * import { createLogger } from "../log.ts";
+ * const waits = { timeoutMs: 1000, log: createLogger("loop"), signal: new AbortController().signal };
+ * await waitAtStartup("the group", 10, () => Promise.resolve({ ready: true, value: undefined }), waits);
+ * ```
+ */
+export function waitAtStartup<T>(
+  what: string,
+  intervalMs: number,
+  poll: () => Promise<Poll<T>>,
+  waits: StartupWaits,
+): Promise<T> {
+  return waitFor(what, poll, {
+    timeoutMs: waits.timeoutMs,
+    intervalMs,
+    progressMs: 10_000,
+    say: (l) => waits.log.info(l),
+    signal: waits.signal,
+  });
+}
 
 /** The end of a loop: see {@linkcode loopLifecycle}. */
 export interface LoopLifecycle {

@@ -4,7 +4,6 @@
  * committed in one transaction through {@linkcode GroupCommit}.
  */
 import { type Consumer, type Kafka, Partitioners, type Producer } from "kafkajs";
-import { waitFor } from "../../wait.ts";
 import type {
   BatchContext,
   TopicPartition,
@@ -12,7 +11,7 @@ import type {
   TransactionalOptions,
 } from "../interfaces.ts";
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "../group_commit.ts";
-import { loopLifecycle } from "../loop_lifecycle.ts";
+import { loopLifecycle, waitAtStartup } from "../loop_lifecycle.ts";
 import { countHandled } from "../observe.ts";
 import { chunkRecords } from "../records.ts";
 import { classify } from "./errors.ts";
@@ -106,20 +105,15 @@ export function kafkajsTransactional(
     owns: (tp) => owned.has(key(tp)),
   });
   const stopping = new AbortController();
+  const waits = { timeoutMs: startupTimeoutMs, log, signal: stopping.signal };
   let joins = 0;
 
   const ready = (async () => {
     // Initialise the producer id first: it fences an earlier instance of this one.
-    await waitFor("the transactional producer to initialise", async () => {
+    await waitAtStartup("the transactional producer to initialise", 1000, async () => {
       await transactions.begin().then((tx) => tx.abort());
       return { ready: true, value: undefined };
-    }, {
-      timeoutMs: startupTimeoutMs,
-      intervalMs: 1000,
-      progressMs: 10_000,
-      say: (l) => log.info(l),
-      signal: stopping.signal,
-    });
+    }, waits);
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       joins++;
       owned.clear();
@@ -179,16 +173,10 @@ export function kafkajsTransactional(
         }
       },
     });
-    await waitFor("this instance to join its consumer group", () =>
+    await waitAtStartup("this instance to join its consumer group", 100, () =>
       Promise.resolve(
         joins > 0 ? { ready: true, value: undefined } : { ready: false, why: `group ${groupId}` },
-      ), {
-      timeoutMs: startupTimeoutMs,
-      intervalMs: 100,
-      progressMs: 10_000,
-      say: (l) => log.info(l),
-      signal: stopping.signal,
-    });
+      ), waits);
     log.info("consuming", { groupId, transactionalId, topics, client: "kafkajs" });
   })();
 

@@ -13,7 +13,6 @@ import {
   stringSerializers,
 } from "@platformatic/kafka";
 import { abortableSleep } from "../../retry.ts";
-import { waitFor } from "../../wait.ts";
 import type {
   BatchContext,
   TopicPartition,
@@ -21,7 +20,7 @@ import type {
   TransactionalOptions,
 } from "../interfaces.ts";
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "../group_commit.ts";
-import { loopLifecycle } from "../loop_lifecycle.ts";
+import { loopLifecycle, waitAtStartup } from "../loop_lifecycle.ts";
 import { countHandled } from "../observe.ts";
 import { chunkRecords, type InRecord } from "../records.ts";
 import { classify, staleMember, StaleMemberError } from "./errors.ts";
@@ -105,6 +104,7 @@ export function platformaticTransactional(
   const owned = new Map<string, Owned>();
   let generation = -1;
   const stopping = new AbortController();
+  const waits = { timeoutMs: startupTimeoutMs, log, signal: stopping.signal };
   let wake: () => void = () => {};
   const running = new Set<Promise<void>>();
 
@@ -364,7 +364,7 @@ export function platformaticTransactional(
       if (p.generationId !== undefined) assign(p.generationId, p.assignments ?? []);
     });
     // Initialise the producer id first: it fences an earlier instance of this one.
-    await waitFor("the transactional producer to initialise", async () => {
+    await waitAtStartup("the transactional producer to initialise", 1000, async () => {
       try {
         const tx = await producer.beginTransaction();
         await tx.cancel();
@@ -374,15 +374,9 @@ export function platformaticTransactional(
         throw error;
       }
       return { ready: true, value: undefined };
-    }, {
-      timeoutMs: startupTimeoutMs,
-      intervalMs: 1000,
-      progressMs: 10_000,
-      say: (l) => log.info(l),
-      signal: stopping.signal,
-    });
+    }, waits);
     consumer.topics.trackAll(...topics);
-    await waitFor("this instance to join its consumer group", async () => {
+    await waitAtStartup("this instance to join its consumer group", 1000, async () => {
       await consumer.joinGroup({
         groupInstanceId: options.instanceId,
         sessionTimeout,
@@ -390,13 +384,7 @@ export function platformaticTransactional(
         heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
       });
       return { ready: true, value: undefined };
-    }, {
-      timeoutMs: startupTimeoutMs,
-      intervalMs: 1000,
-      progressMs: 10_000,
-      say: (l) => log.info(l),
-      signal: stopping.signal,
-    });
+    }, waits);
     assign(consumer.generationId, consumer.assignments ?? []);
     void fetchLoop();
     log.info("consuming", { groupId, transactionalId, topics, client: "platformatic" });
