@@ -4,22 +4,8 @@
  */
 import type { Admin, Kafka } from "kafkajs";
 import { type AclBinding, aclCodes, aclFromCodes } from "../acls.ts";
-import type { KafkaClient } from "../interfaces.ts";
+import type { AdminPart } from "../adapter.ts";
 import { ensureTopics, type TopicAdmin } from "../topics.ts";
-
-/** The parts of the seam that an admin client answers. */
-export type AdminPart = Pick<
-  KafkaClient,
-  | "ensureTopics"
-  | "endOffsets"
-  | "groupOffsets"
-  | "offsetsAtTime"
-  | "ping"
-  | "createAcls"
-  | "describeAcls"
-  | "describeTopic"
-  | "close"
->;
 
 /**
  * The admin part of the seam on kafkajs.

@@ -9,15 +9,14 @@
  * `reader.ts`, `transactional.ts`, and what they share: `options.ts` (the library's entry object),
  * `errors.ts` (which errors are fatal), `messages.ts` (records as the library takes and gives them).
  */
+import type { AdapterOptions } from "../adapter.ts";
 import type { KafkaClient } from "../interfaces.ts";
 import { kafkajsAdmin } from "./admin.ts";
 import { classify } from "./errors.ts";
-import { type KafkajsClientOptions, kafkaOf } from "./options.ts";
+import { kafkaOf } from "./options.ts";
 import { kafkajsProducer } from "./producer.ts";
 import { kafkajsRange, kafkajsReader } from "./reader.ts";
 import { kafkajsTransactional } from "./transactional.ts";
-
-export type { KafkajsClientOptions };
 
 /**
  * Creates the seam on kafkajs.
@@ -25,7 +24,7 @@ export type { KafkajsClientOptions };
  * @param options Brokers, client id, logger.
  * @returns The client; nothing is connected until used.
  */
-export function createKafkajsClient(options: KafkajsClientOptions): KafkaClient {
+export function createKafkajsClient(options: AdapterOptions): KafkaClient {
   const klog = options.log.child("kafka");
   const startupTimeoutMs = options.startupTimeoutMs ?? 600_000;
   const kafka = kafkaOf(options, klog);

@@ -5,17 +5,7 @@
 import { Kafka, type KafkaConfig, logLevel } from "kafkajs";
 import type { KafkaSecurity } from "../../config.ts";
 import type { Logger } from "../../log.ts";
-
-/** What {@linkcode createKafkajsClient} needs. */
-export interface KafkajsClientOptions {
-  brokers: readonly string[];
-  clientId: string;
-  log: Logger;
-  /** Longest wait for Kafka at start-up (producer init, group join). @default 600000 */
-  startupTimeoutMs?: number;
-  /** TLS and SASL. @default {} (PLAINTEXT) */
-  security?: KafkaSecurity;
-}
+import type { AdapterOptions } from "../adapter.ts";
 
 /** kafkajs's `ssl` and `sasl` options for `security` (its mechanism names are lower case). */
 function securityOptions(security: KafkaSecurity): KafkaConfig {
@@ -48,7 +38,7 @@ const KAFKAJS_LEVEL: Record<number, "debug" | "info" | "warn" | "error"> = {
  * @param klog Receives the library's log lines (warnings and above).
  * @returns A `Kafka`; nothing connects until one of its clients is used.
  */
-export function kafkaOf(options: KafkajsClientOptions, klog: Logger): Kafka {
+export function kafkaOf(options: AdapterOptions, klog: Logger): Kafka {
   return new Kafka({
     ...securityOptions(options.security ?? {}),
     clientId: options.clientId,

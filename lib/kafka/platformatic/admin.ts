@@ -4,29 +4,16 @@
  */
 import { Admin, FetchIsolationLevels, ListOffsetTimestamps } from "@platformatic/kafka";
 import { type AclBinding, aclCodes, aclFromCodes } from "../acls.ts";
-import type { KafkaClient } from "../interfaces.ts";
+import type { AdminPart } from "../adapter.ts";
 import { ensureTopics, type TopicAdmin } from "../topics.ts";
 import { hasKafkaError } from "./errors.ts";
 import type { Base } from "./options.ts";
 
-/** The parts of the seam that an admin client answers, and the admin client itself. */
-export type AdminPart =
-  & Pick<
-    KafkaClient,
-    | "ensureTopics"
-    | "endOffsets"
-    | "groupOffsets"
-    | "offsetsAtTime"
-    | "ping"
-    | "createAcls"
-    | "describeAcls"
-    | "describeTopic"
-    | "close"
-  >
-  & {
-    /** The admin client, created on first use (the transactional loop reads offsets with it). */
-    adminOf(): Admin;
-  };
+/** The admin part of the seam, and the admin client itself. */
+export type PlatformaticAdmin = AdminPart & {
+  /** The admin client, created on first use (the transactional loop reads offsets with it). */
+  adminOf(): Admin;
+};
 
 /**
  * The admin part of the seam on `@platformatic/kafka`.
@@ -34,7 +21,7 @@ export type AdminPart =
  * @param base Client id, brokers, TLS and SASL.
  * @returns The admin calls; `close` closes the admin client.
  */
-export function platformaticAdmin(base: Base): AdminPart {
+export function platformaticAdmin(base: Base): PlatformaticAdmin {
   let admin: Admin | null = null;
   const adminOf = () => admin ??= new Admin({ ...base, retries: 3, retryDelay: 250 });
   const topicAdmin = platformaticTopicAdmin(adminOf);

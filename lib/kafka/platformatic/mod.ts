@@ -16,15 +16,14 @@
  * uses the classic protocol: the new one (KIP-848) refuses transactional offset commits from this
  * client (it sends no member epoch), so it is not used.
  */
+import type { AdapterOptions } from "../adapter.ts";
 import type { KafkaClient } from "../interfaces.ts";
 import { platformaticAdmin } from "./admin.ts";
 import { classify } from "./errors.ts";
-import { type Base, type PlatformaticClientOptions, securityOptions } from "./options.ts";
+import { baseOf } from "./options.ts";
 import { idempotentProducer } from "./producer.ts";
 import { platformaticReader, readRange } from "./reader.ts";
 import { platformaticTransactional } from "./transactional.ts";
-
-export type { PlatformaticClientOptions };
 
 /**
  * Creates the seam on @platformatic/kafka.
@@ -32,12 +31,8 @@ export type { PlatformaticClientOptions };
  * @param options Brokers, client id, logger.
  * @returns The client; nothing is connected until used.
  */
-export function createPlatformaticClient(options: PlatformaticClientOptions): KafkaClient {
-  const base: Base = {
-    clientId: options.clientId,
-    bootstrapBrokers: [...options.brokers],
-    ...securityOptions(options.security ?? {}),
-  };
+export function createPlatformaticClient(options: AdapterOptions): KafkaClient {
+  const base = baseOf(options);
   const startupTimeoutMs = options.startupTimeoutMs ?? 600_000;
   const log = options.log.child("kafka");
   const { adminOf, ...admin } = platformaticAdmin(base);

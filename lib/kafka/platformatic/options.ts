@@ -3,18 +3,7 @@
  * the bootstrap brokers, and TLS and SASL when configured.
  */
 import type { KafkaSecurity } from "../../config.ts";
-import type { Logger } from "../../log.ts";
-
-/** What {@linkcode createPlatformaticClient} needs. */
-export interface PlatformaticClientOptions {
-  brokers: readonly string[];
-  clientId: string;
-  log: Logger;
-  /** Longest wait for Kafka at start-up (producer init, group join). @default 600000 */
-  startupTimeoutMs?: number;
-  /** TLS and SASL. @default {} (PLAINTEXT) */
-  security?: KafkaSecurity;
-}
+import type { AdapterOptions } from "../adapter.ts";
 
 /** The options every library client object is created with (TLS and SASL when configured). */
 export type Base = {
@@ -28,9 +17,23 @@ export type Base = {
  * The library's client options for `security`: TLS that checks the brokers' certificates, and the
  * SASL login.
  */
-export function securityOptions(security: KafkaSecurity): Pick<Base, "tls" | "sasl"> {
+function securityOptions(security: KafkaSecurity): Pick<Base, "tls" | "sasl"> {
   return {
     ...(security.tls ? { tls: { ...security.tls, rejectUnauthorized: true } } : {}),
     ...(security.sasl ? { sasl: { ...security.sasl } } : {}),
+  };
+}
+
+/**
+ * The library's client options for `options`.
+ *
+ * @param options Brokers, client id, TLS and SASL.
+ * @returns What every client object of the adapter is created with.
+ */
+export function baseOf(options: AdapterOptions): Base {
+  return {
+    clientId: options.clientId,
+    bootstrapBrokers: [...options.brokers],
+    ...securityOptions(options.security ?? {}),
   };
 }
