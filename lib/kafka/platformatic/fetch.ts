@@ -229,3 +229,15 @@ export async function edgeOffsets(
   const list = offsets.get(topic) ?? [];
   return new Map(partitions.map((p) => [p, list[p] ?? 0n]));
 }
+
+/**
+ * A partition's first offset, as a read_committed reader sees it: where a position that is gone
+ * (deleted or compacted away) starts again.
+ */
+export async function earliestOffset(
+  consumer: Consumer,
+  topic: string,
+  partition: number,
+): Promise<bigint> {
+  return (await edgeOffsets(consumer, topic, [partition], "earliest")).get(partition)!;
+}

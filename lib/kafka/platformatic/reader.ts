@@ -10,7 +10,7 @@ import { waitFor } from "../../wait.ts";
 import { READER_GROUP_PREFIXES } from "../acls.ts";
 import type { Reader, ReaderOptions } from "../interfaces.ts";
 import type { InRecord } from "../records.ts";
-import { edgeOffsets, type FetchPosition, fetchRound } from "./fetch.ts";
+import { earliestOffset, edgeOffsets, type FetchPosition, fetchRound } from "./fetch.ts";
 import type { Base } from "./options.ts";
 
 /** A consumer that is never in a group: it only fetches at positions this module keeps. */
@@ -103,9 +103,7 @@ export function platformaticReader(base: Base, options: ReaderOptions, log: Logg
         for (const f of got) {
           const at = positions.get(`${f.topic}/${f.partition}`)!;
           if (f.outOfRange) {
-            at.offset = (await edgeOffsets(consumer, f.topic, [f.partition], "earliest")).get(
-              f.partition,
-            )!;
+            at.offset = await earliestOffset(consumer, f.topic, f.partition);
             continue;
           }
           if (f.records.length > 0) {
