@@ -182,7 +182,7 @@ class TransactionalMember {
     this.handle = countHandled(options.groupId, options.handle);
     this.consumer = groupConsumer(base, options);
     this.producer = transactionalProducer(base, options.transactionalId);
-    this.commits = new GroupCommit(this.transactions(), {
+    this.commits = new GroupCommit(this.producerTransactions(), {
       log: options.log,
       group: options.groupId,
       isFatal: (e) => classify(e) === "fatal",
@@ -215,7 +215,7 @@ class TransactionalMember {
   }
 
   /** Transactions of the current producer, as {@linkcode GroupCommit} runs them. */
-  private transactions(): Transactions {
+  private producerTransactions(): Transactions {
     const { groupId, transactionalId, instanceId } = this.options;
     return {
       begin: async () => {
