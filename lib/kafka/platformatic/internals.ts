@@ -23,29 +23,33 @@ const CLIENT_ADD_PARTITIONS_TO_TXN = 3;
  * The library picks the highest version the broker offers (5), but versions 4 and above are the
  * brokers' own (KIP-890: batched, verify-only); a broker with an authorizer refuses them from a
  * client without CLUSTER_ACTION (`CLUSTER_AUTHORIZATION_FAILED`), a right no role should have.
- * Version 3 takes the same request here. The library has no option for it: its version table (a
- * private field) is capped when it is read.
+ * Version 3 takes the same request here. The library has no option for it: its table of the
+ * broker's versions (a private field, filled once from the broker's ApiVersions answer and read by
+ * every request) is capped here once, as it is stored.
  *
  * @param producer A library `Producer`.
  * @throws {Error} When the library's internals have changed (a pinned version makes this a test
- * failure, not a surprise in production).
+ * failure, not a surprise in production: `internals_test.ts`).
  */
 export function clientTransactionApis(producer: object): void {
   const apisKey = symbolOf(producer, "plt.kafka.base.apis");
-  const getApiKey = symbolOf(producer, "plt.kafka.base.getApi");
-  const target = producer as Record<symbol, unknown>;
-  const original = target[getApiKey] as (this: unknown, name: string, cb: unknown) => void;
-  target[getApiKey] = function (this: Record<symbol, unknown>, name: string, callback: unknown) {
-    const apis = this[apisKey];
-    if (Array.isArray(apis)) {
-      for (const [i, api] of apis.entries()) {
-        if (api.name === "AddPartitionsToTxn" && api.maxVersion > CLIENT_ADD_PARTITIONS_TO_TXN) {
-          apis[i] = { ...api, maxVersion: CLIENT_ADD_PARTITIONS_TO_TXN };
-        }
-      }
-    }
-    return original.call(this, name, callback);
-  };
+  let apis = capAddPartitionsToTxn((producer as Record<symbol, unknown>)[apisKey]);
+  Object.defineProperty(producer, apisKey, {
+    configurable: true,
+    enumerable: true,
+    get: () => apis,
+    set: (value: unknown) => (apis = capAddPartitionsToTxn(value)),
+  });
+}
+
+/** The library's table of the broker's API versions, AddPartitionsToTxn capped at version 3. */
+function capAddPartitionsToTxn(apis: unknown): unknown {
+  if (!Array.isArray(apis)) return apis;
+  return apis.map((api) =>
+    api?.name === "AddPartitionsToTxn" && api.maxVersion > CLIENT_ADD_PARTITIONS_TO_TXN
+      ? { ...api, maxVersion: CLIENT_ADD_PARTITIONS_TO_TXN }
+      : api
+  );
 }
 
 function symbolOf(object: object, description: string): symbol {
