@@ -54,6 +54,30 @@ export function kafkajsAdmin(kafka: Kafka): AdminPart {
         }))
       ),
     ping: () => withAdmin(async (a) => void await a.describeCluster()),
+    ...kafkajsAclCalls(withAdmin),
+    describeTopic: (topic) =>
+      withAdmin(async (a) => {
+        const { topics } = await a.fetchTopicMetadata({ topics: [topic] });
+        return (topics[0]?.partitions ?? []).map((p) => ({
+          partition: p.partitionId,
+          leader: p.leader,
+          replicas: p.replicas,
+          isr: p.isr,
+        })).sort((x, y) => x.partition - y.partition);
+      }),
+    async close() {
+      await admin?.disconnect().catch(() => {});
+      admin = null;
+    },
+  };
+}
+
+/** Runs `use` with a connected admin client. */
+type WithAdmin = <T>(use: (admin: Admin) => Promise<T>) => Promise<T>;
+
+/** The seam's ACL calls, on kafkajs. */
+function kafkajsAclCalls(withAdmin: WithAdmin): Pick<AdminPart, "createAcls" | "describeAcls"> {
+  return {
     createAcls: (bindings) =>
       withAdmin(async (a) => {
         // kafkajs's enums are Kafka's protocol numbers.
@@ -83,27 +107,11 @@ export function kafkajsAdmin(kafka: Kafka): AdminPart {
           ).filter((b): b is AclBinding => b !== undefined)
         );
       }),
-    describeTopic: (topic) =>
-      withAdmin(async (a) => {
-        const { topics } = await a.fetchTopicMetadata({ topics: [topic] });
-        return (topics[0]?.partitions ?? []).map((p) => ({
-          partition: p.partitionId,
-          leader: p.leader,
-          replicas: p.replicas,
-          isr: p.isr,
-        })).sort((x, y) => x.partition - y.partition);
-      }),
-    async close() {
-      await admin?.disconnect().catch(() => {});
-      admin = null;
-    },
   };
 }
 
 /** What `ensureTopics` asks of an admin client, on kafkajs. */
-function kafkajsTopicAdmin(
-  withAdmin: <T>(use: (admin: Admin) => Promise<T>) => Promise<T>,
-): TopicAdmin {
+function kafkajsTopicAdmin(withAdmin: WithAdmin): TopicAdmin {
   return {
     listTopics: () => withAdmin((a) => a.listTopics()),
     createTopics: (defs) =>

@@ -85,6 +85,19 @@ export function platformaticAdmin(base: Base): PlatformaticAdmin {
         isr: p.isr,
       }));
     },
+    ...platformaticAclCalls(adminOf),
+    async close() {
+      await admin?.close().catch(() => {});
+      admin = null;
+    },
+  };
+}
+
+/** The seam's ACL calls, on `@platformatic/kafka`. */
+function platformaticAclCalls(
+  adminOf: () => Admin,
+): Pick<AdminPart, "createAcls" | "describeAcls"> {
+  return {
     async createAcls(bindings) {
       if (bindings.length === 0) return;
       // The library's types name each code's own union; Kafka's numbers are the same.
@@ -114,10 +127,6 @@ export function platformaticAdmin(base: Base): PlatformaticAdmin {
           })
         ).filter((b): b is AclBinding => b !== undefined)
       );
-    },
-    async close() {
-      await admin?.close().catch(() => {});
-      admin = null;
     },
   };
 }
