@@ -60,16 +60,71 @@ export function aclBindings(
   config: AclConfig,
   users: Partial<Record<PrincipalRole, string>> = {},
 ): AclBinding[] {
+  const roles = roleAccess(config);
+  const out = new Map<string, AclBinding>();
+  const add = (b: AclBinding) =>
+    out.set(`${b.principal}|${b.resourceType}|${b.pattern}|${b.name}|${b.operation}`, b);
+  for (const role of PRINCIPAL_ROLES) {
+    const r = roles[role];
+    const principal = `User:${users[role] ?? role}`;
+    const topic = (name: string, operation: AclBinding["operation"]) =>
+      add({ principal, resourceType: "topic", name, pattern: "literal", operation });
+    for (const t of [...r.describe, ...r.read, ...r.write]) topic(t, "describe");
+    for (const t of r.read) topic(t, "read");
+    for (const t of r.write) topic(t, "write");
+    add({
+      principal,
+      resourceType: "cluster",
+      name: "kafka-cluster",
+      pattern: "literal",
+      operation: "idempotent-write",
+    });
+    if (r.group !== undefined) {
+      add({
+        principal,
+        resourceType: "group",
+        name: r.group,
+        pattern: "literal",
+        operation: "read",
+      });
+      // The instance's transactional id is `<group>-<instance id>`.
+      add({
+        principal,
+        resourceType: "transactional-id",
+        name: `${r.group}-`,
+        pattern: "prefixed",
+        operation: "write",
+      });
+    }
+    if (r.readers) {
+      for (const name of READER_GROUP_PREFIXES) {
+        add({ principal, resourceType: "group", name, pattern: "prefixed", operation: "read" });
+      }
+    }
+  }
+  return [...out.values()];
+}
+
+/** What one role may do: see {@linkcode roleAccess}. */
+interface RoleAccess {
+  /** Topics it reads (and describes). */
+  read: string[];
+  /** Topics it writes (and describes). */
+  write: string[];
+  /** Topics it only describes. */
+  describe: string[];
+  /** Its consumer group, also the prefix of its transactional ids; none: it has no group. */
+  group?: string;
+  /** Whether it may run plain readers (groups named with a reader prefix). */
+  readers: boolean;
+}
+
+/** What each role may do, one entry a role, from the topics it uses. */
+function roleAccess(config: AclConfig): Record<PrincipalRole, RoleAccess> {
   const c = config;
   const group = (role: string) => `${c.GROUP_ID_PREFIX}-${role}`;
   const names = (defs: { name: string }[]) => defs.map((d) => d.name);
-  const roles: Record<PrincipalRole, {
-    read: string[];
-    write: string[];
-    describe: string[];
-    group?: string;
-    readers: boolean;
-  }> = {
+  return {
     gateway: {
       // Orders come from the status topic (its order store), no longer from the pipeline's topics.
       read: [c.TOPIC_ORDER_STATUS, c.TOPIC_PURCHASE_ANALYTICS],
@@ -122,48 +177,6 @@ export function aclBindings(
     // A shop's own producers: they may publish purchases, and nothing else.
     producer: { read: [], write: [c.TOPIC_PURCHASES], describe: [], readers: false },
   };
-  const out = new Map<string, AclBinding>();
-  const add = (b: AclBinding) =>
-    out.set(`${b.principal}|${b.resourceType}|${b.pattern}|${b.name}|${b.operation}`, b);
-  for (const role of PRINCIPAL_ROLES) {
-    const r = roles[role];
-    const principal = `User:${users[role] ?? role}`;
-    const topic = (name: string, operation: AclBinding["operation"]) =>
-      add({ principal, resourceType: "topic", name, pattern: "literal", operation });
-    for (const t of [...r.describe, ...r.read, ...r.write]) topic(t, "describe");
-    for (const t of r.read) topic(t, "read");
-    for (const t of r.write) topic(t, "write");
-    add({
-      principal,
-      resourceType: "cluster",
-      name: "kafka-cluster",
-      pattern: "literal",
-      operation: "idempotent-write",
-    });
-    if (r.group !== undefined) {
-      add({
-        principal,
-        resourceType: "group",
-        name: r.group,
-        pattern: "literal",
-        operation: "read",
-      });
-      // The instance's transactional id is `<group>-<instance id>`.
-      add({
-        principal,
-        resourceType: "transactional-id",
-        name: `${r.group}-`,
-        pattern: "prefixed",
-        operation: "write",
-      });
-    }
-    if (r.readers) {
-      for (const name of READER_GROUP_PREFIXES) {
-        add({ principal, resourceType: "group", name, pattern: "prefixed", operation: "read" });
-      }
-    }
-  }
-  return [...out.values()];
 }
 
 /** Kafka's protocol codes of a binding (the same in every client library), allow from any host. */
