@@ -89,17 +89,16 @@ Deno.test("readLatestByKey() answers an empty map for an empty topic without rea
   assert.deepEqual(ranges, []);
 });
 
+/** Two partitions of two records each. */
+const twoPartitions = () =>
+  Promise.resolve([{ partition: 0, low: "0", high: "2" }, { partition: 1, low: "0", high: "2" }]);
+
 Deno.test("readLatestByKey() says what it has read while it waits, and gives up at its ceiling rather than answer less", async () => {
   let clock = 0;
   const lines: string[] = [];
   const aborted: unknown[] = [];
   const client: Fake = {
-    endOffsets: () =>
-      Promise.resolve([{ partition: 0, low: "0", high: "2" }, {
-        partition: 1,
-        low: "0",
-        high: "2",
-      }]),
+    endOffsets: twoPartitions,
     readRange(_topic, partition, _from, _to, onRecords, signal) {
       onRecords([rec(partition, 0, `k${partition}`, "v")]);
       if (partition === 0) return Promise.resolve();
@@ -139,12 +138,7 @@ Deno.test("readLatestByKey() says what it has read while it waits, and gives up 
 Deno.test("readLatestByKey() fails with the error of a partition's read, and stops the others", async () => {
   const aborted: number[] = [];
   const client: Fake = {
-    endOffsets: () =>
-      Promise.resolve([{ partition: 0, low: "0", high: "2" }, {
-        partition: 1,
-        low: "0",
-        high: "2",
-      }]),
+    endOffsets: twoPartitions,
     readRange(_topic, partition, _from, _to, _onRecords, signal) {
       if (partition === 0) return Promise.reject(new TypeError("Cannot fetch: broker gone"));
       return new Promise((_, reject) =>

@@ -12,6 +12,14 @@ export interface TopicDef {
   configs?: Record<string, string>;
 }
 
+/** Every topic's partitions and replication, as configured. */
+function sizing(config: Config): Pick<TopicDef, "partitions" | "replicationFactor"> {
+  return {
+    partitions: config.TOPIC_PARTITIONS,
+    replicationFactor: config.TOPIC_REPLICATION_FACTOR,
+  };
+}
+
 /**
  * What a topic holding personal data (names, addresses, what someone bought) keeps, and for how
  * long: `retention.ms` set on purpose (`PERSONAL_DATA_RETENTION_MS`), not left to the broker's
@@ -30,10 +38,7 @@ function personal(config: Config): Record<string, string> {
  * @returns One definition per topic.
  */
 export function orderTopics(config: Config): TopicDef[] {
-  const base = {
-    partitions: config.TOPIC_PARTITIONS,
-    replicationFactor: config.TOPIC_REPLICATION_FACTOR,
-  };
+  const base = sizing(config);
   const configs = personal(config);
   return [
     { name: config.TOPIC_ORDER_REQUESTS, ...base, configs },
@@ -76,10 +81,7 @@ export function orderTopics(config: Config): TopicDef[] {
  * @returns One definition per topic.
  */
 export function purchaseTopics(config: Config): TopicDef[] {
-  const base = {
-    partitions: config.TOPIC_PARTITIONS,
-    replicationFactor: config.TOPIC_REPLICATION_FACTOR,
-  };
+  const base = sizing(config);
   const configs = personal(config);
   return [
     { name: config.TOPIC_PURCHASES, ...base, configs },
@@ -109,10 +111,7 @@ export function purchaseTopics(config: Config): TopicDef[] {
  * @returns One definition per topic.
  */
 export function purchaseMailTopics(config: Config): TopicDef[] {
-  const base = {
-    partitions: config.TOPIC_PARTITIONS,
-    replicationFactor: config.TOPIC_REPLICATION_FACTOR,
-  };
+  const base = sizing(config);
   const configs = personal(config);
   return [
     { name: config.TOPIC_PURCHASE_NOTIFICATIONS, ...base, configs },
