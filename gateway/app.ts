@@ -200,6 +200,8 @@ export function createApp(deps: AppDeps): Hono {
           await stream.writeSSE({ event: "notification", data: JSON.stringify(entry) });
         }
         for await (const event of status.state === "finalizado" ? [] : events) {
+          // Erased: nothing more will be told of it, and nothing of it may be shown.
+          if (event.kind === "erased") break;
           if (event.kind === "state") {
             if (sent.has(event.entry.seq)) continue;
             sent.add(event.entry.seq);

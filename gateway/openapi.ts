@@ -16,6 +16,7 @@ import { componentSchemas, inputSchema, type Json } from "./json_schema.ts";
 import { OrderInputSchema, OrderStateSchema } from "../lib/order.ts";
 import { PurchaseSchema } from "../lib/purchase.ts";
 import {
+  ErasureAcceptedSchema,
   FieldErrorSchema,
   HealthSchema,
   HistoryEntrySchema,
@@ -46,6 +47,7 @@ export const COMPONENT_SCHEMAS = {
   Purchase: PurchaseSchema,
   OrderState: OrderStateSchema,
   OrderAccepted: OrderAcceptedSchema,
+  ErasureAccepted: ErasureAcceptedSchema,
   OrderStatus: OrderStatusSchema,
   OrderList: OrderListSchema,
   HistoryEntry: HistoryEntrySchema,
@@ -152,6 +154,7 @@ export function openApiDocument(): Json {
  */
 export const AUDIENCES: Readonly<Record<string, "staff" | "service">> = {
   "GET /orders": "staff",
+  "DELETE /orders/{id}": "staff",
   "GET /analytics/purchases": "staff",
   "GET /analytics/purchases/events": "staff",
   "POST /purchases": "service",
@@ -303,6 +306,24 @@ function unsecuredDocument(): Json {
               content: json("OrderStatus", { finalizado: ex.orderStatus }),
             },
             "404": problemRef("OrderNotFound"),
+          },
+        },
+        delete: {
+          tags: ["orders"],
+          operationId: "eraseOrder",
+          summary: "Erase an order's personal data (a customer's right to erasure)",
+          description: "Writes one erasure request to `order_erasures`; every role honours it, " +
+            "also on replay: an order in flight is cancelled where it stood (no more states, no " +
+            "more mail), its status is tombstoned, and every later read answers 404. Leaves an " +
+            "audit record (who, which id, when).",
+          parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+          responses: {
+            "202": {
+              description: "Accepted: Kafka has the erasure request",
+              content: json("ErasureAccepted", { requested: ex.erasureAccepted }),
+            },
+            "404": problemRef("OrderNotFound"),
+            "503": problemRef("ServiceUnavailable"),
           },
         },
       },

@@ -10,6 +10,7 @@ import type { OrderReadModel } from "../lib/order_view.ts";
 import { type AnalyticsView, createAnalyticsRoutes } from "./analytics.ts";
 import { createApp } from "./app.ts";
 import { createDocsRoutes } from "./openapi.ts";
+import { createOrderErasureRoutes } from "./order_erasure.ts";
 import { createOrderListRoutes } from "./order_list.ts";
 import type { Admission } from "./admission.ts";
 import type { Access } from "./access.ts";
@@ -58,6 +59,16 @@ export function createGatewayApp(deps: GatewayAppDeps): Hono {
     ],
     ["/analytics", createAnalyticsRoutes(analytics, staff)],
     ["/orders", createOrderListRoutes(view, staff, log.child("audit"))],
+    [
+      "/orders",
+      createOrderErasureRoutes({
+        view,
+        admission,
+        topic: config.TOPIC_ORDER_ERASURES,
+        staff,
+        audit: log.child("audit"),
+      }),
+    ],
     ["/", createWebRoutes()],
     ["/", createDocsRoutes(config, staff)],
     ["/", createMetricsRoutes(staff)],
