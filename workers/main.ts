@@ -91,7 +91,11 @@ const topics = role === "purchase-analytics"
 
 /** The topics each role's consumer group reads, for its lag. */
 const INPUTS: Record<RoleName, string[]> = {
-  processing: [config.TOPIC_ORDER_REQUESTS, config.TOPIC_ORDER_PROCESSING],
+  processing: [
+    config.TOPIC_ORDER_REQUESTS,
+    config.TOPIC_ORDER_PROCESSING,
+    config.TOPIC_ORDER_ERASURES,
+  ],
   notification: [
     config.TOPIC_ORDER_PROCESSING,
     config.TOPIC_MAIL_RETRIES,
