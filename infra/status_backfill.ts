@@ -3,7 +3,8 @@
  * `order_processing` and `order_notifications`, for orders placed before the status topic existed.
  * Run it once after upgrading (the roles may be running: what they write meanwhile is the same
  * facts). It reads both topics up to their end offsets at its start, writes each order's steps and
- * mails to `TOPIC_ORDER_STATUS`, and says how far it is every few seconds. Gateways pick the
+ * mails to `TOPIC_ORDER_STATUS`, and says how far it is every few seconds. Orders erased
+ * (`TOPIC_ORDER_ERASURES`, read at its start) get their `{id}/erased` marker and no fact. Gateways pick the
  * records up like any other; none needs a restart.
  *
  *   deno task status:backfill [--force]
@@ -16,6 +17,7 @@
 import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config.ts";
 import { createKafkaClient, orderTopics, type OutRecord } from "../lib/kafka/mod.ts";
+import { ErasedOrders } from "../lib/erasures.ts";
 import { createLogger } from "../lib/log.ts";
 import { backfillRecord, type BackfillSource } from "../lib/status_backfill.ts";
 
@@ -49,6 +51,9 @@ try {
     });
     code = 3;
   } else {
+    // An erased order is not brought back (lib/status_backfill.ts).
+    const erased = new ErasedOrders(kafka, config.TOPIC_ORDER_ERASURES, log);
+    await erased.caughtUpNow();
     const producer = kafka.producer();
     await producer.connect();
     const sources: [string, BackfillSource][] = [
@@ -69,7 +74,9 @@ try {
           let pending: Promise<void> = Promise.resolve();
           await kafka.readRange(topic, p.partition, p.low, p.high, (records) => {
             read += records.length;
-            const out = records.map((r) => backfillRecord(status, source, r))
+            const out = records.map((r) =>
+              backfillRecord(status, source, r, (id) => erased.has(id))
+            )
               .filter((r): r is OutRecord => r !== null);
             written += out.length;
             if (out.length > 0) pending = pending.then(() => producer.send(out));
