@@ -7,12 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { type Config, loadConfig } from "../../lib/config.ts";
-import {
-  createKafkaClient,
-  despachoTopics,
-  type InRecord,
-  readLatestByKey,
-} from "../../lib/kafka/mod.ts";
+import { despachoTopics, type InRecord, readLatestByKey } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import {
   erasureRequestRecord,
@@ -21,38 +16,17 @@ import {
   type OrderTransition,
 } from "../../lib/order.ts";
 import { startSmtp } from "../../infra/smtp.ts";
-import {
-  produce,
-  testBrokers,
-  testClientName,
-  testKafka,
-  topicEnv,
-  uniqueName,
-  until,
-} from "../../infra/testing.ts";
+import { produce, testEnv, testKafka, until } from "../../infra/testing.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
-import type { Role } from "../role.ts";
+import { startRoles } from "./_roles.ts";
 
 const log = createLogger("erasure", "error");
 const decoder = new TextDecoder();
 
-/** The two roles on `config`, in this process; the function returned stops them. */
-function startRoles(config: Config): () => Promise<void> {
-  const stop = new AbortController();
-  const start = (role: Role, name: string) =>
-    role({
-      config,
-      log: log.child(name),
-      kafka: createKafkaClient(config, log),
-      signal: stop.signal,
-    });
-  const roles = [start(runProcessing, "processing"), start(runNotification, "notification")];
-  return async () => {
-    stop.abort();
-    await Promise.all(roles);
-  };
-}
+/** The two order roles on `config`, in this process. */
+const orderRoles = (config: Config) =>
+  startRoles(config, log, { processing: runProcessing, notification: runNotification });
 
 const requested = (id: string, i: number): OrderRequested => ({
   v: 1,
@@ -68,18 +42,17 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const brokers = await testBrokers();
     const smtp = await startSmtp();
-    const config = loadConfig({
-      KAFKA_BROKERS: brokers,
-      KAFKA_CLIENT: testClientName(),
-      KAFKA_SESSION_TIMEOUT_MS: "10000",
-      ...topicEnv(uniqueName("erasure")),
-      TOPIC_PARTITIONS: "3",
-      INSTANCE_ID: "erasure",
-      SMTP_URL: smtp.url,
-      STAGE_DWELL_MS: "1500,1500,1500",
-    });
+    const config = loadConfig(
+      await testEnv("erasure", {
+        KAFKA_SESSION_TIMEOUT_MS: "10000",
+        TOPIC_PARTITIONS: "3",
+        INSTANCE_ID: "erasure",
+        SMTP_URL: smtp.url,
+        STAGE_DWELL_MS: "1500,1500,1500",
+      }),
+    );
+    const brokers = config.KAFKA_BROKERS.join(",");
     const kafka = testKafka(brokers);
     await kafka.ensureTopics(despachoTopics(config), { timeoutMs: 60_000 });
     // order_processing as it is written, in offset order per partition.
@@ -127,7 +100,7 @@ Deno.test({
     const [done, inFlight, kept, later] = ["done", "inflight", "kept", "later"].map((n) =>
       `${n}-${suffix}`
     ) as [string, string, string, string];
-    let stopRoles = startRoles(config);
+    let roles = orderRoles(config);
     try {
       await watcher.ready;
       // One order finished before anything is erased.
@@ -182,8 +155,8 @@ Deno.test({
 
       // Restarted roles (a new load of the erasures) read an erased order's request and a
       // transition owing its next step again: nothing is published for it, no mail goes.
-      await stopRoles();
-      stopRoles = startRoles(config);
+      await roles.stop();
+      roles = orderRoles(config);
       const mailsBefore = smtp.mails.length;
       const eventsBefore = events.length;
       const stale = eventsOf(inFlight).find((e) => e.event.type === "OrderTransition")!
@@ -266,7 +239,7 @@ Deno.test({
       assert.deepEqual(keysOf(final, done), [`${done}/erased`]);
       assert.equal(keysOf(final, later).length, 8);
     } finally {
-      await stopRoles();
+      await roles.stop();
       await watcher.stop();
       await staff.close();
       await kafka.close();
