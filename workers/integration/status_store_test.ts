@@ -131,6 +131,38 @@ Deno.test({
       assert.deepEqual(await status(a.url, first[0]!), { code: 200, state: "finalizado" });
       assert.deepEqual(await status(a.url, later.at(-1)!), { code: 200, state: "finalizado" });
       assert.equal((await status(a.url, "no-such-order")).code, 404);
+
+      // Erasure through the gateway: A forgets at once; B learns it from the status topic (the
+      // marker processing writes); a rebuilt store never brings the order back.
+      stopRoles = startOrderRoles(configA);
+      const b2 = await start(configB);
+      const erased = first[1]!;
+      const anonymous = await fetch(`${a.url}/orders/${erased}`, { method: "DELETE" });
+      assert.equal(anonymous.status, 401, "an anonymous caller erases nothing");
+      await anonymous.body?.cancel();
+      const del = await fetch(`${a.url}/orders/${erased}`, {
+        method: "DELETE",
+        headers: STAFF_HEADERS,
+      });
+      assert.equal(del.status, 202);
+      await del.body?.cancel();
+      assert.equal((await status(a.url, erased)).code, 404);
+      await until(
+        `order ${erased} erased at the other gateway`,
+        async () => (await status(b2.url, erased)).code === 404 ? true : undefined,
+      );
+      assert.deepEqual(await status(b2.url, first[0]!), { code: 200, state: "finalizado" });
+      await stop(a);
+      for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(storeA + suffix).catch(() => {});
+      lines.length = 0;
+      a = await start(configA);
+      const recaught = lines.find((l) => l.includes("order store caught up"));
+      assert.ok(
+        recaught !== undefined && JSON.parse(recaught).orders === 24,
+        recaught ?? "no line",
+      );
+      assert.equal((await status(a.url, erased)).code, 404, "not brought back by a rebuild");
+      assert.deepEqual(await status(a.url, first[0]!), { code: 200, state: "finalizado" });
     } finally {
       await stopRoles();
       for (const g of running) await g.stop().catch(() => {});
