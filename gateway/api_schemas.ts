@@ -13,7 +13,7 @@ import type { HistoryEntry, NotificationEntry, OrderStatus } from "../lib/order_
 import type { FieldError, Problem } from "../lib/problem.ts";
 import { PurchaseReportSchema } from "../lib/purchase.ts";
 import type { AnalyticsView, MergedWindow } from "./analytics.ts";
-import type { LinkedOrder } from "./order_list.ts";
+import type { LinkedOrder } from "./orders.ts";
 import type { LineError } from "./purchases.ts";
 
 /** One invalid field of a request. */

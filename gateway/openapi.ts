@@ -35,7 +35,7 @@ import {
 import type { Config } from "../lib/config.ts";
 import { asyncApiDocument } from "./asyncapi.ts";
 import * as ex from "./openapi_examples.ts";
-import { OrderListQuerySchema } from "./order_list.ts";
+import { OrderListQuerySchema } from "./orders.ts";
 import { assetResponder, assetRoute, type StaticAsset } from "./web.ts";
 import docsHtml from "./web/docs.html" with { type: "text" };
 import docsJs from "./web/docs.js" with { type: "text" };

@@ -7,7 +7,7 @@ import { OrderView } from "../lib/order_view.ts";
 import { emptyStats } from "../lib/windows.ts";
 import { Admission } from "./admission.ts";
 import { AnalyticsView, createAnalyticsRoutes } from "./analytics.ts";
-import { createApp } from "./app.ts";
+import { orderApp } from "../infra/test_gateway.ts";
 import type { Publisher } from "./publisher.ts";
 import { createPurchaseRoutes, MAX_LINE_ERRORS, PUBLISH_GROUP } from "./purchases.ts";
 
@@ -42,7 +42,7 @@ function setup() {
   };
   const analytics = new AnalyticsView();
   const admission = new Admission(publisher, { maxPending: 100, ackTimeoutMs: 1000 });
-  const app = createApp({
+  const app = orderApp({
     config: { TOPIC_ORDER_REQUESTS: "order_requests", MAX_BODY_BYTES: 4096 },
     admission,
     view: new OrderView(),
@@ -211,7 +211,7 @@ function batchApp(options: {
     maxPending: options.maxPending ?? 1_000_000,
     ackTimeoutMs: 10_000,
   });
-  const app = createApp({
+  const app = orderApp({
     config: { TOPIC_ORDER_REQUESTS: "order_requests", MAX_BODY_BYTES: maxBodyBytes },
     admission,
     view: new OrderView(),

@@ -6,7 +6,7 @@ import { httpRequests, ordersRefused } from "../lib/metrics.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { Admission } from "./admission.ts";
 import { AnalyticsView } from "./analytics.ts";
-import { createApp } from "./app.ts";
+import { orderApp } from "../infra/test_gateway.ts";
 import {
   clientAddress,
   clientLimits,
@@ -151,7 +151,7 @@ Deno.test("clientAddress() trusts X-Forwarded-For only from a trusted proxy", as
 function limitedApp(env: Record<string, string>) {
   let now = 0;
   const config = loadConfig(env);
-  const app = createApp({
+  const app = orderApp({
     config,
     admission: new Admission(publisher, { maxPending: 100, ackTimeoutMs: 1000 }),
     view: new OrderView(),
