@@ -1,16 +1,11 @@
 /**
- * The OpenAPI 3.1 description of the gateway at `GET /openapi.json`, and interactive docs at
- * `GET /docs` (Swagger UI from the npm package `swagger-ui-dist`, served by the gateway).
+ * The OpenAPI 3.1 description of the gateway, served at `GET /openapi.json` by `docs.ts`.
  *
  * Schemas are generated with zod's own `z.toJSONSchema` (JSON Schema 2020-12, the dialect of
  * OpenAPI 3.1) from the schemas that validate requests and from `api_schemas.ts` for answers:
  * there is no hand-written copy. Server-Sent Events and NDJSON bodies are strings in OpenAPI 3.1;
  * `x-sse-events` names the schema of each event's `data` and `x-ndjson-item` that of each line.
  */
-import { anyone } from "./audiences.ts";
-import { Hono, type MiddlewareHandler } from "hono";
-import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
-import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
 import { z } from "zod";
 import { componentSchemas, inputSchema, type Json } from "./json_schema.ts";
 import { OrderInputSchema, OrderStateSchema } from "../lib/order.ts";
@@ -32,13 +27,8 @@ import {
   PurchaseWindowSchema,
   ReadySchema,
 } from "./api_schemas.ts";
-import type { Config } from "../lib/config.ts";
-import { asyncApiDocument } from "./asyncapi.ts";
 import * as ex from "./openapi_examples.ts";
 import { OrderListQuerySchema } from "./orders.ts";
-import { assetResponder, assetRoute, type StaticAsset } from "./web.ts";
-import docsHtml from "./web/docs.html" with { type: "text" };
-import docsJs from "./web/docs.js" with { type: "text" };
 
 /** Every schema the document names, by component name. */
 export const COMPONENT_SCHEMAS = {
@@ -623,48 +613,4 @@ function unsecuredDocument(): Json {
       },
     },
   };
-}
-
-const DOCS_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join("; ");
-
-/** The files under `/docs/assets/`, by name. */
-export const DOCS_ASSETS: Readonly<Record<string, StaticAsset>> = {
-  "swagger-ui-bundle.js": { type: "text/javascript; charset=utf-8", body: swaggerJs },
-  "swagger-ui.css": { type: "text/css; charset=utf-8", body: swaggerCss },
-  "docs.js": { type: "text/javascript; charset=utf-8", body: docsJs },
-};
-
-/**
- * The docs routes: `GET /openapi.json`, `GET /asyncapi.json` (which names the brokers) and `GET
- * /docs` for staff; `GET /docs/assets/{name}` (Swagger UI's own files, no data) for anyone.
- *
- * @param config The running configuration: the AsyncAPI document describes its topics.
- * @param staff The staff audience's guard.
- * @returns A Hono app to mount at `/`.
- */
-export function createDocsRoutes(config: Config, staff: MiddlewareHandler): Hono {
-  const app = new Hono();
-  let spec: string | undefined;
-  app.get("/openapi.json", staff, function openApiJson(c) {
-    spec ??= JSON.stringify(openApiDocument());
-    return c.body(spec, 200, { "content-type": "application/json; charset=utf-8" });
-  });
-  let topics: string | undefined;
-  app.get("/asyncapi.json", staff, function asyncApiJson(c) {
-    topics ??= JSON.stringify(asyncApiDocument(config));
-    return c.body(topics, 200, { "content-type": "application/json; charset=utf-8" });
-  });
-  const page = assetResponder({ type: "text/html; charset=utf-8", body: docsHtml }, DOCS_CSP);
-  app.get("/docs", staff, (c) => page(c.req.header("If-None-Match")));
-  app.get("/docs/assets/:name", anyone, assetRoute(DOCS_ASSETS, DOCS_CSP));
-  return app;
 }

@@ -5,7 +5,7 @@ import { createLogger } from "../lib/log.ts";
 import { httpRequests, ordersRefused } from "../lib/metrics.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { Admission } from "./admission.ts";
-import { AnalyticsView } from "./analytics.ts";
+import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { orderApp } from "../infra/test_gateway.ts";
 import {
   clientAddress,
@@ -226,7 +226,7 @@ function gatewayApp(env: Record<string, string> = { STREAMS_PER_CLIENT: "1" }) {
     config: loadConfig(env),
     admission: new Admission(publisher, { maxPending: 100, ackTimeoutMs: 1000 }),
     view,
-    analytics: new AnalyticsView(),
+    analytics: new PurchaseAnalyticsView(),
     log: quiet,
   });
   return {

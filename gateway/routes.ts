@@ -14,8 +14,8 @@ import type { OrderReadModel } from "../lib/order_view.ts";
 import { HttpProblem } from "../lib/problem.ts";
 import type { Access } from "./access.ts";
 import type { Admission } from "./admission.ts";
-import { type AnalyticsView, createAnalyticsRoutes } from "./analytics.ts";
-import { createDocsRoutes } from "./openapi.ts";
+import { createPurchaseAnalyticsRoutes, type PurchaseAnalyticsView } from "./purchase_analytics.ts";
+import { createDocsRoutes } from "./docs.ts";
 import type { Drain } from "./drain.ts";
 import { createHealthRoutes } from "./health.ts";
 import { createMetricsRoutes } from "./metrics.ts";
@@ -32,7 +32,7 @@ export interface GatewayAppDeps {
   /** Writes to Kafka, bounded in number and in waiting time. */
   admission: Admission;
   view: OrderReadModel;
-  analytics: AnalyticsView;
+  analytics: PurchaseAnalyticsView;
   log: Logger;
   /** Who may call what: each route gets its audience's guard. */
   access: Access;
@@ -91,7 +91,7 @@ export function createGatewayApp(deps: GatewayAppDeps): Hono {
     ["/", health],
     ["/orders", orders],
     ["/purchases", purchases],
-    ["/analytics", createAnalyticsRoutes(analytics, staff)],
+    ["/analytics", createPurchaseAnalyticsRoutes(analytics, staff)],
     ["/", createWebRoutes()],
     ["/", createDocsRoutes(config, staff)],
     ["/", createMetricsRoutes(staff)],

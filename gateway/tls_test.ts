@@ -13,7 +13,7 @@ import { orderApp } from "../infra/test_gateway.ts";
 import { clientAddress, clientLimits } from "./rate_limit.ts";
 import { HSTS, serveApp } from "./server.ts";
 import { createAccess } from "./access.ts";
-import { AnalyticsView } from "./analytics.ts";
+import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { createGatewayApp } from "./routes.ts";
 import { ACCESS_ENV, TEST_STAFF_TOKEN } from "../infra/test_access.ts";
 
@@ -168,7 +168,7 @@ Deno.test({
           config,
           admission: new Admission(publisher, { maxPending: 10, ackTimeoutMs: 1000 }),
           view: new OrderView(),
-          analytics: new AnalyticsView(),
+          analytics: new PurchaseAnalyticsView(),
           log,
         }),
         config,
