@@ -11,20 +11,12 @@ import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text"
 import type { Config } from "../lib/config.ts";
 import { asyncApiDocument } from "./asyncapi.ts";
 import { openApiDocument } from "./openapi.ts";
-import { assetResponder, assetRoute, type StaticAsset } from "./web.ts";
+import { assetResponder, assetRoute, pagePolicy, type StaticAsset } from "./web.ts";
 import docsHtml from "./web/docs.html" with { type: "text" };
 import docsJs from "./web/docs.js" with { type: "text" };
 
-const DOCS_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join("; ");
+/** The docs page's policy: Swagger UI sets inline styles, and needs nothing else beyond the page's. */
+const DOCS_CSP = pagePolicy({ inlineStyles: true });
 
 /** The files under `/docs/assets/`, by name. */
 export const DOCS_ASSETS: Readonly<Record<string, StaticAsset>> = {
