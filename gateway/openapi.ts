@@ -119,12 +119,23 @@ const text = (type: string, description: string) => ({
   description,
   content: { [type]: { schema: { type: "string" } } },
 });
-const assetName = {
-  name: "name",
-  in: "path",
-  required: true,
-  schema: { type: "string" },
-};
+/** `GET` of one file of a page (`/assets/{name}`, `/docs/assets/{name}`). */
+const assetOperation = (operationId: string, summary: string) => ({
+  tags: ["web"],
+  operationId,
+  summary,
+  parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
+  responses: {
+    "200": {
+      description: "The file",
+      content: {
+        "text/javascript": { schema: { type: "string" } },
+        "text/css": { schema: { type: "string" } },
+      },
+    },
+    "404": problemRef("AssetNotFound"),
+  },
+});
 
 /**
  * Builds the OpenAPI 3.1 document of every route the gateway serves.
@@ -547,22 +558,7 @@ function webPaths(): Record<string, Json> {
       },
     },
     "/assets/{name}": {
-      get: {
-        tags: ["web"],
-        operationId: "pageAsset",
-        summary: "A file of the page (script, style, chart library)",
-        parameters: [assetName],
-        responses: {
-          "200": {
-            description: "The file",
-            content: {
-              "text/javascript": { schema: { type: "string" } },
-              "text/css": { schema: { type: "string" } },
-            },
-          },
-          "404": problemRef("AssetNotFound"),
-        },
-      },
+      get: assetOperation("pageAsset", "A file of the page (script, style, chart library)"),
     },
   };
 }
@@ -599,24 +595,7 @@ function docsPaths(): Record<string, Json> {
         responses: { "200": text("text/html", "The docs page") },
       },
     },
-    "/docs/assets/{name}": {
-      get: {
-        tags: ["web"],
-        operationId: "docsAsset",
-        summary: "A file of the docs page",
-        parameters: [assetName],
-        responses: {
-          "200": {
-            description: "The file",
-            content: {
-              "text/javascript": { schema: { type: "string" } },
-              "text/css": { schema: { type: "string" } },
-            },
-          },
-          "404": problemRef("AssetNotFound"),
-        },
-      },
-    },
+    "/docs/assets/{name}": { get: assetOperation("docsAsset", "A file of the docs page") },
   };
 }
 
