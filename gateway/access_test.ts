@@ -59,6 +59,15 @@ for (
     "staff token": 200,
   };
 }
+// `{id}`: an order placed for the step (each staff caller erases one of its own).
+EXPECTED["DELETE /orders/{id}"] = {
+  ...refused,
+  "alg none": 401,
+  "in the query": 401,
+  service: 403,
+  "staff (OIDC)": 202,
+  "staff token": 202,
+};
 EXPECTED["POST /purchases"] = {
   ...refused,
   "alg none": 401,
@@ -156,6 +165,14 @@ Deno.test("every protected route refuses the anonymous caller and every bad cred
           const token = tokens[caller];
           const headers: Record<string, string> = {};
           let url = path;
+          if (url.includes("{id}")) {
+            const placed = await app.request("/orders", {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ name: "Pizza", price: 12990, email: "ana@example.cl" }),
+            });
+            url = url.replace("{id}", (await placed.json()).id);
+          }
           if (caller === "in the query") {
             url += `${path.includes("?") ? "&" : "?"}access_token=${token}`;
           } else if (token !== null) headers.authorization = `Bearer ${token}`;

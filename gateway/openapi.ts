@@ -11,6 +11,7 @@ import { componentSchemas, inputSchema, type Json } from "./json_schema.ts";
 import { OrderInputSchema, OrderStateSchema } from "../lib/order.ts";
 import { PurchaseSchema } from "../lib/purchase.ts";
 import {
+  ErasureAcceptedSchema,
   FieldErrorSchema,
   HealthSchema,
   HistoryEntrySchema,
@@ -36,6 +37,7 @@ export const COMPONENT_SCHEMAS = {
   Purchase: PurchaseSchema,
   OrderState: OrderStateSchema,
   OrderAccepted: OrderAcceptedSchema,
+  ErasureAccepted: ErasureAcceptedSchema,
   OrderStatus: OrderStatusSchema,
   OrderList: OrderListSchema,
   HistoryEntry: HistoryEntrySchema,
@@ -153,6 +155,7 @@ export function openApiDocument(): Json {
  */
 export const AUDIENCES: Readonly<Record<string, "staff" | "service">> = {
   "GET /orders": "staff",
+  "DELETE /orders/{id}": "staff",
   "GET /analytics/purchases": "staff",
   "GET /analytics/purchases/events": "staff",
   "POST /purchases": "service",
@@ -320,6 +323,28 @@ function listOrdersOperation(): Json {
   };
 }
 
+/** `DELETE /orders/{id}` (`order_erasure.ts`). */
+function eraseOrderOperation(): Json {
+  return {
+    tags: ["orders"],
+    operationId: "eraseOrder",
+    summary: "Erase an order's personal data (a customer's right to erasure)",
+    description: "Writes one erasure request to `order_erasures`; every role honours it, " +
+      "also on replay: an order in flight is cancelled where it stood (no more states, no " +
+      "more mail), its status is tombstoned, and every later read answers 404. Leaves an " +
+      "audit record (who, which id, when).",
+    parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+    responses: {
+      "202": {
+        description: "Accepted: Kafka has the erasure request",
+        content: json("ErasureAccepted", { requested: ex.erasureAccepted }),
+      },
+      "404": problemRef("OrderNotFound"),
+      "503": problemRef("ServiceUnavailable"),
+    },
+  };
+}
+
 /** The orders resource (`orders.ts`). */
 function orderPaths(): Record<string, Json> {
   return {
@@ -338,6 +363,7 @@ function orderPaths(): Record<string, Json> {
           "404": problemRef("OrderNotFound"),
         },
       },
+      delete: eraseOrderOperation(),
     },
     "/orders/{id}/events": {
       get: {

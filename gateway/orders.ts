@@ -247,6 +247,8 @@ function watchOrder(view: OrderReadModel) {
           await stream.writeSSE({ event: "notification", data: JSON.stringify(entry) });
         }
         for await (const event of status.state === "finalizado" ? [] : events) {
+          // Erased: nothing more will be told of it, and nothing of it may be shown.
+          if (event.kind === "erased") break;
           if (event.kind === "state") {
             if (sent.has(event.entry.seq)) continue;
             sent.add(event.entry.seq);

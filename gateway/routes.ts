@@ -2,9 +2,9 @@
  * The gateway's HTTP surface, composed: the root app with the middleware every request passes
  * (telemetry, the drain, per-client limits), each resource mounted at its path, and the one place
  * errors become `application/problem+json` answers (`onError`). Each resource is a file named after
- * it, its routes declaring their audience beside them: `health.ts`, `orders.ts`, `purchases.ts`,
- * `purchase_analytics.ts`, `web.ts`, `docs.ts`, `metrics.ts`, `auth/sign_in.ts`. `server.ts`
- * serves the app; tests build the same app without Kafka.
+ * it, its routes declaring their audience beside them: `health.ts`, `orders.ts` (its erasure in
+ * `order_erasure.ts`), `purchases.ts`, `purchase_analytics.ts`, `web.ts`, `docs.ts`, `metrics.ts`,
+ * `auth/sign_in.ts`. `server.ts` serves the app; tests build the same app without Kafka.
  */
 import { Hono } from "hono";
 import type { Config } from "../lib/config.ts";
@@ -19,6 +19,7 @@ import { createDocsRoutes } from "./docs.ts";
 import type { Drain } from "./drain.ts";
 import { createHealthRoutes } from "./health.ts";
 import { createMetricsRoutes } from "./metrics.ts";
+import { createOrderErasureRoutes } from "./order_erasure.ts";
 import { createOrderRoutes } from "./orders.ts";
 import { createPurchaseRoutes } from "./purchases.ts";
 import { clientLimits, type LimitedRoute } from "./rate_limit.ts";
@@ -76,6 +77,13 @@ export function createGatewayApp(deps: GatewayAppDeps): Hono {
     audit: log.child("audit"),
     idFromKey: access.idFromKey,
   });
+  const erasure = createOrderErasureRoutes({
+    view,
+    admission,
+    topic: config.TOPIC_ORDER_ERASURES,
+    staff,
+    audit: log.child("audit"),
+  });
   const purchases = createPurchaseRoutes({
     admission,
     topic: config.TOPIC_PURCHASES,
@@ -90,6 +98,8 @@ export function createGatewayApp(deps: GatewayAppDeps): Hono {
   return createRootApp([
     ["/", health],
     ["/orders", orders],
+    // `DELETE /orders/{id}`, the order's erasure (`order_erasure.ts`).
+    ["/orders", erasure],
     ["/purchases", purchases],
     ["/analytics", createPurchaseAnalyticsRoutes(analytics, staff)],
     ["/", createWebRoutes()],
