@@ -10,6 +10,7 @@
  *   order again every time it changes (new, a new state, a mail sent), so a page keeps a live list
  *   with one request.
  *
+ * `DELETE /orders/{id}` (staff), the order's erasure, is `order_erasure.ts`, mounted beside these.
  * A new route of the resource goes in {@linkcode createOrderRoutes}, its audience beside it.
  */
 import { anyone, byLink } from "./audiences.ts";
