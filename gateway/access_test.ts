@@ -13,7 +13,7 @@ import { OrderView } from "../lib/order_view.ts";
 import { ACCESS_ENV, STAFF_HEADERS, TEST_STAFF_TOKEN } from "../infra/test_access.ts";
 import { accessProblems, createAccess } from "./access.ts";
 import { Admission } from "./admission.ts";
-import { AnalyticsView } from "./analytics.ts";
+import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { AUDIENCE_MIDDLEWARES } from "./audiences.ts";
 import { AUDIENCES } from "./openapi.ts";
 import { createGatewayApp } from "./routes.ts";
@@ -112,7 +112,7 @@ async function setup() {
       ackTimeoutMs: 5_000,
     }),
     view,
-    analytics: new AnalyticsView(),
+    analytics: new PurchaseAnalyticsView(),
     log,
     access: createAccess(config, log),
   });

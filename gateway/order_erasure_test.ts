@@ -7,7 +7,7 @@ import { OrderErasureRequestedSchema } from "../lib/order.ts";
 import { OrderStore } from "../lib/order_store.ts";
 import { ACCESS_ENV, STAFF_HEADERS, testAccess } from "../infra/test_access.ts";
 import { Admission } from "./admission.ts";
-import { AnalyticsView } from "./analytics.ts";
+import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { createGatewayApp } from "./routes.ts";
 
 const ORDER = { name: "Ana Pérez", price: 12990, email: "ana.perez@example.cl" };
@@ -41,7 +41,7 @@ function setup() {
       },
     }, { maxPending: 100, ackTimeoutMs: 5_000 }),
     view: store,
-    analytics: new AnalyticsView(),
+    analytics: new PurchaseAnalyticsView(),
     log,
     access: testAccess(),
   });
