@@ -15,7 +15,7 @@
  * 2 bad usage or configuration, 3 refused.
  */
 import { parseArgs } from "node:util";
-import { loadConfig } from "../lib/config.ts";
+import { configOrExit } from "./entrypoint.ts";
 import { createKafkaClient, orderTopics, type OutRecord } from "../lib/kafka/mod.ts";
 import { ErasedOrders } from "../lib/erasures.ts";
 import { createLogger } from "../lib/log.ts";
@@ -29,13 +29,7 @@ try {
   console.error(`${(error as Error).message}\nusage: deno task status:backfill [--force]`);
   Deno.exit(2);
 }
-let config;
-try {
-  config = loadConfig(Deno.env.toObject());
-} catch (error) {
-  console.error((error as Error).message);
-  Deno.exit(2);
-}
+const config = configOrExit();
 const log = createLogger("status-backfill", config.LOG_LEVEL);
 const kafka = createKafkaClient(config, log);
 const status = config.TOPIC_ORDER_STATUS;

@@ -12,7 +12,7 @@
  * exit code 1; a bad configuration exits with 2.
  */
 import { parseArgs } from "node:util";
-import { loadConfig } from "../lib/config.ts";
+import { configOrExit } from "../infra/entrypoint.ts";
 import {
   createKafkaClient,
   orderTopics,
@@ -65,13 +65,7 @@ if (role === undefined || !ROLES.includes(role)) {
   Deno.exit(2);
 }
 
-let config;
-try {
-  config = loadConfig(Deno.env.toObject());
-} catch (error) {
-  console.error((error as Error).message);
-  Deno.exit(2);
-}
+const config = configOrExit();
 
 const log = createLogger(role, config.LOG_LEVEL);
 const stop = new AbortController();
