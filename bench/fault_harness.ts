@@ -232,6 +232,8 @@ export async function census(
       for (const r of batch.records) {
         const v = JSON.parse(decoder.decode(r.value ?? new Uint8Array()));
         if (batch.topic === system.env.TOPIC_ORDER_PROCESSING) {
+          // An erased order's marker is no transition (the fault runs erase nothing).
+          if (v.type === "OrderErased") continue;
           const m = seqs.get(v.id) ?? new Map<number, number>();
           seqs.set(v.id, m);
           m.set(v.seq, (m.get(v.seq) ?? 0) + 1);

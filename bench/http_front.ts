@@ -1,10 +1,11 @@
 /**
- * `deno task bench:http`: the gateway's HTTP cost alone, without Kafka. The real app (`createApp`)
- * runs in a child process behind each HTTP server (`HTTP_SERVER=strict`, ours, and `deno`,
- * `Deno.serve`) with a publisher that acknowledges at once; `--clients` fetch loops POST valid
- * orders for `--seconds` after a one-second warm-up. It prints accepted POST/s and the server's CPU
- * time per 1,000 requests (from /proc, Linux). The client shares the machine's cores with the
- * server, so POST/s is a floor; CPU per request is the fairer comparison. Rounds alternate servers.
+ * `deno task bench:http`: the gateway's HTTP cost alone, without Kafka. The order API on the real
+ * root app (`orderApp`, infra/test_gateway.ts) runs in a child process behind each HTTP server
+ * (`HTTP_SERVER=strict`, ours, and `deno`, `Deno.serve`) with a publisher that acknowledges at
+ * once; `--clients` fetch loops POST valid orders for `--seconds` after a one-second warm-up. It
+ * prints accepted POST/s and the server's CPU time per 1,000 requests (from /proc, Linux). The
+ * client shares the machine's cores with the server, so POST/s is a floor; CPU per request is the
+ * fairer comparison. Rounds alternate servers.
  *
  * usage: deno task bench:http [--servers strict,deno] [--seconds 5] [--clients 64] [--rounds 3]
  */
@@ -19,11 +20,11 @@ async function serve(server: string): Promise<void> {
   const { createLogger } = await import("../lib/log.ts");
   const { OrderView } = await import("../lib/order_view.ts");
   const { Admission } = await import("../gateway/admission.ts");
-  const { createApp } = await import("../gateway/app.ts");
+  const { orderApp } = await import("../infra/test_gateway.ts");
   const { serveApp } = await import("../gateway/server.ts");
   const config = loadConfig({ PORT: "0", HTTP_SERVER: server });
   const publisher = { ready: () => true, publish: () => Promise.resolve() };
-  const app = createApp({
+  const app = orderApp({
     config,
     admission: new Admission(publisher, {
       maxPending: config.MAX_PENDING_PUBLISHES,

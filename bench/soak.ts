@@ -176,7 +176,11 @@ const env = system.env;
 const prefix = env.GROUP_ID_PREFIX!;
 /** Each group's input topics, as workers/main.ts reports their lag. */
 const GROUPS: Record<Role, string[]> = {
-  processing: [env.TOPIC_ORDER_REQUESTS!, env.TOPIC_ORDER_PROCESSING!],
+  processing: [
+    env.TOPIC_ORDER_REQUESTS!,
+    env.TOPIC_ORDER_PROCESSING!,
+    env.TOPIC_ORDER_ERASURES!,
+  ],
   notification: [
     env.TOPIC_ORDER_PROCESSING!,
     env.TOPIC_MAIL_RETRIES!,

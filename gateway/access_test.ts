@@ -13,7 +13,7 @@ import { OrderView } from "../lib/order_view.ts";
 import { ACCESS_ENV, STAFF_HEADERS, TEST_STAFF_TOKEN } from "../infra/test_access.ts";
 import { accessProblems, createAccess } from "./access.ts";
 import { Admission } from "./admission.ts";
-import { AnalyticsView } from "./analytics.ts";
+import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { AUDIENCE_MIDDLEWARES } from "./audiences.ts";
 import { AUDIENCES } from "./openapi.ts";
 import { createGatewayApp } from "./routes.ts";
@@ -59,6 +59,15 @@ for (
     "staff token": 200,
   };
 }
+// `{id}`: an order placed for the step (each staff caller erases one of its own).
+EXPECTED["DELETE /orders/{id}"] = {
+  ...refused,
+  "alg none": 401,
+  "in the query": 401,
+  service: 403,
+  "staff (OIDC)": 202,
+  "staff token": 202,
+};
 EXPECTED["POST /purchases"] = {
   ...refused,
   "alg none": 401,
@@ -103,7 +112,7 @@ async function setup() {
       ackTimeoutMs: 5_000,
     }),
     view,
-    analytics: new AnalyticsView(),
+    analytics: new PurchaseAnalyticsView(),
     log,
     access: createAccess(config, log),
   });
@@ -156,6 +165,14 @@ Deno.test("every protected route refuses the anonymous caller and every bad cred
           const token = tokens[caller];
           const headers: Record<string, string> = {};
           let url = path;
+          if (url.includes("{id}")) {
+            const placed = await app.request("/orders", {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ name: "Pizza", price: 12990, email: "ana@example.cl" }),
+            });
+            url = url.replace("{id}", (await placed.json()).id);
+          }
           if (caller === "in the query") {
             url += `${path.includes("?") ? "&" : "?"}access_token=${token}`;
           } else if (token !== null) headers.authorization = `Bearer ${token}`;

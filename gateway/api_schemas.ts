@@ -12,8 +12,9 @@ import { OrderInputSchema, OrderNotifiedSchema, OrderStateSchema } from "../lib/
 import type { HistoryEntry, NotificationEntry, OrderStatus } from "../lib/order_view.ts";
 import type { FieldError, Problem } from "../lib/problem.ts";
 import { PurchaseReportSchema } from "../lib/purchase.ts";
-import type { AnalyticsView, MergedWindow } from "./analytics.ts";
-import type { LinkedOrder } from "./order_list.ts";
+import type { MergedWindow, PurchaseAnalyticsView } from "./purchase_analytics.ts";
+import type { ErasureAccepted } from "./order_erasure.ts";
+import type { LinkedOrder } from "./orders.ts";
 import type { LineError } from "./purchases.ts";
 
 /** One invalid field of a request. */
@@ -48,6 +49,14 @@ export const OrderAcceptedSchema = z.object({
   id: z.string(),
   state: OrderStateSchema,
   links: OrderLinksSchema,
+});
+
+/** The answer to an accepted `DELETE /orders/{id}`. */
+export const ErasureAcceptedSchema = z.object({
+  id: z.string(),
+  erasure: z.literal("requested").meta({
+    description: "The erasure request is in Kafka; the roles carry it out moments later",
+  }),
 });
 
 /** One reached state of an order. */
@@ -134,5 +143,6 @@ const _same: [
   Same<z.infer<typeof OrderStatusSchema>, LinkedOrder>,
   Same<z.infer<typeof LineErrorSchema>, LineError>,
   Same<z.infer<typeof PurchaseWindowSchema>, MergedWindow>,
-  Same<z.infer<typeof PurchaseTotalsSchema>, ReturnType<AnalyticsView["totals"]>>,
-] = [true, true, true, true, true, true, true, true, true];
+  Same<z.infer<typeof PurchaseTotalsSchema>, ReturnType<PurchaseAnalyticsView["totals"]>>,
+  Same<z.infer<typeof ErasureAcceptedSchema>, ErasureAccepted>,
+] = [true, true, true, true, true, true, true, true, true, true];

@@ -202,48 +202,7 @@ const camel = (variable: string) =>
  * @returns The document, as JSON-ready data.
  */
 export function asyncApiDocument(config: Config): Json {
-  const defs = new Map<string, TopicDef>(
-    despachoTopics(config).map((
-      d,
-    ) => [d.name, d]),
-  );
-  const channels: Json = {};
-  const operations: Json = {};
-  for (const c of Object.values(CHANNELS)) {
-    const address = config[c.variable as keyof typeof config] as string;
-    const def = defs.get(address);
-    const id = camel(c.variable);
-    channels[id] = {
-      address,
-      description: `${c.description} Keyed by ${c.key}.`,
-      messages: Object.fromEntries(
-        c.messages.map((m) => [m, { $ref: `#/components/messages/${m}` }]),
-      ),
-      "x-despacho-variable": c.variable,
-      bindings: {
-        kafka: {
-          partitions: def?.partitions,
-          replicas: def?.replicationFactor,
-          ...(def?.configs?.["cleanup.policy"]
-            ? { topicConfiguration: { "cleanup.policy": [def.configs["cleanup.policy"]] } }
-            : {}),
-        },
-      },
-    };
-    for (const [action, parts] of [["send", c.writers], ["receive", c.readers]] as const) {
-      for (const part of parts) {
-        operations[
-          `${camel(part.replace(/-/g, "_"))}${action === "send" ? "Sends" : "Receives"}${
-            id[0]!.toUpperCase()
-          }${id.slice(1)}`
-        ] = {
-          action,
-          channel: { $ref: `#/channels/${id}` },
-          summary: `${part} ${action === "send" ? "writes" : "reads"} ${address}`,
-        };
-      }
-    }
-  }
+  const { channels, operations } = channelsOf(config);
   const messages = Object.fromEntries(
     Object.keys(RECORD_SCHEMAS).map((name) => [name, {
       name,
@@ -288,4 +247,51 @@ export function asyncApiDocument(config: Config): Json {
       messages,
     },
   };
+}
+
+/** A channel per topic, with its Kafka bindings, and an operation per role that writes or reads it. */
+function channelsOf(config: Config): { channels: Json; operations: Json } {
+  const defs = new Map<string, TopicDef>(
+    despachoTopics(config).map((
+      d,
+    ) => [d.name, d]),
+  );
+  const channels: Json = {};
+  const operations: Json = {};
+  for (const c of Object.values(CHANNELS)) {
+    const address = config[c.variable as keyof typeof config] as string;
+    const def = defs.get(address);
+    const id = camel(c.variable);
+    channels[id] = {
+      address,
+      description: `${c.description} Keyed by ${c.key}.`,
+      messages: Object.fromEntries(
+        c.messages.map((m) => [m, { $ref: `#/components/messages/${m}` }]),
+      ),
+      "x-despacho-variable": c.variable,
+      bindings: {
+        kafka: {
+          partitions: def?.partitions,
+          replicas: def?.replicationFactor,
+          ...(def?.configs?.["cleanup.policy"]
+            ? { topicConfiguration: { "cleanup.policy": [def.configs["cleanup.policy"]] } }
+            : {}),
+        },
+      },
+    };
+    for (const [action, parts] of [["send", c.writers], ["receive", c.readers]] as const) {
+      for (const part of parts) {
+        operations[
+          `${camel(part.replace(/-/g, "_"))}${action === "send" ? "Sends" : "Receives"}${
+            id[0]!.toUpperCase()
+          }${id.slice(1)}`
+        ] = {
+          action,
+          channel: { $ref: `#/channels/${id}` },
+          summary: `${part} ${action === "send" ? "writes" : "reads"} ${address}`,
+        };
+      }
+    }
+  }
+  return { channels, operations };
 }

@@ -383,9 +383,37 @@ class Connection {
 
   /** Reads one request; null when the client closed the connection between requests. */
   async #readRequest(): Promise<{ request: Request; keepAlive: boolean } | null> {
-    // Head: up to the empty line. A bare CR or LF is refused as soon as it arrives: a head that
-    // uses them may never hold a CRLF CRLF, and the client would wait for an answer until the
-    // head timeout.
+    const text = await this.#readHead();
+    if (text === null) return null;
+    const head = parseHead(text, this.#limits.maxHeaders);
+    const keepAlive = head.version === "HTTP/1.1" &&
+      !/(^|,)\s*close\s*(,|$)/.test(head.connection);
+    if (head.host !== undefined && !HOST.test(head.host)) {
+      throw new Refusal(400, "Bad request", "Cannot read request: Host is not a host[:port]");
+    }
+    const url = requestUrl(head.target, head.host ?? "localhost", this.#limits.scheme);
+    const body = await this.#readBody(head);
+    this.deadline = Infinity;
+    const init: RequestInit = { method: head.method, headers: head.headers };
+    if (body !== null && head.method !== "GET" && head.method !== "HEAD") init.body = body;
+    try {
+      return { request: new Request(url, init), keepAlive };
+    } catch {
+      throw new Refusal(
+        400,
+        "Bad request",
+        "Cannot read request: the target, the Host or a header field is not valid",
+      );
+    }
+  }
+
+  /**
+   * Reads the head up to the empty line and takes it off the buffer, without its final CRLF CRLF;
+   * null when the client closed the connection before a byte of it.
+   */
+  async #readHead(): Promise<string | null> {
+    // A bare CR or LF is refused as soon as it arrives: a head that uses them may never hold a
+    // CRLF CRLF, and the client would wait for an answer until the head timeout.
     let headEnd = -1;
     let scanned = this.#start;
     let checked = this.#start;
@@ -409,13 +437,7 @@ class Connection {
       if (headEnd !== -1) break;
       checked = Math.max(this.#start, this.#end - 1);
       scanned = Math.max(this.#start, this.#end - 3);
-      if (this.#end - this.#start > MAX_HEAD_BYTES) {
-        throw new Refusal(
-          431,
-          "Request header fields too large",
-          `Cannot read request: head exceeds ${MAX_HEAD_BYTES} bytes`,
-        );
-      }
+      if (this.#end - this.#start > MAX_HEAD_BYTES) throw headTooLarge();
       const before = this.#start;
       if (!await this.#fill(MAX_HEAD_BYTES)) {
         if (this.#end === this.#start) return null;
@@ -424,75 +446,17 @@ class Connection {
       scanned = Math.max(this.#start, scanned - before + this.#start);
       checked = Math.max(this.#start, checked - before + this.#start);
     }
-    if (headEnd - this.#start > MAX_HEAD_BYTES) {
-      throw new Refusal(
-        431,
-        "Request header fields too large",
-        `Cannot read request: head exceeds ${MAX_HEAD_BYTES} bytes`,
-      );
-    }
+    if (headEnd - this.#start > MAX_HEAD_BYTES) throw headTooLarge();
     const text = latin1.decode(this.#buf.subarray(this.#start, headEnd - 4));
     this.#start = headEnd;
-    const lines = text.split("\r\n");
-    const [method, target, version] = parseRequestLine(lines[0]!);
-    if (lines.length - 1 > this.#limits.maxHeaders) {
-      throw new Refusal(
-        431,
-        "Request header fields too large",
-        `Cannot read request: ${
-          lines.length - 1
-        } header fields, more than the limit of ${this.#limits.maxHeaders}`,
-      );
-    }
-    // Validated by the Request constructor once (a Headers object would be validated twice).
-    const headers: [string, string][] = [];
-    let host: string | undefined;
-    let hosts = 0;
-    const contentLengths: string[] = [];
-    let transferEncoding: string | undefined;
-    let connection = "";
-    let expect: string | undefined;
-    for (let i = 1; i < lines.length; i++) {
-      const [name, value] = parseFieldLine(lines[i]!, `header line ${i}`);
-      headers.push([name, value]);
-      switch (name.toLowerCase()) {
-        case "host":
-          host = value;
-          hosts++;
-          break;
-        case "content-length":
-          contentLengths.push(value);
-          break;
-        case "transfer-encoding":
-          transferEncoding = transferEncoding === undefined
-            ? value
-            : `${transferEncoding},${value}`;
-          break;
-        case "connection":
-          connection += `,${value.toLowerCase()}`;
-          break;
-        case "expect":
-          expect = value.toLowerCase();
-          break;
-      }
-    }
-    if (version === "HTTP/1.1" && hosts !== 1) {
-      throw new Refusal(
-        400,
-        "Bad request",
-        `Cannot read request: expected one Host header, got ${hosts}`,
-      );
-    }
-    const keepAlive = version === "HTTP/1.1" && !/(^|,)\s*close\s*(,|$)/.test(connection);
-    if (host !== undefined && !HOST.test(host)) {
-      throw new Refusal(400, "Bad request", "Cannot read request: Host is not a host[:port]");
-    }
-    const url = requestUrl(target, host ?? "localhost", this.#limits.scheme);
+    return text;
+  }
 
-    // Body: Content-Length, chunked, or none.
-    let body: Uint8Array<ArrayBuffer> | null = null;
+  /** Reads the body the head frames: chunked, Content-Length, or none (null). */
+  async #readBody(head: RequestHead): Promise<Uint8Array<ArrayBuffer> | null> {
+    const { transferEncoding, contentLengths, expect } = head;
     if (transferEncoding !== undefined) {
-      if (contentLengths.length > 0 || version !== "HTTP/1.1") {
+      if (contentLengths.length > 0 || head.version !== "HTTP/1.1") {
         throw new Refusal(
           400,
           "Bad request",
@@ -509,8 +473,9 @@ class Connection {
         );
       }
       await this.#continue(expect);
-      body = await this.#readChunked();
-    } else if (contentLengths.length > 0) {
+      return await this.#readChunked();
+    }
+    if (contentLengths.length > 0) {
       // One field with one number: RFC 9110 §8.6 lets a server take "5, 5" or two equal fields as
       // 5, but a parser in front may not, and llhttp refuses both.
       const [value] = contentLengths;
@@ -531,25 +496,14 @@ class Connection {
           `Cannot read request: body of ${length} bytes exceeds ${this.#limits.maxBodyBytes} bytes`,
         );
       }
-      if (length > 0) {
-        await this.#continue(expect);
-        body = await this.#readLength(length);
-      }
-    } else if (expect !== undefined && expect !== "100-continue") {
+      if (length === 0) return null;
+      await this.#continue(expect);
+      return await this.#readLength(length);
+    }
+    if (expect !== undefined && expect !== "100-continue") {
       throw new Refusal(417, "Expectation failed", `Cannot meet expectation "${expect}"`);
     }
-    this.deadline = Infinity;
-    const init: RequestInit = { method, headers };
-    if (body !== null && method !== "GET" && method !== "HEAD") init.body = body;
-    try {
-      return { request: new Request(url, init), keepAlive };
-    } catch {
-      throw new Refusal(
-        400,
-        "Bad request",
-        "Cannot read request: the target, the Host or a header field is not valid",
-      );
-    }
+    return null;
   }
 
   async #continue(expect: string | undefined): Promise<void> {
@@ -765,4 +719,96 @@ class Connection {
     await this.#send(chunk);
     await this.#send(encoder.encode("\r\n"));
   }
+}
+
+/** A request head as read: its request line, its fields, and the fields that frame the request. */
+interface RequestHead {
+  method: string;
+  target: string;
+  version: string;
+  /** Every field in order, validated by the Request constructor once (not by a Headers too). */
+  headers: [string, string][];
+  host: string | undefined;
+  contentLengths: string[];
+  /** Every Transfer-Encoding field, joined with commas. */
+  transferEncoding: string | undefined;
+  /** Every Connection field, lower case, each after a comma. */
+  connection: string;
+  /** The Expect field, lower case. */
+  expect: string | undefined;
+}
+
+/**
+ * Parses a head (without its final CRLF CRLF): the request line, at most `maxHeaders` field lines,
+ * and for HTTP/1.1 exactly one Host.
+ *
+ * @param text The head, decoded as latin1.
+ * @param maxHeaders The most field lines accepted.
+ * @returns The head's parts.
+ * @throws {Refusal} 400 for a malformed line or a missing or repeated Host, 431 for too many fields.
+ */
+function parseHead(text: string, maxHeaders: number): RequestHead {
+  const lines = text.split("\r\n");
+  const [method, target, version] = parseRequestLine(lines[0]!);
+  if (lines.length - 1 > maxHeaders) {
+    throw new Refusal(
+      431,
+      "Request header fields too large",
+      `Cannot read request: ${
+        lines.length - 1
+      } header fields, more than the limit of ${maxHeaders}`,
+    );
+  }
+  const head: RequestHead = {
+    method,
+    target,
+    version,
+    headers: [],
+    host: undefined,
+    contentLengths: [],
+    transferEncoding: undefined,
+    connection: "",
+    expect: undefined,
+  };
+  let hosts = 0;
+  for (let i = 1; i < lines.length; i++) {
+    const [name, value] = parseFieldLine(lines[i]!, `header line ${i}`);
+    head.headers.push([name, value]);
+    switch (name.toLowerCase()) {
+      case "host":
+        head.host = value;
+        hosts++;
+        break;
+      case "content-length":
+        head.contentLengths.push(value);
+        break;
+      case "transfer-encoding":
+        head.transferEncoding = head.transferEncoding === undefined
+          ? value
+          : `${head.transferEncoding},${value}`;
+        break;
+      case "connection":
+        head.connection += `,${value.toLowerCase()}`;
+        break;
+      case "expect":
+        head.expect = value.toLowerCase();
+        break;
+    }
+  }
+  if (version === "HTTP/1.1" && hosts !== 1) {
+    throw new Refusal(
+      400,
+      "Bad request",
+      `Cannot read request: expected one Host header, got ${hosts}`,
+    );
+  }
+  return head;
+}
+
+function headTooLarge(): Refusal {
+  return new Refusal(
+    431,
+    "Request header fields too large",
+    `Cannot read request: head exceeds ${MAX_HEAD_BYTES} bytes`,
+  );
 }

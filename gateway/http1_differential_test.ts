@@ -17,7 +17,7 @@ import { createLogger } from "../lib/log.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { startReferenceServer } from "../infra/http_reference.ts";
 import { Admission } from "./admission.ts";
-import { createApp } from "./app.ts";
+import { orderApp } from "../infra/test_gateway.ts";
 import { serveApp } from "./server.ts";
 
 /** A request of the corpus, and what the gateway must do with it. */
@@ -661,7 +661,7 @@ function gateway() {
         "x-probe": `${c.req.method} ${new URL(c.req.url).pathname}`,
       },
     }));
-  const app = createApp({
+  const app = orderApp({
     config,
     admission: new Admission(publisher, { maxPending: 100, ackTimeoutMs: 1000 }),
     view: new OrderView(),

@@ -1,18 +1,12 @@
 /**
  * The gateway program: reads configuration once, serves HTTP until SIGINT/SIGTERM.
  */
-import { loadConfig } from "../lib/config.ts";
 import { createLogger } from "../lib/log.ts";
+import { configOrExit } from "../infra/entrypoint.ts";
 import { accessProblems, createAccess } from "./access.ts";
 import { startGateway } from "./server.ts";
 
-let config;
-try {
-  config = loadConfig(Deno.env.toObject());
-} catch (error) {
-  console.error((error as Error).message);
-  Deno.exit(2);
-}
+const config = configOrExit();
 // No default leaves a staff route open: without its credentials the gateway does not start.
 const problems = accessProblems(config);
 if (problems.length > 0) {

@@ -7,6 +7,7 @@ import type { z } from "zod";
 import type { OrderInput } from "../lib/order.ts";
 import type { Purchase } from "../lib/purchase.ts";
 import type {
+  ErasureAcceptedSchema,
   HistoryEntrySchema,
   NotificationEntrySchema,
   OrderAcceptedSchema,
@@ -34,6 +35,12 @@ export const orderAccepted: Of<typeof OrderAcceptedSchema> = {
   id: ID,
   state: "recibido",
   links: { self: `/orders/${ID}`, events: `/orders/${ID}/events` },
+};
+
+/** The answer to `DELETE /orders/{id}`. */
+export const erasureAccepted: Of<typeof ErasureAcceptedSchema> = {
+  id: orderAccepted.id,
+  erasure: "requested",
 };
 
 const states = ["recibido", "preparando", "entregando", "finalizado"] as const;

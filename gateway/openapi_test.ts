@@ -8,7 +8,7 @@ import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { emptyStats } from "../lib/windows.ts";
-import { AnalyticsView } from "./analytics.ts";
+import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { IdempotencyKeySchema } from "./api_schemas.ts";
 import * as ex from "./openapi_examples.ts";
 import { COMPONENT_SCHEMAS, openApiDocument, type SchemaName } from "./openapi.ts";
@@ -30,7 +30,7 @@ const doc = openApiDocument() as {
 function setup(maxBodyBytes = 4096) {
   const sent: OutRecord[] = [];
   const view = new OrderView();
-  const analytics = new AnalyticsView();
+  const analytics = new PurchaseAnalyticsView();
   const app = createGatewayApp({
     access: testAccess(),
     config: loadConfig({

@@ -14,7 +14,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { DespachoError } from "../lib/errors.ts";
 import { type Purchase, PurchaseSchema } from "../lib/purchase.ts";
 import { type FieldError, fieldErrors, HttpProblem } from "../lib/problem.ts";
-import type { Admission } from "./admission.ts";
+import type { Admission, Reservation } from "./admission.ts";
 import { limitBody } from "./body_limit.ts";
 import { traceparentOf } from "./telemetry.ts";
 import { TRACEPARENT } from "../lib/tracing.ts";
@@ -156,90 +156,14 @@ export function createPurchaseRoutes(deps: PurchaseRoutesDeps): Hono {
     admission.guard(),
     limitBody(deps.maxBodyBytes, "purchases"),
     async function postPurchases(c) {
-      const type = c.req.header("content-type") ?? "";
-      const ndjson = /^application\/(x-)?ndjson\s*(;|$)/i.test(type);
-      if (!ndjson && !/^application\/json\s*(;|$)/i.test(type)) {
-        throw new HttpProblem(
-          415,
-          "Unsupported media type",
-          `Cannot accept purchases: content type must be application/json or application/x-ndjson: current value is "${type}"`,
-          {
-            errors: [{
-              field: "content-type",
-              message: "must be application/json or application/x-ndjson",
-            }],
-          },
-        );
-      }
-      const text = await c.req.text();
-      const items = countItems(text, ndjson, deps.maxBatchLines);
-      if (items > deps.maxBatchLines) {
-        throw new HttpProblem(
-          413,
-          "Batch too large",
-          `Cannot accept purchases: batch has more than ${deps.maxBatchLines} items (non-blank lines)`,
-          {
-            errors: [{ field: "(body)", message: `must hold at most ${deps.maxBatchLines} items` }],
-          },
-        );
-      }
-      if (items === 0) {
-        throw new HttpProblem(
-          422,
-          "Invalid purchases",
-          "Cannot accept purchases: body holds no items",
-          {
-            errors: [{ field: "(body)", message: "holds no items" }],
-          },
-        );
-      }
+      const { text, ndjson, items } = await readBatch(c.req, deps.maxBatchLines);
       const reservation = admission.reserve(items);
       try {
         const { valid, invalid, rejected } = await validatePurchases(text, ndjson);
         const errorsOmitted = rejected - invalid.length;
-        if (valid.length === 0) {
-          throw new HttpProblem(
-            422,
-            "Invalid purchases",
-            `Cannot accept purchases: none of ${rejected} items is valid${
-              errorsOmitted > 0 ? `; the errors of the first ${invalid.length} are listed` : ""
-            }`,
-            {
-              errors: invalid.flatMap((l) =>
-                l.errors.map((e) => ({ field: `line ${l.line}: ${e.field}`, message: e.message }))
-              ),
-              errorsOmitted,
-            },
-          );
-        }
-        let published = 0;
+        if (valid.length === 0) throw noneValid(invalid, rejected, errorsOmitted);
         // Every event of one request belongs to that request's trace.
-        const headers = { [TRACEPARENT]: traceparentOf(c.get("hop")) };
-        try {
-          for (let i = 0; i < valid.length; i += PUBLISH_GROUP) {
-            const group = valid.slice(i, i + PUBLISH_GROUP);
-            await Promise.all(
-              group.map((p) =>
-                reservation.publish({
-                  topic: deps.topic,
-                  key: p.id,
-                  // Despacho's own envelope; no `ts` added: an event without one takes the
-                  // record's timestamp, which the producer sets as it publishes.
-                  value: JSON.stringify({ v: 1, type: "Purchase", ...p }),
-                  headers,
-                })
-              ),
-            );
-            published += group.length;
-          }
-        } catch (error) {
-          if (published === 0 || !(error instanceof DespachoError)) throw error;
-          throw new DespachoError(
-            error.code,
-            `Cannot accept purchases: ${published} of ${valid.length} valid items were published before: ${error.message}`,
-            { retriable: error.retriable, cause: error },
-          );
-        }
+        await publishPurchases(reservation, deps.topic, valid, traceparentOf(c.get("hop")));
         return c.json(
           { accepted: valid.length, rejected, errors: invalid, errorsOmitted },
           rejected === 0 ? 202 : 207,
@@ -250,4 +174,108 @@ export function createPurchaseRoutes(deps: PurchaseRoutesDeps): Hono {
     },
   );
   return app;
+}
+
+/**
+ * A batch's body, read once its content type is one of ours, and its number of items, refused
+ * when there are none or more than `maxBatchLines`.
+ */
+async function readBatch(
+  req: { header(name: string): string | undefined; text(): Promise<string> },
+  maxBatchLines: number,
+): Promise<{ text: string; ndjson: boolean; items: number }> {
+  const type = req.header("content-type") ?? "";
+  const ndjson = /^application\/(x-)?ndjson\s*(;|$)/i.test(type);
+  if (!ndjson && !/^application\/json\s*(;|$)/i.test(type)) {
+    throw new HttpProblem(
+      415,
+      "Unsupported media type",
+      `Cannot accept purchases: content type must be application/json or application/x-ndjson: current value is "${type}"`,
+      {
+        errors: [{
+          field: "content-type",
+          message: "must be application/json or application/x-ndjson",
+        }],
+      },
+    );
+  }
+  const text = await req.text();
+  const items = countItems(text, ndjson, maxBatchLines);
+  if (items > maxBatchLines) {
+    throw new HttpProblem(
+      413,
+      "Batch too large",
+      `Cannot accept purchases: batch has more than ${maxBatchLines} items (non-blank lines)`,
+      {
+        errors: [{ field: "(body)", message: `must hold at most ${maxBatchLines} items` }],
+      },
+    );
+  }
+  if (items === 0) {
+    throw new HttpProblem(
+      422,
+      "Invalid purchases",
+      "Cannot accept purchases: body holds no items",
+      {
+        errors: [{ field: "(body)", message: "holds no items" }],
+      },
+    );
+  }
+  return { text, ndjson, items };
+}
+
+/** The 422 of a batch without one valid item, listing the errors of the first lines. */
+function noneValid(invalid: LineError[], rejected: number, errorsOmitted: number): HttpProblem {
+  return new HttpProblem(
+    422,
+    "Invalid purchases",
+    `Cannot accept purchases: none of ${rejected} items is valid${
+      errorsOmitted > 0 ? `; the errors of the first ${invalid.length} are listed` : ""
+    }`,
+    {
+      errors: invalid.flatMap((l) =>
+        l.errors.map((e) => ({ field: `line ${l.line}: ${e.field}`, message: e.message }))
+      ),
+      errorsOmitted,
+    },
+  );
+}
+
+/**
+ * Publishes the valid events, {@linkcode PUBLISH_GROUP} in flight at once; a failure after some
+ * were published says how many.
+ */
+async function publishPurchases(
+  reservation: Reservation,
+  topic: string,
+  valid: readonly Purchase[],
+  traceparent: string,
+): Promise<void> {
+  const headers = { [TRACEPARENT]: traceparent };
+  let published = 0;
+  try {
+    for (let i = 0; i < valid.length; i += PUBLISH_GROUP) {
+      const group = valid.slice(i, i + PUBLISH_GROUP);
+      await Promise.all(
+        group.map((p) =>
+          reservation.publish({
+            topic,
+            key: p.id,
+            // Despacho's own envelope; no `ts` added: an event without one takes the
+            // record's timestamp, which the producer sets as it publishes.
+            value: JSON.stringify({ v: 1, type: "Purchase", ...p }),
+            headers,
+          })
+        ),
+      );
+      published += group.length;
+    }
+  } catch (error) {
+    if (published === 0 || !(error instanceof DespachoError)) throw error;
+    throw new DespachoError(
+      error.code,
+      `Cannot accept purchases: ${published} of ${valid.length} valid items were published before: ${error.message}`,
+      { retriable: error.retriable, cause: error },
+    );
+  }
 }

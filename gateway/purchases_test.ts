@@ -6,8 +6,8 @@ import { createLogger } from "../lib/log.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { emptyStats } from "../lib/windows.ts";
 import { Admission } from "./admission.ts";
-import { AnalyticsView, createAnalyticsRoutes } from "./analytics.ts";
-import { createApp } from "./app.ts";
+import { createPurchaseAnalyticsRoutes, PurchaseAnalyticsView } from "./purchase_analytics.ts";
+import { orderApp } from "../infra/test_gateway.ts";
 import type { Publisher } from "./publisher.ts";
 import { createPurchaseRoutes, MAX_LINE_ERRORS, PUBLISH_GROUP } from "./purchases.ts";
 
@@ -40,9 +40,9 @@ function setup() {
       return Promise.resolve();
     },
   };
-  const analytics = new AnalyticsView();
+  const analytics = new PurchaseAnalyticsView();
   const admission = new Admission(publisher, { maxPending: 100, ackTimeoutMs: 1000 });
-  const app = createApp({
+  const app = orderApp({
     config: { TOPIC_ORDER_REQUESTS: "order_requests", MAX_BODY_BYTES: 4096 },
     admission,
     view: new OrderView(),
@@ -58,7 +58,7 @@ function setup() {
           service: OPEN_GUARDS.service,
         }),
       ],
-      ["/analytics", createAnalyticsRoutes(analytics, OPEN_GUARDS.staff)] as [string, Hono],
+      ["/analytics", createPurchaseAnalyticsRoutes(analytics, OPEN_GUARDS.staff)] as [string, Hono],
     ],
   });
   return { app, sent, analytics };
@@ -211,7 +211,7 @@ function batchApp(options: {
     maxPending: options.maxPending ?? 1_000_000,
     ackTimeoutMs: 10_000,
   });
-  const app = createApp({
+  const app = orderApp({
     config: { TOPIC_ORDER_REQUESTS: "order_requests", MAX_BODY_BYTES: maxBodyBytes },
     admission,
     view: new OrderView(),

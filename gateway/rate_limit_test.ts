@@ -5,8 +5,8 @@ import { createLogger } from "../lib/log.ts";
 import { httpRequests, ordersRefused } from "../lib/metrics.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { Admission } from "./admission.ts";
-import { AnalyticsView } from "./analytics.ts";
-import { createApp } from "./app.ts";
+import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
+import { orderApp } from "../infra/test_gateway.ts";
 import {
   clientAddress,
   clientLimits,
@@ -151,7 +151,7 @@ Deno.test("clientAddress() trusts X-Forwarded-For only from a trusted proxy", as
 function limitedApp(env: Record<string, string>) {
   let now = 0;
   const config = loadConfig(env);
-  const app = createApp({
+  const app = orderApp({
     config,
     admission: new Admission(publisher, { maxPending: 100, ackTimeoutMs: 1000 }),
     view: new OrderView(),
@@ -226,7 +226,7 @@ function gatewayApp(env: Record<string, string> = { STREAMS_PER_CLIENT: "1" }) {
     config: loadConfig(env),
     admission: new Admission(publisher, { maxPending: 100, ackTimeoutMs: 1000 }),
     view,
-    analytics: new AnalyticsView(),
+    analytics: new PurchaseAnalyticsView(),
     log: quiet,
   });
   return {

@@ -12,7 +12,7 @@ import { OrderStore } from "../lib/order_store.ts";
 import { PurchaseAnalyticsRecordSchema } from "../lib/purchase.ts";
 import { settled, waitFor } from "../lib/wait.ts";
 import { Admission } from "./admission.ts";
-import { AnalyticsView } from "./analytics.ts";
+import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { Drain } from "./drain.ts";
 import { serveHttp1 } from "./http1.ts";
 import { createKafkaPublisher } from "./publisher.ts";
@@ -65,7 +65,7 @@ export async function startGateway(
   let status: StatusConsumer | null = null;
   let store: OrderStore | null = null;
   let serving: RunningGateway | null = null;
-  const analytics = new AnalyticsView();
+  const analytics = new PurchaseAnalyticsView();
   try {
     const created = await kafka.ensureTopics(
       despachoTopics(config),
@@ -142,7 +142,7 @@ interface Started {
   reader: ReturnType<typeof startViewConsumer>;
   status: StatusConsumer;
   store: OrderStore;
-  analytics: AnalyticsView;
+  analytics: PurchaseAnalyticsView;
 }
 
 function serveStarted(

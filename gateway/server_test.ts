@@ -5,7 +5,7 @@ import { createLogger } from "../lib/log.ts";
 import { httpRequests } from "../lib/metrics.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { Admission } from "./admission.ts";
-import { createApp } from "./app.ts";
+import { orderApp } from "../infra/test_gateway.ts";
 import { serveApp } from "./server.ts";
 
 const encoder = new TextEncoder();
@@ -23,7 +23,7 @@ function gateway(env: Record<string, string>) {
       return Promise.resolve();
     },
   };
-  const app = createApp({
+  const app = orderApp({
     config,
     admission: new Admission(publisher, { maxPending: 100, ackTimeoutMs: 1000 }),
     view: new OrderView(),

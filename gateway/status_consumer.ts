@@ -62,123 +62,12 @@ export function startStatusConsumer(
   options: StatusConsumerOptions = {},
 ): StatusConsumer {
   const stop = new AbortController();
-  let applied = 0;
-  let skipped = 0;
+  const feed = new Feed(store, topic, log);
   let reader: Reader | null = null;
   let caught = false;
-  let broken = false;
-  /** The write that failed: the catch-up ends with it, whatever the client does next. */
-  let failure: unknown = null;
   let pruner: ReturnType<typeof setInterval> | undefined;
-  const applyRecords = (partition: number, records: readonly InRecord[]) => {
-    // After a failed write nothing more is applied: a later batch would move the offset past the
-    // records that failed. Not ready from then on; a restart resumes from the offsets on disk.
-    if (records.length === 0 || broken) return;
-    const next = String(BigInt(records.at(-1)!.offset) + 1n);
-    let done;
-    try {
-      done = store.apply(partition, records, next);
-    } catch (error) {
-      broken = true;
-      failure = error;
-      log.error("Cannot apply status records to the order store; not ready until restarted", {
-        error,
-        topic,
-        partition,
-        offset: records[0]!.offset,
-      });
-      throw error;
-    }
-    applied += done.applied;
-    if (done.skipped > 0) {
-      skipped += done.skipped;
-      log.warn("skipping status records that do not parse", {
-        topic,
-        partition,
-        records: done.skipped,
-      });
-    }
-  };
   const caughtUp = (async () => {
-    const started = Date.now();
-    // Right after the topic is created a client may still ask a broker that does not lead a
-    // partition yet (kafkajs: NOT_LEADER_OR_FOLLOWER): asked again until the start-up ceiling.
-    const ends = await waitFor(`the end offsets of ${topic}`, async () => ({
-      ready: true,
-      value: await kafka.endOffsets(topic),
-    }), {
-      timeoutMs: options.startupTimeoutMs ?? 600_000,
-      intervalMs: 250,
-      say: (line) => log.info(line),
-      signal: stop.signal,
-    });
-    let stored = store.offsets();
-    // Offsets past the topic's end: the store belongs to another cluster or an earlier topic of
-    // the same name. Its rows cannot be trusted: rebuild.
-    const foreign = [...stored].some(([p, next]) => {
-      const end = ends.find((e) => e.partition === p);
-      return end === undefined || BigInt(next) > BigInt(end.high);
-    });
-    if (foreign) {
-      log.warn("the order store does not match the status topic; rebuilding it", { topic });
-      store.reset();
-      stored = store.offsets();
-    }
-    const ranges = ends.map((e) => {
-      const at = BigInt(stored.get(e.partition) ?? "0");
-      const from = at > BigInt(e.low) ? at : BigInt(e.low);
-      return { partition: e.partition, from, to: BigInt(e.high) };
-    });
-    const total = ranges.reduce((n, r) => n + (r.to > r.from ? Number(r.to - r.from) : 0), 0);
-    const rebuilding = stored.size === 0;
-    log.info(rebuilding ? "rebuilding the order store" : "catching up the order store", {
-      topic,
-      offsets: total,
-      partitions: ranges.length,
-    });
-    const every = options.progressMs ?? 2_000;
-    const progress = setInterval(() => {
-      const s = (Date.now() - started) / 1000;
-      log.info(rebuilding ? "rebuilding the order store" : "catching up the order store", {
-        records: applied,
-        offsets: total,
-        percent: total === 0 ? 100 : Math.min(100, Math.round((applied / total) * 100)),
-        recordsPerS: Math.round(applied / Math.max(s, 0.001)),
-      });
-    }, every);
-    try {
-      await Promise.all(ranges.map(async (r) => {
-        // In slices: each read has the client's start-up ceiling, which a long history would pass.
-        for (let at = r.from; at < r.to; at += CHUNK_OFFSETS) {
-          const end = at + CHUNK_OFFSETS < r.to ? at + CHUNK_OFFSETS : r.to;
-          await kafka.readRange(
-            topic,
-            r.partition,
-            String(at),
-            String(end),
-            (records) => applyRecords(r.partition, records),
-            stop.signal,
-          );
-          // A client may read a batch again after its handler threw (both do): the catch-up must
-          // still fail, and its end offset must not be saved past the records that were not.
-          if (broken) throw failure;
-        }
-        if (r.from >= r.to) return;
-        // The range may end with transaction markers: the position is past them all the same.
-        store.apply(r.partition, [], String(r.to));
-      }));
-    } finally {
-      clearInterval(progress);
-    }
-    const ms = Date.now() - started;
-    log.info("order store caught up", {
-      topic,
-      records: applied,
-      skipped,
-      orders: store.size,
-      ms,
-      recordsPerS: Math.round(applied / Math.max(ms / 1000, 0.001)),
-    });
+    const ranges = await catchUp(kafka, feed, options, stop.signal);
     const from = new Map(ranges.map((r) => [r.partition, r.from > r.to ? r.from : r.to]));
     reader = kafka.reader({
       topics: [topic],
@@ -187,7 +76,7 @@ export function startStatusConsumer(
       // re-seeks after rejoining (kafkajs), so nothing is read twice.
       startAt: (_topic, partition) =>
         store.offsets().get(partition) ?? String(from.get(partition) ?? 0n),
-      onBatch: (batch) => applyRecords(batch.partition, batch.records),
+      onBatch: (batch) => feed.apply(batch.partition, batch.records),
     });
     const following = reader;
     await waitFor(
@@ -203,23 +92,14 @@ export function startStatusConsumer(
     caught = true;
     const retentionMs = options.retentionMs;
     if (retentionMs !== undefined && !stop.signal.aborted) {
-      const prune = () => {
-        try {
-          const gone = store.prune(new Date(Date.now() - retentionMs).toISOString());
-          if (gone > 0) log.info("forgot orders finished before the retention", { orders: gone });
-        } catch (error) {
-          log.error("Cannot prune the order store", { error });
-        }
-      };
-      prune();
-      pruner = setInterval(prune, options.pruneEveryMs ?? 3_600_000);
+      pruner = startPruning(store, retentionMs, options.pruneEveryMs ?? 3_600_000, log);
     }
   })();
   caughtUp.catch(() => {});
   return {
     caughtUp,
-    ready: () => caught && !broken && (reader?.running() ?? false),
-    applied: () => applied,
+    ready: () => caught && !feed.broken && (reader?.running() ?? false),
+    applied: () => feed.applied,
     async stop() {
       stop.abort();
       await caughtUp.catch(() => {});
@@ -227,4 +107,184 @@ export function startStatusConsumer(
       await reader?.stop().catch(() => {});
     },
   };
+}
+
+/** Offsets of one partition to read while catching up: `[from, to)`. */
+interface CatchUpRange {
+  partition: number;
+  from: bigint;
+  to: bigint;
+}
+
+/** Applies status records to the store, counting them; stops applying after a failed write. */
+class Feed {
+  /** Records applied since this start. */
+  applied = 0;
+  /** Records that did not parse, skipped. */
+  skipped = 0;
+  /** Whether a write failed: not ready from then on; a restart resumes from the offsets on disk. */
+  broken = false;
+  /** The write that failed: the catch-up ends with it, whatever the client does next. */
+  failure: unknown = null;
+
+  constructor(readonly store: OrderStore, readonly topic: string, readonly log: Logger) {}
+
+  /** Applies one partition's records and the offset after them. */
+  apply(partition: number, records: readonly InRecord[]): void {
+    // After a failed write nothing more is applied: a later batch would move the offset past the
+    // records that failed.
+    if (records.length === 0 || this.broken) return;
+    const next = String(BigInt(records.at(-1)!.offset) + 1n);
+    let done;
+    try {
+      done = this.store.apply(partition, records, next);
+    } catch (error) {
+      this.broken = true;
+      this.failure = error;
+      this.log.error(
+        "Cannot apply status records to the order store; not ready until restarted",
+        { error, topic: this.topic, partition, offset: records[0]!.offset },
+      );
+      throw error;
+    }
+    this.applied += done.applied;
+    if (done.skipped > 0) {
+      this.skipped += done.skipped;
+      this.log.warn("skipping status records that do not parse", {
+        topic: this.topic,
+        partition,
+        records: done.skipped,
+      });
+    }
+  }
+}
+
+/**
+ * Brings the store up to the topic's end offsets at start, with progress lines.
+ *
+ * @returns The ranges it read: the reader that follows starts where they end.
+ */
+async function catchUp(
+  kafka: KafkaClient,
+  feed: Feed,
+  options: StatusConsumerOptions,
+  signal: AbortSignal,
+): Promise<CatchUpRange[]> {
+  const { store, topic, log } = feed;
+  const started = Date.now();
+  // Right after the topic is created a client may still ask a broker that does not lead a
+  // partition yet (kafkajs: NOT_LEADER_OR_FOLLOWER): asked again until the start-up ceiling.
+  const ends = await waitFor(`the end offsets of ${topic}`, async () => ({
+    ready: true,
+    value: await kafka.endOffsets(topic),
+  }), {
+    timeoutMs: options.startupTimeoutMs ?? 600_000,
+    intervalMs: 250,
+    say: (line) => log.info(line),
+    signal,
+  });
+  const { ranges, rebuilding } = plan(store, ends, topic, log);
+  const total = ranges.reduce((n, r) => n + (r.to > r.from ? Number(r.to - r.from) : 0), 0);
+  const what = rebuilding ? "rebuilding the order store" : "catching up the order store";
+  log.info(what, { topic, offsets: total, partitions: ranges.length });
+  const progress = setInterval(() => {
+    const s = (Date.now() - started) / 1000;
+    log.info(what, {
+      records: feed.applied,
+      offsets: total,
+      percent: total === 0 ? 100 : Math.min(100, Math.round((feed.applied / total) * 100)),
+      recordsPerS: Math.round(feed.applied / Math.max(s, 0.001)),
+    });
+  }, options.progressMs ?? 2_000);
+  try {
+    await Promise.all(ranges.map((r) => readRange(kafka, feed, r, signal)));
+  } finally {
+    clearInterval(progress);
+  }
+  const ms = Date.now() - started;
+  log.info("order store caught up", {
+    topic,
+    records: feed.applied,
+    skipped: feed.skipped,
+    orders: store.size,
+    ms,
+    recordsPerS: Math.round(feed.applied / Math.max(ms / 1000, 0.001)),
+  });
+  return ranges;
+}
+
+/**
+ * What to read of each partition: from the store's offsets to the topic's ends, or from the
+ * beginning after a reset when the store's offsets are past the ends.
+ */
+function plan(
+  store: OrderStore,
+  ends: Awaited<ReturnType<KafkaClient["endOffsets"]>>,
+  topic: string,
+  log: Logger,
+): { ranges: CatchUpRange[]; rebuilding: boolean } {
+  let stored = store.offsets();
+  // Offsets past the topic's end: the store belongs to another cluster or an earlier topic of
+  // the same name. Its rows cannot be trusted: rebuild.
+  const foreign = [...stored].some(([p, next]) => {
+    const end = ends.find((e) => e.partition === p);
+    return end === undefined || BigInt(next) > BigInt(end.high);
+  });
+  if (foreign) {
+    log.warn("the order store does not match the status topic; rebuilding it", { topic });
+    store.reset();
+    stored = store.offsets();
+  }
+  const ranges = ends.map((e) => {
+    const at = BigInt(stored.get(e.partition) ?? "0");
+    const from = at > BigInt(e.low) ? at : BigInt(e.low);
+    return { partition: e.partition, from, to: BigInt(e.high) };
+  });
+  return { ranges, rebuilding: stored.size === 0 };
+}
+
+/** Reads one partition's range into the store, in slices. */
+async function readRange(
+  kafka: KafkaClient,
+  feed: Feed,
+  r: CatchUpRange,
+  signal: AbortSignal,
+): Promise<void> {
+  // In slices: each read has the client's start-up ceiling, which a long history would pass.
+  for (let at = r.from; at < r.to; at += CHUNK_OFFSETS) {
+    const end = at + CHUNK_OFFSETS < r.to ? at + CHUNK_OFFSETS : r.to;
+    await kafka.readRange(
+      feed.topic,
+      r.partition,
+      String(at),
+      String(end),
+      (records) => feed.apply(r.partition, records),
+      signal,
+    );
+    // A client may read a batch again after its handler threw (both do): the catch-up must
+    // still fail, and its end offset must not be saved past the records that were not.
+    if (feed.broken) throw feed.failure;
+  }
+  if (r.from >= r.to) return;
+  // The range may end with transaction markers: the position is past them all the same.
+  feed.store.apply(r.partition, [], String(r.to));
+}
+
+/** Forgets finished orders older than `retentionMs` now, then every `everyMs`. */
+function startPruning(
+  store: OrderStore,
+  retentionMs: number,
+  everyMs: number,
+  log: Logger,
+): ReturnType<typeof setInterval> {
+  const prune = () => {
+    try {
+      const gone = store.prune(new Date(Date.now() - retentionMs).toISOString());
+      if (gone > 0) log.info("forgot orders finished before the retention", { orders: gone });
+    } catch (error) {
+      log.error("Cannot prune the order store", { error });
+    }
+  };
+  prune();
+  return setInterval(prune, everyMs);
 }

@@ -2,21 +2,19 @@
  * The gateway's metrics and trace context, for every route: one middleware that times and counts
  * each request by its route pattern (`/orders/:id`, never the raw path) and status, counts orders
  * accepted and refused, and starts the request's hop (a server span continuing the request's
- * `traceparent`, or Deno.serve's span when that server runs); and the `GET /metrics` route.
+ * `traceparent`, or Deno.serve's span when that server runs). `metrics.ts` serves what it counts.
  *
  * Each traced answer carries a `traceresponse` header (W3C Trace Context Level 2): the trace id a
  * client can look for in its order's records, in `GET /orders/{id}` and in a tracing backend.
  */
-import { Hono, type MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { context, trace } from "@opentelemetry/api";
 import {
   httpRequestDuration,
   httpRequests,
-  METRICS_CONTENT_TYPE,
   ordersAccepted,
   ordersRefused,
-  registry,
 } from "../lib/metrics.ts";
 import { type Hop, newTraceparent, startHop, TRACEPARENT } from "../lib/tracing.ts";
 
@@ -124,19 +122,4 @@ function routeOf(c: Parameters<MiddlewareHandler>[0]): string {
 /** `Invalid order` → `invalid_order`. */
 function slug(title: string): string {
   return title.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_|_$/g, "");
-}
-
-/**
- * `GET /metrics`: every metric of this process in Prometheus text format, for staff (Prometheus
- * scrapes with the staff token as its bearer credential).
- *
- * @param staff The staff audience's guard.
- * @returns The routes, to mount at `/`.
- */
-export function createMetricsRoutes(staff: MiddlewareHandler): Hono {
-  const app = new Hono();
-  app.get("/metrics", staff, async function metrics(c) {
-    return c.body(await registry.metrics(), 200, { "content-type": METRICS_CONTENT_TYPE });
-  });
-  return app;
 }

@@ -8,7 +8,7 @@ import { registry } from "../lib/metrics.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { parseTraceparent, traceIdOf } from "../lib/tracing.ts";
 import { Admission } from "./admission.ts";
-import { AnalyticsView } from "./analytics.ts";
+import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { createGatewayApp } from "./routes.ts";
 
 const TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -33,7 +33,7 @@ function setup(publish: (r: OutRecord) => Promise<void> = () => Promise.resolve(
       },
     }, { maxPending: 100, ackTimeoutMs: 5_000 }),
     view,
-    analytics: new AnalyticsView(),
+    analytics: new PurchaseAnalyticsView(),
     log: createLogger("test", "error", () => {}),
   });
   return { app, view, sent };

@@ -9,11 +9,11 @@ import { loadConfig } from "../lib/config.ts";
 import { createLogger } from "../lib/log.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { Admission } from "./admission.ts";
-import { createApp } from "./app.ts";
+import { orderApp } from "../infra/test_gateway.ts";
 import { clientAddress, clientLimits } from "./rate_limit.ts";
 import { HSTS, serveApp } from "./server.ts";
 import { createAccess } from "./access.ts";
-import { AnalyticsView } from "./analytics.ts";
+import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { createGatewayApp } from "./routes.ts";
 import { ACCESS_ENV, TEST_STAFF_TOKEN } from "../infra/test_access.ts";
 
@@ -43,7 +43,7 @@ if (pem === null) {
 function app(): Hono {
   const config = loadConfig({ ORDER_BURST: "1", ORDER_RATE_PER_S: "0.001" });
   const publisher = { ready: () => true, publish: () => Promise.resolve() };
-  const api = createApp({
+  const api = orderApp({
     config,
     admission: new Admission(publisher, { maxPending: 10, ackTimeoutMs: 1000 }),
     view: new OrderView(),
@@ -168,7 +168,7 @@ Deno.test({
           config,
           admission: new Admission(publisher, { maxPending: 10, ackTimeoutMs: 1000 }),
           view: new OrderView(),
-          analytics: new AnalyticsView(),
+          analytics: new PurchaseAnalyticsView(),
           log,
         }),
         config,

@@ -21,17 +21,28 @@ export interface StaticAsset {
   body: string;
 }
 
+/**
+ * The Content-Security-Policy of a page the gateway serves: it loads only the gateway's own files
+ * and streams, and is framed by no one.
+ *
+ * @param options `inlineStyles` for a page whose library sets `style` attributes (Swagger UI).
+ * @returns The header's value.
+ */
+export function pagePolicy(options: { inlineStyles?: boolean } = {}): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    options.inlineStyles ? "style-src 'self' 'unsafe-inline'" : "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join("; ");
+}
+
 /** What the page may load: only the gateway's own files and streams. */
-export const PAGE_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join("; ");
+export const PAGE_CSP = pagePolicy();
 
 const JS = "text/javascript; charset=utf-8";
 const CSS = "text/css; charset=utf-8";

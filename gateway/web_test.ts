@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { Admission } from "./admission.ts";
 import { createLogger } from "../lib/log.ts";
 import { OrderView } from "../lib/order_view.ts";
-import { AnalyticsView } from "./analytics.ts";
+import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { createGatewayApp } from "./routes.ts";
 import { PAGE_ASSETS } from "./web.ts";
 
@@ -22,7 +22,7 @@ function setup() {
       { maxPending: 100, ackTimeoutMs: 5_000 },
     ),
     view: new OrderView(),
-    analytics: new AnalyticsView(),
+    analytics: new PurchaseAnalyticsView(),
     log: createLogger("test", "error", () => {}),
   });
 }

@@ -26,6 +26,7 @@ const BOTH_CLIENTS = [
   "workers/integration/purchase_mail_test.ts",
   "workers/integration/dead_letters_test.ts",
   "workers/integration/status_store_test.ts",
+  "workers/integration/erasure_test.ts",
   "workers/integration/tombstones_test.ts",
   // Starts its own SASL_SSL broker (about 30 s per client here).
   "workers/integration/kafka_security_test.ts",

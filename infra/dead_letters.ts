@@ -13,7 +13,7 @@
  * How a replay twice is avoided: `lib/dead_letters.ts`.
  */
 import { parseArgs } from "node:util";
-import { type Config, loadConfig } from "../lib/config.ts";
+import { configOrExit } from "./entrypoint.ts";
 import {
   describeLetter,
   type Letter,
@@ -86,13 +86,7 @@ if (command === "replay") {
   }
 }
 
-let config: Config;
-try {
-  config = loadConfig(Deno.env.toObject());
-} catch (error) {
-  console.error((error as Error).message);
-  Deno.exit(2);
-}
+const config = configOrExit();
 // The clients' own log lines, warnings and above, on stderr: stdout is the listing.
 const log = createLogger("dead-letters", config.LOG_LEVEL === "debug" ? "debug" : "warn");
 const kafka = createKafkaClient(config, log);

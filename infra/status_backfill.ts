@@ -3,7 +3,8 @@
  * `order_processing` and `order_notifications`, for orders placed before the status topic existed.
  * Run it once after upgrading (the roles may be running: what they write meanwhile is the same
  * facts). It reads both topics up to their end offsets at its start, writes each order's steps and
- * mails to `TOPIC_ORDER_STATUS`, and says how far it is every few seconds. Gateways pick the
+ * mails to `TOPIC_ORDER_STATUS`, and says how far it is every few seconds. Orders erased
+ * (`TOPIC_ORDER_ERASURES`, read at its start) get their `{id}/erased` marker and no fact. Gateways pick the
  * records up like any other; none needs a restart.
  *
  *   deno task status:backfill [--force]
@@ -14,8 +15,9 @@
  * 2 bad usage or configuration, 3 refused.
  */
 import { parseArgs } from "node:util";
-import { loadConfig } from "../lib/config.ts";
+import { configOrExit } from "./entrypoint.ts";
 import { createKafkaClient, orderTopics, type OutRecord } from "../lib/kafka/mod.ts";
+import { ErasedOrders } from "../lib/erasures.ts";
 import { createLogger } from "../lib/log.ts";
 import { backfillRecord, type BackfillSource } from "../lib/status_backfill.ts";
 
@@ -27,13 +29,7 @@ try {
   console.error(`${(error as Error).message}\nusage: deno task status:backfill [--force]`);
   Deno.exit(2);
 }
-let config;
-try {
-  config = loadConfig(Deno.env.toObject());
-} catch (error) {
-  console.error((error as Error).message);
-  Deno.exit(2);
-}
+const config = configOrExit();
 const log = createLogger("status-backfill", config.LOG_LEVEL);
 const kafka = createKafkaClient(config, log);
 const status = config.TOPIC_ORDER_STATUS;
@@ -49,6 +45,9 @@ try {
     });
     code = 3;
   } else {
+    // An erased order is not brought back (lib/status_backfill.ts).
+    const erased = new ErasedOrders(kafka, config.TOPIC_ORDER_ERASURES, log);
+    await erased.caughtUpNow();
     const producer = kafka.producer();
     await producer.connect();
     const sources: [string, BackfillSource][] = [
@@ -69,7 +68,9 @@ try {
           let pending: Promise<void> = Promise.resolve();
           await kafka.readRange(topic, p.partition, p.low, p.high, (records) => {
             read += records.length;
-            const out = records.map((r) => backfillRecord(status, source, r))
+            const out = records.map((r) =>
+              backfillRecord(status, source, r, (id) => erased.has(id))
+            )
               .filter((r): r is OutRecord => r !== null);
             written += out.length;
             if (out.length > 0) pending = pending.then(() => producer.send(out));

@@ -8,6 +8,7 @@ import { createKafkaClient, type KafkaClient, type KafkaClientName } from "../li
 import { createLogger } from "../lib/log.ts";
 import { waitFor } from "../lib/wait.ts";
 import { type RunningKafka, startKafka } from "./kafka.ts";
+import { ACCESS_ENV } from "./test_access.ts";
 
 let started: Promise<RunningKafka> | null = null;
 
@@ -167,6 +168,26 @@ export async function produce(
     await producer.close();
     await kafka.close();
   }
+}
+
+/**
+ * The environment of an integration test: the test brokers, the Kafka client under test, topics of
+ * its own (named from `name`), the test credentials, then `extra`.
+ *
+ * @param name What the test is called (its topics' prefix, made unique).
+ * @param extra Variables of this test, which win.
+ */
+export async function testEnv(
+  name: string,
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  return {
+    KAFKA_BROKERS: await testBrokers(),
+    KAFKA_CLIENT: testClientName(),
+    ...topicEnv(uniqueName(name)),
+    ...ACCESS_ENV,
+    ...extra,
+  };
 }
 
 /**

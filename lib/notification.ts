@@ -1,8 +1,11 @@
 /**
  * What the customer is told at each state of an order: pure, so the same transition always
- * yields the same mail (and the same Message-ID).
+ * yields the same mail (and the same Message-ID); and whether it is told at all, once the order
+ * may have been erased ({@linkcode orderMailStep}).
  */
-import type { OrderState, OrderTransition } from "./order.ts";
+import type { Tombstone } from "./kafka/records.ts";
+import type { OrderProcessingEvent, OrderState, OrderTransition } from "./order.ts";
+import { mailTombstones } from "./order_status.ts";
 
 /** A mail to send, independent of the transport. */
 export interface OrderMail {
@@ -83,4 +86,40 @@ export function orderMail(transition: OrderTransition): OrderMail {
     ].join("\n"),
     messageId: orderMessageId(id, state),
   };
+}
+
+/** What {@linkcode orderMailStep} decided. */
+export type OrderMailStep =
+  /** The mail announcing `transition` is owed. */
+  | { kind: "mail"; transition: OrderTransition }
+  /** No mail and no outcome: publish `records` (the order's mail tombstones); `erased` is known erased. */
+  | { kind: "erase"; records: Tombstone[]; erased: string };
+
+/**
+ * Whether an order's record of `order_processing` (or the transition of a mail retry) still asks
+ * for a mail. `OrderErased` asks for the status topic's mail tombstones of the order; a transition
+ * of an erased order asks for no mail and no outcome record (the order was cancelled), only the
+ * tombstones again, which also erase an outcome committed in a race before the role knew.
+ *
+ * @param event The record read, or a retry's transition.
+ * @param erased Whether an order is known erased.
+ * @param statusTopic The status topic.
+ * @returns The mail owed, or what to publish instead.
+ *
+ * @example
+ * ```ts
+ * import { orderMailStep } from "./notification.ts";
+ * const e = { v: 1, type: "OrderErased", id: "o1", at: "2026-01-01T00:00:00.000Z" } as const;
+ * orderMailStep(e, () => false, "order_status").kind; // "erase"
+ * ```
+ */
+export function orderMailStep(
+  event: OrderProcessingEvent,
+  erased: (id: string) => boolean,
+  statusTopic: string,
+): OrderMailStep {
+  if (event.type === "OrderErased" || erased(event.id)) {
+    return { kind: "erase", records: mailTombstones(statusTopic, event.id), erased: event.id };
+  }
+  return { kind: "mail", transition: event };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { orderMail, orderMessageId } from "./notification.ts";
+import { orderMail, orderMailStep, orderMessageId } from "./notification.ts";
 import { ORDER_STATES, type OrderTransition } from "./order.ts";
 
 const transition = (state: OrderTransition["state"], seq: number): OrderTransition => ({
@@ -25,4 +25,31 @@ Deno.test("orderMail() gives each state its own subject and a Message-ID fixed p
   assert.deepEqual(orderMail(transition("entregando", 3)), mails[2]);
   assert.match(mails[0]!.text, /Pizza/);
   assert.equal(orderMessageId("x", "finalizado", "example.cl"), "<x.finalizado@example.cl>");
+});
+
+Deno.test("orderMailStep() mails a transition of an order not erased, and only that", async (t) => {
+  const erased = new Set(["gone"]);
+  const isErased = (id: string) => erased.has(id);
+  const tombstones = (id: string) =>
+    ORDER_STATES.map((s) => ({ topic: "status", key: `${id}/mail/${s}`, value: null }));
+  await t.step("a transition of an order not erased: its mail", () => {
+    const step = orderMailStep(transition("preparando", 2), isErased, "status");
+    assert.deepEqual(step, { kind: "mail", transition: transition("preparando", 2) });
+  });
+  await t.step("OrderErased: no mail, the order's four mail keys tombstoned", () => {
+    const e = { v: 1, type: "OrderErased", id: "o-7", at: "2026-01-02T00:00:00.000Z" } as const;
+    assert.deepEqual(orderMailStep(e, isErased, "status"), {
+      kind: "erase",
+      records: tombstones("o-7"),
+      erased: "o-7",
+    });
+  });
+  await t.step("a transition (or a retry's) of an erased order: no mail, tombstones again", () => {
+    const late = { ...transition("entregando", 3), id: "gone" };
+    assert.deepEqual(orderMailStep(late, isErased, "status"), {
+      kind: "erase",
+      records: tombstones("gone"),
+      erased: "gone",
+    });
+  });
 });

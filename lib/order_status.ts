@@ -152,6 +152,20 @@ export function erasedRecords(
 }
 
 /**
+ * Tombstones for every step key order `id` may have, written by the processing role again when a
+ * transition of an erased order is read (one published in a race before the role knew).
+ *
+ * @param topic The status topic.
+ * @param id The order.
+ */
+export function stepTombstones(
+  topic: string,
+  id: string,
+): { topic: string; key: string; value: null }[] {
+  return ORDER_STATES.map((_, i) => ({ topic, key: stepKey(id, i + 1), value: null }));
+}
+
+/**
  * Tombstones for every mail key order `id` may have, written by the notification role when it
  * meets `OrderErased` in `order_processing`.
  *

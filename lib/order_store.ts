@@ -188,6 +188,28 @@ export class OrderStore implements OrderReadModel {
     if (!known && this.#changes.watched) this.#tell(new Map([[id, []]]));
   }
 
+  /**
+   * Forgets order `id` for good, at once: the instance that took `DELETE /orders/{id}` answers
+   * 404 before the erasure comes back through the status topic (where the `{id}/erased` marker
+   * does the same on every instance, also on a rebuild).
+   *
+   * @returns Whether the order was known.
+   */
+  erase(id: string): boolean {
+    const known = this.#q.order!.get(id) !== undefined;
+    const changed = new Map<string, OrderEvent[]>();
+    this.#db.exec("BEGIN");
+    try {
+      this.#forget(id, changed);
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+    this.#changes.tell(id, { kind: "erased" });
+    return known;
+  }
+
   /** The order with `id`, if known. */
   get(id: string): OrderStatus | undefined {
     const row = this.#q.order!.get(id) as
@@ -295,7 +317,10 @@ export class OrderStore implements OrderReadModel {
     // An erased order stays forgotten: a fact of it read later (from a partition read behind the
     // marker's, or written before the erasure and not yet compacted away) changes nothing.
     if (key.kind === "erased" || this.#q.isErased!.get(key.id) !== undefined) {
-      if (key.kind === "erased" && r.value !== null) this.#forget(key.id, changed);
+      if (key.kind === "erased" && r.value !== null) {
+        this.#forget(key.id, changed);
+        changed.set(key.id, [{ kind: "erased" }]);
+      }
       return true;
     }
     if (r.value === null) {

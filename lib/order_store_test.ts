@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { OrderTransition } from "./order.ts";
-import { mailRecord, stepRecord } from "./order_status.ts";
+import { erasedRecords, mailRecord, stepRecord } from "./order_status.ts";
 import { OrderStore, type StatusRecord } from "./order_store.ts";
 import type { OrderEvent } from "./order_view.ts";
 
@@ -206,6 +206,75 @@ Deno.test("OrderStore shows and tells an order's states in seq order when a late
     assert.deepEqual(store.get("o1")?.history.map((h) => h.seq), [1, 2, 3, 4]);
     assert.equal(store.get("o1")?.state, "finalizado");
     assert.deepEqual(told, [1, 2, 3, 4]);
+  } finally {
+    store.close();
+  }
+});
+
+function erasedMarker(id: string): StatusRecord {
+  const marker = erasedRecords(TOPIC, {
+    v: 1,
+    type: "OrderErased",
+    id,
+    at: "2026-01-01T00:00:05.000Z",
+  }).find((r) => r.value !== null)!;
+  return { key: marker.key, value: encoder.encode(marker.value!) };
+}
+
+Deno.test("OrderStore forgets an erased order for good: the marker, late facts from other partitions, a rebuild, a reopen", () => {
+  const path = tempPath();
+  const store = new OrderStore(path, { topic: TOPIC });
+  try {
+    store.apply(0, [step("o1", 1), step("o2", 1)], "2");
+    store.apply(1, [mail("o1", "sent")], "1");
+    const told: OrderEvent[] = [];
+    store.subscribe("o1", (e) => told.push(e));
+    store.apply(2, [erasedMarker("o1")], "1");
+    assert.equal(store.get("o1"), undefined);
+    assert.deepEqual(told, [{ kind: "erased" }]);
+    // A step and a mail read later from partitions behind the marker's bring nothing back.
+    store.apply(0, [step("o1", 2)], "3");
+    store.apply(1, [mail("o1", "sent", 2)], "2");
+    assert.equal(store.get("o1"), undefined);
+    assert.deepEqual(store.recent(10).map((s) => s.id), ["o2"]);
+    assert.equal(told.length, 1, "nothing told after the erasure");
+  } finally {
+    store.close();
+  }
+  // After a restart, the erasure is still there.
+  const reopened = new OrderStore(path, { topic: TOPIC });
+  try {
+    reopened.apply(0, [step("o1", 3)], "4");
+    assert.equal(reopened.get("o1"), undefined);
+    assert.equal(reopened.get("o2")?.state, "recibido");
+  } finally {
+    reopened.close();
+  }
+  // A new store rebuilding from the topic, the marker's partition read first.
+  const fresh = new OrderStore(":memory:", { topic: TOPIC });
+  try {
+    fresh.apply(2, [erasedMarker("o1")], "1");
+    fresh.apply(0, [step("o1", 1), step("o2", 1), step("o1", 2)], "3");
+    fresh.apply(1, [mail("o1", "sent")], "1");
+    assert.equal(fresh.get("o1"), undefined);
+    assert.equal(fresh.size, 1);
+  } finally {
+    fresh.close();
+  }
+});
+
+Deno.test("OrderStore.erase() forgets at once and tells subscribers; an unknown id is said unknown", () => {
+  const store = new OrderStore(":memory:", { topic: TOPIC });
+  try {
+    store.accept("o1", order);
+    const told: OrderEvent[] = [];
+    store.subscribe("o1", (e) => told.push(e));
+    assert.equal(store.erase("o1"), true);
+    assert.equal(store.get("o1"), undefined);
+    assert.deepEqual(told, [{ kind: "erased" }]);
+    store.apply(0, [step("o1", 1)], "1");
+    assert.equal(store.get("o1"), undefined, "its first step, read after, changes nothing");
+    assert.equal(store.erase("nobody"), false);
   } finally {
     store.close();
   }

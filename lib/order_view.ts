@@ -34,7 +34,9 @@ export interface OrderStatus {
 /** A change, as sent to subscribers of one order. */
 export type OrderEvent =
   | { kind: "state"; entry: HistoryEntry }
-  | { kind: "notification"; entry: NotificationEntry };
+  | { kind: "notification"; entry: NotificationEntry }
+  /** The order's personal data was erased: nothing more will be told of it. */
+  | { kind: "erased" };
 
 /**
  * What the gateway's order routes read and tell: the in-memory {@linkcode OrderView} and the
@@ -51,6 +53,13 @@ export interface OrderReadModel {
   watch(listener: (status: OrderStatus) => void): () => void;
   /** Calls `listener` on every later change of order `id`; returns the unsubscribe. */
   subscribe(id: string, listener: (event: OrderEvent) => void): () => void;
+  /**
+   * Forgets order `id` for good (its erasure was requested): it answers as unknown from now on,
+   * whatever is read of it later, and its subscribers are told `erased`.
+   *
+   * @returns Whether the order was known.
+   */
+  erase(id: string): boolean;
 }
 
 /**
@@ -111,6 +120,7 @@ export interface OrderViewOptions {
 /** An in-memory, bounded read model of orders. */
 export class OrderView implements OrderReadModel {
   #orders = new Map<string, OrderStatus>();
+  #erased = new Set<string>();
   #changes = new OrderChanges();
   #max: number;
 
@@ -131,7 +141,8 @@ export class OrderView implements OrderReadModel {
    * @param order Its fields.
    * @param traceId The trace of the request that placed it.
    */
-  accept(id: string, order: OrderInput, traceId: string | null = null): OrderStatus {
+  accept(id: string, order: OrderInput, traceId: string | null = null): OrderStatus | undefined {
+    if (this.#erased.has(id)) return undefined;
     const known = this.#orders.has(id);
     const status = this.#entry(id, order);
     status.traceId ??= traceId;
@@ -147,6 +158,7 @@ export class OrderView implements OrderReadModel {
    * @returns Whether the view changed.
    */
   applyTransition(t: OrderTransition, traceId: string | null = null): boolean {
+    if (this.#erased.has(t.id)) return false;
     const status = this.#entry(t.id, t.order);
     status.traceId ??= traceId;
     if (status.history.some((h) => h.seq === t.seq)) return false;
@@ -212,6 +224,18 @@ export class OrderView implements OrderReadModel {
    */
   subscribe(id: string, listener: (event: OrderEvent) => void): () => void {
     return this.#changes.subscribe(id, listener);
+  }
+
+  /**
+   * Forgets order `id` for good; later transitions and outcomes of it change nothing.
+   *
+   * @returns Whether the order was known.
+   */
+  erase(id: string): boolean {
+    const known = this.#orders.delete(id);
+    this.#erased.add(id);
+    this.#changes.tell(id, { kind: "erased" });
+    return known;
   }
 
   #entry(id: string, order: OrderInput): OrderStatus {

@@ -32,7 +32,7 @@ const n = (
 
 Deno.test("OrderView applies transitions idempotently and in seq order", () => {
   const view = new OrderView();
-  assert.equal(view.accept("o1", order).state, "recibido");
+  assert.equal(view.accept("o1", order)?.state, "recibido");
   assert.equal(view.applyTransition(t("o1", "preparando", 2)), true);
   assert.equal(view.applyTransition(t("o1", "recibido", 1)), true);
   assert.equal(view.applyTransition(t("o1", "recibido", 1)), false);

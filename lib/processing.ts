@@ -1,15 +1,20 @@
 /**
  * The processing role's decision, pure: given what it read (a new order, or a transition that
- * still owes a next step) and the clock, which transitions to publish now and how long to wait.
+ * still owes a next step) and the clock, which transitions to publish now and how long to wait;
+ * and what an erasure asks of it ({@linkcode eraseFirst}).
  */
+import type { Outgoing } from "./kafka/records.ts";
 import {
   nextState,
   ORDER_STATES,
+  type OrderErased,
+  type OrderErasureRequested,
   type OrderRequested,
   type OrderState,
   type OrderTransition,
   transitionTo,
 } from "./order.ts";
+import { erasedRecords, stepTombstones } from "./order_status.ts";
 
 /** Milliseconds spent in recibido, preparando and entregando before moving on. */
 export type Dwell = readonly [number, number, number];
@@ -144,5 +149,74 @@ export class TakenOrders {
       if (at >= limit) break;
       this.#ids.delete(id);
     }
+  }
+}
+
+/** What the processing role reads: from `order_requests`, `order_processing`, `order_erasures`. */
+export type ProcessingInput =
+  | OrderRequested
+  | OrderTransition
+  | OrderErased
+  | OrderErasureRequested;
+
+/** What {@linkcode eraseFirst} decided. */
+export type ErasureStep =
+  /** The order is not erased: decide with {@linkcode advanceOrder} as usual. */
+  | { kind: "advance"; input: OrderRequested | OrderTransition }
+  /** Publish `records` (maybe none) instead of any transition; `erased` is now known erased. */
+  | { kind: "erase"; records: Outgoing[]; erased: string };
+
+/**
+ * What an erasure asks of the processing role, before any transition is decided: the order is
+ * cancelled where it stood.
+ *
+ * - `OrderErasureRequested` (from `order_erasures`): publish `OrderErased` to `order_processing`,
+ *   keyed by the order id, so in the order's partition it sits after every transition published
+ *   before it. Always, also when the id is known already (the role's follower of the topic may
+ *   have added it first).
+ * - `OrderErased` (read back from `order_processing`): the status topic's step tombstones and the
+ *   `{id}/erased` marker.
+ * - A transition of an erased order: no successor; the step tombstones again (a step published in
+ *   a race, by an instance that did not know yet, is erased after it).
+ * - A request of an erased order: nothing.
+ *
+ * @param input The record read.
+ * @param erased Whether an order is known erased.
+ * @param now The clock (the `at` of `OrderErased`).
+ * @param topics The `order_processing` and status topics.
+ * @returns The input to advance, or what to publish instead.
+ *
+ * @example
+ * ```ts
+ * import { eraseFirst } from "./processing.ts";
+ * const request = { v: 1, type: "OrderErasureRequested", id: "o1", requestedAt: "2026-01-01T00:00:00.000Z" } as const;
+ * const step = eraseFirst(request, () => false, new Date(), { processing: "order_processing", status: "order_status" });
+ * // step.kind === "erase": one `OrderErased` record for order_processing
+ * ```
+ */
+export function eraseFirst(
+  input: ProcessingInput,
+  erased: (id: string) => boolean,
+  now: Date,
+  topics: { processing: string; status: string },
+): ErasureStep {
+  const id = input.id;
+  switch (input.type) {
+    case "OrderErasureRequested": {
+      const e: OrderErased = { v: 1, type: "OrderErased", id, at: now.toISOString() };
+      return {
+        kind: "erase",
+        records: [{ topic: topics.processing, key: id, value: JSON.stringify(e) }],
+        erased: id,
+      };
+    }
+    case "OrderErased":
+      return { kind: "erase", records: erasedRecords(topics.status, input), erased: id };
+    case "OrderTransition":
+      return erased(id)
+        ? { kind: "erase", records: stepTombstones(topics.status, id), erased: id }
+        : { kind: "advance", input };
+    case "OrderRequested":
+      return erased(id) ? { kind: "erase", records: [], erased: id } : { kind: "advance", input };
   }
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type OrderRequested, type OrderTransition } from "./order.ts";
-import { advanceOrder, TakenOrders } from "./processing.ts";
+import { advanceOrder, eraseFirst, TakenOrders } from "./processing.ts";
 
 const order = { name: "Pizza", price: 12990, email: "cliente@example.cl" };
 const t0 = new Date("2026-01-01T00:00:00.000Z");
@@ -135,4 +135,79 @@ Deno.test("TakenOrders remembers an id for exactly windowMs, both ends included"
   assert.equal(taken.take("a", 0), true);
   assert.equal(taken.take("a", 60_000), false, "windowMs later it is still a duplicate");
   assert.equal(taken.take("a", 60_001), true, "1 ms later it is new");
+});
+
+Deno.test("eraseFirst() cancels an erased order where it stood", async (t) => {
+  const topics = { processing: "processing", status: "status" };
+  const erased = new Set(["gone"]);
+  const isErased = (id: string) => erased.has(id);
+  const now = at(7000);
+  const stepTombstones = (id: string) =>
+    [1, 2, 3, 4].map((seq) => ({ topic: "status", key: `${id}/step/${seq}`, value: null }));
+  const transition: OrderTransition = {
+    v: 1,
+    type: "OrderTransition",
+    id: "o1",
+    order,
+    state: "preparando",
+    seq: 2,
+    at: at(1000).toISOString(),
+    requestedAt: t0.toISOString(),
+    next: { state: "entregando", dueAt: at(2000).toISOString() },
+  };
+  await t.step("an erasure request: OrderErased on order_processing, keyed by the id", () => {
+    const request = {
+      v: 1,
+      type: "OrderErasureRequested",
+      id: "o1",
+      requestedAt: at(6000).toISOString(),
+    } as const;
+    const step = eraseFirst(request, isErased, now, topics);
+    assert.deepEqual(step, {
+      kind: "erase",
+      erased: "o1",
+      records: [{
+        topic: "processing",
+        key: "o1",
+        value: JSON.stringify({ v: 1, type: "OrderErased", id: "o1", at: now.toISOString() }),
+      }],
+    });
+    // Also when the id is known already: the follower of order_erasures may have added it first.
+    assert.deepEqual(eraseFirst({ ...request, id: "gone" }, isErased, now, topics).kind, "erase");
+  });
+  await t.step("OrderErased: the four step tombstones, then the marker", () => {
+    const e = { v: 1, type: "OrderErased", id: "o1", at: now.toISOString() } as const;
+    assert.deepEqual(eraseFirst(e, isErased, now, topics), {
+      kind: "erase",
+      erased: "o1",
+      records: [
+        ...stepTombstones("o1"),
+        { topic: "status", key: "o1/erased", value: JSON.stringify(e) },
+      ],
+    });
+  });
+  await t.step("a transition of an erased order: no successor, the step tombstones again", () => {
+    assert.deepEqual(eraseFirst({ ...transition, id: "gone" }, isErased, now, topics), {
+      kind: "erase",
+      erased: "gone",
+      records: stepTombstones("gone"),
+    });
+  });
+  await t.step("a request of an erased order: nothing", () => {
+    assert.deepEqual(eraseFirst({ ...requested, id: "gone" }, isErased, now, topics), {
+      kind: "erase",
+      erased: "gone",
+      records: [],
+    });
+  });
+  await t.step("an order not erased advances as before", () => {
+    assert.deepEqual(eraseFirst(transition, isErased, now, topics), {
+      kind: "advance",
+      input: transition,
+    });
+    assert.deepEqual(eraseFirst(requested, isErased, now, topics), {
+      kind: "advance",
+      input: requested,
+    });
+  });
 });

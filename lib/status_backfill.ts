@@ -3,10 +3,13 @@
  * brought in from `order_processing` (their steps) and `order_notifications` (their mails). Each
  * record read becomes the status record its role writes today, so a backfill that overlaps with
  * the running roles writes the same facts again: harmless, compaction keeps one per key.
+ *
+ * It never brings an erased order back: its records become no fact, and its `OrderErased` (in
+ * `order_processing`) becomes the `{id}/erased` marker again.
  */
 import type { InRecord, OutRecord } from "./kafka/records.ts";
-import { OrderNotifiedSchema, OrderTransitionSchema } from "./order.ts";
-import { mailRecord, stepRecord } from "./order_status.ts";
+import { OrderNotifiedSchema, OrderProcessingEventSchema } from "./order.ts";
+import { erasedKey, mailRecord, stepRecord } from "./order_status.ts";
 import { traceIdOf, TRACEPARENT } from "./tracing.ts";
 
 /** Which source topic a record comes from. */
@@ -18,8 +21,9 @@ export type BackfillSource = "transitions" | "notifications";
  * @param statusTopic The status topic.
  * @param source What the record is: a transition or a mail outcome.
  * @param record The record read.
+ * @param erased Whether an order was erased (the ids of `order_erasures`). @default none
  * @returns The record to write, or null when the source record does not parse (the roles set
- * those aside already).
+ * those aside already) or is of an erased order.
  *
  * @example
  * ```ts
@@ -33,6 +37,7 @@ export function backfillRecord(
   statusTopic: string,
   source: BackfillSource,
   record: InRecord,
+  erased: (id: string) => boolean = () => false,
 ): OutRecord | null {
   let json: unknown;
   try {
@@ -41,10 +46,14 @@ export function backfillRecord(
     return null;
   }
   if (source === "transitions") {
-    const t = OrderTransitionSchema.safeParse(json);
+    const t = OrderProcessingEventSchema.safeParse(json);
     if (!t.success) return null;
+    if (t.data.type === "OrderErased") {
+      return { topic: statusTopic, key: erasedKey(t.data.id), value: JSON.stringify(t.data) };
+    }
+    if (erased(t.data.id)) return null;
     return stepRecord(statusTopic, t.data, traceIdOf(record.headers[TRACEPARENT]));
   }
   const n = OrderNotifiedSchema.safeParse(json);
-  return n.success ? mailRecord(statusTopic, n.data) : null;
+  return n.success && !erased(n.data.id) ? mailRecord(statusTopic, n.data) : null;
 }

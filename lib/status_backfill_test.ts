@@ -59,3 +59,38 @@ Deno.test("backfillRecord() skips what does not parse", () => {
   assert.equal(backfillRecord("s", "transitions", record("not json")), null);
   assert.equal(backfillRecord("s", "notifications", record({ v: 1, type: "Other" })), null);
 });
+
+Deno.test("backfillRecord() brings no fact of an erased order back, and writes its marker again", () => {
+  const erased = (id: string) => id === "o1";
+  const transition = record({
+    v: 1,
+    type: "OrderTransition",
+    id: "o1",
+    order,
+    state: "recibido",
+    seq: 1,
+    at: "2026-01-01T00:00:00.000Z",
+    requestedAt: "2026-01-01T00:00:00.000Z",
+    next: null,
+  });
+  assert.equal(backfillRecord("s", "transitions", transition, erased), null);
+  assert.equal(backfillRecord("s", "transitions", transition)?.key, "o1/step/1");
+  const mail = record({
+    v: 1,
+    type: "OrderNotified",
+    id: "o1",
+    state: "recibido",
+    to: "a@b.cl",
+    messageId: "<m>",
+    status: "sent",
+    attempts: 1,
+    at: "2026-01-01T00:00:01.000Z",
+  });
+  assert.equal(backfillRecord("s", "notifications", mail, erased), null);
+  const e = { v: 1, type: "OrderErased", id: "o1", at: "2026-01-02T00:00:00.000Z" };
+  assert.deepEqual(backfillRecord("s", "transitions", record(e), erased), {
+    topic: "s",
+    key: "o1/erased",
+    value: JSON.stringify(e),
+  });
+});

@@ -12,7 +12,7 @@
  * exit code 1; a bad configuration exits with 2.
  */
 import { parseArgs } from "node:util";
-import { loadConfig } from "../lib/config.ts";
+import { configOrExit } from "../infra/entrypoint.ts";
 import {
   createKafkaClient,
   kafkaErrorCodes,
@@ -66,13 +66,7 @@ if (role === undefined || !ROLES.includes(role)) {
   Deno.exit(2);
 }
 
-let config;
-try {
-  config = loadConfig(Deno.env.toObject());
-} catch (error) {
-  console.error((error as Error).message);
-  Deno.exit(2);
-}
+const config = configOrExit();
 
 const log = createLogger(role, config.LOG_LEVEL);
 const stop = new AbortController();
@@ -92,7 +86,11 @@ const topics = role === "purchase-analytics"
 
 /** The topics each role's consumer group reads, for its lag. */
 const INPUTS: Record<RoleName, string[]> = {
-  processing: [config.TOPIC_ORDER_REQUESTS, config.TOPIC_ORDER_PROCESSING],
+  processing: [
+    config.TOPIC_ORDER_REQUESTS,
+    config.TOPIC_ORDER_PROCESSING,
+    config.TOPIC_ORDER_ERASURES,
+  ],
   notification: [
     config.TOPIC_ORDER_PROCESSING,
     config.TOPIC_MAIL_RETRIES,

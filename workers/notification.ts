@@ -25,12 +25,32 @@
  * sent: it remembers the Message-IDs it sent lately. A run restarted in the same process starts
  * with none remembered.
  *
+ * Erasure (staff's `DELETE /orders/{id}`; lib/erasures.ts): an order in flight is cancelled, so
+ * no mail goes to it after its erasure. Met in `order_processing`, `OrderErased` becomes the status
+ * topic's tombstones of the order's mail keys (the processing role tombstones the step keys) and
+ * the id is remembered; a transition or a mail retry of an erased order sends nothing and publishes
+ * no outcome, only the mail tombstones again, and its offset commits. The set of erased ids is
+ * loaded from `order_erasures` before the loop starts, follows it while the role runs, and is
+ * caught up on every assignment before a batch is decided (`ErasedOrders.caughtUpNow`): a
+ * partition taken over past its `OrderErased` still knows. A mail is checked again just before it
+ * is tried (a retry waits until due; an order's mails wait for each other). What `order_processing`,
+ * `order_notifications` and `order_mail_retries` hold of the order stays until their
+ * `retention.ms`.
+ *
+ * The race left open: a retry of the order's mail read from `order_mail_retries` (another
+ * partition, maybe another instance) and tried at the moment the erasure is requested, before the
+ * follower of `order_erasures` brings the id (a fetch, about 100 ms): that mail goes, and its
+ * outcome may be committed after the tombstones. A later record of the order (its next transition,
+ * a retry) tombstones the outcome again; an order cancelled with nothing later keeps that one
+ * mail outcome in the status topic until the next erasure-aware record of it, or retention.
+ *
  * Tracing: each mail tried is a hop (`process <topic>`) continuing the `traceparent` of the record
  * that asked for it, with the SMTP send as a child span (`smtp send`); the outcome or retry record
  * carries the hop's `traceparent`, so a retried mail stays in its order's trace.
  */
 import type { z } from "zod";
-import type { BatchContext, InBatch, InRecord, OutRecord } from "../lib/kafka/mod.ts";
+import type { BatchContext, InBatch, InRecord, Outgoing, OutRecord } from "../lib/kafka/mod.ts";
+import { ErasedOrders } from "../lib/erasures.ts";
 import type { Logger } from "../lib/log.ts";
 import { MAIL_OUTCOMES, mails } from "../lib/metrics.ts";
 import { type Hop, kafkaAttributes, startHop, TRACEPARENT } from "../lib/tracing.ts";
@@ -42,9 +62,9 @@ import {
   MailRetrySchema,
   type RetryPolicy,
 } from "../lib/mail_delivery.ts";
-import { orderMail } from "../lib/notification.ts";
-import { OrderTransitionSchema } from "../lib/order.ts";
-import { mailRecord } from "../lib/order_status.ts";
+import { orderMail, orderMailStep } from "../lib/notification.ts";
+import { OrderProcessingEventSchema, type OrderTransition } from "../lib/order.ts";
+import { mailRecord, mailTombstones } from "../lib/order_status.ts";
 import { PurchaseNotifiedSchema } from "../lib/purchase.ts";
 import {
   type AfterPurchaseAttempt,
@@ -94,7 +114,11 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   const mailer = await createMailer(config, log);
   // Every outcome's series exists from the start: the first failure is an increase to alert on.
   for (const outcome of MAIL_OUTCOMES) mails.labels(outcome).inc(0);
+  // Every erasure requested so far, before the loop decides anything (see the header).
+  const erased = new ErasedOrders(kafka, config.TOPIC_ORDER_ERASURES, log);
+  await erased.start();
   const deps: Deps = {
+    erased,
     mailer,
     sent: new RecentlySent(RECENTLY_SENT),
     log,
@@ -112,12 +136,18 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     parseOrDeadLetter(record, schema, config.TOPIC_DEAD_LETTER, log);
   deps.sources = new Map<string, Source>([
     [config.TOPIC_ORDER_PROCESSING, (r) => {
-      const p = parse(r, OrderTransitionSchema);
-      return p.ok ? orderOwed({ transition: p.value, attempts: 0 }, deps) : { letter: p.letter };
+      const p = parse(r, OrderProcessingEventSchema);
+      if (!p.ok) return { letter: p.letter };
+      const step = erasedOrMail(p.value, deps);
+      return "publish" in step
+        ? step
+        : orderOwed({ transition: step.transition, attempts: 0 }, deps);
     }],
     [config.TOPIC_MAIL_RETRIES, (r) => {
       const p = parse(r, MailRetrySchema);
-      return p.ok ? orderOwed(p.value, deps) : { letter: p.letter };
+      if (!p.ok) return { letter: p.letter };
+      const step = erasedOrMail(p.value.transition, deps);
+      return "publish" in step ? step : orderOwed(p.value, deps);
     }],
     [config.TOPIC_PURCHASE_NOTIFICATIONS, (r) => {
       const p = parse(r, PurchaseNotifiedSchema);
@@ -137,7 +167,12 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     instanceId: `notification-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     topics: [...deps.sources.keys()],
-    handle: (batch, ctx) => deliverBatch(batch, ctx, deps),
+    // A partition that was another instance's may hold records past an erasure never read here.
+    onAssign: () => erased.assigned(),
+    handle: async (batch, ctx) => {
+      await erased.settled();
+      await deliverBatch(batch, ctx, deps);
+    },
   });
   const forget = onAbort(signal, () => void loop.stop());
   try {
@@ -151,11 +186,14 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   } finally {
     forget();
     await loop.stop();
+    await erased.stop();
     mailer.close();
   }
 }
 
 interface Deps {
+  /** The erased orders: no mail to them. */
+  erased: ErasedOrders;
   mailer: Mailer;
   /** Message-IDs this process has sent lately: a batch read again is not mailed again. */
   sent: RecentlySent;
@@ -173,8 +211,11 @@ interface Deps {
   sources: Map<string, Source>;
 }
 
-/** Reads one record of an input topic: the mail it asks for, or its dead letter. */
-type Source = (record: InRecord) => Owed | { letter: OutRecord };
+/**
+ * Reads one record of an input topic: the mail it asks for, its dead letter, or what to publish
+ * instead of a mail (an erased order's tombstones).
+ */
+type Source = (record: InRecord) => Owed | { letter: OutRecord } | { publish: Outgoing[] };
 
 /** A mail owed, of any kind: what to send, when, and what to publish after an attempt. */
 interface Owed {
@@ -189,6 +230,11 @@ interface Owed {
   attributes: Record<string, string | number>;
   /** The outcome or retry record after an attempt, logged and counted. */
   after(attempt: Attempt, now: Date, headers: Record<string, string>): OutRecord[];
+  /**
+   * Asked just before the attempt: what to publish instead when the mail is no longer owed (its
+   * order was erased while it waited), or null.
+   */
+  cancelled?: () => Outgoing[] | null;
 }
 
 /**
@@ -197,7 +243,7 @@ interface Owed {
  * as the completed prefix grows.
  */
 async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Promise<void> {
-  const results: (OutRecord[] | undefined)[] = new Array(batch.records.length);
+  const results: (Outgoing[] | undefined)[] = new Array(batch.records.length);
   const committer = new PrefixCommitter(batch, results, ctx);
   const slots = new Slots(CONCURRENCY);
   const chains = new Map<string, Promise<void>>();
@@ -208,8 +254,8 @@ async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Prom
   }
   for (const [i, record] of batch.records.entries()) {
     const owed = source(record);
-    if ("letter" in owed) {
-      results[i] = [owed.letter];
+    if ("letter" in owed || "publish" in owed) {
+      results[i] = "letter" in owed ? [owed.letter] : owed.publish;
       committer.kick();
       continue;
     }
@@ -223,6 +269,11 @@ async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Prom
     }
     const task = (chains.get(owed.chain) ?? Promise.resolve())
       .then(async () => {
+        const instead = owed.cancelled?.() ?? null;
+        if (instead !== null) {
+          results[i] = instead;
+          return;
+        }
         const hop = startHop(`process ${record.topic}`, {
           parent: record.headers[TRACEPARENT],
           kind: "consumer",
@@ -290,7 +341,21 @@ function orderOwed(
     attributes: { "despacho.order.id": transition.id, "despacho.order.state": transition.state },
     after: (attempt, now, headers) =>
       orderRecord(afterAttempt(owed, attempt, now, deps.policy), deps, headers),
+    cancelled: () =>
+      deps.erased.has(transition.id) ? mailTombstones(deps.topics.status, transition.id) : null,
   };
+}
+
+/** An order's record or retry: the transition to mail, or an erased order's tombstones. */
+function erasedOrMail(
+  event: z.infer<typeof OrderProcessingEventSchema>,
+  deps: Deps,
+): { transition: OrderTransition } | { publish: Outgoing[] } {
+  const step = orderMailStep(event, (id) => deps.erased.has(id), deps.topics.status);
+  if (step.kind === "mail") return { transition: step.transition };
+  if (!deps.erased.has(step.erased)) deps.log.info("order erased", { id: step.erased });
+  deps.erased.add(step.erased);
+  return { publish: step.records };
 }
 
 function orderRecord(
@@ -419,7 +484,7 @@ class PrefixCommitter {
 
   constructor(
     private readonly batch: InBatch,
-    private readonly results: (OutRecord[] | undefined)[],
+    private readonly results: (Outgoing[] | undefined)[],
     private readonly ctx: BatchContext,
   ) {}
 
@@ -440,7 +505,7 @@ class PrefixCommitter {
   async #commitPrefix(): Promise<void> {
     if (this.#error !== null) return;
     let end = this.#next;
-    const out: OutRecord[] = [];
+    const out: Outgoing[] = [];
     while (end < this.results.length && this.results[end] !== undefined) {
       out.push(...this.results[end++]!);
     }

@@ -12,24 +12,55 @@
  * the dead-letter topic as a duplicate, with no transitions and so no mail. Which orders were taken
  * is rebuilt from Kafka after every assignment (`TakenOrders`).
  *
+ * Erasure (staff's `DELETE /orders/{id}`; lib/erasures.ts): an order in flight is cancelled where
+ * it stood, with no further transition and so no further mail. The role reads `order_erasures` as
+ * a third input: for each request it publishes `OrderErased` to `order_processing`, keyed by the
+ * order id, so in the order's partition it sits after every transition published before it. Met
+ * there, it becomes the status topic's step tombstones and the `{id}/erased` marker (the role
+ * writes the step keys; notification tombstones its mail keys). A transition of an erased order
+ * gets no successor, only the step tombstones again; a request of one, nothing. The records
+ * already in the non-compacted topics stay until their `retention.ms`; every reader ignores them.
+ *
+ * Why no step can outlive the erasure: a transition is published after `OrderErased` in its
+ * partition only by an instance that did not know the id yet (it decided on the transition before
+ * and published in a race). Whoever reads that partition later knows the id: the instance that
+ * handled `OrderErased` added it; an instance that takes the partition over learns every erasure
+ * requested so far before it decides on it (`ErasedOrders.caughtUpNow` on assignment), and the
+ * request was written before `OrderErased` existed. So the late step is read by someone who knows,
+ * who tombstones it again and publishes no successor. The set is loaded from the whole topic
+ * before the loop starts and follows it while the role runs.
+ *
  * Tracing: each decision that publishes is a hop (a `process <topic>` span) continuing the
  * `traceparent` of the record it answers, and every transition it publishes carries the hop's, so
  * an order's transitions stay in the trace its `POST` began.
  */
+import type { z } from "zod";
 import {
   type BatchContext,
   deadLetterRecord,
   type InBatch,
   type InRecord,
   type KafkaClient,
+  type Outgoing,
   type OutRecord,
 } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { deadLetters } from "../lib/metrics.ts";
 import { kafkaAttributes, startHop, traceIdOf, TRACEPARENT } from "../lib/tracing.ts";
 import { stepRecord } from "../lib/order_status.ts";
-import { OrderRequestedSchema, OrderTransitionSchema } from "../lib/order.ts";
-import { advanceOrder, TakenOrders } from "../lib/processing.ts";
+import {
+  OrderErasureRequestedSchema,
+  OrderProcessingEventSchema,
+  OrderRequestedSchema,
+} from "../lib/order.ts";
+import { ErasedOrders } from "../lib/erasures.ts";
+import {
+  advanceOrder,
+  eraseFirst,
+  type ErasureStep,
+  type ProcessingInput,
+  TakenOrders,
+} from "../lib/processing.ts";
 import { abortableSleep } from "../lib/retry.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
 import { instanceId, onAbort, type RoleContext } from "./role.ts";
@@ -43,6 +74,8 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   const requests = config.TOPIC_ORDER_REQUESTS;
   const processing = config.TOPIC_ORDER_PROCESSING;
   const status = config.TOPIC_ORDER_STATUS;
+  const erasures = config.TOPIC_ORDER_ERASURES;
+  const topics = { processing, status };
   const dwell = config.STAGE_DWELL_MS;
   const groupId = `${config.GROUP_ID_PREFIX}-processing`;
   /** Per partition of `order_requests`: the orders taken, rebuilt from Kafka when first needed. */
@@ -61,16 +94,24 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     }
     return t;
   };
+  // Every erasure requested so far, before the loop decides anything (see the header).
+  const erased = new ErasedOrders(kafka, erasures, log);
+  await erased.start();
   const loop = kafka.runTransactional({
     log,
     groupId,
-    // Partitions may have been someone else's in between: rebuild what was taken from Kafka.
-    onAssign: () => taken.clear(),
+    // Partitions may have been someone else's in between: rebuild what was taken from Kafka, and
+    // learn every erasure requested up to now before deciding on them.
+    onAssign: () => {
+      taken.clear();
+      erased.assigned();
+    },
     transactionalId: `${config.GROUP_ID_PREFIX}-processing-${instanceId(config)}`,
     instanceId: `processing-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-    topics: [requests, processing],
+    topics: [requests, processing, erasures],
     handle: async (batch, ctx) => {
+      await erased.settled();
       const seen = batch.topic === requests ? await takenOf(batch.partition) : null;
       try {
         await decideBatch(batch, ctx, seen);
@@ -87,22 +128,37 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     ctx: BatchContext,
     seen: TakenOrders | null,
   ): Promise<void> {
-    let out: OutRecord[] = [];
+    let out: Outgoing[] = [];
     let decidedUpTo: string | null = null;
     const flush = async () => {
       if (decidedUpTo !== null) await ctx.commit(out, decidedUpTo);
       out = [];
       decidedUpTo = null;
     };
+    const schema: z.ZodType<ProcessingInput> = batch.topic === requests
+      ? OrderRequestedSchema
+      : batch.topic === erasures
+      ? OrderErasureRequestedSchema
+      : OrderProcessingEventSchema;
+    /** An erasure's records instead of any transition; false when the order is not erased. */
+    const erase = (step: ErasureStep, offset: string) => {
+      if (step.kind !== "erase") return false;
+      if (!erased.has(step.erased)) log.info("order erased", { id: step.erased });
+      erased.add(step.erased);
+      out.push(...step.records);
+      decidedUpTo = offset;
+      return true;
+    };
     for (const record of batch.records) {
-      const input = batch.topic === requests
-        ? parseOrDeadLetter(record, OrderRequestedSchema, config.TOPIC_DEAD_LETTER, log)
-        : parseOrDeadLetter(record, OrderTransitionSchema, config.TOPIC_DEAD_LETTER, log);
+      const input = parseOrDeadLetter(record, schema, config.TOPIC_DEAD_LETTER, log);
       if (!input.ok) {
         out.push(input.letter);
         decidedUpTo = record.offset;
         continue;
       }
+      // Before the duplicate check: an erased order's request is not copied to dead letters.
+      let step = eraseFirst(input.value, (id) => erased.has(id), new Date(), topics);
+      if (erase(step, record.offset) || step.kind !== "advance") continue;
       if (seen !== null && !seen.take(input.value.id, record.timestamp)) {
         log.warn("duplicate request: the order was already taken", {
           id: input.value.id,
@@ -115,12 +171,15 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
         continue;
       }
       for (;;) {
-        const decision = advanceOrder(input.value, new Date(), dwell);
+        const decision = advanceOrder(step.input, new Date(), dwell);
         if (decision.kind === "wait") {
           // Commit what is decided before waiting: a wait never holds a transaction open.
           // Due times grow with offsets in a partition, so waiting on the head is no loss.
           await flush();
           if (!await waitUntil(decision.until, ctx.signal)) return;
+          // Erased while it waited: cancelled where it stood.
+          step = eraseFirst(step.input, (id) => erased.has(id), new Date(), topics);
+          if (erase(step, record.offset) || step.kind !== "advance") break;
           continue;
         }
         if (decision.kind === "emit") {
@@ -150,12 +209,13 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   const forget = onAbort(signal, () => void loop.stop());
   try {
     await loop.ready;
-    log.info("processing orders", { dwellMs: dwell, topics: [requests, processing] });
+    log.info("processing orders", { dwellMs: dwell, topics: [requests, processing, erasures] });
     await loop.done;
   } finally {
     forget();
     // After a failure too: leave the group and close the producer before a restart.
     await loop.stop();
+    await erased.stop();
   }
 }
 

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Hono } from "hono";
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "jose";
 import { createLogger } from "../../lib/log.ts";
-import { toProblem } from "../app.ts";
+import { toProblem } from "../routes.ts";
 import {
   createAuthenticator,
   createOidcVerifier,

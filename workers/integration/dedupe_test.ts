@@ -1,41 +1,18 @@
 import assert from "node:assert/strict";
-import { ACCESS_ENV } from "../../infra/test_access.ts";
 import { type Config, loadConfig } from "../../lib/config.ts";
-import { createKafkaClient } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import type { OrderRequested } from "../../lib/order.ts";
 import { startGateway } from "../../gateway/server.ts";
-import {
-  produce,
-  readTopic,
-  testBrokers,
-  testClientName,
-  topicEnv,
-  uniqueName,
-  until,
-} from "../../infra/testing.ts";
+import { produce, readTopic, testEnv, until } from "../../infra/testing.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
-import type { Role } from "../role.ts";
+import { startRoles } from "./_roles.ts";
 
 const log = createLogger("dedupe", "error");
 
-/** The two roles on `config`, in this process; `stop()` ends them. */
-function startRoles(config: Config) {
-  const stop = new AbortController();
-  const start = (role: Role, name: string) =>
-    role({
-      config,
-      log: log.child(name),
-      kafka: createKafkaClient(config, log),
-      signal: stop.signal,
-    });
-  const roles = [start(runProcessing, "processing"), start(runNotification, "notification")];
-  return async () => {
-    stop.abort();
-    await Promise.all(roles);
-  };
-}
+/** The two order roles on `config`, in this process; returns what stops them. */
+const startOrderRoles = (config: Config) =>
+  startRoles(config, log, { processing: runProcessing, notification: runNotification }).stop;
 
 Deno.test({
   name:
@@ -43,18 +20,16 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const brokers = await testBrokers();
-    const config = loadConfig({
-      KAFKA_BROKERS: brokers,
-      KAFKA_CLIENT: testClientName(),
-      ...topicEnv(uniqueName("dedupe")),
-      ...ACCESS_ENV,
-      TOPIC_PARTITIONS: "3",
-      INSTANCE_ID: "dedupe",
-      STAGE_DWELL_MS: "0",
-      OUTBOX_DIR: await Deno.makeTempDir(),
-      PORT: "0",
-    });
+    const config = loadConfig(
+      await testEnv("dedupe", {
+        TOPIC_PARTITIONS: "3",
+        INSTANCE_ID: "dedupe",
+        STAGE_DWELL_MS: "0",
+        OUTBOX_DIR: await Deno.makeTempDir(),
+        PORT: "0",
+      }),
+    );
+    const brokers = config.KAFKA_BROKERS.join(",");
     const gateways: Awaited<ReturnType<typeof startGateway>>[] = [];
     let stopRoles = () => Promise.resolve();
     try {
@@ -62,7 +37,7 @@ Deno.test({
       gateways.push(one);
       const two = await startGateway(config, log);
       gateways.push(two);
-      stopRoles = startRoles(config);
+      stopRoles = startOrderRoles(config);
       const body = JSON.stringify({ name: "Churrasco", price: 6990, email: "a@b.cl" });
       const post = (url: string) =>
         fetch(`${url}/orders`, {
@@ -81,7 +56,7 @@ Deno.test({
       // The processing role restarts (its memory is gone), then a copy of the request arrives,
       // as a gateway retry after a 503 whose first write had gone through would write it.
       await stopRoles();
-      stopRoles = startRoles(config);
+      stopRoles = startOrderRoles(config);
       const copy: OrderRequested = {
         v: 1,
         type: "OrderRequested",

@@ -1,58 +1,38 @@
 import assert from "node:assert/strict";
-import { ACCESS_ENV } from "../../infra/test_access.ts";
 import { type Config, loadConfig } from "../../lib/config.ts";
-import { createKafkaClient } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import { ORDER_STATES } from "../../lib/order.ts";
 import { startGateway } from "../../gateway/server.ts";
-import {
-  produce,
-  readTopic,
-  testBrokers,
-  testClientName,
-  topicEnv,
-  uniqueName,
-  until,
-} from "../../infra/testing.ts";
+import { produce, readTopic, testEnv, until } from "../../infra/testing.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
-import type { Role } from "../role.ts";
+import { startRoles } from "./_roles.ts";
 import { startSmtp } from "../../infra/smtp.ts";
 
 const log = createLogger("e2e", "error");
 
 async function orderPipeline(overrides: Record<string, string>) {
-  const brokers = await testBrokers();
-  const prefix = uniqueName("orders");
-  const config: Config = loadConfig({
-    KAFKA_BROKERS: brokers,
-    KAFKA_CLIENT: testClientName(),
-    ...topicEnv(prefix),
-    ...ACCESS_ENV,
-    TOPIC_PARTITIONS: "3",
-    INSTANCE_ID: "e2e",
-    PORT: "0",
-    // 50 orders at once from 127.0.0.1: a pipeline test, not a rate test (rate_limit_test.ts).
-    ORDER_RATE_PER_S: "0",
-    ...overrides,
-  });
+  const config: Config = loadConfig(
+    await testEnv("orders", {
+      TOPIC_PARTITIONS: "3",
+      INSTANCE_ID: "e2e",
+      PORT: "0",
+      // 50 orders at once from 127.0.0.1: a pipeline test, not a rate test (rate_limit_test.ts).
+      ORDER_RATE_PER_S: "0",
+      ...overrides,
+    }),
+  );
   const gateway = await startGateway(config, log);
-  const stop = new AbortController();
-  const start = (role: Role, name: string) =>
-    role({
-      config,
-      log: log.child(name),
-      kafka: createKafkaClient(config, log),
-      signal: stop.signal,
-    });
-  const roles = [start(runProcessing, "processing"), start(runNotification, "notification")];
+  const roles = startRoles(config, log, {
+    processing: runProcessing,
+    notification: runNotification,
+  });
   return {
     config,
-    brokers,
+    brokers: config.KAFKA_BROKERS.join(","),
     url: gateway.url,
     async stop() {
-      stop.abort();
-      await Promise.all(roles);
+      await roles.stop();
       await gateway.stop();
     },
   };

@@ -12,18 +12,10 @@ import { classifyPurchase } from "../../lib/purchase.ts";
 import { type PurchaseMailed, purchaseMessageId } from "../../lib/purchase_mail.ts";
 import { generatePurchases, readWords } from "../../datasets/purchases.ts";
 import { startSmtp } from "../../infra/smtp.ts";
-import {
-  produce,
-  readTopic,
-  testBrokers,
-  testClientName,
-  topicEnv,
-  uniqueName,
-  until,
-} from "../../infra/testing.ts";
+import { produce, readTopic, testEnv, until } from "../../infra/testing.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runAnalytics } from "../purchase_analytics.ts";
-import type { Role } from "../role.ts";
+import { startRoles } from "./_roles.ts";
 
 Deno.test({
   name:
@@ -31,20 +23,19 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const brokers = await testBrokers();
     const smtp = await startSmtp();
     smtp.refuseRecipients(/^nadie/);
-    const config = loadConfig({
-      KAFKA_BROKERS: brokers,
-      KAFKA_CLIENT: testClientName(),
-      KAFKA_SESSION_TIMEOUT_MS: "10000",
-      ...topicEnv(uniqueName("purchase-mail")),
-      TOPIC_PARTITIONS: "3",
-      INSTANCE_ID: "purchase-mail",
-      SMTP_URL: smtp.url,
-      MAIL_RETRY_MAX_DELAY_MS: "1000",
-      PURCHASE_CONSOLE: "off",
-    });
+    const config = loadConfig(
+      await testEnv("purchase-mail", {
+        KAFKA_SESSION_TIMEOUT_MS: "10000",
+        TOPIC_PARTITIONS: "3",
+        INSTANCE_ID: "purchase-mail",
+        SMTP_URL: smtp.url,
+        MAIL_RETRY_MAX_DELAY_MS: "1000",
+        PURCHASE_CONSOLE: "off",
+      }),
+    );
+    const brokers = config.KAFKA_BROKERS.join(",");
     const log = createLogger("test", "error");
     const setup = createKafkaClient(config, log);
     await setup.ensureTopics(
@@ -52,18 +43,10 @@ Deno.test({
       { timeoutMs: 60_000 },
     );
     await setup.close();
-    const stop = new AbortController();
-    const start = (role: Role, name: string) =>
-      role({
-        config,
-        log: log.child(name),
-        kafka: createKafkaClient(config, log),
-        signal: stop.signal,
-      });
-    const roles = [
-      start(runAnalytics, "purchase-analytics"),
-      start(runNotification, "notification"),
-    ];
+    const roles = startRoles(config, log, {
+      "purchase-analytics": runAnalytics,
+      notification: runNotification,
+    });
     try {
       const events = generatePurchases(await readWords(), {
         count: 120,
@@ -144,8 +127,7 @@ Deno.test({
         assert.deepEqual(mails[0]!.to, [p.email]);
       }
     } finally {
-      stop.abort();
-      await Promise.all(roles);
+      await roles.stop();
       await smtp.close();
     }
   },

@@ -1,32 +1,18 @@
 import assert from "node:assert/strict";
 import { type Config, loadConfig } from "../../lib/config.ts";
-import { createKafkaClient } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import { startGateway } from "../../gateway/server.ts";
-import { ACCESS_ENV, STAFF_HEADERS } from "../../infra/test_access.ts";
-import { testBrokers, testClientName, topicEnv, uniqueName, until } from "../../infra/testing.ts";
+import { STAFF_HEADERS } from "../../infra/test_access.ts";
+import { testEnv, until } from "../../infra/testing.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
-import type { Role } from "../role.ts";
+import { startRoles } from "./_roles.ts";
 
 const quiet = createLogger("status-store", "error");
 
-/** The two roles on `config`, in this process; `stop()` ends them. */
-function startRoles(config: Config) {
-  const stop = new AbortController();
-  const start = (role: Role, name: string) =>
-    role({
-      config,
-      log: quiet.child(name),
-      kafka: createKafkaClient(config, quiet),
-      signal: stop.signal,
-    });
-  const roles = [start(runProcessing, "processing"), start(runNotification, "notification")];
-  return async () => {
-    stop.abort();
-    await Promise.all(roles);
-  };
-}
+/** The two order roles on `config`, in this process; returns what stops them. */
+const startOrderRoles = (config: Config) =>
+  startRoles(config, quiet, { processing: runProcessing, notification: runNotification }).stop;
 
 const body = (i: number) =>
   JSON.stringify({ name: `Pedido ${i}`, price: 1000 + i, email: `c${i}@example.cl` });
@@ -65,13 +51,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const brokers = await testBrokers();
     const dir = await Deno.makeTempDir({ prefix: "status-store-" });
-    const base = {
-      ...ACCESS_ENV,
-      KAFKA_BROKERS: brokers,
-      KAFKA_CLIENT: testClientName(),
-      ...topicEnv(uniqueName("status")),
+    const base = await testEnv("status", {
       TOPIC_PARTITIONS: "3",
       INSTANCE_ID: "status",
       STAGE_DWELL_MS: "0",
@@ -79,7 +60,7 @@ Deno.test({
       ORDER_RATE_PER_S: "0",
       OUTBOX_DIR: await Deno.makeTempDir(),
       PORT: "0",
-    };
+    });
     const storeA = `${dir}/a/order-store.sqlite`;
     const configA = loadConfig({ ...base, ORDER_STORE_PATH: storeA });
     const configB = loadConfig({ ...base, ORDER_STORE_PATH: `${dir}/b/order-store.sqlite` });
@@ -98,7 +79,7 @@ Deno.test({
     };
     try {
       let a = await start(configA);
-      stopRoles = startRoles(configA);
+      stopRoles = startOrderRoles(configA);
       const first: string[] = [];
       for (let i = 0; i < 20; i++) first.push(await place(a.url, i));
       await finished(a.url, first);
@@ -108,7 +89,7 @@ Deno.test({
 
       // While A is down, another instance (its own, new store) takes five more orders.
       const b = await start(configB);
-      stopRoles = startRoles(configA);
+      stopRoles = startOrderRoles(configA);
       const later: string[] = [];
       for (let i = 20; i < 25; i++) later.push(await place(b.url, i));
       await finished(b.url, [...first, ...later]);
@@ -150,6 +131,38 @@ Deno.test({
       assert.deepEqual(await status(a.url, first[0]!), { code: 200, state: "finalizado" });
       assert.deepEqual(await status(a.url, later.at(-1)!), { code: 200, state: "finalizado" });
       assert.equal((await status(a.url, "no-such-order")).code, 404);
+
+      // Erasure through the gateway: A forgets at once; B learns it from the status topic (the
+      // marker processing writes); a rebuilt store never brings the order back.
+      stopRoles = startOrderRoles(configA);
+      const b2 = await start(configB);
+      const erased = first[1]!;
+      const anonymous = await fetch(`${a.url}/orders/${erased}`, { method: "DELETE" });
+      assert.equal(anonymous.status, 401, "an anonymous caller erases nothing");
+      await anonymous.body?.cancel();
+      const del = await fetch(`${a.url}/orders/${erased}`, {
+        method: "DELETE",
+        headers: STAFF_HEADERS,
+      });
+      assert.equal(del.status, 202);
+      await del.body?.cancel();
+      assert.equal((await status(a.url, erased)).code, 404);
+      await until(
+        `order ${erased} erased at the other gateway`,
+        async () => (await status(b2.url, erased)).code === 404 ? true : undefined,
+      );
+      assert.deepEqual(await status(b2.url, first[0]!), { code: 200, state: "finalizado" });
+      await stop(a);
+      for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(storeA + suffix).catch(() => {});
+      lines.length = 0;
+      a = await start(configA);
+      const recaught = lines.find((l) => l.includes("order store caught up"));
+      assert.ok(
+        recaught !== undefined && JSON.parse(recaught).orders === 24,
+        recaught ?? "no line",
+      );
+      assert.equal((await status(a.url, erased)).code, 404, "not brought back by a rebuild");
+      assert.deepEqual(await status(a.url, first[0]!), { code: 200, state: "finalizado" });
     } finally {
       await stopRoles();
       for (const g of running) await g.stop().catch(() => {});

@@ -3,25 +3,15 @@
  * the roles still carry a `traceparent` on every record, so one order is one trace id everywhere.
  * `observability_test.ts` runs the same path with Deno's tracer on and checks the spans.
  */
-import { ACCESS_ENV } from "../../infra/test_access.ts";
 import assert from "node:assert/strict";
 import { type Config, loadConfig } from "../../lib/config.ts";
-import { createKafkaClient } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import { parseTraceparent, traceIdOf } from "../../lib/tracing.ts";
 import { startGateway } from "../../gateway/server.ts";
-import {
-  readTopic,
-  testBrokers,
-  testClientName,
-  topicEnv,
-  type TopicRecord,
-  uniqueName,
-  until,
-} from "../../infra/testing.ts";
+import { readTopic, testEnv, type TopicRecord, until } from "../../infra/testing.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
-import type { Role } from "../role.ts";
+import { startRoles } from "./_roles.ts";
 import { startSmtp } from "../../infra/smtp.ts";
 
 const log = createLogger("trace", "error");
@@ -38,23 +28,21 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const smtp = await startSmtp();
-    const brokers = await testBrokers();
-    const config: Config = loadConfig({
-      KAFKA_BROKERS: brokers,
-      KAFKA_CLIENT: testClientName(),
-      ...topicEnv(uniqueName("trace")),
-      ...ACCESS_ENV,
-      TOPIC_PARTITIONS: "2",
-      INSTANCE_ID: "trace",
-      PORT: "0",
-      STAGE_DWELL_MS: "0",
-      SMTP_URL: smtp.url,
-    });
+    const config: Config = loadConfig(
+      await testEnv("trace", {
+        TOPIC_PARTITIONS: "2",
+        INSTANCE_ID: "trace",
+        PORT: "0",
+        STAGE_DWELL_MS: "0",
+        SMTP_URL: smtp.url,
+      }),
+    );
+    const brokers = config.KAFKA_BROKERS.join(",");
     const gateway = await startGateway(config, log);
-    const stop = new AbortController();
-    const start = (role: Role) =>
-      role({ config, log, kafka: createKafkaClient(config, log), signal: stop.signal });
-    const roles = [start(runProcessing), start(runNotification)];
+    const roles = startRoles(config, log, {
+      processing: runProcessing,
+      notification: runNotification,
+    });
     try {
       // One mail of the first order is refused once: its retry record must carry the trace too.
       smtp.failNext(1);
@@ -97,8 +85,7 @@ Deno.test({
       const retried = orders.find((o) => o.id === retries[0]!.key)!;
       assert.equal(traceIdOf(retries[0]!.headers.traceparent), retried.traceId);
     } finally {
-      stop.abort();
-      await Promise.all(roles);
+      await roles.stop();
       await gateway.stop();
       await smtp.close();
     }

@@ -4,20 +4,19 @@
  * Screenshots of each page go to `.cache/screenshots/`; with `UPDATE_SCREENSHOTS=1` the README's
  * copies in `docs/screenshots/` are rewritten too.
  */
-import { ACCESS_ENV, STAFF_HEADERS, TEST_STAFF_TOKEN } from "../../infra/test_access.ts";
+import { STAFF_HEADERS, TEST_STAFF_TOKEN } from "../../infra/test_access.ts";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { generatePurchases, readWords } from "../../datasets/purchases.ts";
 import { startGateway } from "../../gateway/server.ts";
 import { findChromium, launchBrowser, SCREENSHOT_DIR } from "../../infra/browser.ts";
-import { testBrokers, testClientName, topicEnv, uniqueName } from "../../infra/testing.ts";
+import { testEnv } from "../../infra/testing.ts";
 import { type Config, loadConfig } from "../../lib/config.ts";
-import { createKafkaClient } from "../../lib/kafka/mod.ts";
 import { createLogger } from "../../lib/log.ts";
 import { run as runNotification } from "../notification.ts";
 import { run as runProcessing } from "../processing.ts";
 import { run as runAnalytics } from "../purchase_analytics.ts";
-import type { Role } from "../role.ts";
+import { startRoles } from "./_roles.ts";
 
 const DOCS_SCREENSHOTS = new URL("../../docs/screenshots/", import.meta.url).pathname;
 const say = (line: string) => console.error(`[browser test] ${line}`);
@@ -56,43 +55,31 @@ async function waitFor<T>(
 }
 
 async function startSystem() {
-  const brokers = await testBrokers();
-  const config: Config = loadConfig({
-    KAFKA_BROKERS: brokers,
-    KAFKA_CLIENT: testClientName(),
-    ...topicEnv(uniqueName("web")),
-    ...ACCESS_ENV,
-    TOPIC_PARTITIONS: "2",
-    INSTANCE_ID: "web",
-    PORT: "0",
-    STAGE_DWELL_MS: "300",
-    OUTBOX_DIR: await Deno.makeTempDir({ prefix: "despacho-web-outbox-" }),
-    ANALYTICS_WINDOW_MS: "1000",
-    ANALYTICS_LATENESS_MS: "0",
-    ANALYTICS_IDLE_MS: "300",
-    PURCHASE_CONSOLE: "off",
-    LOG_LEVEL: "error",
-  });
+  const config: Config = loadConfig(
+    await testEnv("web", {
+      TOPIC_PARTITIONS: "2",
+      INSTANCE_ID: "web",
+      PORT: "0",
+      STAGE_DWELL_MS: "300",
+      OUTBOX_DIR: await Deno.makeTempDir({ prefix: "despacho-web-outbox-" }),
+      ANALYTICS_WINDOW_MS: "1000",
+      ANALYTICS_LATENESS_MS: "0",
+      ANALYTICS_IDLE_MS: "300",
+      PURCHASE_CONSOLE: "off",
+      LOG_LEVEL: "error",
+    }),
+  );
   say("starting the gateway and the three roles");
   const gateway = await startGateway(config, log);
-  const stop = new AbortController();
-  const start = (role: Role, name: string) =>
-    role({
-      config,
-      log: log.child(name),
-      kafka: createKafkaClient(config, log),
-      signal: stop.signal,
-    });
-  const roles = [
-    start(runProcessing, "processing"),
-    start(runNotification, "notification"),
-    start(runAnalytics, "purchase-analytics"),
-  ];
+  const roles = startRoles(config, log, {
+    processing: runProcessing,
+    notification: runNotification,
+    "purchase-analytics": runAnalytics,
+  });
   return {
     url: gateway.url,
     async stop() {
-      stop.abort();
-      await Promise.allSettled(roles);
+      await roles.stop().catch(() => {});
       await gateway.stop();
       await Deno.remove(config.OUTBOX_DIR, { recursive: true }).catch(() => {});
     },

@@ -1,18 +1,15 @@
 import assert from "node:assert/strict";
-import { OPEN_GUARDS } from "../infra/test_access.ts";
 import { Admission } from "./admission.ts";
-import type { Hono } from "hono";
 import { createLogger } from "../lib/log.ts";
 import type { OrderState } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
-import { createApp } from "./app.ts";
-import { createOrderListRoutes } from "./order_list.ts";
+import { orderApp } from "../infra/test_gateway.ts";
 
 const order = { name: "Pizza", price: 12990, email: "a@b.cl" };
 
 function setup() {
   const view = new OrderView();
-  const app = createApp({
+  const app = orderApp({
     config: { TOPIC_ORDER_REQUESTS: "order_requests", MAX_BODY_BYTES: 1024 },
     admission: new Admission(
       { ready: () => true, publish: () => Promise.resolve() },
@@ -20,7 +17,6 @@ function setup() {
     ),
     view,
     log: createLogger("test", "error", () => {}),
-    mount: [["/orders", createOrderListRoutes(view, OPEN_GUARDS.staff)] as [string, Hono]],
   });
   return { app, view };
 }

@@ -6,7 +6,7 @@ import type { OrderTransition } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
 import { OrderStore } from "../lib/order_store.ts";
 import { Admission } from "./admission.ts";
-import { createApp } from "./app.ts";
+import { orderApp } from "../infra/test_gateway.ts";
 import { Drain } from "./drain.ts";
 import type { Publisher } from "./publisher.ts";
 
@@ -50,7 +50,7 @@ function setup(behaviour: "ok" | "down" | "slow" = "ok") {
   const view = new OrderView();
   let n = 0;
   const admission = new Admission(publisher, { maxPending: 100, ackTimeoutMs: 50 });
-  const app = createApp({ config, admission, view, log: quiet, newId: () => `order-${++n}` });
+  const app = orderApp({ config, admission, view, log: quiet, newId: () => `order-${++n}` });
   return { app, view, sent };
 }
 
@@ -260,7 +260,7 @@ Deno.test("POST /orders honours an Idempotency-Key for ORDER_DEDUPE_WINDOW_MS, t
   const { publisher, sent } = recordingPublisher();
   const admission = new Admission(publisher, { maxPending: 100, ackTimeoutMs: 50 });
   let t = 0;
-  const app = createApp({
+  const app = orderApp({
     config: { ...config, ORDER_DEDUPE_WINDOW_MS: 60_000 },
     admission,
     view: new OrderView(),
@@ -295,7 +295,7 @@ Deno.test("POST /orders answers 503 with Retry-After when Kafka is down or slow,
 Deno.test("POST /orders answers 429 with Retry-After, before reading the body, while MAX_PENDING_PUBLISHES writes wait for Kafka", async () => {
   const { publisher, writes } = heldPublisher();
   const admission = new Admission(publisher, { maxPending: 2, ackTimeoutMs: 10_000 });
-  const app = createApp({ config, admission, view: new OrderView(), log: quiet });
+  const app = orderApp({ config, admission, view: new OrderView(), log: quiet });
   const waiting = [
     app.request(post(JSON.stringify(good))),
     app.request(post(JSON.stringify(good))),
@@ -339,7 +339,7 @@ Deno.test("a draining gateway finishes the requests in flight and answers new on
   const { publisher, writes } = heldPublisher();
   const admission = new Admission(publisher, { maxPending: 10, ackTimeoutMs: 10_000 });
   const drain = new Drain();
-  const app = createApp({ config, admission, view: new OrderView(), log: quiet, drain });
+  const app = orderApp({ config, admission, view: new OrderView(), log: quiet, drain });
   const inFlight = app.request(post(JSON.stringify(good)));
   await until(() => writes.length === 1);
   let stopped: boolean | undefined;
@@ -366,7 +366,7 @@ Deno.test("Drain.drain() gives up after its timeout when a request does not fini
   const { publisher } = heldPublisher();
   const admission = new Admission(publisher, { maxPending: 10, ackTimeoutMs: 10_000 });
   const drain = new Drain();
-  const app = createApp({ config, admission, view: new OrderView(), log: quiet, drain });
+  const app = orderApp({ config, admission, view: new OrderView(), log: quiet, drain });
   const stuck = app.request(post(JSON.stringify(good)));
   await until(() => drain.inFlight === 1 && admission.pending === 1);
   assert.equal(await drain.drain(20, () => admission.idle()), false);
@@ -429,7 +429,7 @@ Deno.test("GET /readyz says 503 until the order store is caught up; the store an
   const admission = new Admission(publisher, { maxPending: 100, ackTimeoutMs: 50 });
   const store = new OrderStore(":memory:", { topic: "order_status" });
   let caughtUp = false;
-  const app = createApp({ config, admission, view: store, log: quiet, viewReady: () => caughtUp });
+  const app = orderApp({ config, admission, view: store, log: quiet, viewReady: () => caughtUp });
   try {
     const before = await app.request("/readyz");
     assert.equal(before.status, 503);

@@ -21,7 +21,9 @@ const MAX_WINDOWS = 360;
  * What the view takes of an analytics record (`PurchaseAnalyticsRecordSchema`, lib/purchase.ts):
  * everything but the record's own `report`, which it derives again from merged statistics.
  */
-export type AnalyticsInput = Omit<PurchaseWindow, "report"> | Omit<PurchaseTotals, "report">;
+export type PurchaseAnalyticsViewInput =
+  | Omit<PurchaseWindow, "report">
+  | Omit<PurchaseTotals, "report">;
 
 /** A window merged across partitions. */
 export interface MergedWindow extends PurchaseReport {
@@ -32,13 +34,13 @@ export interface MergedWindow extends PurchaseReport {
 }
 
 /** Windows and totals, merged across partitions; bounded to the latest {@linkcode MAX_WINDOWS}. */
-export class AnalyticsView {
+export class PurchaseAnalyticsView {
   #windows = new Map<string, { end: string; parts: Map<number, PurchaseStats> }>();
   #totals = new Map<number, { stats: PurchaseStats; late: number; invalid: number }>();
   #listeners = new Set<(w: MergedWindow) => void>();
 
   /** Applies one analytics record; a repeat of a (window, partition) replaces the earlier one. */
-  apply(record: AnalyticsInput): void {
+  apply(record: PurchaseAnalyticsViewInput): void {
     if (record.type === "PurchaseTotals") {
       this.#totals.set(record.partition, {
         stats: record.stats,
@@ -100,7 +102,10 @@ export class AnalyticsView {
  * @param view The merged analytics.
  * @param staff The staff audience's guard.
  */
-export function createAnalyticsRoutes(view: AnalyticsView, staff: MiddlewareHandler): Hono {
+export function createPurchaseAnalyticsRoutes(
+  view: PurchaseAnalyticsView,
+  staff: MiddlewareHandler,
+): Hono {
   const app = new Hono();
   app.get("/purchases", staff, (c) => {
     const limit = Math.min(360, Math.max(1, Number(c.req.query("limit") ?? 20) || 20));
