@@ -11,7 +11,7 @@
  * takes over a partition calls {@linkcode ErasedOrders.caughtUpNow} first, so every erasure
  * requested before that moment is known before it decides anything on the partition.
  */
-import type { KafkaClient, Reader } from "./kafka/client.ts";
+import type { KafkaClient, Reader } from "./kafka/interfaces.ts";
 import type { InRecord } from "./kafka/records.ts";
 import type { Logger } from "./log.ts";
 import { OrderErasureRequestedSchema } from "./order.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ErasedOrders, type ErasuresClient } from "./erasures.ts";
-import type { PartitionEnds, ReaderOptions } from "./kafka/client.ts";
+import type { PartitionEnds, ReaderOptions } from "./kafka/interfaces.ts";
 import type { InRecord } from "./kafka/records.ts";
 import { createLogger } from "./log.ts";
 import { erasureRequestRecord } from "./order.ts";
