@@ -37,7 +37,8 @@ export * from "./topics.ts";
 export function createKafkaClient(
   config:
     & Pick<Config, "KAFKA_BROKERS" | "KAFKA_CLIENT_ID" | "KAFKA_CLIENT" | "STARTUP_TIMEOUT_MS">
-    & Partial<KafkaSecurityConfig>,
+    & Partial<KafkaSecurityConfig>
+    & Partial<Pick<Config, "KAFKA_ACK_TIMEOUT_MS">>,
   log: Logger,
 ): KafkaClient {
   const options = {
@@ -46,6 +47,10 @@ export function createKafkaClient(
     log,
     startupTimeoutMs: config.STARTUP_TIMEOUT_MS,
     security: kafkaSecurity(config),
+    // A send outlasts a crashed leader for as long as the gateway waits for its acknowledgement.
+    ...(config.KAFKA_ACK_TIMEOUT_MS === undefined
+      ? {}
+      : { sendRetryMs: config.KAFKA_ACK_TIMEOUT_MS }),
   };
   switch (config.KAFKA_CLIENT) {
     case "kafkajs":

@@ -33,7 +33,7 @@ export function createKafkajsClient(options: AdapterOptions): KafkaClient {
     ...kafkajsAdmin(kafka),
     readRange: (topic, partition, from, to, onRecords, signal) =>
       kafkajsRange(kafka, { topic, partition, from, to }, onRecords, startupTimeoutMs, signal),
-    producer: () => kafkajsProducer(kafka),
+    producer: () => kafkajsProducer(kafka, options.sendRetryMs),
     reader: (o) => kafkajsReader(kafka, o, klog),
     runTransactional: (o) => kafkajsTransactional(kafka, o, startupTimeoutMs),
     classify,

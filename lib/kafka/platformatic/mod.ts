@@ -50,7 +50,7 @@ export function createPlatformaticClient(options: AdapterOptions): KafkaClient {
         startupTimeoutMs,
         signal,
       ),
-    producer: () => idempotentProducer(base),
+    producer: () => idempotentProducer(base, options.sendRetryMs),
     reader: (o) => platformaticReader(base, o, log),
     runTransactional: (o) => platformaticTransactional(base, o, startupTimeoutMs, adminOf),
     classify,

@@ -4,23 +4,26 @@ import type { KafkaProducer } from "../interfaces.ts";
 import { chunkRecords } from "../records.ts";
 import { toMessages } from "./messages.ts";
 import type { Base } from "./options.ts";
+import { SEND_RETRY_DELAY_MS, sendRetries } from "../adapter.ts";
 
 /**
  * An idempotent producer that waits for every in-sync replica (acks=all).
  *
  * @param base Client id, brokers, TLS and SASL.
+ * @param sendRetryMs How long a send keeps retrying (`AdapterOptions.sendRetryMs`).
  * @returns The producer; it connects on first use.
  */
-export function idempotentProducer(base: Base): KafkaProducer {
+export function idempotentProducer(base: Base, sendRetryMs?: number): KafkaProducer {
   const producer = new Producer({
     ...base,
     idempotent: true,
     serializers: stringSerializers,
     // Keys go to the partition the Java client and kafkajs choose: every process agrees.
     partitioner: compatibilityPartitioner,
-    // Bounded: the gateway answers 503 within its ack timeout rather than block for an outage.
-    retries: 5,
-    retryDelay: 200,
+    // Long enough to outlast a crashed leader (idempotent: a retried batch is never written
+    // twice), bounded so an outage fails the send rather than block it.
+    retries: sendRetries(sendRetryMs),
+    retryDelay: SEND_RETRY_DELAY_MS,
     timeout: 10_000,
   });
   return {
