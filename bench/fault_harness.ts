@@ -213,6 +213,7 @@ export async function census(
   ids: ReadonlySet<string>,
   timeoutMs: number,
 ): Promise<Census> {
+  // Long on purpose: one read of the order topics and the counts taken from it.
   const kafka = createKafkaClient(
     loadConfig({
       KAFKA_BROKERS: system.brokers,

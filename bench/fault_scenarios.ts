@@ -191,6 +191,7 @@ export async function brokerKill(ctx: FaultContext): Promise<FaultResult> {
 
 /** SIGKILL of processing, notification and purchase-analytics under load, each restarted. */
 export async function workerKills(ctx: FaultContext): Promise<FaultResult> {
+  // Long on purpose: the scenario's timeline step by step, as docs/testing.md tells it.
   const smtp = await startSmtp();
   const system = new FaultSystem("kills", ctx.brokers, ctx.client, {
     SMTP_URL: smtp.url,
@@ -353,6 +354,7 @@ export async function analyticsChecks(
   system: FaultSystem,
   events: readonly ReturnType<typeof generatePurchases>[number][],
 ): Promise<Check[]> {
+  // Long on purpose: one pass over the analytics topics, then the checks on what it read.
   const purchases = events.filter((e) => classifyPurchase(e) !== "visit");
   const kafka = kafkaOf(ctx);
   const decoder = new TextDecoder();
@@ -503,6 +505,7 @@ export async function rebalance(ctx: FaultContext): Promise<FaultResult> {
  * is failed at once.
  */
 export async function smtpOutage(ctx: FaultContext): Promise<FaultResult> {
+  // Long on purpose: the scenario's timeline step by step, as docs/testing.md tells it.
   const smtp = await startSmtp();
   smtp.refuseRecipients(/^nadie/);
   const outageMs = ctx.quick ? 20_000 : 300_000;

@@ -33,6 +33,7 @@ export interface PurchaseBenchOptions {
 
 /** Measures; see the module doc. */
 export async function benchPurchases(options: PurchaseBenchOptions, say: (line: string) => void) {
+  // Long on purpose: a bench run as a script: topics, backlog, each role timed, the report.
   const total = options.events ?? 100_000;
   const partitions = options.partitions ?? 5;
   const prefix = `bench-purchases-${Date.now().toString(36)}`;

@@ -126,6 +126,7 @@ function costCells(costs: readonly Costs[]): string[] {
 }
 
 function clientReport(runs: readonly RunResult[]): string[] {
+  // Long on purpose: the report's sections in the order they print, each a few lines of its own.
   const scenarios = byScenario(runs);
   const lines: string[] = [];
   for (const rows of [100, 1000]) {

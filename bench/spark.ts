@@ -127,6 +127,7 @@ export async function benchSpark(
   options: SparkBenchOptions,
   say: (line: string) => void = console.error,
 ): Promise<SparkComparison> {
+  // Long on purpose: the bench as a script: install, one backlog, each engine in turn, the report.
   const engines = options.engines ?? ENGINES;
   const config = loadConfig({});
   const windowMs = options.windowMs ?? config.ANALYTICS_WINDOW_MS;
@@ -226,6 +227,7 @@ async function measure(
   ctx: MeasureContext,
   say: (line: string) => void,
 ): Promise<EngineResult> {
+  // Long on purpose: one engine measured as a timeline (backlog, start, drain, samples, stop).
   const { kafka, producer, backlog } = ctx;
   const prefix = `bench-spark-${engine}-${Date.now().toString(36)}`;
   const topics: Topics = {

@@ -117,6 +117,7 @@ export async function startSpark(
   ctx: EngineSettings,
   say: (line: string) => void,
 ): Promise<Running> {
+  // Long on purpose: a child's life (spawn, output, ready, stop) on shared state.
   const dir = `${ROOT}.cache/spark-bench/${prefix}`;
   await Deno.mkdir(dir, { recursive: true });
   const log = await Deno.open(`${dir}/spark.log`, { create: true, append: true });

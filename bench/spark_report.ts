@@ -240,6 +240,7 @@ export interface EngineRuns {
  * @returns Markdown lines.
  */
 export function formatComparison(engines: readonly EngineRuns[]): string[] {
+  // Long on purpose: one Markdown table, a row per figure.
   const first = engines[0]?.runs[0];
   if (first === undefined) return [];
   const n = (v: number, digits = 0) =>

@@ -199,6 +199,7 @@ export function startupTimeoutMs(): number {
  * the cluster does not answer within `timeoutMs` (the last log lines are in the message).
  */
 export async function startKafka(options: KafkaOptions): Promise<RunningKafka> {
+  // Long on purpose: a cluster start in order: jars, layout, certificates, nodes, wait.
   const say = options.say ?? console.error;
   const count = options.nodes ?? 1;
   if (!Number.isInteger(count) || count < 1 || count > 9) {

@@ -53,6 +53,7 @@ export async function makeSecureMaterial(
   dir: string,
   say: (line: string) => void,
 ): Promise<SecureMaterial> {
+  // Long on purpose: the openssl and keytool steps in the order each depends on the one before.
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const file = (name: string) => `${dir}/${name}`;
   const stored = file("passwords.json");

@@ -149,6 +149,7 @@ export interface TestSmtp {
  * @param options TLS and login. @default plain, no login
  */
 export async function startSmtp(options: SmtpServerOptions = {}): Promise<TestSmtp> {
+  // Long on purpose: its handlers share the test's controls (outage, refusals, logins).
   const certificates = options.tls === undefined ? null : await makeTestCertificates();
   const logins: LoginAttempt[] = [];
   const mails: ReceivedMail[] = [];
