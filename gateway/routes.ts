@@ -11,7 +11,7 @@ import type { Config } from "../lib/config.ts";
 import { DespachoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { OrderReadModel } from "../lib/order_view.ts";
-import { HttpProblem } from "../lib/problem.ts";
+import { HttpProblem } from "./problem.ts";
 import type { Access } from "./access.ts";
 import type { Admission } from "./admission.ts";
 import { createPurchaseAnalyticsRoutes, type PurchaseAnalyticsView } from "./purchase_analytics.ts";
