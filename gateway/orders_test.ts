@@ -4,7 +4,7 @@ import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import type { OrderTransition } from "../lib/order.ts";
 import { OrderView } from "../lib/order_view.ts";
-import { OrderStore } from "../lib/order_store.ts";
+import { OrderStore } from "./order_store.ts";
 import { Admission } from "./admission.ts";
 import { orderApp } from "../infra/test_gateway.ts";
 import { Drain } from "./drain.ts";

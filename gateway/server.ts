@@ -8,7 +8,7 @@ import type { Config } from "../lib/config.ts";
 import { createKafkaClient, despachoTopics } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { httpRequests } from "../lib/metrics.ts";
-import { OrderStore } from "../lib/order_store.ts";
+import { OrderStore } from "./order_store.ts";
 import { PurchaseAnalyticsRecordSchema } from "../lib/purchase.ts";
 import { settled, waitFor } from "../lib/wait.ts";
 import { Admission } from "./admission.ts";

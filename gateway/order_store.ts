@@ -9,8 +9,8 @@
  * tests use does.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { ORDER_STATES, type OrderInput, type OrderState } from "./order.ts";
-import { OrderStatusFactSchema, parseStatusKey } from "./order_status.ts";
+import { ORDER_STATES, type OrderInput, type OrderState } from "../lib/order.ts";
+import { OrderStatusFactSchema, parseStatusKey } from "../lib/order_status.ts";
 import {
   type HistoryEntry,
   type NotificationEntry,
@@ -18,7 +18,7 @@ import {
   type OrderEvent,
   type OrderReadModel,
   type OrderStatus,
-} from "./order_view.ts";
+} from "../lib/order_view.ts";
 
 /** Bumped when the tables change: a store of another version is rebuilt from the topic. */
 const SCHEMA_VERSION = "2";
