@@ -18,7 +18,7 @@ import {
   type OrderEvent,
   type OrderReadModel,
   type OrderStatus,
-} from "../lib/order_view.ts";
+} from "./order_view.ts";
 
 /** Bumped when the tables change: a store of another version is rebuilt from the topic. */
 const SCHEMA_VERSION = "2";

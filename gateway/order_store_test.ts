@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { OrderTransition } from "../lib/order.ts";
 import { erasedRecords, mailRecord, stepRecord } from "../lib/order_status.ts";
 import { OrderStore, type StatusRecord } from "./order_store.ts";
-import type { OrderEvent } from "../lib/order_view.ts";
+import type { OrderEvent } from "./order_view.ts";
 
 const TOPIC = "order_status";
 const order = { name: "Pizza", price: 12990, email: "a@b.cl" };

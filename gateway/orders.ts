@@ -20,7 +20,7 @@ import { z } from "zod";
 import type { Config } from "../lib/config.ts";
 import type { Logger } from "../lib/log.ts";
 import { type OrderInput, OrderInputSchema, type OrderRequested } from "../lib/order.ts";
-import type { OrderEvent, OrderReadModel, OrderStatus } from "../lib/order_view.ts";
+import type { OrderEvent, OrderReadModel, OrderStatus } from "./order_view.ts";
 import { fieldErrors, HttpProblem } from "./problem.ts";
 import { kafkaAttributes, startHop, TRACEPARENT } from "../lib/tracing.ts";
 import type { Admission } from "./admission.ts";

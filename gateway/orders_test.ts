@@ -3,7 +3,7 @@ import { DespachoError } from "../lib/errors.ts";
 import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import type { OrderTransition } from "../lib/order.ts";
-import { OrderView } from "../lib/order_view.ts";
+import { OrderView } from "./order_view.ts";
 import { OrderStore } from "./order_store.ts";
 import { Admission } from "./admission.ts";
 import { orderApp } from "../infra/test_gateway.ts";

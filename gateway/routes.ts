@@ -10,7 +10,7 @@ import { Hono } from "hono";
 import type { Config } from "../lib/config.ts";
 import { DespachoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import type { OrderReadModel } from "../lib/order_view.ts";
+import type { OrderReadModel } from "./order_view.ts";
 import { HttpProblem } from "./problem.ts";
 import type { Access } from "./access.ts";
 import type { Admission } from "./admission.ts";
