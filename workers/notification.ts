@@ -62,7 +62,7 @@ import {
   MailRetrySchema,
   type RetryPolicy,
 } from "../lib/mail_delivery.ts";
-import { orderMail, orderMailStep } from "../lib/notification.ts";
+import { orderMail, orderMailStep } from "../lib/order_mail.ts";
 import { OrderProcessingEventSchema, type OrderTransition } from "../lib/order.ts";
 import { mailRecord, mailTombstones } from "../lib/order_status.ts";
 import { PurchaseNotifiedSchema } from "../lib/purchase.ts";
