@@ -73,7 +73,7 @@ import {
   type PurchaseMailRetry,
   PurchaseMailRetrySchema,
 } from "../lib/purchase_mail.ts";
-import { abortableSleep } from "../lib/retry.ts";
+import { abortableSleep } from "../lib/wait.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
 import { createMailer, type Mail, type Mailer } from "./mailer.ts";
 import { instanceId, onAbort, type RoleContext } from "./role.ts";

@@ -61,7 +61,7 @@ import {
   type ProcessingInput,
   TakenOrders,
 } from "../lib/processing.ts";
-import { abortableSleep } from "../lib/retry.ts";
+import { abortableSleep } from "../lib/wait.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
 import { instanceId, onAbort, type RoleContext } from "./role.ts";
 
