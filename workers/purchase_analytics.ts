@@ -23,11 +23,11 @@ import type { InBatch } from "../lib/kafka/mod.ts";
 import { purchaseEvent, type PurchaseNotified, PurchaseSchema } from "../lib/purchase.ts";
 import {
   analysePurchases,
-  type AnalyticsInput,
   type AnalyticsSettings,
   flushIdle,
   isIdle,
   type PartitionAnalytics,
+  type PurchaseBatchEntry,
   resumePartition,
 } from "../lib/purchase_analytics.ts";
 import { restoreCheckpoints, type RestoredCheckpoints } from "../lib/purchase_checkpoint.ts";
@@ -150,7 +150,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     return run;
   };
 
-  const inputsOf = (batch: InBatch): AnalyticsInput[] =>
+  const inputsOf = (batch: InBatch): PurchaseBatchEntry[] =>
     batch.records.map((record) => {
       const parsed = parseOrDeadLetter(record, PurchaseSchema, config.TOPIC_DEAD_LETTER, log);
       // An event without its own time takes its record's (the gateway's, or a shop's producer's).
