@@ -19,7 +19,7 @@ import { createKafkaPublisher } from "./publisher.ts";
 import { type Access, createAccess } from "./access.ts";
 import { createGatewayApp } from "./routes.ts";
 import { startStatusConsumer, type StatusConsumer } from "./status_consumer.ts";
-import { startViewConsumer } from "./view_consumer.ts";
+import { parsedWith, startViewConsumer } from "./view_consumer.ts";
 
 /** A running gateway. */
 export interface RunningGateway {
@@ -88,8 +88,10 @@ export async function startGateway(
     });
     const following = status;
     reader = startViewConsumer(kafka, {
-      [config.TOPIC_PURCHASE_ANALYTICS]: (json) =>
-        apply(PurchaseAnalyticsRecordSchema.safeParse(json), (r) => analytics.apply(r)),
+      [config.TOPIC_PURCHASE_ANALYTICS]: parsedWith(
+        PurchaseAnalyticsRecordSchema,
+        (r) => analytics.apply(r),
+      ),
     }, log);
     const analyticsReader = reader;
     await waitFor(
@@ -261,12 +263,4 @@ export function serveApp(
     // Refused before the app (its middleware counts the rest): no method or route is known.
     onRefused: (status) => httpRequests.labels("unknown", "refused", String(status)).inc(),
   });
-}
-
-function apply<T>(
-  parsed: { success: true; data: T } | { success: false },
-  use: (value: T) => unknown,
-): boolean {
-  if (parsed.success) use(parsed.data);
-  return parsed.success;
 }
