@@ -43,6 +43,7 @@ import {
   type KafkaClient,
   type Outgoing,
   type OutRecord,
+  parseRecordId,
 } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { deadLetters } from "../lib/metrics.ts";
@@ -259,14 +260,10 @@ async function restoreTaken(
     .find((p) => p.partition === where.partition)?.offset ?? "0";
   if (BigInt(from) >= BigInt(committed)) return taken;
   const started = Date.now();
-  const decoder = new TextDecoder();
   await kafka.readRange(where.topic, where.partition, from, committed, (records) => {
     for (const r of records) {
-      try {
-        const id = (JSON.parse(r.value === null ? "" : decoder.decode(r.value)) as { id?: unknown })
-          .id;
-        if (typeof id === "string") taken.take(id, r.timestamp);
-      } catch { /* a record that was dead-lettered */ }
+      const id = parseRecordId(r.value); // null: a record that was dead-lettered
+      if (id !== null) taken.take(id, r.timestamp);
     }
   });
   log.info("rebuilt the orders taken", {
