@@ -64,7 +64,22 @@ import {
 } from "../lib/processing.ts";
 import { abortableSleep } from "../lib/wait.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
-import { instanceId, onAbort, type RoleContext } from "./role.ts";
+import { instanceId, onAbort, type RoleContext, type RoleIdentity } from "./role.ts";
+
+/**
+ * The processing role's consumer group and input topics: new orders, its own due steps, and the
+ * erasures it honours.
+ */
+export function identity(config: RoleContext["config"]): RoleIdentity {
+  return {
+    groupId: `${config.GROUP_ID_PREFIX}-processing`,
+    topics: [
+      config.TOPIC_ORDER_REQUESTS,
+      config.TOPIC_ORDER_PROCESSING,
+      config.TOPIC_ORDER_ERASURES,
+    ],
+  };
+}
 
 /**
  * Runs the processing role until `ctx.signal` aborts.
@@ -78,7 +93,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   const erasures = config.TOPIC_ORDER_ERASURES;
   const topics = { processing, status };
   const dwell = config.STAGE_DWELL_MS;
-  const groupId = `${config.GROUP_ID_PREFIX}-processing`;
+  const { groupId, topics: inputs } = identity(config);
   /** Per partition of `order_requests`: the orders taken, rebuilt from Kafka when first needed. */
   const taken = new Map<number, Promise<TakenOrders>>();
   const takenOf = (partition: number) => {
@@ -110,7 +125,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     transactionalId: `${config.GROUP_ID_PREFIX}-processing-${instanceId(config)}`,
     instanceId: `processing-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-    topics: [requests, processing, erasures],
+    topics: inputs,
     handle: async (batch, ctx) => {
       await erased.settled();
       const seen = batch.topic === requests ? await takenOf(batch.partition) : null;

@@ -39,7 +39,15 @@ import {
 } from "../lib/purchase_analytics.ts";
 import { restoreCheckpoints, type RestoredCheckpoints } from "../lib/purchase_checkpoint.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
-import { instanceId, onAbort, type RoleContext } from "./role.ts";
+import { instanceId, onAbort, type RoleContext, type RoleIdentity } from "./role.ts";
+
+/** The purchase-analytics role's consumer group and input topic: the purchase events. */
+export function identity(config: Config): RoleIdentity {
+  return {
+    groupId: `${config.GROUP_ID_PREFIX}-purchase-analytics`,
+    topics: [config.TOPIC_PURCHASES],
+  };
+}
 
 /**
  * Runs the purchase-analytics role until `ctx.signal` aborts.
@@ -56,7 +64,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     transactionalId: `${settings.groupId}-${instanceId(config)}`,
     instanceId: `purchase-analytics-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-    topics: [config.TOPIC_PURCHASES],
+    topics: identity(config).topics,
     onAssign: (assigned) => partitions.reassign(assigned),
     handle: (batch, ctx) => analyseBatch(role, batch, ctx),
   });
@@ -85,7 +93,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
 /** The pure decision's settings, from the configuration. */
 function analyticsSettings(config: Config): AnalyticsSettings {
   return {
-    groupId: `${config.GROUP_ID_PREFIX}-purchase-analytics`,
+    groupId: identity(config).groupId,
     topics: {
       notifications: config.TOPIC_PURCHASE_NOTIFICATIONS,
       analytics: config.TOPIC_PURCHASE_ANALYTICS,
