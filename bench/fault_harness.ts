@@ -332,7 +332,7 @@ export function orderOfMail(messageId: string | null): string | undefined {
   return ORDER_MAIL.exec(messageId ?? "")?.[1];
 }
 
-/** `orderMessageId`'s shape (lib/notification.ts), read back: the order id before `.state@`. */
+/** `orderMessageId`'s shape (lib/order_mail.ts), read back: the order id before `.state@`. */
 const ORDER_MAIL = new RegExp(`^<([^.@]+)\\.(${ORDER_STATES.join("|")})@`);
 
 /** What the SMTP server accepted for some orders. */

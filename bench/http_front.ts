@@ -18,7 +18,7 @@ const FLAGS = ["--allow-net=127.0.0.1", "--allow-env", "--allow-read"];
 async function serve(server: string): Promise<void> {
   const { loadConfig } = await import("../lib/config.ts");
   const { createLogger } = await import("../lib/log.ts");
-  const { OrderView } = await import("../lib/order_view.ts");
+  const { OrderView } = await import("../gateway/order_view.ts");
   const { Admission } = await import("../gateway/admission.ts");
   const { orderApp } = await import("../infra/test_gateway.ts");
   const { serveApp } = await import("../gateway/server.ts");

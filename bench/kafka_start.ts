@@ -14,7 +14,7 @@
  * with min–max. Writes `bench/results/kafka-start-<time>.json` and prints a Markdown table.
  */
 import { parseArgs } from "node:util";
-import { summarize } from "../lib/stats.ts";
+import { summarize } from "../datasets/stats.ts";
 import { ensureKafkaJars, startKafka } from "../infra/kafka.ts";
 import { procStat } from "../infra/process.ts";
 

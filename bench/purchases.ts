@@ -7,7 +7,7 @@ import { loadConfig } from "../lib/config.ts";
 import { createKafkaClient, type KafkaClientName } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { generatePurchases, readWords } from "../datasets/purchases.ts";
-import { summarize } from "../lib/stats.ts";
+import { summarize } from "../datasets/stats.ts";
 import { classifyPurchase } from "../lib/purchase.ts";
 import { publishAtRate } from "./paced.ts";
 import { waitFor } from "../lib/wait.ts";

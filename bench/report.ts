@@ -10,7 +10,7 @@ import { type Costs, sumCosts } from "./cost.ts";
 import type { Failover } from "./failover.ts";
 import type { benchPurchases } from "./purchases.ts";
 import type { ScenarioResult } from "./scenario.ts";
-import { type Spread, spread } from "../lib/stats.ts";
+import { type Spread, spread } from "../datasets/stats.ts";
 import { formatSparkComparison, type SparkComparison } from "./spark.ts";
 
 /** The purchase-analytics figures of one run. */

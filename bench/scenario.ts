@@ -10,7 +10,7 @@ import { loadConfig } from "../lib/config.ts";
 import { createKafkaClient, type KafkaClientName } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import type { OrderInput } from "../lib/order.ts";
-import { summarize, type Summary } from "../lib/stats.ts";
+import { summarize, type Summary } from "../datasets/stats.ts";
 import { waitFor } from "../lib/wait.ts";
 import { freePort } from "../infra/kafka.ts";
 import { CostMeter, type Costs, type Measured } from "./cost.ts";

@@ -29,7 +29,7 @@ import { loadConfig } from "../lib/config.ts";
 import { createKafkaClient, KAFKA_CLIENTS, type KafkaClientName } from "../lib/kafka/mod.ts";
 import { lagOf } from "../lib/kafka/observe.ts";
 import { createLogger } from "../lib/log.ts";
-import { summarize } from "../lib/stats.ts";
+import { summarize } from "../datasets/stats.ts";
 import {
   FaultSystem,
   liveOutcomes,

@@ -38,7 +38,7 @@ import {
 } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { classifyPurchase, type PurchaseEvent, purchaseMessage } from "../lib/purchase.ts";
-import { summarize } from "../lib/stats.ts";
+import { summarize } from "../datasets/stats.ts";
 import { waitFor } from "../lib/wait.ts";
 import { KAFKA_VERSION, type RunningKafka, startKafka } from "../infra/kafka.ts";
 import {

@@ -4,7 +4,7 @@
  * and the side-by-side table of the report.
  */
 import { classifyPurchase, type PurchaseEvent } from "../lib/purchase.ts";
-import { spread } from "../lib/stats.ts";
+import { spread } from "../datasets/stats.ts";
 
 /** Counts of one tumbling window: what both engines publish per window. */
 export interface WindowCounts {

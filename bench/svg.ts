@@ -2,7 +2,7 @@
  * Plots as standalone SVG, written by hand (no dependency): latency over time, like the seed's
  * figures, and a latency histogram.
  */
-import { histogram } from "../lib/stats.ts";
+import { histogram } from "../datasets/stats.ts";
 
 const W = 720;
 const H = 360;

@@ -15,8 +15,8 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config.ts";
 import { createKafkaClient } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
-import { progress } from "../lib/progress.ts";
-import { openLoopSchedule } from "../lib/stats.ts";
+import { progress } from "./progress.ts";
+import { openLoopSchedule } from "./stats.ts";
 import { generatePurchases, readWords } from "./purchases.ts";
 
 const USAGE =

@@ -3,7 +3,7 @@
  * then (bounded by a concurrency cap), and its latency is measured from that scheduled time.
  */
 import type { OrderInput } from "../lib/order.ts";
-import { openLoopSchedule, summarize, type Summary } from "../lib/stats.ts";
+import { openLoopSchedule, summarize, type Summary } from "./stats.ts";
 
 /** One request's outcome. */
 export interface LoadResult {

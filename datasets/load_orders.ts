@@ -7,7 +7,7 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { progress } from "../lib/progress.ts";
+import { progress } from "./progress.ts";
 import { loadOrders, summarizeLoad } from "./load.ts";
 import { readOrdersCsv } from "./orders.ts";
 

@@ -9,7 +9,7 @@ import { Buffer } from "node:buffer";
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import { loadConfig } from "../lib/config.ts";
 import { createLogger } from "../lib/log.ts";
-import { OrderView } from "../lib/order_view.ts";
+import { OrderView } from "./order_view.ts";
 import { ACCESS_ENV, STAFF_HEADERS, TEST_STAFF_TOKEN } from "../infra/test_access.ts";
 import { accessProblems, createAccess } from "./access.ts";
 import { Admission } from "./admission.ts";

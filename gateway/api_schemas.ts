@@ -9,8 +9,8 @@
  */
 import { z } from "zod";
 import { OrderInputSchema, OrderNotifiedSchema, OrderStateSchema } from "../lib/order.ts";
-import type { HistoryEntry, NotificationEntry, OrderStatus } from "../lib/order_view.ts";
-import type { FieldError, Problem } from "../lib/problem.ts";
+import type { HistoryEntry, NotificationEntry, OrderStatus } from "./order_view.ts";
+import type { FieldError, Problem } from "./problem.ts";
 import { PurchaseReportSchema } from "../lib/purchase.ts";
 import type { MergedWindow, PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import type { ErasureAccepted } from "./order_erasure.ts";

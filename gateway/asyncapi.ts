@@ -27,8 +27,8 @@ import {
   PurchaseCheckpointSchema,
   PurchaseNotifiedSchema,
   PurchaseSchema,
-  PurchaseTotalsSchema,
-  PurchaseWindowSchema,
+  PurchaseTotalsRecordSchema,
+  PurchaseWindowRecordSchema,
 } from "../lib/purchase.ts";
 import { PurchaseMailedSchema, PurchaseMailRetrySchema } from "../lib/purchase_mail.ts";
 
@@ -42,8 +42,8 @@ export const RECORD_SCHEMAS = {
   DeadLetterReplayed: DeadLetterReplayedSchema,
   Purchase: PurchaseSchema,
   PurchaseNotified: PurchaseNotifiedSchema,
-  PurchaseWindow: PurchaseWindowSchema,
-  PurchaseTotals: PurchaseTotalsSchema,
+  PurchaseWindow: PurchaseWindowRecordSchema,
+  PurchaseTotals: PurchaseTotalsRecordSchema,
   PurchaseCheckpoint: PurchaseCheckpointSchema,
   PurchaseMailRetry: PurchaseMailRetrySchema,
   PurchaseMailed: PurchaseMailedSchema,

@@ -3,7 +3,7 @@
  * bytes as they arrive (not trusting Content-Length), answering a 413 problem.
  */
 import { bodyLimit } from "hono/body-limit";
-import { HttpProblem } from "../lib/problem.ts";
+import { HttpProblem } from "./problem.ts";
 
 /**
  * Middleware refusing bodies over `maxBytes`.

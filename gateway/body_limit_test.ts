@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { HttpProblem } from "../lib/problem.ts";
+import { HttpProblem } from "./problem.ts";
 import { limitBody } from "./body_limit.ts";
 
 /** An app behind `limitBody(10)` that echoes the body's length, and the error it last threw. */

@@ -4,7 +4,7 @@
  * already in flight run to their end, so an order that was accepted is answered and none is lost.
  */
 import type { MiddlewareHandler } from "hono";
-import { HttpProblem } from "../lib/problem.ts";
+import { HttpProblem } from "./problem.ts";
 
 /** Counts requests in flight and refuses new ones once draining. */
 export class Drain {

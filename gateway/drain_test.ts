@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { HttpProblem } from "../lib/problem.ts";
+import { HttpProblem } from "./problem.ts";
 import { Drain } from "./drain.ts";
 
 /** An app behind a {@linkcode Drain} whose `/slow` answers when the test says so. */

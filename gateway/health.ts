@@ -5,7 +5,7 @@
  */
 import { anyone } from "./audiences.ts";
 import { Hono } from "hono";
-import { HttpProblem } from "../lib/problem.ts";
+import { HttpProblem } from "./problem.ts";
 import type { Admission } from "./admission.ts";
 
 /** The wait a probe is told before it asks again, as for Kafka being unavailable. */

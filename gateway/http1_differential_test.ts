@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { loadConfig } from "../lib/config.ts";
 import { createLogger } from "../lib/log.ts";
-import { OrderView } from "../lib/order_view.ts";
+import { OrderView } from "./order_view.ts";
 import { startReferenceServer } from "../infra/http_reference.ts";
 import { Admission } from "./admission.ts";
 import { orderApp } from "../infra/test_gateway.ts";

@@ -6,7 +6,7 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import type { z } from "zod";
 import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
-import { OrderView } from "../lib/order_view.ts";
+import { OrderView } from "./order_view.ts";
 import { emptyStats } from "../lib/windows.ts";
 import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { IdempotencyKeySchema } from "./api_schemas.ts";

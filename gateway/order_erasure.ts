@@ -16,8 +16,8 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import type { Logger } from "../lib/log.ts";
 import { erasureRequestRecord } from "../lib/order.ts";
-import type { OrderReadModel } from "../lib/order_view.ts";
-import { HttpProblem } from "../lib/problem.ts";
+import type { OrderReadModel } from "./order_view.ts";
+import { HttpProblem } from "./problem.ts";
 import type { Admission } from "./admission.ts";
 import type { Principal } from "./auth/mod.ts";
 

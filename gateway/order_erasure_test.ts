@@ -4,7 +4,7 @@ import { DespachoError } from "../lib/errors.ts";
 import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { OrderErasureRequestedSchema } from "../lib/order.ts";
-import { OrderStore } from "../lib/order_store.ts";
+import { OrderStore } from "./order_store.ts";
 import { ACCESS_ENV, STAFF_HEADERS, testAccess } from "../infra/test_access.ts";
 import { Admission } from "./admission.ts";
 import { PurchaseAnalyticsView } from "./purchase_analytics.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Admission } from "./admission.ts";
 import { createLogger } from "../lib/log.ts";
 import type { OrderState } from "../lib/order.ts";
-import { OrderView } from "../lib/order_view.ts";
+import { OrderView } from "./order_view.ts";
 import { orderApp } from "../infra/test_gateway.ts";
 
 const order = { name: "Pizza", price: 12990, email: "a@b.cl" };

@@ -8,8 +8,8 @@ import { streamSSE } from "hono/streaming";
 import type {
   PurchaseReport,
   PurchaseStats,
-  PurchaseTotals,
-  PurchaseWindow,
+  PurchaseTotalsRecord,
+  PurchaseWindowRecord,
 } from "../lib/purchase.ts";
 import { mergeStats, reportOf } from "../lib/windows.ts";
 import { pushedItems } from "./sse.ts";
@@ -22,8 +22,8 @@ const MAX_WINDOWS = 360;
  * everything but the record's own `report`, which it derives again from merged statistics.
  */
 export type PurchaseAnalyticsViewInput =
-  | Omit<PurchaseWindow, "report">
-  | Omit<PurchaseTotals, "report">;
+  | Omit<PurchaseWindowRecord, "report">
+  | Omit<PurchaseTotalsRecord, "report">;
 
 /** A window merged across partitions. */
 export interface MergedWindow extends PurchaseReport {

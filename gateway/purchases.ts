@@ -13,7 +13,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { DespachoError } from "../lib/errors.ts";
 import { type Purchase, PurchaseSchema } from "../lib/purchase.ts";
-import { type FieldError, fieldErrors, HttpProblem } from "../lib/problem.ts";
+import { type FieldError, fieldErrors, HttpProblem } from "./problem.ts";
 import type { Admission, Reservation } from "./admission.ts";
 import { limitBody } from "./body_limit.ts";
 import { traceparentOf } from "./telemetry.ts";

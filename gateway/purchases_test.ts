@@ -3,7 +3,7 @@ import { OPEN_GUARDS } from "../infra/test_access.ts";
 import { Hono } from "hono";
 import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
-import { OrderView } from "../lib/order_view.ts";
+import { OrderView } from "./order_view.ts";
 import { emptyStats } from "../lib/windows.ts";
 import { Admission } from "./admission.ts";
 import { createPurchaseAnalyticsRoutes, PurchaseAnalyticsView } from "./purchase_analytics.ts";

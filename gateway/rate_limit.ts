@@ -16,7 +16,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { Config } from "../lib/config.ts";
-import { HttpProblem } from "../lib/problem.ts";
+import { HttpProblem } from "./problem.ts";
 
 /** Options of {@linkcode TokenBuckets}. */
 export interface TokenBucketOptions {

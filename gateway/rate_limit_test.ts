@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { loadConfig } from "../lib/config.ts";
 import { createLogger } from "../lib/log.ts";
 import { httpRequests, ordersRefused } from "../lib/metrics.ts";
-import { OrderView } from "../lib/order_view.ts";
+import { OrderView } from "./order_view.ts";
 import { Admission } from "./admission.ts";
 import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { orderApp } from "../infra/test_gateway.ts";

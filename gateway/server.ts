@@ -8,7 +8,7 @@ import type { Config } from "../lib/config.ts";
 import { createKafkaClient, despachoTopics } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { httpRequests } from "../lib/metrics.ts";
-import { OrderStore } from "../lib/order_store.ts";
+import { OrderStore } from "./order_store.ts";
 import { PurchaseAnalyticsRecordSchema } from "../lib/purchase.ts";
 import { settled, waitFor } from "../lib/wait.ts";
 import { Admission } from "./admission.ts";
@@ -19,7 +19,7 @@ import { createKafkaPublisher } from "./publisher.ts";
 import { type Access, createAccess } from "./access.ts";
 import { createGatewayApp } from "./routes.ts";
 import { startStatusConsumer, type StatusConsumer } from "./status_consumer.ts";
-import { startViewConsumer } from "./view_consumer.ts";
+import { parsedWith, startViewConsumer } from "./view_consumer.ts";
 
 /** A running gateway. */
 export interface RunningGateway {
@@ -88,8 +88,10 @@ export async function startGateway(
     });
     const following = status;
     reader = startViewConsumer(kafka, {
-      [config.TOPIC_PURCHASE_ANALYTICS]: (json) =>
-        apply(PurchaseAnalyticsRecordSchema.safeParse(json), (r) => analytics.apply(r)),
+      [config.TOPIC_PURCHASE_ANALYTICS]: parsedWith(
+        PurchaseAnalyticsRecordSchema,
+        (r) => analytics.apply(r),
+      ),
     }, log);
     const analyticsReader = reader;
     await waitFor(
@@ -261,12 +263,4 @@ export function serveApp(
     // Refused before the app (its middleware counts the rest): no method or route is known.
     onRefused: (status) => httpRequests.labels("unknown", "refused", String(status)).inc(),
   });
-}
-
-function apply<T>(
-  parsed: { success: true; data: T } | { success: false },
-  use: (value: T) => unknown,
-): boolean {
-  if (parsed.success) use(parsed.data);
-  return parsed.success;
 }

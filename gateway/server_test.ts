@@ -3,7 +3,7 @@ import { loadConfig } from "../lib/config.ts";
 import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { httpRequests } from "../lib/metrics.ts";
-import { OrderView } from "../lib/order_view.ts";
+import { OrderView } from "./order_view.ts";
 import { Admission } from "./admission.ts";
 import { orderApp } from "../infra/test_gateway.ts";
 import { serveApp } from "./server.ts";

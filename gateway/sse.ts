@@ -3,7 +3,7 @@
  * are taken one at a time while the client stays, with a keep-alive comment while nothing comes,
  * so that proxies do not close an idle connection.
  */
-import { abortableSleep } from "../lib/retry.ts";
+import { abortableSleep } from "../lib/wait.ts";
 
 /** What {@linkcode pushedItems} needs of Hono's `SSEStreamingApi`. */
 export interface LiveStream {

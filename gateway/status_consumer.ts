@@ -10,7 +10,7 @@
  */
 import type { InRecord, KafkaClient, Reader } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
-import type { OrderStore } from "../lib/order_store.ts";
+import type { OrderStore } from "./order_store.ts";
 import { settled, waitFor } from "../lib/wait.ts";
 
 /** Offsets read per `readRange` call while catching up. */

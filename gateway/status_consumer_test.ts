@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { InRecord, KafkaClient, ReaderOptions } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { stepRecord } from "../lib/order_status.ts";
-import { OrderStore } from "../lib/order_store.ts";
+import { OrderStore } from "./order_store.ts";
 import { startStatusConsumer } from "./status_consumer.ts";
 
 const TOPIC = "order_status";

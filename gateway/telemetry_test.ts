@@ -5,7 +5,7 @@ import { DespachoError } from "../lib/errors.ts";
 import type { OutRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { registry } from "../lib/metrics.ts";
-import { OrderView } from "../lib/order_view.ts";
+import { OrderView } from "./order_view.ts";
 import { parseTraceparent, traceIdOf } from "../lib/tracing.ts";
 import { Admission } from "./admission.ts";
 import { PurchaseAnalyticsView } from "./purchase_analytics.ts";

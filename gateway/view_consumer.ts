@@ -4,14 +4,31 @@
  * read_committed, from the beginning, committing nothing (every gateway instance sees everything). Records that do not
  * parse are logged and skipped here; the workers own dead letters.
  */
-import type { InRecord, KafkaClient } from "../lib/kafka/mod.ts";
+import type { z } from "zod";
+import { type InRecord, type KafkaClient, parseRecord } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 
+/** Handles one record of a topic; returns false when it does not parse. */
+export type RecordHandler = (record: InRecord) => boolean;
+
 /**
- * Handles one parsed JSON value of a topic (with the record it came in, for its headers); returns
- * false when it does not match its schema.
+ * A handler that decodes each record as the workers do ({@linkcode parseRecord}: JSON, then
+ * `schema`) and gives the value to `use`, with the record it came in (for its headers).
+ *
+ * @param schema The wire schema of the topic's records.
+ * @param use Receives each value that parses.
+ * @returns The topic's handler.
  */
-export type RecordHandler = (json: unknown, record: InRecord) => boolean;
+export function parsedWith<T>(
+  schema: z.ZodType<T>,
+  use: (value: T, record: InRecord) => void,
+): RecordHandler {
+  return function handleParsed(record) {
+    const parsed = parseRecord(record.value, schema);
+    if (parsed.ok) use(parsed.value, record);
+    return parsed.ok;
+  };
+}
 
 /** A running reader. */
 export interface ViewConsumer {
@@ -26,7 +43,7 @@ export interface ViewConsumer {
  * Starts reading `handlers`' topics; `started` says when it reads every partition.
  *
  * @param kafka The Kafka client.
- * @param handlers One handler per topic.
+ * @param handlers One handler per topic (see {@linkcode parsedWith}).
  * @param log Logger.
  */
 export function startViewConsumer(
@@ -34,20 +51,13 @@ export function startViewConsumer(
   handlers: Readonly<Record<string, RecordHandler>>,
   log: Logger,
 ): ViewConsumer {
-  const decoder = new TextDecoder();
   const reader = kafka.reader({
     topics: Object.keys(handlers),
     maxWaitMs: 50,
     onBatch: (batch) => {
       const handle = handlers[batch.topic];
       for (const record of batch.records) {
-        let json: unknown;
-        try {
-          json = JSON.parse(record.value === null ? "" : decoder.decode(record.value));
-        } catch {
-          json = undefined;
-        }
-        if (handle === undefined || json === undefined || !handle(json, record)) {
+        if (handle === undefined || !handle(record)) {
           log.warn("skipping a record that does not parse", {
             topic: batch.topic,
             offset: record.offset,

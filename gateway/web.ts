@@ -9,7 +9,7 @@ import { anyone } from "./audiences.ts";
 import { Hono } from "hono";
 import uplotCss from "uplot/dist/uPlot.min.css" with { type: "text" };
 import uplotJs from "uplot/dist/uPlot.iife.min.js" with { type: "text" };
-import { HttpProblem } from "../lib/problem.ts";
+import { HttpProblem } from "./problem.ts";
 import appJs from "./web/app.js" with { type: "text" };
 import indexHtml from "./web/index.html" with { type: "text" };
 import styleCss from "./web/style.css" with { type: "text" };

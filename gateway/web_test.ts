@@ -3,7 +3,7 @@ import { testAccess } from "../infra/test_access.ts";
 import assert from "node:assert/strict";
 import { Admission } from "./admission.ts";
 import { createLogger } from "../lib/log.ts";
-import { OrderView } from "../lib/order_view.ts";
+import { OrderView } from "./order_view.ts";
 import { PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { createGatewayApp } from "./routes.ts";
 import { PAGE_ASSETS } from "./web.ts";

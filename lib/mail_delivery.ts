@@ -11,7 +11,7 @@
  */
 import { z } from "zod";
 import { type OrderNotified, OrderTransitionSchema } from "./order.ts";
-import { orderMail } from "./notification.ts";
+import { orderMail } from "./order_mail.ts";
 
 /** Topic `order_mail_retries`: a mail still owed, and when to try it next (keyed by order id). */
 export const MailRetrySchema = z.object({

@@ -247,7 +247,7 @@ export type PurchaseReport = z.infer<typeof PurchaseReportSchema>;
  * `{start}/{partition}`). Windows of several partitions merge by adding their `stats`; `report`
  * is derived from `stats`, for a person reading the topic.
  */
-export const PurchaseWindowSchema = z.object({
+export const PurchaseWindowRecordSchema = z.object({
   v: z.literal(1),
   type: z.literal("PurchaseWindow"),
   partition: z.int().min(0),
@@ -258,13 +258,13 @@ export const PurchaseWindowSchema = z.object({
 });
 
 /** A `PurchaseWindow` record. */
-export type PurchaseWindow = z.infer<typeof PurchaseWindowSchema>;
+export type PurchaseWindowRecord = z.infer<typeof PurchaseWindowRecordSchema>;
 
 /**
  * Every event one input partition counted since the start, late ones included (topic
  * `purchase_analytics`, keyed `totals/{partition}`; published with every batch).
  */
-export const PurchaseTotalsSchema = z.object({
+export const PurchaseTotalsRecordSchema = z.object({
   v: z.literal(1),
   type: z.literal("PurchaseTotals"),
   partition: z.int().min(0),
@@ -279,12 +279,12 @@ export const PurchaseTotalsSchema = z.object({
 });
 
 /** A `PurchaseTotals` record. */
-export type PurchaseTotals = z.infer<typeof PurchaseTotalsSchema>;
+export type PurchaseTotalsRecord = z.infer<typeof PurchaseTotalsRecordSchema>;
 
 /** Any record of the `purchase_analytics` topic. */
 export const PurchaseAnalyticsRecordSchema = z.discriminatedUnion("type", [
-  PurchaseWindowSchema,
-  PurchaseTotalsSchema,
+  PurchaseWindowRecordSchema,
+  PurchaseTotalsRecordSchema,
 ]);
 
 /** A record of the `purchase_analytics` topic. */

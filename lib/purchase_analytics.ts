@@ -16,8 +16,8 @@ import {
   type PurchaseEvent,
   purchaseMessage,
   type PurchaseNotified,
-  type PurchaseTotals,
-  type PurchaseWindow,
+  type PurchaseTotalsRecord,
+  type PurchaseWindowRecord,
 } from "./purchase.ts";
 import {
   applyEvent,
@@ -52,10 +52,10 @@ export interface PartitionAnalytics {
 }
 
 /**
- * One record of a batch: a valid purchase event with its event time settled
- * (`purchaseEvent`), or the dead letter that takes its place.
+ * One record of a batch read from `purchase_events`: a valid purchase event with its event time
+ * settled (`purchaseEvent`), or the dead letter that takes its place.
  */
-export type AnalyticsInput =
+export type PurchaseBatchEntry =
   | { offset: string; purchase: PurchaseEvent }
   | { offset: string; deadLetter: OutRecord };
 
@@ -126,7 +126,7 @@ export function freshPartition(topic: string, partition: number, now: Date): Par
  */
 export function analysePurchases(
   state: PartitionAnalytics,
-  inputs: readonly AnalyticsInput[],
+  inputs: readonly PurchaseBatchEntry[],
   now: Date,
   settings: AnalyticsSettings,
 ): AnalyticsDecision {
@@ -307,7 +307,7 @@ function stateRecords(
 ): OutRecord[] {
   const { partition, windows } = state;
   const out: OutRecord[] = closed.map((w) => {
-    const value: PurchaseWindow = {
+    const value: PurchaseWindowRecord = {
       v: 1,
       type: "PurchaseWindow",
       partition,
@@ -322,7 +322,7 @@ function stateRecords(
       value: JSON.stringify(value),
     };
   });
-  const totals: PurchaseTotals = {
+  const totals: PurchaseTotalsRecord = {
     v: 1,
     type: "PurchaseTotals",
     partition,

@@ -9,12 +9,12 @@ import {
 } from "./purchase.ts";
 import {
   analysePurchases,
-  type AnalyticsInput,
   type AnalyticsSettings,
   checkpointKey,
   flushIdle,
   freshPartition,
   type PartitionAnalytics,
+  type PurchaseBatchEntry,
   resumePartition,
 } from "./purchase_analytics.ts";
 
@@ -47,7 +47,7 @@ function purchase(id: string, taps: number | null, atMs: number, product = "Relo
 }
 
 /** Events with consecutive offsets from `first`. */
-function batch(first: number, ...events: (PurchaseEvent | OutRecord)[]): AnalyticsInput[] {
+function batch(first: number, ...events: (PurchaseEvent | OutRecord)[]): PurchaseBatchEntry[] {
   return events.map((e, i) =>
     "type" in e && e.type === "Purchase"
       ? { offset: String(first + i), purchase: e }

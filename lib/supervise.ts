@@ -5,7 +5,42 @@
  * newer instance of itself) ends it.
  */
 import { roleRestarts } from "./metrics.ts";
-import { abortableSleep, backoffDelay, type BackoffOptions } from "./retry.ts";
+import { abortableSleep } from "./wait.ts";
+
+/** Options of {@linkcode backoffDelay}. */
+export interface BackoffOptions {
+  /** First delay in milliseconds. @default 200 */
+  initialMs?: number;
+  /** Largest delay in milliseconds. @default 10000 */
+  maxMs?: number;
+  /** Growth per attempt. @default 2 */
+  factor?: number;
+}
+
+/**
+ * The delay before retry number `attempt` (1 for the first retry): uniform in
+ * `[0, min(maxMs, initialMs × factor^(attempt−1))]` ("full jitter").
+ *
+ * @param attempt 1-based retry number.
+ * @param random A number in [0, 1).
+ * @param options Initial, maximum and growth.
+ * @returns Milliseconds to wait.
+ * @throws {RangeError} When `attempt` is not a whole number of at least 1.
+ */
+export function backoffDelay(
+  attempt: number,
+  random: number,
+  options: BackoffOptions = {},
+): number {
+  if (!Number.isInteger(attempt) || attempt < 1) {
+    throw new RangeError(
+      `Cannot compute backoff: attempt must be a whole number >= 1: current value is ${attempt}`,
+    );
+  }
+  const { initialMs = 200, maxMs = 10_000, factor = 2 } = options;
+  const cap = Math.min(maxMs, initialMs * factor ** (attempt - 1));
+  return Math.floor(cap * random);
+}
 
 /** Options of {@linkcode supervise}. */
 export interface SuperviseOptions extends BackoffOptions {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { roleRestarts } from "./metrics.ts";
-import { supervise } from "./supervise.ts";
+import { backoffDelay, supervise } from "./supervise.ts";
 
 /** Controlled time: sleeping moves the clock; a run can take time too. */
 function clock() {
@@ -127,4 +127,25 @@ Deno.test("supervise() counts each restart of a named role in despacho_role_rest
   assert.equal(unnamedRuns, 3, "it was restarted twice");
   assert.equal(await total(), allBefore);
   assert.equal(await count("test-role") - before, 3);
+});
+
+Deno.test("backoffDelay() grows exponentially up to the cap, scaled by jitter", async (t) => {
+  const cases: [number, number, number][] = [
+    [1, 0.999, 199],
+    [2, 0.999, 399],
+    [3, 0.5, 400],
+    [10, 0.999, 9990],
+    [50, 1 - 1e-9, 9999],
+    [4, 0, 0],
+  ];
+  for (const [attempt, random, want] of cases) {
+    await t.step(
+      `attempt ${attempt}, random ${random}`,
+      () => assert.equal(backoffDelay(attempt, random), want),
+    );
+  }
+  assert.throws(() => backoffDelay(0, 0.5), {
+    name: "RangeError",
+    message: "Cannot compute backoff: attempt must be a whole number >= 1: current value is 0",
+  });
 });

@@ -6,7 +6,6 @@
  * So every start-up wait in Despacho goes through {@linkcode waitFor}: it polls, says what it waits
  * for and for how long so far, and gives up only after a generous, configurable ceiling.
  */
-import { abortableSleep } from "./retry.ts";
 
 /** The error {@linkcode waitFor} throws when the ceiling passes first. */
 export class WaitTimeoutError extends Error {
@@ -140,4 +139,25 @@ export function settled<T>(promise: Promise<T>, why: string): () => Promise<Poll
     }),
   );
   return () => Promise.resolve(state);
+}
+
+/**
+ * Resolves after `ms`, or rejects with the signal's reason when it aborts first.
+ *
+ * @param ms Milliseconds.
+ * @param signal Ends the wait early.
+ */
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Poll, settled, waitFor, WaitTimeoutError } from "./wait.ts";
+import { abortableSleep, type Poll, settled, waitFor, WaitTimeoutError } from "./wait.ts";
 
 /** A clock that only moves when the wait sleeps. */
 function fakeTime() {
@@ -122,4 +122,28 @@ Deno.test("settled(): a promise under way waited for with progress, its value, i
     (error: unknown) =>
       error instanceof WaitTimeoutError && /reading positions/.test(error.message),
   );
+});
+
+Deno.test("abortableSleep() resolves after its time, and rejects with the reason when aborted before or during", async () => {
+  await abortableSleep(0);
+  const before = new AbortController();
+  before.abort(new Error("stopped before"));
+  await assert.rejects(abortableSleep(60_000, before.signal), { message: "stopped before" });
+  // Aborted during the wait, its timer must be cleared: a 60 s timer left behind would keep a
+  // stopping process alive.
+  const clearTimeoutBefore = globalThis.clearTimeout;
+  let cleared = 0;
+  globalThis.clearTimeout = (id) => {
+    cleared++;
+    clearTimeoutBefore(id);
+  };
+  try {
+    const during = new AbortController();
+    const sleeping = abortableSleep(60_000, during.signal);
+    during.abort(new Error("stopped during"));
+    await assert.rejects(sleeping, { message: "stopped during" });
+  } finally {
+    globalThis.clearTimeout = clearTimeoutBefore;
+  }
+  assert.equal(cleared, 1);
 });

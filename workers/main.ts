@@ -25,21 +25,21 @@ import { createLogger } from "../lib/log.ts";
 import { METRICS_CONTENT_TYPE, registry, zeroDeadLetters } from "../lib/metrics.ts";
 import { readiness } from "../lib/readiness.ts";
 import { supervise } from "../lib/supervise.ts";
-import type { Role } from "./role.ts";
+import type { RoleModule } from "./role.ts";
 
 const ROLES = ["processing", "notification", "purchase-analytics"] as const;
 type RoleName = typeof ROLES[number];
 const USAGE = `usage: worker --role ${ROLES.join("|")}`;
 
 /** Each role's module, by literal path so that `deno compile` bundles every one. */
-async function loadRole(role: RoleName): Promise<Role> {
+async function loadRole(role: RoleName): Promise<RoleModule> {
   switch (role) {
     case "processing":
-      return (await import("./processing.ts")).run;
+      return await import("./processing.ts");
     case "notification":
-      return (await import("./notification.ts")).run;
+      return await import("./notification.ts");
     case "purchase-analytics":
-      return (await import("./purchase_analytics.ts")).run;
+      return await import("./purchase_analytics.ts");
   }
 }
 
@@ -77,29 +77,16 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-const run = await loadRole(role);
+const { run, identity } = await loadRole(role);
+/** The role's consumer group and the topics it reads, for its lag and dead-letter series. */
+const inputs = identity(config);
 const topics = role === "purchase-analytics"
   ? purchaseTopics(config)
   : role === "notification"
   ? [...orderTopics(config), ...purchaseMailTopics(config)]
   : orderTopics(config);
 
-/** The topics each role's consumer group reads, for its lag. */
-const INPUTS: Record<RoleName, string[]> = {
-  processing: [
-    config.TOPIC_ORDER_REQUESTS,
-    config.TOPIC_ORDER_PROCESSING,
-    config.TOPIC_ORDER_ERASURES,
-  ],
-  notification: [
-    config.TOPIC_ORDER_PROCESSING,
-    config.TOPIC_MAIL_RETRIES,
-    config.TOPIC_PURCHASE_NOTIFICATIONS,
-    config.TOPIC_PURCHASE_MAIL_RETRIES,
-  ],
-  "purchase-analytics": [config.TOPIC_PURCHASES],
-};
-zeroDeadLetters(INPUTS[role]);
+zeroDeadLetters(inputs.topics);
 let metricsServer: Deno.HttpServer | null = null;
 if (config.METRICS_PORT !== undefined) {
   metricsServer = Deno.serve({
@@ -121,8 +108,8 @@ if (config.METRICS_PORT !== undefined) {
   const lagClient = createKafkaClient(config, log);
   void watchLag({
     kafka: lagClient,
-    group: `${config.GROUP_ID_PREFIX}-${role}`,
-    topics: INPUTS[role],
+    group: inputs.groupId,
+    topics: inputs.topics,
     log,
     signal: stop.signal,
   }).finally(() => lagClient.close());

@@ -62,7 +62,7 @@ import {
   MailRetrySchema,
   type RetryPolicy,
 } from "../lib/mail_delivery.ts";
-import { orderMail, orderMailStep } from "../lib/notification.ts";
+import { orderMail, orderMailStep } from "../lib/order_mail.ts";
 import { OrderProcessingEventSchema, type OrderTransition } from "../lib/order.ts";
 import { mailRecord, mailTombstones } from "../lib/order_status.ts";
 import { PurchaseNotifiedSchema } from "../lib/purchase.ts";
@@ -73,10 +73,10 @@ import {
   type PurchaseMailRetry,
   PurchaseMailRetrySchema,
 } from "../lib/purchase_mail.ts";
-import { abortableSleep } from "../lib/retry.ts";
+import { abortableSleep } from "../lib/wait.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
 import { createMailer, type Mail, type Mailer } from "./mailer.ts";
-import { instanceId, onAbort, type RoleContext } from "./role.ts";
+import { instanceId, onAbort, type RoleContext, type RoleIdentity } from "./role.ts";
 
 /** Mails sent at once; one order's mails go one after another, in the order read. */
 const CONCURRENCY = 16;
@@ -103,6 +103,22 @@ export class RecentlySent {
     this.#ids.add(id);
     if (this.#ids.size > this.#max) this.#ids.delete(this.#ids.values().next().value!);
   }
+}
+
+/**
+ * The notification role's consumer group and input topics: order steps and purchase notifications
+ * to mail, and the retries of each kind (a source in `run` reads each).
+ */
+export function identity(config: RoleContext["config"]): RoleIdentity {
+  return {
+    groupId: `${config.GROUP_ID_PREFIX}-notification`,
+    topics: [
+      config.TOPIC_ORDER_PROCESSING,
+      config.TOPIC_MAIL_RETRIES,
+      config.TOPIC_PURCHASE_NOTIFICATIONS,
+      config.TOPIC_PURCHASE_MAIL_RETRIES,
+    ],
+  };
 }
 
 /**
@@ -162,11 +178,11 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   ]);
   const loop = kafka.runTransactional({
     log,
-    groupId: `${config.GROUP_ID_PREFIX}-notification`,
+    groupId: identity(config).groupId,
     transactionalId: `${config.GROUP_ID_PREFIX}-notification-${instanceId(config)}`,
     instanceId: `notification-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-    topics: [...deps.sources.keys()],
+    topics: identity(config).topics,
     // A partition that was another instance's may hold records past an erasure never read here.
     onAssign: () => erased.assigned(),
     handle: async (batch, ctx) => {

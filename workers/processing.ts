@@ -43,6 +43,7 @@ import {
   type KafkaClient,
   type Outgoing,
   type OutRecord,
+  parseRecordId,
 } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { deadLetters } from "../lib/metrics.ts";
@@ -61,9 +62,24 @@ import {
   type ProcessingInput,
   TakenOrders,
 } from "../lib/processing.ts";
-import { abortableSleep } from "../lib/retry.ts";
+import { abortableSleep } from "../lib/wait.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
-import { instanceId, onAbort, type RoleContext } from "./role.ts";
+import { instanceId, onAbort, type RoleContext, type RoleIdentity } from "./role.ts";
+
+/**
+ * The processing role's consumer group and input topics: new orders, its own due steps, and the
+ * erasures it honours.
+ */
+export function identity(config: RoleContext["config"]): RoleIdentity {
+  return {
+    groupId: `${config.GROUP_ID_PREFIX}-processing`,
+    topics: [
+      config.TOPIC_ORDER_REQUESTS,
+      config.TOPIC_ORDER_PROCESSING,
+      config.TOPIC_ORDER_ERASURES,
+    ],
+  };
+}
 
 /**
  * Runs the processing role until `ctx.signal` aborts.
@@ -77,7 +93,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   const erasures = config.TOPIC_ORDER_ERASURES;
   const topics = { processing, status };
   const dwell = config.STAGE_DWELL_MS;
-  const groupId = `${config.GROUP_ID_PREFIX}-processing`;
+  const { groupId, topics: inputs } = identity(config);
   /** Per partition of `order_requests`: the orders taken, rebuilt from Kafka when first needed. */
   const taken = new Map<number, Promise<TakenOrders>>();
   const takenOf = (partition: number) => {
@@ -109,7 +125,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
     transactionalId: `${config.GROUP_ID_PREFIX}-processing-${instanceId(config)}`,
     instanceId: `processing-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-    topics: [requests, processing, erasures],
+    topics: inputs,
     handle: async (batch, ctx) => {
       await erased.settled();
       const seen = batch.topic === requests ? await takenOf(batch.partition) : null;
@@ -259,14 +275,10 @@ async function restoreTaken(
     .find((p) => p.partition === where.partition)?.offset ?? "0";
   if (BigInt(from) >= BigInt(committed)) return taken;
   const started = Date.now();
-  const decoder = new TextDecoder();
   await kafka.readRange(where.topic, where.partition, from, committed, (records) => {
     for (const r of records) {
-      try {
-        const id = (JSON.parse(r.value === null ? "" : decoder.decode(r.value)) as { id?: unknown })
-          .id;
-        if (typeof id === "string") taken.take(id, r.timestamp);
-      } catch { /* a record that was dead-lettered */ }
+      const id = parseRecordId(r.value); // null: a record that was dead-lettered
+      if (id !== null) taken.take(id, r.timestamp);
     }
   });
   log.info("rebuilt the orders taken", {

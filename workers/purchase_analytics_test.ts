@@ -17,7 +17,7 @@ import type {
   TransactionalOptions,
 } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
-import type { Purchase, PurchaseNotified, PurchaseTotals } from "../lib/purchase.ts";
+import type { Purchase, PurchaseNotified, PurchaseTotalsRecord } from "../lib/purchase.ts";
 import { waitFor } from "../lib/wait.ts";
 import { consoleLines, run } from "./purchase_analytics.ts";
 
@@ -112,9 +112,9 @@ class FakeKafka {
   }
 
   /** The latest totals record per input partition. */
-  totals(): Map<number, PurchaseTotals> {
-    const out = new Map<number, PurchaseTotals>();
-    for (const v of this.values<PurchaseTotals>(config.TOPIC_PURCHASE_ANALYTICS)) {
+  totals(): Map<number, PurchaseTotalsRecord> {
+    const out = new Map<number, PurchaseTotalsRecord>();
+    for (const v of this.values<PurchaseTotalsRecord>(config.TOPIC_PURCHASE_ANALYTICS)) {
       if (v.type === "PurchaseTotals") out.set(v.partition, v);
     }
     return out;

@@ -17,6 +17,19 @@ export interface RoleContext {
 /** A role: runs until `ctx.signal` aborts (resolves) or a fatal error (rejects). */
 export type Role = (ctx: RoleContext) => Promise<void>;
 
+/** Who a role is to Kafka: its consumer group and the topics it reads. */
+export interface RoleIdentity {
+  groupId: string;
+  /** Its input topics: what its consumer group reads, for its lag and its dead letters. */
+  topics: string[];
+}
+
+/** What a role's module exports: how it runs, and who it is, declared once beside `run`. */
+export interface RoleModule {
+  run: Role;
+  identity(config: Config): RoleIdentity;
+}
+
 /**
  * The instance's stable identity, for Kafka transactional ids: `INSTANCE_ID`, else the host name.
  * A restarted instance must get the same one, so that it fences its predecessor.

@@ -3,7 +3,7 @@
  * gateway returns, whatever the credential (an OpenID Connect JWT, the embedded staff token, or the
  * session cookie the staff token signs in to).
  */
-import { HttpProblem } from "../../lib/problem.ts";
+import { HttpProblem } from "../problem.ts";
 
 /** The roles a credential can carry; any other role an identity provider sends is ignored. */
 export const ROLES = ["staff", "service"] as const;

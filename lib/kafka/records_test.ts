@@ -6,6 +6,7 @@ import {
   lastOffset,
   type OutRecord,
   parseRecord,
+  parseRecordId,
   type Tombstone,
   withoutExcerpt,
 } from "./records.ts";
@@ -174,5 +175,21 @@ Deno.test("withoutExcerpt() leaves out the quoted input of a JSON error, and not
   ];
   for (const [message, want] of cases) {
     await t.step(message, () => assert.equal(withoutExcerpt(message), want));
+  }
+});
+
+Deno.test("parseRecordId() gives a JSON object's string id, else null", async (t) => {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  const cases: [string, Uint8Array | null, string | null][] = [
+    ["an object with an id", bytes(`{"v":1,"id":"o1","order":{}}`), "o1"],
+    ["a tombstone", null, null],
+    ["not JSON", bytes("{"), null],
+    ["JSON null", bytes("null"), null],
+    ["a number", bytes("5"), null],
+    ["an id that is not a string", bytes(`{"id":7}`), null],
+    ["no id", bytes(`{"v":1}`), null],
+  ];
+  for (const [name, value, want] of cases) {
+    await t.step(name, () => assert.equal(parseRecordId(value), want));
   }
 });

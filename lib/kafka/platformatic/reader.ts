@@ -5,7 +5,7 @@
  */
 import { Consumer } from "@platformatic/kafka";
 import type { Logger } from "../../log.ts";
-import { abortableSleep } from "../../retry.ts";
+import { abortableSleep } from "../../wait.ts";
 import { waitFor } from "../../wait.ts";
 import { READER_GROUP_PREFIXES } from "../acls.ts";
 import type { Reader, ReaderOptions } from "../interfaces.ts";

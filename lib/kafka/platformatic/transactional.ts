@@ -12,7 +12,7 @@ import {
   Producer,
   stringSerializers,
 } from "@platformatic/kafka";
-import { abortableSleep } from "../../retry.ts";
+import { abortableSleep } from "../../wait.ts";
 import type {
   BatchContext,
   BatchHandler,

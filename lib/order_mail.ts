@@ -57,7 +57,7 @@ export function orderMessageId(id: string, state: OrderState, domain = "despacho
  *
  * @example
  * ```ts
- * import { orderMail } from "./notification.ts";
+ * import { orderMail } from "./order_mail.ts";
  * const mail = orderMail({
  *   v: 1, type: "OrderTransition", id: "o1", state: "recibido", seq: 1, next: null,
  *   at: "2026-01-01T00:00:00.000Z", requestedAt: "2026-01-01T00:00:00.000Z",
@@ -108,7 +108,7 @@ export type OrderMailStep =
  *
  * @example
  * ```ts
- * import { orderMailStep } from "./notification.ts";
+ * import { orderMailStep } from "./order_mail.ts";
  * const e = { v: 1, type: "OrderErased", id: "o1", at: "2026-01-01T00:00:00.000Z" } as const;
  * orderMailStep(e, () => false, "order_status").kind; // "erase"
  * ```

@@ -3,7 +3,7 @@
  * sends, built from `order_processing` and `order_notifications`. Applying an event twice changes
  * nothing (transitions are deduplicated by order and `seq`), so redeliveries are harmless.
  */
-import type { OrderInput, OrderNotified, OrderState, OrderTransition } from "./order.ts";
+import type { OrderInput, OrderNotified, OrderState, OrderTransition } from "../lib/order.ts";
 
 /** One reached state. */
 export interface HistoryEntry {
@@ -40,7 +40,7 @@ export type OrderEvent =
 
 /**
  * What the gateway's order routes read and tell: the in-memory {@linkcode OrderView} and the
- * on-disk `OrderStore` (lib/order_store.ts) both answer it.
+ * on-disk `OrderStore` (gateway/order_store.ts) both answer it.
  */
 export interface OrderReadModel {
   /** Records an order Kafka has acknowledged, before any transition arrives. */

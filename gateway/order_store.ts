@@ -9,8 +9,8 @@
  * tests use does.
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { ORDER_STATES, type OrderInput, type OrderState } from "./order.ts";
-import { OrderStatusFactSchema, parseStatusKey } from "./order_status.ts";
+import { ORDER_STATES, type OrderInput, type OrderState } from "../lib/order.ts";
+import { OrderStatusFactSchema, parseStatusKey } from "../lib/order_status.ts";
 import {
   type HistoryEntry,
   type NotificationEntry,

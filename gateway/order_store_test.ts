@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { OrderTransition } from "./order.ts";
-import { erasedRecords, mailRecord, stepRecord } from "./order_status.ts";
+import type { OrderTransition } from "../lib/order.ts";
+import { erasedRecords, mailRecord, stepRecord } from "../lib/order_status.ts";
 import { OrderStore, type StatusRecord } from "./order_store.ts";
 import type { OrderEvent } from "./order_view.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { orderMail, orderMailStep, orderMessageId } from "./notification.ts";
+import { orderMail, orderMailStep, orderMessageId } from "./order_mail.ts";
 import { ORDER_STATES, type OrderTransition } from "./order.ts";
 
 const transition = (state: OrderTransition["state"], seq: number): OrderTransition => ({

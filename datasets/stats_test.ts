@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { progress } from "./progress.ts";
 import { histogram, openLoopSchedule, percentile, spread, summarize } from "./stats.ts";
 
 Deno.test("percentile() uses nearest rank", async (t) => {
@@ -53,23 +52,6 @@ Deno.test("openLoopSchedule() spaces requests evenly, or sends a spike at once",
   assert.throws(() => openLoopSchedule(3, 0), {
     message: "Cannot schedule load: rate must be above 0: current value is 0",
   });
-});
-
-Deno.test("progress() prints a line every tenth off a terminal, and redraws in place on one", () => {
-  const lines: string[] = [];
-  const p = progress("load", 100, (t) => lines.push(t), false);
-  for (let i = 0; i <= 100; i++) p.update(i);
-  p.done();
-  assert.equal(lines.length, 11);
-  assert.equal(lines[10], "load [##############################] 100/100 100%\n");
-  const screen: string[] = [];
-  const bar = progress("x", 2, (t) => screen.push(t), true);
-  bar.update(1, "1 error");
-  bar.done("ok");
-  assert.deepEqual(screen, [
-    "\rx [###############...............] 1/2 50% 1 error\x1b[K",
-    "\rx [###############...............] 1/2 50% ok\x1b[K\n",
-  ]);
 });
 
 Deno.test("spread() gives the median, smallest and largest, NaNs left out", async (t) => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { OrderNotified, OrderTransition } from "./order.ts";
+import type { OrderNotified, OrderTransition } from "../lib/order.ts";
 import { type OrderEvent, OrderView } from "./order_view.ts";
 
 const order = { name: "Pizza", price: 12990, email: "a@b.cl" };
