@@ -1,7 +1,8 @@
 /**
  * Despacho's Kafka plumbing, one seam for every client library: the interfaces
  * (`interfaces.ts`), records (`records.ts`), topics (`topics.ts`), group commit (`group_commit.ts`),
- * the latest value per key of a compacted topic (`compacted.ts`),
+ * the latest value per key of a compacted topic (`compacted.ts`), the partition of a key
+ * (`partition.ts`),
  * and one implementation per library, laid out alike (`kafkajs/`, `platformatic/`). `KAFKA_CLIENT`
  * chooses the library.
  *
@@ -20,6 +21,7 @@ import { createPlatformaticClient } from "./platformatic/mod.ts";
 
 export * from "./acls.ts";
 export * from "./interfaces.ts";
+export * from "./partition.ts";
 export * from "./compacted.ts";
 export * from "./error_codes.ts";
 export * from "./provision.ts";
