@@ -4,15 +4,48 @@
  * back. How long a request waits for an acknowledgement is bounded by its caller
  * (`gateway/admission.ts`), so a slow acknowledgement never clears readiness. Each produce request
  * is timed in `despacho_kafka_produce_duration_seconds`.
+ *
+ * The batcher's lanes are partitions and its groups the brokers leading them (read with
+ * `describeTopic`): a send waiting for a new leader of one partition (its broker killed) holds only
+ * that partition's records, while the other partitions' records go out and are acknowledged. One
+ * send per partition at a time, its records in arrival order, is what both clients' idempotent
+ * producers need to keep their sequence numbers right (kafkajs rolls a partition's sequence back
+ * when a request fails, so a second request in flight to that partition could take the first's
+ * numbers); partitions led by one broker share a send, so under load there are as many produce
+ * requests as with one batch at a time.
  */
 import { DespachoError } from "../lib/errors.ts";
-import type { KafkaClient, OutRecord } from "../lib/kafka/mod.ts";
+import { type KafkaClient, type OutRecord, partitionOf } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { kafkaProduceDuration } from "../lib/metrics.ts";
 import { Batcher } from "./batcher.ts";
 
 /** How often a gateway that lost Kafka asks whether it is back. */
 const PROBE_INTERVAL_MS = 250;
+/**
+ * Sends in flight at most. One per partition at most anyway; this bounds them should a topic have
+ * many partitions, and leaves room for the sends stuck on a killed broker's partitions.
+ */
+const MAX_SENDS_IN_FLIGHT = 32;
+/** A send slower than this hints that leadership moved: the topics' leaders are read again. */
+const SLOW_SEND_MS = 1000;
+/** Leaders read longer ago than this are read again, in the background. */
+const LAYOUT_MAX_AGE_MS = 60_000;
+/** Leaders are read again at most this often per topic. */
+const LAYOUT_MIN_INTERVAL_MS = 500;
+
+/** A topic's partition count and the broker leading each partition (-1: none), as last read. */
+interface Layout {
+  partitions: number;
+  leaders: number[];
+  readAt: number;
+}
+
+/** A record and the partition it goes to, `topic:partition`. */
+interface Routed {
+  record: OutRecord;
+  lane: string;
+}
 
 /** What the HTTP layer needs from Kafka. */
 export interface Publisher {
@@ -42,15 +75,78 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
   const producer = kafka.producer();
   let healthy = false;
   let probing: ReturnType<typeof setInterval> | undefined;
-  const batcher = new Batcher<OutRecord>(async (records) => {
+  const layouts = new Map<string, Layout>();
+  const reading = new Map<string, Promise<Layout>>();
+
+  /** Reads `topic`'s partitions and leaders, one read per topic at a time. */
+  function readLayout(topic: string): Promise<Layout> {
+    let read = reading.get(topic);
+    if (read !== undefined) return read;
+    read = kafka.describeTopic(topic).then((described) => {
+      if (described.length === 0) {
+        throw new DespachoError(
+          "KAFKA_UNAVAILABLE",
+          `Cannot publish: topic "${topic}" has no partitions`,
+          { retriable: true },
+        );
+      }
+      const leaders: number[] = [];
+      for (const p of described) leaders[p.partition] = p.leader;
+      const layout = { partitions: described.length, leaders, readAt: Date.now() };
+      const before = layouts.get(topic);
+      if (before !== undefined && before.partitions !== layout.partitions) {
+        // Keys move to other partitions: sends in flight now were routed by the old count.
+        log.warn("topic partition count changed", {
+          topic,
+          before: before.partitions,
+          now: layout.partitions,
+        });
+      }
+      layouts.set(topic, layout);
+      return layout;
+    }).finally(() => reading.delete(topic));
+    reading.set(topic, read);
+    return read;
+  }
+
+  /** Reads `topic`'s leaders again in the background, unless that was done just now. */
+  function refreshLayout(topic: string): void {
+    const known = layouts.get(topic);
+    if (known !== undefined && Date.now() - known.readAt < LAYOUT_MIN_INTERVAL_MS) return;
+    readLayout(topic).catch((error) => log.debug("cannot read topic leaders", { topic, error }));
+  }
+
+  async function route(record: OutRecord): Promise<Routed> {
+    let layout = layouts.get(record.topic);
+    if (layout === undefined) layout = await readLayout(record.topic);
+    else if (Date.now() - layout.readAt > LAYOUT_MAX_AGE_MS) refreshLayout(record.topic);
+    return { record, lane: `${record.topic}:${partitionOf(record.key, layout.partitions)}` };
+  }
+
+  /** The broker leading a lane's partition as last read: lanes it leads share a send. */
+  function leaderOf(lane: string): string {
+    const at = lane.lastIndexOf(":");
+    const leader = layouts.get(lane.slice(0, at))?.leaders[Number(lane.slice(at + 1))];
+    return String(leader ?? -1);
+  }
+
+  const batcher = new Batcher<Routed>(async (routed) => {
     const started = performance.now();
     let outcome = "error";
     try {
-      await producer.send(records);
+      await producer.send(routed.map((r) => r.record));
       outcome = "ok";
     } finally {
-      kafkaProduceDuration.labels(outcome).observe((performance.now() - started) / 1000);
+      const seconds = (performance.now() - started) / 1000;
+      kafkaProduceDuration.labels(outcome).observe(seconds);
+      if (outcome === "error" || seconds * 1000 >= SLOW_SEND_MS) {
+        for (const topic of new Set(routed.map((r) => r.record.topic))) refreshLayout(topic);
+      }
     }
+  }, {
+    laneOf: (r) => r.lane,
+    groupOf: leaderOf,
+    maxInFlight: MAX_SENDS_IN_FLIGHT,
   });
 
   function markUnhealthy(error: unknown): void {
@@ -91,7 +187,7 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
         });
       }
       try {
-        await batcher.push(record);
+        await batcher.push(await route(record));
       } catch (error) {
         // A send that failed after the client's own retries: the connection is in doubt. A slow
         // acknowledgement is not this; the caller's wait is bounded outside (gateway/admission.ts).

@@ -1,17 +1,21 @@
 import assert from "node:assert/strict";
-import type { KafkaClient } from "../lib/kafka/mod.ts";
+import { type KafkaClient, type OutRecord, partitionOf } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { Admission } from "./admission.ts";
 import { createKafkaPublisher } from "./publisher.ts";
 
-/** A Kafka client whose sends settle when the test says so; nothing touches a network. */
+/**
+ * A Kafka client whose sends settle when the test says so; nothing touches a network. Its topics
+ * have 6 partitions, partition p led by broker p % 3.
+ */
 function fakeKafka(reachable = false) {
-  const sends: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  const sends: { records: OutRecord[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
   let pings = 0;
   const producer = {
     connect: () => Promise.resolve(),
     close: () => Promise.resolve(),
-    send: () => new Promise<void>((resolve, reject) => sends.push({ resolve, reject })),
+    send: (records: OutRecord[]) =>
+      new Promise<void>((resolve, reject) => sends.push({ records, resolve, reject })),
   };
   const kafka = {
     producer: () => producer,
@@ -19,8 +23,26 @@ function fakeKafka(reachable = false) {
       pings++;
       return reachable ? Promise.resolve() : Promise.reject(new Error("still down"));
     },
+    describeTopic: () =>
+      Promise.resolve(
+        Array.from(
+          { length: 6 },
+          (_, p) => ({ partition: p, leader: p % 3, replicas: [], isr: [] }),
+        ),
+      ),
   } as unknown as KafkaClient;
   return { kafka, sends, pings: () => pings };
+}
+/** A key whose record goes to `partition` of 6, found by trying. */
+function keyOn(partition: number, not: readonly string[] = []): string {
+  for (let i = 0;; i++) {
+    const key = `order-${i}`;
+    if (partitionOf(key, 6) === partition && !not.includes(key)) return key;
+  }
+}
+/** Lets the publisher's promise chains run (no timer involved). */
+async function turns(n = 10): Promise<void> {
+  for (let i = 0; i < n; i++) await Promise.resolve();
 }
 const quiet = createLogger("test", "error", () => {});
 const record = { topic: "order_requests", key: "a", value: "{}" };
@@ -42,6 +64,7 @@ Deno.test("createKafkaPublisher() stays ready after one slow acknowledgement, an
 
     const failing = admission.publish(record);
     await new Promise((r) => setTimeout(r, 0));
+    assert.equal(sends.length, 2);
     sends[1]!.reject(new Error("Connection error: connect ECONNREFUSED 127.0.0.1:9092"));
     await assert.rejects(failing, {
       code: "KAFKA_UNAVAILABLE",
@@ -70,6 +93,64 @@ Deno.test("createKafkaPublisher() asks at once whether Kafka is back after a fai
     // The probe's ping and connect settle on the next turns of the event loop: no timer involved.
     for (let i = 0; i < 5 && !publisher.ready(); i++) await Promise.resolve();
     assert.equal(publisher.ready(), true, "ready again without waiting for a tick");
+  } finally {
+    await publisher.stop();
+  }
+});
+
+Deno.test("createKafkaPublisher() does not hold records for other partitions behind a send waiting on one partition", async () => {
+  // The broker leading partition 0 killed: its send waits for a new leader. Records for partitions
+  // led by live brokers go out and are acknowledged meanwhile.
+  const { kafka, sends } = fakeKafka();
+  const publisher = createKafkaPublisher(kafka, quiet);
+  await publisher.start();
+  try {
+    const stuckKey = keyOn(0);
+    const stuck = publisher.publish({ ...record, key: stuckKey });
+    let stuckDone = false;
+    stuck.then(() => stuckDone = true, () => stuckDone = true);
+    await turns();
+    assert.deepEqual(sends.map((s) => s.records.map((r) => r.key)), [[stuckKey]]);
+
+    const liveKey = keyOn(1);
+    const sameKey = publisher.publish({ ...record, key: stuckKey, value: "second" });
+    const live = publisher.publish({ ...record, key: liveKey });
+    await turns();
+    assert.deepEqual(
+      sends.map((s) => s.records.map((r) => r.key)),
+      [[stuckKey], [liveKey]],
+      "partition 1 does not wait; partition 0's second record waits for its first",
+    );
+    sends[1]!.resolve();
+    await live;
+    assert.equal(stuckDone, false);
+
+    sends[0]!.resolve();
+    await stuck;
+    await turns();
+    assert.deepEqual(sends[2]!.records, [{ ...record, key: stuckKey, value: "second" }]);
+    sends[2]!.resolve();
+    await sameKey;
+  } finally {
+    await publisher.stop();
+  }
+});
+
+Deno.test("createKafkaPublisher() sends the records for partitions one broker leads together", async () => {
+  const { kafka, sends } = fakeKafka();
+  const publisher = createKafkaPublisher(kafka, quiet);
+  await publisher.start();
+  try {
+    // Partitions 0 and 3 are led by broker 0, partition 1 by broker 1.
+    const keys = [keyOn(0), keyOn(1), keyOn(3)];
+    const sent = keys.map((key) => publisher.publish({ ...record, key }));
+    await turns();
+    assert.deepEqual(
+      sends.map((s) => s.records.map((r) => r.key).sort()),
+      [[keys[0]!, keys[2]!].sort(), [keys[1]!]],
+    );
+    for (const s of sends) s.resolve();
+    await Promise.all(sent);
   } finally {
     await publisher.stop();
   }
