@@ -1,7 +1,7 @@
 /**
  * The gateway's writes to Kafka: an idempotent producer (acks=all) behind a micro-batcher, with a
- * readiness flag that a failed send clears and a background probe restores when the cluster comes
- * back. How long a request waits for an acknowledgement is bounded by its caller
+ * readiness flag: a failed send asks at once whether the cluster answers, readiness is cleared only
+ * when it does not, and a background probe restores it when the cluster comes back. How long a request waits for an acknowledgement is bounded by its caller
  * (`gateway/admission.ts`), so a slow acknowledgement never clears readiness. Each produce request
  * is timed in `despacho_kafka_produce_duration_seconds`.
  *
@@ -149,30 +149,36 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
     maxInFlight: MAX_SENDS_IN_FLIGHT,
   });
 
-  function markUnhealthy(error: unknown): void {
-    if (!healthy) return;
-    healthy = false;
-    log.warn("Kafka unavailable; answering 503 until it is back", { error });
-    // Asked at once, then every 250 ms: one failed send (a broker killed mid-request, its
-    // partitions not yet led elsewhere) must not refuse every request for a whole second when
-    // the rest of the cluster answers.
+  /**
+   * After a failed send: one partition's leader may be gone while the rest of the cluster takes
+   * writes, so Kafka is asked at once, and requests are refused only if it does not answer.
+   */
+  function sendFailed(error: unknown): void {
+    if (!healthy || asking) return;
+    log.warn("Kafka send failed; asking whether the cluster answers", { error });
     void probe();
-    probing ??= setInterval(() => void probe(), PROBE_INTERVAL_MS);
   }
 
   let asking = false;
+  /** Asks whether Kafka answers; readiness follows the answer. */
   async function probe(): Promise<void> {
-    if (asking || healthy) return;
+    if (asking) return;
     asking = true;
     try {
       await kafka.ping();
       await producer.connect();
-      healthy = true;
-      clearInterval(probing);
-      probing = undefined;
-      log.info("Kafka reachable again");
-    } catch {
-      /* still down: the next tick tries again */
+      if (!healthy) {
+        healthy = true;
+        clearInterval(probing);
+        probing = undefined;
+        log.info("Kafka reachable again");
+      }
+    } catch (error) {
+      if (healthy) {
+        healthy = false;
+        log.warn("Kafka unavailable; answering 503 until it is back", { error });
+        probing ??= setInterval(() => void probe(), PROBE_INTERVAL_MS);
+      }
     } finally {
       asking = false;
     }
@@ -189,9 +195,9 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
       try {
         await batcher.push(await route(record));
       } catch (error) {
-        // A send that failed after the client's own retries: the connection is in doubt. A slow
+        // A send that failed after the client's own retries: the cluster is in doubt. A slow
         // acknowledgement is not this; the caller's wait is bounded outside (gateway/admission.ts).
-        markUnhealthy(error);
+        sendFailed(error);
         if (error instanceof DespachoError) throw error;
         throw new DespachoError(
           "KAFKA_UNAVAILABLE",

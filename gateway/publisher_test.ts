@@ -8,7 +8,9 @@ import { createKafkaPublisher } from "./publisher.ts";
  * A Kafka client whose sends settle when the test says so; nothing touches a network. Its topics
  * have 6 partitions, partition p led by broker p % 3.
  */
-function fakeKafka(reachable = false) {
+function fakeKafka(answering: boolean | "when told" = false) {
+  let reachable = answering === true;
+  const pingsWaiting: (() => void)[] = [];
   const sends: { records: OutRecord[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
   let pings = 0;
   const producer = {
@@ -21,6 +23,7 @@ function fakeKafka(reachable = false) {
     producer: () => producer,
     ping: () => {
       pings++;
+      if (answering === "when told") return new Promise<void>((r) => pingsWaiting.push(r));
       return reachable ? Promise.resolve() : Promise.reject(new Error("still down"));
     },
     describeTopic: () =>
@@ -31,7 +34,13 @@ function fakeKafka(reachable = false) {
         ),
       ),
   } as unknown as KafkaClient;
-  return { kafka, sends, pings: () => pings };
+  return {
+    kafka,
+    sends,
+    pings: () => pings,
+    answer: (yes: boolean) => reachable = yes,
+    pingsWaiting,
+  };
 }
 /** A key whose record goes to `partition` of 6, found by trying. */
 function keyOn(partition: number, not: readonly string[] = []): string {
@@ -47,7 +56,7 @@ async function turns(n = 10): Promise<void> {
 const quiet = createLogger("test", "error", () => {});
 const record = { topic: "order_requests", key: "a", value: "{}" };
 
-Deno.test("createKafkaPublisher() stays ready after one slow acknowledgement, and is not ready after a failed send", async () => {
+Deno.test("createKafkaPublisher() stays ready after one slow acknowledgement, and is not ready after a failed send when Kafka does not answer", async () => {
   const { kafka, sends } = fakeKafka();
   const publisher = createKafkaPublisher(kafka, quiet);
   await publisher.start();
@@ -70,7 +79,8 @@ Deno.test("createKafkaPublisher() stays ready after one slow acknowledgement, an
       code: "KAFKA_UNAVAILABLE",
       message: "Cannot publish: Connection error: connect ECONNREFUSED 127.0.0.1:9092",
     });
-    assert.equal(publisher.ready(), false, "a failed send marks Kafka unavailable");
+    await turns();
+    assert.equal(publisher.ready(), false, "a failed send, then no answer: Kafka unavailable");
     await assert.rejects(admission.publish(record), {
       message: "Cannot publish: Kafka is unreachable",
     });
@@ -79,20 +89,48 @@ Deno.test("createKafkaPublisher() stays ready after one slow acknowledgement, an
   }
 });
 
-Deno.test("createKafkaPublisher() asks at once whether Kafka is back after a failed send, and is ready again as soon as it answers", async () => {
-  // One broker of three killed mid-request: that send fails, the rest of the cluster answers.
-  const { kafka, sends, pings } = fakeKafka(true);
+Deno.test("createKafkaPublisher() asks at once whether Kafka answers after a failed send, and refuses nothing while it asks", async () => {
+  // One broker of three killed: the send to its partition failed, the rest of the cluster answers
+  // and takes writes, so no request is refused for it.
+  const { kafka, sends, pings, pingsWaiting } = fakeKafka("when told");
   const publisher = createKafkaPublisher(kafka, quiet);
   await publisher.start();
   try {
     const failing = publisher.publish(record);
-    await new Promise((r) => setTimeout(r, 0));
+    await turns();
     sends[0]!.reject(new Error("Connection closed"));
     await assert.rejects(failing, { code: "KAFKA_UNAVAILABLE" });
     assert.equal(pings(), 1, "asked at once, not after a tick");
-    // The probe's ping and connect settle on the next turns of the event loop: no timer involved.
-    for (let i = 0; i < 5 && !publisher.ready(); i++) await Promise.resolve();
-    assert.equal(publisher.ready(), true, "ready again without waiting for a tick");
+    assert.equal(publisher.ready(), true, "not refused while asking");
+    const next = publisher.publish({ ...record, key: keyOn(1) });
+    await turns();
+    assert.equal(sends.length, 2, "a record published while asking is sent");
+    pingsWaiting[0]!();
+    await turns();
+    assert.equal(publisher.ready(), true, "the cluster answered");
+    sends[1]!.resolve();
+    await next;
+  } finally {
+    await publisher.stop();
+  }
+});
+
+Deno.test("createKafkaPublisher() is ready again once Kafka answers after it did not", async () => {
+  const { kafka, sends, answer } = fakeKafka(false);
+  const publisher = createKafkaPublisher(kafka, quiet);
+  await publisher.start();
+  try {
+    const failing = publisher.publish(record);
+    await turns();
+    sends[0]!.reject(new Error("Connection closed"));
+    await assert.rejects(failing, { code: "KAFKA_UNAVAILABLE" });
+    await turns();
+    assert.equal(publisher.ready(), false);
+    answer(true);
+    // The probe asks every 250 ms: a real timer, waited on at most 2 s.
+    const until = Date.now() + 2000;
+    while (!publisher.ready() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(publisher.ready(), true);
   } finally {
     await publisher.stop();
   }
