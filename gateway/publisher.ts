@@ -1,24 +1,28 @@
 /**
  * The gateway's writes to Kafka: an idempotent producer (acks=all) behind a micro-batcher, with a
- * readiness flag: a failed send asks at once whether the cluster answers, readiness is cleared only
- * when it does not, and a background probe restores it when the cluster comes back. How long a request waits for an acknowledgement is bounded by its caller
- * (`gateway/admission.ts`), so a slow acknowledgement never clears readiness. Each produce request
- * is timed in `despacho_kafka_produce_duration_seconds`.
+ * readiness flag: after a failed send the cluster is asked at once, readiness is cleared only when
+ * it does not answer, and a background probe restores it when the cluster comes back. How long a
+ * request waits for an acknowledgement is bounded by its caller (`gateway/admission.ts`), so a slow
+ * acknowledgement never clears readiness. Each produce request is timed in
+ * `despacho_kafka_produce_duration_seconds`.
  *
- * The batcher's lanes are partitions and its groups the brokers leading them (read with
- * `describeTopic`): a send waiting for a new leader of one partition (its broker killed) holds only
- * that partition's records, while the other partitions' records go out and are acknowledged. One
- * send per partition at a time, its records in arrival order, is what both clients' idempotent
- * producers need to keep their sequence numbers right (kafkajs rolls a partition's sequence back
- * when a request fails, so a second request in flight to that partition could take the first's
- * numbers); partitions led by one broker share a send, so under load there are as many produce
- * requests as with one batch at a time.
+ * The batcher's lanes are partitions and its groups the brokers leading them
+ * (`gateway/partition_lanes.ts`): a send waiting for a new leader of one partition (its broker
+ * killed) holds only that partition's records, while the other partitions' records go out and are
+ * acknowledged. One send per partition at a time, its records in arrival order, is what both
+ * clients' idempotent producers need to keep their sequence numbers right: kafkajs rolls a
+ * partition's sequence back when a request fails, so a second request in flight to that partition
+ * could take the first's numbers (and be taken for its duplicate); `@platformatic/kafka` numbers a
+ * send when it starts and, after a failure, re-sends a later one under a new producer id. Partitions
+ * led by one broker share a send, so under load there are as many produce requests as with one
+ * batch at a time.
  */
 import { DespachoError } from "../lib/errors.ts";
-import { type KafkaClient, type OutRecord, partitionOf } from "../lib/kafka/mod.ts";
+import type { KafkaClient, OutRecord } from "../lib/kafka/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import { kafkaProduceDuration } from "../lib/metrics.ts";
 import { Batcher } from "./batcher.ts";
+import { PartitionLanes } from "./partition_lanes.ts";
 
 /** How often a gateway that lost Kafka asks whether it is back. */
 const PROBE_INTERVAL_MS = 250;
@@ -29,17 +33,6 @@ const PROBE_INTERVAL_MS = 250;
 const MAX_SENDS_IN_FLIGHT = 32;
 /** A send slower than this hints that leadership moved: the topics' leaders are read again. */
 const SLOW_SEND_MS = 1000;
-/** Leaders read longer ago than this are read again, in the background. */
-const LAYOUT_MAX_AGE_MS = 60_000;
-/** Leaders are read again at most this often per topic. */
-const LAYOUT_MIN_INTERVAL_MS = 500;
-
-/** A topic's partition count and the broker leading each partition (-1: none), as last read. */
-interface Layout {
-  partitions: number;
-  leaders: number[];
-  readAt: number;
-}
 
 /** A record and the partition it goes to, `topic:partition`. */
 interface Routed {
@@ -75,61 +68,7 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
   const producer = kafka.producer();
   let healthy = false;
   let probing: ReturnType<typeof setInterval> | undefined;
-  const layouts = new Map<string, Layout>();
-  const reading = new Map<string, Promise<Layout>>();
-
-  /** Reads `topic`'s partitions and leaders, one read per topic at a time. */
-  function readLayout(topic: string): Promise<Layout> {
-    let read = reading.get(topic);
-    if (read !== undefined) return read;
-    read = kafka.describeTopic(topic).then((described) => {
-      if (described.length === 0) {
-        throw new DespachoError(
-          "KAFKA_UNAVAILABLE",
-          `Cannot publish: topic "${topic}" has no partitions`,
-          { retriable: true },
-        );
-      }
-      const leaders: number[] = [];
-      for (const p of described) leaders[p.partition] = p.leader;
-      const layout = { partitions: described.length, leaders, readAt: Date.now() };
-      const before = layouts.get(topic);
-      if (before !== undefined && before.partitions !== layout.partitions) {
-        // Keys move to other partitions: sends in flight now were routed by the old count.
-        log.warn("topic partition count changed", {
-          topic,
-          before: before.partitions,
-          now: layout.partitions,
-        });
-      }
-      layouts.set(topic, layout);
-      return layout;
-    }).finally(() => reading.delete(topic));
-    reading.set(topic, read);
-    return read;
-  }
-
-  /** Reads `topic`'s leaders again in the background, unless that was done just now. */
-  function refreshLayout(topic: string): void {
-    const known = layouts.get(topic);
-    if (known !== undefined && Date.now() - known.readAt < LAYOUT_MIN_INTERVAL_MS) return;
-    readLayout(topic).catch((error) => log.debug("cannot read topic leaders", { topic, error }));
-  }
-
-  async function route(record: OutRecord): Promise<Routed> {
-    let layout = layouts.get(record.topic);
-    if (layout === undefined) layout = await readLayout(record.topic);
-    else if (Date.now() - layout.readAt > LAYOUT_MAX_AGE_MS) refreshLayout(record.topic);
-    return { record, lane: `${record.topic}:${partitionOf(record.key, layout.partitions)}` };
-  }
-
-  /** The broker leading a lane's partition as last read: lanes it leads share a send. */
-  function leaderOf(lane: string): string {
-    const at = lane.lastIndexOf(":");
-    const leader = layouts.get(lane.slice(0, at))?.leaders[Number(lane.slice(at + 1))];
-    return String(leader ?? -1);
-  }
-
+  const lanes = new PartitionLanes((topic) => kafka.describeTopic(topic), log);
   const batcher = new Batcher<Routed>(async (routed) => {
     const started = performance.now();
     let outcome = "error";
@@ -140,12 +79,12 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
       const seconds = (performance.now() - started) / 1000;
       kafkaProduceDuration.labels(outcome).observe(seconds);
       if (outcome === "error" || seconds * 1000 >= SLOW_SEND_MS) {
-        for (const topic of new Set(routed.map((r) => r.record.topic))) refreshLayout(topic);
+        for (const topic of new Set(routed.map((r) => r.record.topic))) lanes.refresh(topic);
       }
     }
   }, {
     laneOf: (r) => r.lane,
-    groupOf: leaderOf,
+    groupOf: (lane) => lanes.groupOf(lane),
     maxInFlight: MAX_SENDS_IN_FLIGHT,
   });
 
@@ -193,7 +132,12 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
         });
       }
       try {
-        await batcher.push(await route(record));
+        const lane = await lanes.take(record);
+        try {
+          await batcher.push({ record, lane: lane.name });
+        } finally {
+          lane.release();
+        }
       } catch (error) {
         // A send that failed after the client's own retries: the cluster is in doubt. A slow
         // acknowledgement is not this; the caller's wait is bounded outside (gateway/admission.ts).
