@@ -13,9 +13,10 @@
  * clients' idempotent producers need to keep their sequence numbers right: kafkajs rolls a
  * partition's sequence back when a request fails, so a second request in flight to that partition
  * could take the first's numbers (and be taken for its duplicate); `@platformatic/kafka` numbers a
- * send when it starts and, after a failure, re-sends a later one under a new producer id. Partitions
- * led by one broker share a send, so under load there are as many produce requests as with one
- * batch at a time.
+ * send when it starts and, after a failure, re-sends a later one under a new producer id. And each
+ * send has a producer of its own (`gateway/producer_pool.ts`), as a producer's state is shared by
+ * all its partitions. Partitions led by one broker share a send, so under load there are as many
+ * produce requests as with one batch at a time.
  */
 import { DespachoError } from "../lib/errors.ts";
 import type { KafkaClient, OutRecord } from "../lib/kafka/mod.ts";
@@ -23,14 +24,17 @@ import type { Logger } from "../lib/log.ts";
 import { kafkaProduceDuration } from "../lib/metrics.ts";
 import { Batcher } from "./batcher.ts";
 import { PartitionLanes } from "./partition_lanes.ts";
+import { ProducerPool } from "./producer_pool.ts";
 
 /** How often a gateway that lost Kafka asks whether it is back. */
 const PROBE_INTERVAL_MS = 250;
 /**
- * Sends in flight at most. One per partition at most anyway; this bounds them should a topic have
- * many partitions, and leaves room for the sends stuck on a killed broker's partitions.
+ * Sends in flight at most, each with a producer of its own (`gateway/producer_pool.ts`: so as many
+ * producers, each with a connection per broker, at most). One per partition at most anyway; this
+ * bounds them should the topics have many partitions, and leaves room beside the sends stuck on a
+ * killed broker's partitions for one per live broker.
  */
-const MAX_SENDS_IN_FLIGHT = 32;
+const MAX_SENDS_IN_FLIGHT = 16;
 /** A send slower than this hints that leadership moved: the topics' leaders are read again. */
 const SLOW_SEND_MS = 1000;
 
@@ -65,7 +69,7 @@ export interface KafkaPublisher extends Publisher {
  * @param log Logger.
  */
 export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPublisher {
-  const producer = kafka.producer();
+  const producers = new ProducerPool(() => kafka.producer(), MAX_SENDS_IN_FLIGHT);
   let healthy = false;
   let probing: ReturnType<typeof setInterval> | undefined;
   const lanes = new PartitionLanes((topic) => kafka.describeTopic(topic), log);
@@ -73,7 +77,7 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
     const started = performance.now();
     let outcome = "error";
     try {
-      await producer.send(routed.map((r) => r.record));
+      await producers.use((producer) => producer.send(routed.map((r) => r.record)));
       outcome = "ok";
     } finally {
       const seconds = (performance.now() - started) / 1000;
@@ -105,7 +109,7 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
     asking = true;
     try {
       await kafka.ping();
-      await producer.connect();
+      await producers.connect();
       if (!healthy) {
         healthy = true;
         clearInterval(probing);
@@ -154,12 +158,12 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
       }
     },
     async start() {
-      await producer.connect();
+      await producers.connect();
       healthy = true;
     },
     async stop() {
       clearInterval(probing);
-      await producer.close().catch(() => {});
+      await producers.close();
     },
   };
 }

@@ -11,16 +11,32 @@ import { createKafkaPublisher } from "./publisher.ts";
 function fakeKafka(answering: boolean | "when told" = false) {
   let reachable = answering === true;
   const pingsWaiting: (() => void)[] = [];
-  const sends: { records: OutRecord[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  const sends: {
+    records: OutRecord[];
+    resolve: () => void;
+    reject: (e: unknown) => void;
+    producer: number;
+  }[] = [];
   let pings = 0;
-  const producer = {
-    connect: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-    send: (records: OutRecord[]) =>
-      new Promise<void>((resolve, reject) => sends.push({ records, resolve, reject })),
+  let producersMade = 0;
+  /** Each producer fails the test if it is given a second send while one is in flight. */
+  const makeProducer = () => {
+    const id = producersMade++;
+    let inFlight = 0;
+    return {
+      connect: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+      send: (records: OutRecord[]) => {
+        assert.equal(inFlight, 0, `producer ${id} has one send in flight at most`);
+        inFlight++;
+        return new Promise<void>((resolve, reject) =>
+          sends.push({ records, resolve, reject, producer: id })
+        ).finally(() => inFlight--);
+      },
+    };
   };
   const kafka = {
-    producer: () => producer,
+    producer: makeProducer,
     ping: () => {
       pings++;
       if (answering === "when told") return new Promise<void>((r) => pingsWaiting.push(r));
@@ -40,6 +56,7 @@ function fakeKafka(answering: boolean | "when told" = false) {
     pings: () => pings,
     answer: (yes: boolean) => reachable = yes,
     pingsWaiting,
+    producersMade: () => producersMade,
   };
 }
 /** A key whose record goes to `partition` of 6, found by trying. */
@@ -159,6 +176,7 @@ Deno.test("createKafkaPublisher() does not hold records for other partitions beh
       [[stuckKey], [liveKey]],
       "partition 1 does not wait; partition 0's second record waits for its first",
     );
+    assert.notEqual(sends[0]!.producer, sends[1]!.producer, "each send has a producer of its own");
     sends[1]!.resolve();
     await live;
     assert.equal(stuckDone, false);
