@@ -61,29 +61,33 @@ export class PartitionLanes {
   async take(record: OutRecord): Promise<Lane> {
     const topic = record.topic;
     for (;;) {
+      const lane = this.takeNow(record);
+      if (lane !== undefined) return lane;
       const change = this.#changes.get(topic);
-      if (change !== undefined) {
-        await change.adopted;
-        continue;
-      }
-      const layout = this.#layouts.get(topic);
-      if (layout === undefined) {
-        await this.#read(topic);
-        continue;
-      }
-      if (this.#now() - layout.readAt > LAYOUT_MAX_AGE_MS) this.refresh(topic);
-      // From here on synchronous: the count used and the hold are one step.
-      this.#held.set(topic, (this.#held.get(topic) ?? 0) + 1);
-      let held = true;
-      return {
-        name: `${topic}:${partitionOf(record.key, layout.partitions)}`,
-        release: () => {
-          if (!held) return;
-          held = false;
-          this.#release(topic);
-        },
-      };
+      await (change === undefined ? this.#read(topic) : change.adopted);
     }
+  }
+
+  /**
+   * {@linkcode take} without waiting: the lane when the topic's partitions are known and not
+   * changing (every record but a topic's first), else `undefined`.
+   */
+  takeNow(record: OutRecord): Lane | undefined {
+    const topic = record.topic;
+    const layout = this.#layouts.get(topic);
+    if (layout === undefined || this.#changes.has(topic)) return undefined;
+    if (this.#now() - layout.readAt > LAYOUT_MAX_AGE_MS) this.refresh(topic);
+    // The count used and the hold are one synchronous step.
+    this.#held.set(topic, (this.#held.get(topic) ?? 0) + 1);
+    let held = true;
+    return {
+      name: `${topic}:${partitionOf(record.key, layout.partitions)}`,
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.#release(topic);
+      },
+    };
   }
 
   /**

@@ -136,7 +136,7 @@ export function createKafkaPublisher(kafka: KafkaClient, log: Logger): KafkaPubl
         });
       }
       try {
-        const lane = await lanes.take(record);
+        const lane = lanes.takeNow(record) ?? await lanes.take(record);
         try {
           await batcher.push({ record, lane: lane.name });
         } finally {

@@ -5,17 +5,20 @@
  */
 
 const encoder = new TextEncoder();
+/** Reused for each key's bytes: no allocation per record on the gateway's hot path. */
+let scratch = new Uint8Array(256);
 
 /**
  * Kafka's murmur2 hash (`org.apache.kafka.common.utils.Utils.murmur2`), as a signed 32-bit number.
  *
  * @param data The bytes to hash.
+ * @param length How many of them, from the first. @default data.length
  * @returns The hash.
  */
-export function murmur2(data: Uint8Array): number {
+export function murmur2(data: Uint8Array, length: number = data.length): number {
   const m = 0x5bd1e995;
-  let h = 0x9747b28c ^ data.length;
-  const whole = data.length & ~3;
+  let h = 0x9747b28c ^ length;
+  const whole = length & ~3;
   let i = 0;
   for (; i < whole; i += 4) {
     let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
@@ -24,7 +27,7 @@ export function murmur2(data: Uint8Array): number {
     k = Math.imul(k, m);
     h = Math.imul(h, m) ^ k;
   }
-  const rest = data.length & 3;
+  const rest = length & 3;
   if (rest > 0) {
     if (rest === 3) h ^= data[i + 2]! << 16;
     if (rest >= 2) h ^= data[i + 1]! << 8;
@@ -56,5 +59,8 @@ export function partitionOf(key: string, partitions: number): number {
       `Cannot choose a partition: the partition count must be a whole number >= 1: current value is ${partitions}`,
     );
   }
-  return (murmur2(encoder.encode(key)) & 0x7fffffff) % partitions;
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  if (key.length * 3 > scratch.length) scratch = new Uint8Array(key.length * 3);
+  const { written } = encoder.encodeInto(key, scratch);
+  return (murmur2(scratch, written) & 0x7fffffff) % partitions;
 }
