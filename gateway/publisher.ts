@@ -15,8 +15,8 @@
  * could take the first's numbers (and be taken for its duplicate); `@platformatic/kafka` numbers a
  * send when it starts and, after a failure, re-sends a later one under a new producer id. And each
  * send has a producer of its own (`gateway/producer_pool.ts`), as a producer's state is shared by
- * all its partitions. Partitions led by one broker share a send, so under load there are as many
- * produce requests as with one batch at a time.
+ * all its partitions. Partitions led by one broker share a send (a produce request goes to one
+ * broker anyway), so under load a send still carries many records (`bench/publisher_cpu.ts`).
  */
 import { DespachoError } from "../lib/errors.ts";
 import type { KafkaClient, OutRecord } from "../lib/kafka/mod.ts";
