@@ -73,7 +73,7 @@ import {
   type PurchaseMailRetry,
   PurchaseMailRetrySchema,
 } from "../lib/purchase_mail.ts";
-import { abortableSleep } from "../lib/wait.ts";
+import { sleepUntil } from "../lib/wait.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
 import { createMailer, type Mail, type Mailer } from "./mailer.ts";
 import { instanceId, onAbort, type RoleContext, type RoleIdentity } from "./role.ts";
@@ -277,7 +277,7 @@ async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Prom
     }
     // Retries are read in the order they were written: waiting on the head is waiting on the
     // earliest written, and never holds a transaction open.
-    if (owed.dueAt !== undefined && !await waitUntil(new Date(owed.dueAt), ctx.signal)) break;
+    if (owed.dueAt !== undefined && !await sleepUntil(new Date(owed.dueAt), ctx.signal)) break;
     await slots.take();
     if (ctx.signal.aborted) {
       slots.give();
@@ -552,15 +552,5 @@ class Slots {
     const next = this.#waiting.shift();
     if (next) next();
     else this.#free++;
-  }
-}
-
-/** Sleeps until `until`; false when the partition is revoked or the role stops first. */
-async function waitUntil(until: Date, signal: AbortSignal): Promise<boolean> {
-  try {
-    await abortableSleep(Math.max(0, until.getTime() - Date.now()), signal);
-    return true;
-  } catch {
-    return false;
   }
 }

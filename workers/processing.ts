@@ -64,7 +64,7 @@ import {
   type ProcessingInput,
   TakenOrders,
 } from "../lib/processing.ts";
-import { abortableSleep } from "../lib/wait.ts";
+import { sleepUntil } from "../lib/wait.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
 import { instanceId, onAbort, type RoleContext, type RoleIdentity } from "./role.ts";
 
@@ -261,7 +261,7 @@ class BatchDecision {
       if (decision.kind === "wait") {
         // Due times grow with offsets in a partition, so waiting on the head is no loss.
         await this.#flush();
-        if (!await waitUntil(decision.until, this.#ctx.signal)) return false;
+        if (!await sleepUntil(decision.until, this.#ctx.signal)) return false;
         // Erased while it waited: cancelled where it stood.
         const step = this.#erasureFirst(input);
         if (this.#erase(step, record.offset) || step.kind !== "advance") return true;
@@ -334,19 +334,6 @@ class BatchDecision {
     if (this.#decidedUpTo !== null) await this.#ctx.commit(this.#out, this.#decidedUpTo);
     this.#out = [];
     this.#decidedUpTo = null;
-  }
-}
-
-/**
- * Sleeps until `until`; false when the partition is revoked or the role stops first. The loop
- * heartbeats while a handler runs and aborts `signal` when the partition is no longer ours.
- */
-async function waitUntil(until: Date, signal: AbortSignal): Promise<boolean> {
-  try {
-    await abortableSleep(Math.max(0, until.getTime() - Date.now()), signal);
-    return true;
-  } catch {
-    return false;
   }
 }
 
