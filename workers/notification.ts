@@ -176,13 +176,15 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
       return p.ok ? purchaseOwed(p.value, deps) : { letter: p.letter };
     }],
   ]);
+  const { groupId, topics } = identity(config);
   const loop = kafka.runTransactional({
     log,
-    groupId: identity(config).groupId,
-    transactionalId: `${config.GROUP_ID_PREFIX}-notification-${instanceId(config)}`,
+    groupId,
+    // Under the group's name, as the ACLs grant it (`<group>-` prefixed).
+    transactionalId: `${groupId}-${instanceId(config)}`,
     instanceId: `notification-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-    topics: identity(config).topics,
+    topics,
     // A partition that was another instance's may hold records past an erasure never read here.
     onAssign: () => erased.assigned(),
     handle: async (batch, ctx) => {

@@ -104,7 +104,8 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
       taken.clear();
       erased.assigned();
     },
-    transactionalId: `${config.GROUP_ID_PREFIX}-processing-${instanceId(config)}`,
+    // Under the group's name, as the ACLs grant it (`<group>-` prefixed).
+    transactionalId: `${groupId}-${instanceId(config)}`,
     instanceId: `processing-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     topics: inputs,
