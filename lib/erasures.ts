@@ -15,6 +15,7 @@ import type { KafkaClient, Reader } from "./kafka/interfaces.ts";
 import type { InRecord } from "./kafka/records.ts";
 import type { Logger } from "./log.ts";
 import { OrderErasureRequestedSchema } from "./order.ts";
+import { waitFor } from "./wait.ts";
 
 /** What {@linkcode ErasedOrders} asks of Kafka. */
 export type ErasuresClient = Pick<KafkaClient, "endOffsets" | "readRange" | "reader">;
@@ -43,16 +44,20 @@ export class ErasedOrders {
   #topic: string;
   #log: Logger;
   #decoder = new TextDecoder();
+  #startupTimeoutMs: number;
 
   /**
    * @param kafka The client (`endOffsets`, `readRange`, `reader`).
    * @param topic The erasures topic.
    * @param log Says how many erasures were loaded, and which records are not erasure requests.
+   * @param startupTimeoutMs Longest wait for the topic's end offsets (a topic just created may have
+   * no leader yet). @default 600000
    */
-  constructor(kafka: ErasuresClient, topic: string, log: Logger) {
+  constructor(kafka: ErasuresClient, topic: string, log: Logger, startupTimeoutMs = 600_000) {
     this.#kafka = kafka;
     this.#topic = topic;
     this.#log = log;
+    this.#startupTimeoutMs = startupTimeoutMs;
   }
 
   /** Erased ids known now. */
@@ -102,7 +107,17 @@ export class ErasedOrders {
    * ceiling, or the signal's reason).
    */
   async caughtUpNow(signal?: AbortSignal): Promise<void> {
-    const ends = await this.#kafka.endOffsets(this.#topic);
+    // Asked again while the topic is new and has no leader for a partition yet (kafkajs:
+    // NOT_LEADER_OR_FOLLOWER), up to the start-up ceiling, as the gateway's status consumer does.
+    const ends = await waitFor(`the end offsets of ${this.#topic}`, async () => ({
+      ready: true,
+      value: await this.#kafka.endOffsets(this.#topic),
+    }), {
+      timeoutMs: this.#startupTimeoutMs,
+      intervalMs: 250,
+      say: (line) => this.#log.info(line),
+      ...(signal === undefined ? {} : { signal }),
+    });
     await Promise.all(ends.map(async (e) => {
       const high = BigInt(e.high);
       const low = BigInt(e.low);
