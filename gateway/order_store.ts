@@ -11,6 +11,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { ORDER_STATES, type OrderInput, type OrderState } from "../lib/order.ts";
 import { OrderStatusFactSchema, parseStatusKey } from "../lib/order_status.ts";
+import { parseRecord } from "../lib/kafka/mod.ts";
 import {
   type HistoryEntry,
   type NotificationEntry,
@@ -52,7 +53,6 @@ export interface OrderStoreOptions {
 export class OrderStore implements OrderReadModel {
   #db: DatabaseSync;
   #changes = new OrderChanges();
-  #decoder = new TextDecoder();
   #q: Record<string, StatementSync>;
 
   /**
@@ -335,14 +335,9 @@ export class OrderStore implements OrderReadModel {
       } else this.#q.deleteMail!.run(key.id, key.part);
       return true;
     }
-    let fact;
-    try {
-      fact = OrderStatusFactSchema.safeParse(JSON.parse(this.#decoder.decode(r.value)));
-    } catch {
-      return false;
-    }
-    if (!fact.success || fact.data.id !== key.id || fact.data.type === "OrderErased") return false;
-    const f = fact.data;
+    const fact = parseRecord(r.value, OrderStatusFactSchema);
+    if (!fact.ok || fact.value.id !== key.id || fact.value.type === "OrderErased") return false;
+    const f = fact.value;
     const events = changed.get(f.id) ?? [];
     if (f.type === "OrderStep") {
       this.#q.upsertOrder!.run(f.id, JSON.stringify(f.order), f.traceId);

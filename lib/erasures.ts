@@ -12,7 +12,7 @@
  * requested before that moment is known before it decides anything on the partition.
  */
 import type { KafkaClient, Reader } from "./kafka/interfaces.ts";
-import type { InRecord } from "./kafka/records.ts";
+import { type InRecord, parseRecord } from "./kafka/records.ts";
 import type { Logger } from "./log.ts";
 import { OrderErasureRequestedSchema } from "./order.ts";
 import { waitFor } from "./wait.ts";
@@ -43,7 +43,6 @@ export class ErasedOrders {
   #kafka: ErasuresClient;
   #topic: string;
   #log: Logger;
-  #decoder = new TextDecoder();
   #startupTimeoutMs: number;
 
   /**
@@ -188,14 +187,8 @@ export class ErasedOrders {
   }
 
   #idOf(value: Uint8Array): string | null {
-    try {
-      const parsed = OrderErasureRequestedSchema.safeParse(
-        JSON.parse(this.#decoder.decode(value)),
-      );
-      return parsed.success ? parsed.data.id : null;
-    } catch {
-      return null;
-    }
+    const parsed = parseRecord(value, OrderErasureRequestedSchema);
+    return parsed.ok ? parsed.value.id : null;
   }
 
   #advance(partition: number, next: bigint): void {
