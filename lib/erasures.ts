@@ -59,6 +59,21 @@ export class ErasedOrders {
     this.#startupTimeoutMs = startupTimeoutMs;
   }
 
+  /**
+   * The erased orders of a role's configuration: its erasures topic and start-up ceiling.
+   *
+   * @param kafka The client.
+   * @param config `TOPIC_ORDER_ERASURES` and `STARTUP_TIMEOUT_MS`.
+   * @param log The role's logger.
+   */
+  static of(
+    kafka: ErasuresClient,
+    config: { TOPIC_ORDER_ERASURES: string; STARTUP_TIMEOUT_MS: number },
+    log: Logger,
+  ): ErasedOrders {
+    return new ErasedOrders(kafka, config.TOPIC_ORDER_ERASURES, log, config.STARTUP_TIMEOUT_MS);
+  }
+
   /** Erased ids known now. */
   get size(): number {
     return this.#ids.size;

@@ -131,12 +131,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   // Every outcome's series exists from the start: the first failure is an increase to alert on.
   for (const outcome of MAIL_OUTCOMES) mails.labels(outcome).inc(0);
   // Every erasure requested so far, before the loop decides anything (see the header).
-  const erased = new ErasedOrders(
-    kafka,
-    config.TOPIC_ORDER_ERASURES,
-    log,
-    config.STARTUP_TIMEOUT_MS,
-  );
+  const erased = ErasedOrders.of(kafka, config, log);
   await erased.start();
   const deps: Deps = {
     erased,

@@ -92,12 +92,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   const { groupId, topics: inputs } = identity(config);
   const taken = new TakenPerPartition(kafka, groupId, config, log);
   // Every erasure requested so far, before the loop decides anything (see the header).
-  const erased = new ErasedOrders(
-    kafka,
-    config.TOPIC_ORDER_ERASURES,
-    log,
-    config.STARTUP_TIMEOUT_MS,
-  );
+  const erased = ErasedOrders.of(kafka, config, log);
   await erased.start();
   const deciding: Deciding = { config, erased, log };
   const loop = kafka.runTransactional({
