@@ -43,6 +43,7 @@ import {
   analyticsChecks,
   type Check,
   check,
+  LOAD_SEND_RETRY_MS,
   mailedPurchases,
   orderVerdict,
   publishPurchases,
@@ -168,7 +169,14 @@ const system = new FaultSystem("soak", cluster.brokers, client, {
   ANALYTICS_IDLE_MS: "60000",
 }, say);
 const kafka = createKafkaClient(
-  loadConfig({ KAFKA_BROKERS: cluster.brokers, KAFKA_CLIENT: client, KAFKA_CLIENT_ID: "soak" }),
+  loadConfig({
+    KAFKA_BROKERS: cluster.brokers,
+    KAFKA_CLIENT: client,
+    KAFKA_CLIENT_ID: "soak",
+    // The one-hour run at 7e3a4aa lost its report when this producer gave up after the default
+    // 5 s during broker-2's kill (fenced only after broker.session.timeout.ms).
+    KAFKA_ACK_TIMEOUT_MS: String(LOAD_SEND_RETRY_MS),
+  }),
   createLogger("soak", "error"),
 );
 const producer = kafka.producer();
