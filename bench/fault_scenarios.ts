@@ -65,12 +65,20 @@ export const passed = (r: FaultResult): boolean => r.checks.every((c) => c.ok);
 export const check = (name: string, ok: boolean, detail: string): Check => ({ name, ok, detail });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * How long the load's own producer (the purchase events) keeps retrying a send, in ms: through a
+ * broker's crash and restart, as a shop's backend feeding the topic would. The retries are the
+ * idempotent producer's own, so a batch tried again is not written twice.
+ */
+export const LOAD_SEND_RETRY_MS = 60_000;
+
 function kafkaOf(ctx: FaultContext): KafkaClient {
   return createKafkaClient(
     loadConfig({
       KAFKA_BROKERS: ctx.brokers,
       KAFKA_CLIENT: ctx.client,
       KAFKA_CLIENT_ID: "faults",
+      KAFKA_ACK_TIMEOUT_MS: String(LOAD_SEND_RETRY_MS),
       ...kafkaLogin("admin"),
     }),
     createLogger("faults", "error"),

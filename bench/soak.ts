@@ -43,6 +43,7 @@ import {
   analyticsChecks,
   type Check,
   check,
+  LOAD_SEND_RETRY_MS,
   mailedPurchases,
   orderVerdict,
   publishPurchases,
@@ -168,7 +169,14 @@ const system = new FaultSystem("soak", cluster.brokers, client, {
   ANALYTICS_IDLE_MS: "60000",
 }, say);
 const kafka = createKafkaClient(
-  loadConfig({ KAFKA_BROKERS: cluster.brokers, KAFKA_CLIENT: client, KAFKA_CLIENT_ID: "soak" }),
+  loadConfig({
+    KAFKA_BROKERS: cluster.brokers,
+    KAFKA_CLIENT: client,
+    KAFKA_CLIENT_ID: "soak",
+    // The one-hour run at 7e3a4aa lost its report when this producer gave up after the default
+    // 5 s during broker-2's kill (fenced only after broker.session.timeout.ms).
+    KAFKA_ACK_TIMEOUT_MS: String(LOAD_SEND_RETRY_MS),
+  }),
   createLogger("soak", "error"),
 );
 const producer = kafka.producer();
@@ -394,7 +402,13 @@ try {
   // Drain: the last loads and the fault in progress finish, then samples continue until every
   // fault's lag check is decided and the lag has settled (at most three minutes).
   const loadEnd = now();
-  await Promise.all([...loads, publishing, faultRunning]);
+  // A load generator that failed (its producer gave up during a broker kill) is a failed check of
+  // the run, not the end of it: the hour's samples are still judged and written.
+  const generators = await Promise.allSettled([...loads, publishing, faultRunning]);
+  const generatorFailures = generators.flatMap((g) =>
+    g.status === "rejected" ? [(g.reason as Error)?.message ?? String(g.reason)] : []
+  );
+  for (const reason of generatorFailures) say(`a load generator failed: ${reason}`);
   for (;;) {
     const wait = t0 + samples.length * SAMPLE_S * 1000 - performance.now();
     if (wait > 0) await sleep(wait);
@@ -422,6 +436,13 @@ try {
     allowedStatuses: [202, 429, 503],
   });
   const checks: Check[] = [...orders.checks];
+  checks.push(check(
+    "every load generator ran to the end",
+    generatorFailures.length === 0,
+    generatorFailures.length === 0
+      ? "orders, spikes, purchases, faults"
+      : generatorFailures.join("; "),
+  ));
   const again = [...Map.groupBy(
     smtp.mails.filter((m) => orderOfMail(m.messageId) !== undefined),
     (m) => m.messageId!,

@@ -11,6 +11,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { ORDER_STATES, type OrderInput, type OrderState } from "../lib/order.ts";
 import { OrderStatusFactSchema, parseStatusKey } from "../lib/order_status.ts";
+import { parseRecord } from "../lib/kafka/mod.ts";
 import {
   type HistoryEntry,
   type NotificationEntry,
@@ -52,7 +53,6 @@ export interface OrderStoreOptions {
 export class OrderStore implements OrderReadModel {
   #db: DatabaseSync;
   #changes = new OrderChanges();
-  #decoder = new TextDecoder();
   #q: Record<string, StatementSync>;
 
   /**
@@ -65,9 +65,13 @@ export class OrderStore implements OrderReadModel {
     this.#db = new DatabaseSync(path);
     // WAL: readers do not wait on the writer; NORMAL: a power cut may lose the last transactions,
     // never consistency, and what it loses is read again from the offsets kept with the rows.
+    // The wait for another connection's lock first: two gateways starting on one file (the fault
+    // suite's graceful-stop) must wait for each other, not fail with "database is locked".
+    this.#db.exec("PRAGMA busy_timeout = 5000");
     this.#db.exec("PRAGMA journal_mode = WAL");
     this.#db.exec("PRAGMA synchronous = NORMAL");
-    this.#db.exec("PRAGMA busy_timeout = 5000");
+    // Every write transaction below is BEGIN IMMEDIATE: it takes the write lock at once, where the
+    // busy timeout applies; a deferred one upgrading later fails at once against another writer.
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS orders (
@@ -94,7 +98,7 @@ export class OrderStore implements OrderReadModel {
     }[];
     const known = new Map(meta.map((m) => [m.key, m.value]));
     if (known.get("topic") !== options.topic || known.get("version") !== SCHEMA_VERSION) {
-      this.#db.exec("BEGIN");
+      this.#db.exec("BEGIN IMMEDIATE");
       this.#empty();
       this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?), (?, ?)").run(
         "topic",
@@ -165,7 +169,7 @@ export class OrderStore implements OrderReadModel {
     const changed = new Map<string, OrderEvent[]>();
     let applied = 0;
     let skipped = 0;
-    this.#db.exec("BEGIN");
+    this.#db.exec("BEGIN IMMEDIATE");
     try {
       for (const r of records) {
         if (this.#applyOne(r, changed)) applied++;
@@ -198,7 +202,7 @@ export class OrderStore implements OrderReadModel {
   erase(id: string): boolean {
     const known = this.#q.order!.get(id) !== undefined;
     const changed = new Map<string, OrderEvent[]>();
-    this.#db.exec("BEGIN");
+    this.#db.exec("BEGIN IMMEDIATE");
     try {
       this.#forget(id, changed);
       this.#db.exec("COMMIT");
@@ -260,7 +264,7 @@ export class OrderStore implements OrderReadModel {
     for (;;) {
       const ids = this.#q.expired!.all(before) as { id: string }[];
       if (ids.length === 0) return total;
-      this.#db.exec("BEGIN");
+      this.#db.exec("BEGIN IMMEDIATE");
       try {
         for (const { id } of ids) {
           this.#q.deleteSteps!.run(id);
@@ -278,7 +282,7 @@ export class OrderStore implements OrderReadModel {
 
   /** Empties the store (rows and offsets), for a rebuild from the topic's beginning. */
   reset(): void {
-    this.#db.exec("BEGIN");
+    this.#db.exec("BEGIN IMMEDIATE");
     this.#empty();
     this.#db.exec("COMMIT");
   }
@@ -335,14 +339,9 @@ export class OrderStore implements OrderReadModel {
       } else this.#q.deleteMail!.run(key.id, key.part);
       return true;
     }
-    let fact;
-    try {
-      fact = OrderStatusFactSchema.safeParse(JSON.parse(this.#decoder.decode(r.value)));
-    } catch {
-      return false;
-    }
-    if (!fact.success || fact.data.id !== key.id || fact.data.type === "OrderErased") return false;
-    const f = fact.data;
+    const fact = parseRecord(r.value, OrderStatusFactSchema);
+    if (!fact.ok || fact.value.id !== key.id || fact.value.type === "OrderErased") return false;
+    const f = fact.value;
     const events = changed.get(f.id) ?? [];
     if (f.type === "OrderStep") {
       this.#q.upsertOrder!.run(f.id, JSON.stringify(f.order), f.traceId);

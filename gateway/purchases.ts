@@ -75,21 +75,45 @@ export function countItems(text: string, ndjson: boolean, limit: number): number
   return count;
 }
 
+/** How {@linkcode validatePurchases} lists errors and shares the event loop. */
+export interface ValidationOptions {
+  /** Refused lines listed; the others are counted in `rejected`. @default MAX_LINE_ERRORS */
+  maxErrors?: number;
+  /** The clock a slice is measured with. @default performance.now */
+  now?: () => number;
+  /** Gives the event loop a turn between two slices. @default a zero-delay timer */
+  pause?: () => Promise<void>;
+}
+
+/** How {@linkcode validatePurchases} lists errors and shares the event loop. */
+export interface ValidationOptions {
+  /** Refused lines listed; the others are counted in `rejected`. @default MAX_LINE_ERRORS */
+  maxErrors?: number;
+  /** The clock a slice is measured with. @default performance.now */
+  now?: () => number;
+  /** Gives the event loop a turn between two slices. @default a zero-delay timer */
+  pause?: () => Promise<void>;
+}
+
 /**
  * Validates the items of a body, yielding to the event loop at least every
  * {@linkcode VALIDATION_SLICE_MS}, so other requests are answered meanwhile.
  *
  * @param text The body.
  * @param ndjson One item per line (blank lines skipped), or one JSON document.
- * @param maxErrors Refused lines listed; the others are counted in `rejected`.
- * @default maxErrors MAX_LINE_ERRORS
+ * @param options Error list length, clock and pause (the last two for tests).
  * @returns The valid events and the refused lines.
  */
 export async function validatePurchases(
   text: string,
   ndjson: boolean,
-  maxErrors: number = MAX_LINE_ERRORS,
+  options: ValidationOptions = {},
 ): Promise<Validated> {
+  const {
+    maxErrors = MAX_LINE_ERRORS,
+    now = () => performance.now(),
+    pause = () => new Promise<void>((r) => setTimeout(r, 0)),
+  } = options;
   const result: Validated = { valid: [], invalid: [], rejected: 0 };
   const refuse = (line: number, errors: FieldError[]) => {
     result.rejected++;
@@ -97,7 +121,7 @@ export async function validatePurchases(
   };
   let seen = 0;
   let line = 0;
-  let sliceStart = performance.now();
+  let sliceStart = now();
   for (let start = 0; start <= text.length;) {
     let end = ndjson ? text.indexOf("\n", start) : text.length;
     if (end === -1) end = text.length;
@@ -106,9 +130,9 @@ export async function validatePurchases(
     line++;
     if (item === "" && ndjson) continue;
     // The clock is read every 64 items: cheap, and a slice overruns by 64 items at most.
-    if (++seen % 64 === 0 && performance.now() - sliceStart > VALIDATION_SLICE_MS) {
-      await new Promise((r) => setTimeout(r, 0));
-      sliceStart = performance.now();
+    if (++seen % 64 === 0 && now() - sliceStart > VALIDATION_SLICE_MS) {
+      await pause();
+      sliceStart = now();
     }
     // A purchase is an object: anything else is refused without the cost of a parse error.
     if (item[0] !== "{") {

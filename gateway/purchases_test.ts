@@ -9,7 +9,13 @@ import { Admission } from "./admission.ts";
 import { createPurchaseAnalyticsRoutes, PurchaseAnalyticsView } from "./purchase_analytics.ts";
 import { orderApp } from "../infra/test_gateway.ts";
 import type { Publisher } from "./publisher.ts";
-import { createPurchaseRoutes, MAX_LINE_ERRORS, PUBLISH_GROUP } from "./purchases.ts";
+import {
+  createPurchaseRoutes,
+  MAX_LINE_ERRORS,
+  PUBLISH_GROUP,
+  validatePurchases,
+  VALIDATION_SLICE_MS,
+} from "./purchases.ts";
 
 const event = (
   id: string,
@@ -292,50 +298,46 @@ Deno.test("POST /purchases lists the errors of the first 100 refused lines and c
   }
 });
 
-Deno.test("POST /purchases answers a body at the body limit of tiny invalid lines within seconds, and /healthz answers meanwhile", async (t) => {
+Deno.test("POST /purchases answers a body at the body limit of tiny invalid lines, counting every line", async (t) => {
   const maxBodyBytes = 1024 * 1024;
-  await t.step("over the line limit: 413 at once", async () => {
-    const { app } = batchApp({ maxBodyBytes, maxBatchLines: 10_000 });
-    const started = performance.now();
+  await t.step("over the line limit: 413 before any line is looked at", async () => {
+    const { app, sent } = batchApp({ maxBodyBytes, maxBatchLines: 10_000 });
     const res = await app.request(post("{}\n".repeat(maxBodyBytes / 3), "application/x-ndjson"));
     assert.equal(res.status, 413);
     await res.body?.cancel();
-    assert.ok(performance.now() - started < 10_000);
+    assert.equal(sent.length, 0);
   });
   // Not JSON objects (refused before parsing), empty objects, and the smallest line the schema
-  // has to look at in full.
+  // has to look at in full. How long this takes, and how /healthz answers meanwhile, is a figure
+  // (DESPACHO_TEST_FIGURES=1), not an assertion: the slicing itself is pinned below with a clock.
   for (const item of ["x", "{}", '{"id":"x","productovisto":"y"}']) {
     await t.step(`every line validated: ${item}`, async () => {
       const count = Math.floor(maxBodyBytes / (item.length + 1));
-      const body = `${item}\n`.repeat(count);
-      const { app } = batchApp({ maxBodyBytes, maxBatchLines: 1_000_000 });
+      const { app, sent } = batchApp({ maxBodyBytes, maxBatchLines: 1_000_000 });
       const started = performance.now();
       let done = false;
-      const batch = Promise.resolve(app.request(post(body, "application/x-ndjson")))
-        .finally(() => done = true);
+      const batch = Promise.resolve(
+        app.request(post(`${item}\n`.repeat(count), "application/x-ndjson")),
+      ).finally(() => done = true);
       const healthLatencies: number[] = [];
       while (!done) {
         const asked = performance.now();
         const health = await app.request("/healthz");
         assert.equal(health.status, 200);
         await health.body?.cancel();
-        if (!done) healthLatencies.push(performance.now() - asked);
+        healthLatencies.push(performance.now() - asked);
         await new Promise((r) => setTimeout(r, 5));
       }
       const res = await batch;
-      const elapsed = performance.now() - started;
       assert.equal(res.status, 422);
       const problem = await res.json();
       assert.equal(problem.errorsOmitted, count - MAX_LINE_ERRORS);
-      assert.ok(elapsed < 10_000, `answered in ${elapsed.toFixed(0)} ms`);
-      assert.ok(healthLatencies.length >= 2, `/healthz answered ${healthLatencies.length} times`);
-      assert.ok(
-        Math.max(...healthLatencies) < 1_000,
-        `slowest /healthz ${Math.max(...healthLatencies).toFixed(0)} ms`,
-      );
+      assert.equal(sent.length, 0);
       if (Deno.env.get("DESPACHO_TEST_FIGURES")) {
         console.log(
-          `${count} lines of ${JSON.stringify(item)}: ${elapsed.toFixed(0)} ms, ` +
+          `${count} lines of ${JSON.stringify(item)}: ${
+            (performance.now() - started).toFixed(0)
+          } ms, ` +
             `/healthz ${healthLatencies.length}x, slowest ${
               Math.max(...healthLatencies).toFixed(1)
             } ms`,
@@ -343,6 +345,47 @@ Deno.test("POST /purchases answers a body at the body limit of tiny invalid line
       }
     });
   }
+});
+
+Deno.test("validatePurchases gives the event loop a turn once a slice has run longer than VALIDATION_SLICE_MS, and only then", async (t) => {
+  const lines = 64 * 200;
+  const body = "x\n".repeat(lines);
+  // The clock is read every 64 items (and once after each pause): a clock that moves `step` per
+  // read says how long each run of 64 items took.
+  const pausesWith = async (step: number) => {
+    let clock = 0;
+    let pauses = 0;
+    const { rejected } = await validatePurchases(body, true, {
+      now: () => clock += step,
+      pause: () => {
+        pauses++;
+        return Promise.resolve();
+      },
+    });
+    assert.equal(rejected, lines);
+    return pauses;
+  };
+  await t.step("a frozen clock: never", async () => assert.equal(await pausesWith(0), 0));
+  await t.step("exactly the slice per 64 items: every second run", async () => {
+    assert.equal(await pausesWith(VALIDATION_SLICE_MS), lines / 64 / 2);
+  });
+  await t.step("over the slice per 64 items: after every run", async () => {
+    assert.equal(await pausesWith(VALIDATION_SLICE_MS + 1), lines / 64);
+  });
+  await t.step("the default pause lets a waiting timer run", async () => {
+    let clock = 0;
+    let ticks = 0;
+    let ticking = true;
+    const tick = () => {
+      if (!ticking) return;
+      ticks++;
+      setTimeout(tick, 0);
+    };
+    setTimeout(tick, 0);
+    await validatePurchases(body, true, { now: () => clock += VALIDATION_SLICE_MS + 1 });
+    ticking = false;
+    assert.ok(ticks >= lines / 64 - 1, `a timer ran ${ticks} times during ${lines / 64} pauses`);
+  });
 });
 
 Deno.test("POST /purchases publishes a large batch with at most PUBLISH_GROUP writes in flight", async () => {

@@ -46,7 +46,7 @@ try {
     code = 3;
   } else {
     // An erased order is not brought back (lib/status_backfill.ts).
-    const erased = new ErasedOrders(kafka, config.TOPIC_ORDER_ERASURES, log);
+    const erased = ErasedOrders.of(kafka, config, log);
     await erased.caughtUpNow();
     const producer = kafka.producer();
     await producer.connect();

@@ -239,3 +239,21 @@ export function until<T>(
     // Said every 10 s while it waits: a test stuck on a slow machine shows what it waits for.
   }, { timeoutMs, intervalMs: 100, say: (line) => console.error(line) });
 }
+
+/**
+ * The permission flags of a Despacho process a test spawns (`deno run <flags> gateway/main.ts` or
+ * `workers/main.ts`): loopback network, environment, reading, the host name, and writing as asked.
+ *
+ * @param write Where it may write: nowhere, `.cache` only (a gateway's order store), or anywhere
+ * (an outbox or store in a temporary folder). @default "anywhere"
+ * @returns The flags, for after `run`.
+ */
+export function processFlags(write: "nowhere" | ".cache" | "anywhere" = "anywhere"): string[] {
+  return [
+    "--allow-net=127.0.0.1",
+    "--allow-env",
+    "--allow-read",
+    ...(write === "nowhere" ? [] : [write === ".cache" ? "--allow-write=.cache" : "--allow-write"]),
+    "--allow-sys=hostname",
+  ];
+}

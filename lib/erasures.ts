@@ -12,9 +12,10 @@
  * requested before that moment is known before it decides anything on the partition.
  */
 import type { KafkaClient, Reader } from "./kafka/interfaces.ts";
-import type { InRecord } from "./kafka/records.ts";
+import { type InRecord, parseRecord } from "./kafka/records.ts";
 import type { Logger } from "./log.ts";
 import { OrderErasureRequestedSchema } from "./order.ts";
+import { waitFor } from "./wait.ts";
 
 /** What {@linkcode ErasedOrders} asks of Kafka. */
 export type ErasuresClient = Pick<KafkaClient, "endOffsets" | "readRange" | "reader">;
@@ -42,17 +43,35 @@ export class ErasedOrders {
   #kafka: ErasuresClient;
   #topic: string;
   #log: Logger;
-  #decoder = new TextDecoder();
+  #startupTimeoutMs: number;
 
   /**
    * @param kafka The client (`endOffsets`, `readRange`, `reader`).
    * @param topic The erasures topic.
    * @param log Says how many erasures were loaded, and which records are not erasure requests.
+   * @param startupTimeoutMs Longest wait for the topic's end offsets (a topic just created may have
+   * no leader yet). @default 600000
    */
-  constructor(kafka: ErasuresClient, topic: string, log: Logger) {
+  constructor(kafka: ErasuresClient, topic: string, log: Logger, startupTimeoutMs = 600_000) {
     this.#kafka = kafka;
     this.#topic = topic;
     this.#log = log;
+    this.#startupTimeoutMs = startupTimeoutMs;
+  }
+
+  /**
+   * The erased orders of a role's configuration: its erasures topic and start-up ceiling.
+   *
+   * @param kafka The client.
+   * @param config `TOPIC_ORDER_ERASURES` and `STARTUP_TIMEOUT_MS`.
+   * @param log The role's logger.
+   */
+  static of(
+    kafka: ErasuresClient,
+    config: { TOPIC_ORDER_ERASURES: string; STARTUP_TIMEOUT_MS: number },
+    log: Logger,
+  ): ErasedOrders {
+    return new ErasedOrders(kafka, config.TOPIC_ORDER_ERASURES, log, config.STARTUP_TIMEOUT_MS);
   }
 
   /** Erased ids known now. */
@@ -102,7 +121,17 @@ export class ErasedOrders {
    * ceiling, or the signal's reason).
    */
   async caughtUpNow(signal?: AbortSignal): Promise<void> {
-    const ends = await this.#kafka.endOffsets(this.#topic);
+    // Asked again while the topic is new and has no leader for a partition yet (kafkajs:
+    // NOT_LEADER_OR_FOLLOWER), up to the start-up ceiling, as the gateway's status consumer does.
+    const ends = await waitFor(`the end offsets of ${this.#topic}`, async () => ({
+      ready: true,
+      value: await this.#kafka.endOffsets(this.#topic),
+    }), {
+      timeoutMs: this.#startupTimeoutMs,
+      intervalMs: 250,
+      say: (line) => this.#log.info(line),
+      ...(signal === undefined ? {} : { signal }),
+    });
     await Promise.all(ends.map(async (e) => {
       const high = BigInt(e.high);
       const low = BigInt(e.low);
@@ -173,14 +202,8 @@ export class ErasedOrders {
   }
 
   #idOf(value: Uint8Array): string | null {
-    try {
-      const parsed = OrderErasureRequestedSchema.safeParse(
-        JSON.parse(this.#decoder.decode(value)),
-      );
-      return parsed.success ? parsed.data.id : null;
-    } catch {
-      return null;
-    }
+    const parsed = parseRecord(value, OrderErasureRequestedSchema);
+    return parsed.ok ? parsed.value.id : null;
   }
 
   #advance(partition: number, next: bigint): void {

@@ -136,3 +136,28 @@ Deno.test("ErasedOrders.settled() waits for the barrier of the latest assignment
   assert.equal(erased.has("b"), true);
   await erased.stop();
 });
+
+Deno.test("ErasedOrders.start() asks again for the end offsets while a new topic has no leader yet, up to its ceiling", async () => {
+  const topic = fakeTopic(1);
+  topic.write(0, (p, o) => request(p, o, "a"));
+  let refusals = 2;
+  const client: ErasuresClient = {
+    ...topic.client,
+    endOffsets: (t) =>
+      refusals-- > 0
+        ? Promise.reject(new Error("This server is not the leader for that topic-partition"))
+        : topic.client.endOffsets(t),
+  };
+  const erased = new ErasedOrders(client, "erasures", quiet);
+  await erased.start();
+  assert.equal(erased.has("a"), true);
+  await erased.stop();
+  // A topic that never answers: the start fails once the ceiling passes, saying what it waited for.
+  const never = new ErasedOrders(
+    { ...topic.client, endOffsets: () => Promise.reject(new Error("no leader")) },
+    "erasures",
+    quiet,
+    300,
+  );
+  await assert.rejects(never.start(), /the end offsets of erasures/);
+});

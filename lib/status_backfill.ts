@@ -7,7 +7,7 @@
  * It never brings an erased order back: its records become no fact, and its `OrderErased` (in
  * `order_processing`) becomes the `{id}/erased` marker again.
  */
-import type { InRecord, OutRecord } from "./kafka/records.ts";
+import { type InRecord, type OutRecord, parseRecord } from "./kafka/records.ts";
 import { OrderNotifiedSchema, OrderProcessingEventSchema } from "./order.ts";
 import { erasedKey, mailRecord, stepRecord } from "./order_status.ts";
 import { traceIdOf, TRACEPARENT } from "./tracing.ts";
@@ -39,21 +39,15 @@ export function backfillRecord(
   record: InRecord,
   erased: (id: string) => boolean = () => false,
 ): OutRecord | null {
-  let json: unknown;
-  try {
-    json = JSON.parse(record.value === null ? "" : new TextDecoder().decode(record.value));
-  } catch {
-    return null;
-  }
   if (source === "transitions") {
-    const t = OrderProcessingEventSchema.safeParse(json);
-    if (!t.success) return null;
-    if (t.data.type === "OrderErased") {
-      return { topic: statusTopic, key: erasedKey(t.data.id), value: JSON.stringify(t.data) };
+    const t = parseRecord(record.value, OrderProcessingEventSchema);
+    if (!t.ok) return null;
+    if (t.value.type === "OrderErased") {
+      return { topic: statusTopic, key: erasedKey(t.value.id), value: JSON.stringify(t.value) };
     }
-    if (erased(t.data.id)) return null;
-    return stepRecord(statusTopic, t.data, traceIdOf(record.headers[TRACEPARENT]));
+    if (erased(t.value.id)) return null;
+    return stepRecord(statusTopic, t.value, traceIdOf(record.headers[TRACEPARENT]));
   }
-  const n = OrderNotifiedSchema.safeParse(json);
-  return n.success && !erased(n.data.id) ? mailRecord(statusTopic, n.data) : null;
+  const n = parseRecord(record.value, OrderNotifiedSchema);
+  return n.ok && !erased(n.value.id) ? mailRecord(statusTopic, n.value) : null;
 }

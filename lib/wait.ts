@@ -161,3 +161,25 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * Sleeps until `until`, or until `signal` aborts.
+ *
+ * @param until When to wake.
+ * @param signal Ends the sleep early (a partition revoked, the role stopping).
+ * @returns true at `until` (at once when it is past), false when `signal` aborted first.
+ *
+ * @example
+ * ```ts
+ * import { sleepUntil } from "./wait.ts";
+ * await sleepUntil(new Date(Date.now() + 10), new AbortController().signal); // true
+ * ```
+ */
+export async function sleepUntil(until: Date, signal: AbortSignal): Promise<boolean> {
+  try {
+    await abortableSleep(Math.max(0, until.getTime() - Date.now()), signal);
+    return true;
+  } catch {
+    return false;
+  }
+}

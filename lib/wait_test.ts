@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { abortableSleep, type Poll, settled, waitFor, WaitTimeoutError } from "./wait.ts";
+import {
+  abortableSleep,
+  type Poll,
+  settled,
+  sleepUntil,
+  waitFor,
+  WaitTimeoutError,
+} from "./wait.ts";
 
 /** A clock that only moves when the wait sleeps. */
 function fakeTime() {
@@ -146,4 +153,16 @@ Deno.test("abortableSleep() resolves after its time, and rejects with the reason
     globalThis.clearTimeout = clearTimeoutBefore;
   }
   assert.equal(cleared, 1);
+});
+
+Deno.test("sleepUntil() wakes at the time (at once when past) and says false when aborted first", async () => {
+  const never = new AbortController().signal;
+  assert.equal(await sleepUntil(new Date(Date.now() - 1000), never), true);
+  const started = Date.now();
+  assert.equal(await sleepUntil(new Date(started + 30), never), true);
+  assert.ok(Date.now() - started >= 25, "it waited");
+  const stop = new AbortController();
+  const waiting = sleepUntil(new Date(Date.now() + 60_000), stop.signal);
+  stop.abort();
+  assert.equal(await waiting, false);
 });

@@ -73,7 +73,7 @@ import {
   type PurchaseMailRetry,
   PurchaseMailRetrySchema,
 } from "../lib/purchase_mail.ts";
-import { abortableSleep } from "../lib/wait.ts";
+import { sleepUntil } from "../lib/wait.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
 import { createMailer, type Mail, type Mailer } from "./mailer.ts";
 import { instanceId, onAbort, type RoleContext, type RoleIdentity } from "./role.ts";
@@ -131,7 +131,7 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   // Every outcome's series exists from the start: the first failure is an increase to alert on.
   for (const outcome of MAIL_OUTCOMES) mails.labels(outcome).inc(0);
   // Every erasure requested so far, before the loop decides anything (see the header).
-  const erased = new ErasedOrders(kafka, config.TOPIC_ORDER_ERASURES, log);
+  const erased = ErasedOrders.of(kafka, config, log);
   await erased.start();
   const deps: Deps = {
     erased,
@@ -176,13 +176,15 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
       return p.ok ? purchaseOwed(p.value, deps) : { letter: p.letter };
     }],
   ]);
+  const { groupId, topics } = identity(config);
   const loop = kafka.runTransactional({
     log,
-    groupId: identity(config).groupId,
-    transactionalId: `${config.GROUP_ID_PREFIX}-notification-${instanceId(config)}`,
+    groupId,
+    // Under the group's name, as the ACLs grant it (`<group>-` prefixed).
+    transactionalId: `${groupId}-${instanceId(config)}`,
     instanceId: `notification-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-    topics: identity(config).topics,
+    topics,
     // A partition that was another instance's may hold records past an erasure never read here.
     onAssign: () => erased.assigned(),
     handle: async (batch, ctx) => {
@@ -277,7 +279,7 @@ async function deliverBatch(batch: InBatch, ctx: BatchContext, deps: Deps): Prom
     }
     // Retries are read in the order they were written: waiting on the head is waiting on the
     // earliest written, and never holds a transaction open.
-    if (owed.dueAt !== undefined && !await waitUntil(new Date(owed.dueAt), ctx.signal)) break;
+    if (owed.dueAt !== undefined && !await sleepUntil(new Date(owed.dueAt), ctx.signal)) break;
     await slots.take();
     if (ctx.signal.aborted) {
       slots.give();
@@ -552,15 +554,5 @@ class Slots {
     const next = this.#waiting.shift();
     if (next) next();
     else this.#free++;
-  }
-}
-
-/** Sleeps until `until`; false when the partition is revoked or the role stops first. */
-async function waitUntil(until: Date, signal: AbortSignal): Promise<boolean> {
-  try {
-    await abortableSleep(Math.max(0, until.getTime() - Date.now()), signal);
-    return true;
-  } catch {
-    return false;
   }
 }

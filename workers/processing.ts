@@ -52,7 +52,9 @@ import { stepRecord } from "../lib/order_status.ts";
 import {
   OrderErasureRequestedSchema,
   OrderProcessingEventSchema,
+  type OrderRequested,
   OrderRequestedSchema,
+  type OrderTransition,
 } from "../lib/order.ts";
 import { ErasedOrders } from "../lib/erasures.ts";
 import {
@@ -62,7 +64,7 @@ import {
   type ProcessingInput,
   TakenOrders,
 } from "../lib/processing.ts";
-import { abortableSleep } from "../lib/wait.ts";
+import { sleepUntil } from "../lib/wait.ts";
 import { parseOrDeadLetter } from "./_parse.ts";
 import { instanceId, onAbort, type RoleContext, type RoleIdentity } from "./role.ts";
 
@@ -87,32 +89,12 @@ export function identity(config: RoleContext["config"]): RoleIdentity {
  * @param ctx Configuration, logger, Kafka client and stop signal.
  */
 export async function run({ config, log, kafka, signal }: RoleContext): Promise<void> {
-  const requests = config.TOPIC_ORDER_REQUESTS;
-  const processing = config.TOPIC_ORDER_PROCESSING;
-  const status = config.TOPIC_ORDER_STATUS;
-  const erasures = config.TOPIC_ORDER_ERASURES;
-  const topics = { processing, status };
-  const dwell = config.STAGE_DWELL_MS;
   const { groupId, topics: inputs } = identity(config);
-  /** Per partition of `order_requests`: the orders taken, rebuilt from Kafka when first needed. */
-  const taken = new Map<number, Promise<TakenOrders>>();
-  const takenOf = (partition: number) => {
-    let t = taken.get(partition);
-    if (t === undefined) {
-      t = restoreTaken(
-        kafka,
-        { groupId, topic: requests, partition },
-        config.ORDER_DEDUPE_WINDOW_MS,
-        log,
-      );
-      taken.set(partition, t);
-      t.catch(() => taken.delete(partition));
-    }
-    return t;
-  };
+  const taken = new TakenPerPartition(kafka, groupId, config, log);
   // Every erasure requested so far, before the loop decides anything (see the header).
-  const erased = new ErasedOrders(kafka, erasures, log);
+  const erased = ErasedOrders.of(kafka, config, log);
   await erased.start();
+  const deciding: Deciding = { config, erased, log };
   const loop = kafka.runTransactional({
     log,
     groupId,
@@ -122,110 +104,29 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
       taken.clear();
       erased.assigned();
     },
-    transactionalId: `${config.GROUP_ID_PREFIX}-processing-${instanceId(config)}`,
+    // Under the group's name, as the ACLs grant it (`<group>-` prefixed).
+    transactionalId: `${groupId}-${instanceId(config)}`,
     instanceId: `processing-${instanceId(config)}`,
     sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
     topics: inputs,
     handle: async (batch, ctx) => {
       await erased.settled();
-      const seen = batch.topic === requests ? await takenOf(batch.partition) : null;
+      const requests = batch.topic === config.TOPIC_ORDER_REQUESTS;
+      const seen = requests ? await taken.of(batch.partition) : null;
       try {
-        await decideBatch(batch, ctx, seen);
+        await new BatchDecision(batch, ctx, seen, deciding).decide();
       } catch (error) {
         // The set already holds this batch's orders, and the batch will be read again.
-        if (seen !== null) taken.delete(batch.partition);
+        if (requests) taken.forget(batch.partition);
         throw error;
       }
-      if (ctx.signal.aborted && seen !== null) taken.delete(batch.partition);
+      if (ctx.signal.aborted && requests) taken.forget(batch.partition);
     },
   });
-  async function decideBatch(
-    batch: InBatch,
-    ctx: BatchContext,
-    seen: TakenOrders | null,
-  ): Promise<void> {
-    let out: Outgoing[] = [];
-    let decidedUpTo: string | null = null;
-    const flush = async () => {
-      if (decidedUpTo !== null) await ctx.commit(out, decidedUpTo);
-      out = [];
-      decidedUpTo = null;
-    };
-    const schema: z.ZodType<ProcessingInput> = batch.topic === requests
-      ? OrderRequestedSchema
-      : batch.topic === erasures
-      ? OrderErasureRequestedSchema
-      : OrderProcessingEventSchema;
-    /** An erasure's records instead of any transition; false when the order is not erased. */
-    const erase = (step: ErasureStep, offset: string) => {
-      if (step.kind !== "erase") return false;
-      if (!erased.has(step.erased)) log.info("order erased", { id: step.erased });
-      erased.add(step.erased);
-      out.push(...step.records);
-      decidedUpTo = offset;
-      return true;
-    };
-    for (const record of batch.records) {
-      const input = parseOrDeadLetter(record, schema, config.TOPIC_DEAD_LETTER, log);
-      if (!input.ok) {
-        out.push(input.letter);
-        decidedUpTo = record.offset;
-        continue;
-      }
-      // Before the duplicate check: an erased order's request is not copied to dead letters.
-      let step = eraseFirst(input.value, (id) => erased.has(id), new Date(), topics);
-      if (erase(step, record.offset) || step.kind !== "advance") continue;
-      if (seen !== null && !seen.take(input.value.id, record.timestamp)) {
-        log.warn("duplicate request: the order was already taken", {
-          id: input.value.id,
-          partition: record.partition,
-          offset: record.offset,
-        });
-        out.push(duplicateRecord(config.TOPIC_DEAD_LETTER, record, input.value.id));
-        deadLetters.labels(record.topic, "duplicate").inc();
-        decidedUpTo = record.offset;
-        continue;
-      }
-      for (;;) {
-        const decision = advanceOrder(step.input, new Date(), dwell);
-        if (decision.kind === "wait") {
-          // Commit what is decided before waiting: a wait never holds a transaction open.
-          // Due times grow with offsets in a partition, so waiting on the head is no loss.
-          await flush();
-          if (!await waitUntil(decision.until, ctx.signal)) return;
-          // Erased while it waited: cancelled where it stood.
-          step = eraseFirst(step.input, (id) => erased.has(id), new Date(), topics);
-          if (erase(step, record.offset) || step.kind !== "advance") break;
-          continue;
-        }
-        if (decision.kind === "emit") {
-          const hop = startHop(`process ${record.topic}`, {
-            parent: record.headers[TRACEPARENT],
-            kind: "consumer",
-            attributes: {
-              ...kafkaAttributes("process", record.topic, record),
-              "despacho.order.id": input.value.id,
-              "despacho.order.states": decision.transitions.map((t) => t.state).join(","),
-            },
-          });
-          const headers = { [TRACEPARENT]: hop.traceparent };
-          for (const t of decision.transitions) {
-            out.push({ topic: processing, key: t.id, value: JSON.stringify(t), headers });
-            // The order's lasting status, in the same transaction as the transition.
-            out.push({ ...stepRecord(status, t, traceIdOf(hop.traceparent)), headers });
-          }
-          hop.end();
-        }
-        decidedUpTo = record.offset;
-        break;
-      }
-    }
-    await flush();
-  }
   const forget = onAbort(signal, () => void loop.stop());
   try {
     await loop.ready;
-    log.info("processing orders", { dwellMs: dwell, topics: [requests, processing, erasures] });
+    log.info("processing orders", { dwellMs: config.STAGE_DWELL_MS, topics: inputs });
     await loop.done;
   } finally {
     forget();
@@ -235,16 +136,205 @@ export async function run({ config, log, kafka, signal }: RoleContext): Promise<
   }
 }
 
+/** Per partition of `order_requests`: the orders taken, rebuilt from Kafka when first needed. */
+class TakenPerPartition {
+  #taken = new Map<number, Promise<TakenOrders>>();
+  #kafka: KafkaClient;
+  #groupId: string;
+  #config: Pick<RoleContext["config"], "TOPIC_ORDER_REQUESTS" | "ORDER_DEDUPE_WINDOW_MS">;
+  #log: Logger;
+
+  constructor(
+    kafka: KafkaClient,
+    groupId: string,
+    config: Pick<RoleContext["config"], "TOPIC_ORDER_REQUESTS" | "ORDER_DEDUPE_WINDOW_MS">,
+    log: Logger,
+  ) {
+    this.#kafka = kafka;
+    this.#groupId = groupId;
+    this.#config = config;
+    this.#log = log;
+  }
+
+  /** The orders `partition` has taken, read from Kafka the first time it is asked for. */
+  of(partition: number): Promise<TakenOrders> {
+    let t = this.#taken.get(partition);
+    if (t === undefined) {
+      t = restoreTaken(
+        this.#kafka,
+        { groupId: this.#groupId, topic: this.#config.TOPIC_ORDER_REQUESTS, partition },
+        this.#config.ORDER_DEDUPE_WINDOW_MS,
+        this.#log,
+      );
+      this.#taken.set(partition, t);
+      t.catch(() => this.#taken.delete(partition));
+    }
+    return t;
+  }
+
+  /** Forgets what `partition` took: it is rebuilt from Kafka when next asked for. */
+  forget(partition: number): void {
+    this.#taken.delete(partition);
+  }
+
+  /** Forgets every partition's. */
+  clear(): void {
+    this.#taken.clear();
+  }
+}
+
+/** What {@linkcode advanceOrder} decides on: a new order, or a transition owing a step. */
+type Advanceable = OrderRequested | OrderTransition;
+
+/** What every batch's decision needs from the role. */
+interface Deciding {
+  config: RoleContext["config"];
+  erased: ErasedOrders;
+  log: Logger;
+}
+
 /**
- * Sleeps until `until`; false when the partition is revoked or the role stops first. The loop
- * heartbeats while a handler runs and aborts `signal` when the partition is no longer ours.
+ * The decision on one batch: each record's transitions, erasure records, dead letters or nothing,
+ * committed with the offset decided up to; before a wait on a due step, what is decided so far is
+ * committed, so a wait never holds a transaction open.
  */
-async function waitUntil(until: Date, signal: AbortSignal): Promise<boolean> {
-  try {
-    await abortableSleep(Math.max(0, until.getTime() - Date.now()), signal);
+class BatchDecision {
+  #out: Outgoing[] = [];
+  #decidedUpTo: string | null = null;
+  #batch: InBatch;
+  #ctx: BatchContext;
+  #seen: TakenOrders | null;
+  #d: Deciding;
+  #topics: { processing: string; status: string };
+
+  /**
+   * @param batch The records read.
+   * @param ctx Commit, and the partition's revocation signal.
+   * @param seen The orders taken, for a batch of `order_requests`; null otherwise.
+   * @param d The role's configuration, erased orders and logger.
+   */
+  constructor(batch: InBatch, ctx: BatchContext, seen: TakenOrders | null, d: Deciding) {
+    this.#batch = batch;
+    this.#ctx = ctx;
+    this.#seen = seen;
+    this.#d = d;
+    this.#topics = {
+      processing: d.config.TOPIC_ORDER_PROCESSING,
+      status: d.config.TOPIC_ORDER_STATUS,
+    };
+  }
+
+  /** Decides every record of the batch and commits; stops early when the partition is revoked. */
+  async decide(): Promise<void> {
+    const { config, log } = this.#d;
+    const topic = this.#batch.topic;
+    const schema: z.ZodType<ProcessingInput> = topic === config.TOPIC_ORDER_REQUESTS
+      ? OrderRequestedSchema
+      : topic === config.TOPIC_ORDER_ERASURES
+      ? OrderErasureRequestedSchema
+      : OrderProcessingEventSchema;
+    for (const record of this.#batch.records) {
+      const input = parseOrDeadLetter(record, schema, config.TOPIC_DEAD_LETTER, log);
+      if (!input.ok) {
+        this.#decided(record.offset, input.letter);
+        continue;
+      }
+      // Before the duplicate check: an erased order's request is not copied to dead letters.
+      const step = this.#erasureFirst(input.value);
+      if (this.#erase(step, record.offset) || step.kind !== "advance") continue;
+      if (this.#seen !== null && !this.#seen.take(input.value.id, record.timestamp)) {
+        this.#duplicate(record, input.value.id);
+        continue;
+      }
+      if (!await this.#advance(record, step.input)) return;
+    }
+    await this.#flush();
+  }
+
+  /**
+   * Publishes the transitions due for the order `input` is about, waiting for a step not due yet.
+   *
+   * @returns false when the partition was revoked (or the role stopped) while it waited.
+   */
+  async #advance(record: InRecord, input: Advanceable): Promise<boolean> {
+    for (;;) {
+      const decision = advanceOrder(input, new Date(), this.#d.config.STAGE_DWELL_MS);
+      if (decision.kind === "wait") {
+        // Due times grow with offsets in a partition, so waiting on the head is no loss.
+        await this.#flush();
+        if (!await sleepUntil(decision.until, this.#ctx.signal)) return false;
+        // Erased while it waited: cancelled where it stood.
+        const step = this.#erasureFirst(input);
+        if (this.#erase(step, record.offset) || step.kind !== "advance") return true;
+        continue;
+      }
+      this.#decided(
+        record.offset,
+        ...(decision.kind === "emit" ? this.#transitions(record, decision.transitions) : []),
+      );
+      return true;
+    }
+  }
+
+  /** The transitions and their status records, one hop of the order's trace. */
+  #transitions(record: InRecord, transitions: readonly OrderTransition[]): Outgoing[] {
+    const { processing, status } = this.#topics;
+    const hop = startHop(`process ${record.topic}`, {
+      parent: record.headers[TRACEPARENT],
+      kind: "consumer",
+      attributes: {
+        ...kafkaAttributes("process", record.topic, record),
+        "despacho.order.id": transitions[0]!.id,
+        "despacho.order.states": transitions.map((t) => t.state).join(","),
+      },
+    });
+    const headers = { [TRACEPARENT]: hop.traceparent };
+    const out: Outgoing[] = [];
+    for (const t of transitions) {
+      out.push({ topic: processing, key: t.id, value: JSON.stringify(t), headers });
+      // The order's lasting status, in the same transaction as the transition.
+      out.push({ ...stepRecord(status, t, traceIdOf(hop.traceparent)), headers });
+    }
+    hop.end();
+    return out;
+  }
+
+  #erasureFirst(input: ProcessingInput): ErasureStep {
+    const erased = this.#d.erased;
+    return eraseFirst(input, (id) => erased.has(id), new Date(), this.#topics);
+  }
+
+  /** An erasure's records instead of any transition; false when the order is not erased. */
+  #erase(step: ErasureStep, offset: string): boolean {
+    if (step.kind !== "erase") return false;
+    const erased = this.#d.erased;
+    if (!erased.has(step.erased)) this.#d.log.info("order erased", { id: step.erased });
+    erased.add(step.erased);
+    this.#decided(offset, ...step.records);
     return true;
-  } catch {
-    return false;
+  }
+
+  #duplicate(record: InRecord, id: string): void {
+    this.#d.log.warn("duplicate request: the order was already taken", {
+      id,
+      partition: record.partition,
+      offset: record.offset,
+    });
+    deadLetters.labels(record.topic, "duplicate").inc();
+    this.#decided(record.offset, duplicateRecord(this.#d.config.TOPIC_DEAD_LETTER, record, id));
+  }
+
+  /** Records to publish, and the input decided up to `offset`. */
+  #decided(offset: string, ...records: Outgoing[]): void {
+    this.#out.push(...records);
+    this.#decidedUpTo = offset;
+  }
+
+  /** Commits what is decided so far, in one transaction with the offset. */
+  async #flush(): Promise<void> {
+    if (this.#decidedUpTo !== null) await this.#ctx.commit(this.#out, this.#decidedUpTo);
+    this.#out = [];
+    this.#decidedUpTo = null;
   }
 }
 

@@ -4,6 +4,7 @@ import { startKafka } from "../../infra/kafka.ts";
 import { type Proc, spawnDeno } from "../../infra/process.ts";
 import { startSmtp } from "../../infra/smtp.ts";
 import {
+  processFlags,
   produce,
   readTopic,
   testClientName,
@@ -16,13 +17,7 @@ import type { Purchase } from "../../lib/purchase.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const GATEWAY = new URL("../../gateway/main.ts", import.meta.url).pathname;
-const FLAGS = [
-  "--allow-net=127.0.0.1",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write",
-  "--allow-sys=hostname",
-];
+const FLAGS = processFlags();
 
 /**
  * Publishes purchase events straight to their topic with an idempotent producer: a `503` from

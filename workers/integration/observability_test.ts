@@ -351,8 +351,9 @@ Deno.test({
             group: g,
             topic: topics.TOPIC_ORDER_PROCESSING,
           });
+          // Its three inputs (requests, its own transitions, erasures) of two partitions each.
           const lag = find(s, "despacho_consumer_lag", { group: g });
-          return handled === 12 && lag.length === 4 && lag.every((l) => l.value <= 1)
+          return handled === 12 && lag.length === 6 && lag.every((l) => l.value <= 1)
             ? s
             : undefined;
         });
@@ -391,10 +392,16 @@ Deno.test({
           find(s, "despacho_role_restarts_total", { role: "processing" }).map((x) => x.value),
           [0],
         );
-        // Two topics of two partitions; an idle partition of a transactional topic shows 1 (the
+        // Three topics of two partitions; an idle partition of a transactional topic shows 1 (the
         // commit marker after its last record takes an offset).
         assert.equal(s.types.get("despacho_consumer_lag"), "gauge");
-        for (const topic of [topics.TOPIC_ORDER_REQUESTS, topics.TOPIC_ORDER_PROCESSING]) {
+        for (
+          const topic of [
+            topics.TOPIC_ORDER_REQUESTS,
+            topics.TOPIC_ORDER_PROCESSING,
+            topics.TOPIC_ORDER_ERASURES,
+          ]
+        ) {
           const lag = find(s, "despacho_consumer_lag", { group: g, topic });
           assert.deepEqual(lag.map((l) => l.labels.partition).sort(), ["0", "1"]);
         }

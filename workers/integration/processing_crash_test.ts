@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { OrderRequested } from "../../lib/order.ts";
 import { spawnDeno } from "../../infra/process.ts";
 import {
+  processFlags,
   produce,
   readTopic,
   testBrokers,
@@ -12,7 +13,7 @@ import {
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
-const FLAGS = ["--allow-net=127.0.0.1", "--allow-env", "--allow-read", "--allow-sys=hostname"];
+const FLAGS = processFlags("nowhere");
 const startWorker = (env: Record<string, string>) =>
   spawnDeno(
     "processing",

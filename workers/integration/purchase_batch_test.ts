@@ -3,6 +3,7 @@ import { ACCESS_ENV, STAFF_HEADERS } from "../../infra/test_access.ts";
 import { generatePurchases, readWords } from "../../datasets/purchases.ts";
 import { procStat, spawnDeno } from "../../infra/process.ts";
 import {
+  processFlags,
   readTopic,
   testBrokers,
   testClientName,
@@ -12,13 +13,7 @@ import {
 
 const GATEWAY = new URL("../../gateway/main.ts", import.meta.url).pathname;
 // As the gateway task: it writes its order store under .cache and nowhere else.
-const FLAGS = [
-  "--allow-net=127.0.0.1",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write=.cache",
-  "--allow-sys=hostname",
-];
+const FLAGS = processFlags(".cache");
 
 Deno.test({
   name:

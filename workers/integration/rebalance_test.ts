@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { OrderRequested } from "../../lib/order.ts";
 import { type Proc, spawnDeno } from "../../infra/process.ts";
 import {
+  processFlags,
   produce,
   readTopic,
   testBrokers,
@@ -12,7 +13,7 @@ import {
 } from "../../infra/testing.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const FLAGS = ["--allow-net=127.0.0.1", "--allow-env", "--allow-read", "--allow-sys=hostname"];
+const FLAGS = processFlags("nowhere");
 /** Clients whose transactional offsets carry the group generation (KIP-447): a zombie is fenced. */
 const FENCED_BY_GENERATION = new Set(["platformatic"]);
 

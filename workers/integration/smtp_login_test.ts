@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { type Proc, spawnDeno } from "../../infra/process.ts";
 import { startSmtp } from "../../infra/smtp.ts";
 import {
+  processFlags,
   produce,
   readTopic,
   testBrokers,
@@ -20,13 +21,7 @@ import {
 import type { OrderTransition } from "../../lib/order.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const FLAGS = [
-  "--allow-net=127.0.0.1",
-  "--allow-env",
-  "--allow-read",
-  "--allow-write",
-  "--allow-sys=hostname",
-];
+const FLAGS = processFlags();
 const USER = "despacho";
 const PASSWORD = "Right-horse-battery-4e8b";
 const WRONG = "Wrong-staple-0a7c";
