@@ -13,6 +13,13 @@ export interface OutRecord {
   key: string;
   value: string;
   headers?: Record<string, string>;
+  /**
+   * The partition to write to, chosen by the caller (the gateway's publisher, from the count it
+   * read: `gateway/partition_lanes.ts`).
+   *
+   * @default the client's partitioner's choice: murmur2 of the key modulo the count it knows
+   */
+  partition?: number;
 }
 
 /** A record with no value (a tombstone): on a compacted topic it erases its key. */

@@ -7,16 +7,22 @@ import type { InBatch, InRecord, Outgoing } from "../records.ts";
 export function batchOf(records: readonly Outgoing[]) {
   const byTopic = new Map<
     string,
-    { key: string; value: string | null; headers?: Record<string, string> }[]
+    {
+      key: string;
+      value: string | null;
+      headers?: Record<string, string>;
+      partition?: number;
+    }[]
   >();
   for (const r of records) {
     let list = byTopic.get(r.topic);
     if (list === undefined) byTopic.set(r.topic, list = []);
-    list.push(
-      r.headers === undefined
-        ? { key: r.key, value: r.value }
-        : { key: r.key, value: r.value, headers: r.headers },
-    );
+    list.push({
+      key: r.key,
+      value: r.value,
+      ...(r.headers === undefined ? {} : { headers: r.headers }),
+      ...("partition" in r && r.partition !== undefined ? { partition: r.partition } : {}),
+    });
   }
   return {
     acks: -1,

@@ -1,5 +1,5 @@
 /** The seam's idempotent producer on kafkajs. */
-import { type Kafka, Partitioners, type Producer } from "kafkajs";
+import kafkajs, { type ICustomPartitioner, type Kafka, Partitioners, type Producer } from "kafkajs";
 import type { KafkaProducer } from "../interfaces.ts";
 import { chunkRecords } from "../records.ts";
 import { batchOf } from "./messages.ts";
@@ -16,7 +16,7 @@ export function kafkajsProducer(kafka: Kafka, sendRetryMs?: number): KafkaProduc
   const producer: Producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
-    createPartitioner: Partitioners.DefaultPartitioner,
+    createPartitioner: knownPartitioner,
     // Long enough to outlast a crashed leader (idempotent: a retried batch is never written
     // twice): kafkajs backs off from the first pause up to the last, with jitter.
     retry: {
@@ -33,3 +33,30 @@ export function kafkajsProducer(kafka: Kafka, sendRetryMs?: number): KafkaProduc
     close: () => producer.disconnect(),
   };
 }
+
+/**
+ * kafkajs's default partitioner (murmur2 of the key, as the Java client), refusing an explicit
+ * partition the producer's metadata does not list yet (partitions just added): kafkajs leaves the
+ * records of such a partition out of its produce requests and still resolves the send
+ * (`sendMessages` keeps only partitions with a known leader), which would acknowledge them
+ * unwritten. The error is one kafkajs answers by reading metadata again and retrying.
+ *
+ * @throws {KafkaJSMetadataNotLoaded} When a record's explicit partition is not in the metadata.
+ */
+export const knownPartitioner: ICustomPartitioner = () => {
+  const choose = Partitioners.DefaultPartitioner();
+  return function choosePartition(args) {
+    const partition = args.message.partition;
+    if (
+      partition !== undefined && partition !== null &&
+      !args.partitionMetadata.some((p) => p.partitionId === partition)
+    ) {
+      // Its typings omit the message its constructor passes on to KafkaJSError; it is a property
+      // of the CommonJS exports only (spread in, so not a named export Deno can see).
+      throw new (kafkajs.KafkaJSMetadataNotLoaded as unknown as new (message: string) => Error)(
+        `Cannot send to partition ${partition} of topic "${args.topic}": the producer's metadata lists ${args.partitionMetadata.length} partitions`,
+      );
+    }
+    return choose(args);
+  };
+};

@@ -9,5 +9,7 @@ export function toMessages(records: readonly Outgoing[]) {
     // A tombstone's null: the library's string serializer writes no value for a non-string.
     value: r.value as string,
     ...(r.headers === undefined ? {} : { headers: r.headers }),
+    // Taken modulo the partition count the producer's own metadata holds.
+    ...("partition" in r && r.partition !== undefined ? { partition: r.partition } : {}),
   }));
 }
