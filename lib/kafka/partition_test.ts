@@ -3,20 +3,41 @@ import { compatibilityPartitioner } from "@platformatic/kafka";
 import { Partitioners } from "kafkajs";
 import { partitionOf } from "./partition.ts";
 
-/** Keys of every length mod 4, ASCII and not, like the ids and keys Despacho writes. */
+/**
+ * Fixed keys (every length mod 4, ASCII and not, like the ids Despacho writes) and their partitions
+ * for 3, 6, 8, 12 and 100 partitions, as kafkajs 2.2.4's DefaultPartitioner chose them when this
+ * table was written (a one-off script calling it with each key and count). Written down rather
+ * than only compared live, so a change in either library, or in partitionOf, shows here.
+ */
+const known: [key: string, ...partitions: number[]][] = [
+  ["", 0, 3, 1, 9, 81],
+  ["a", 1, 4, 4, 4, 24],
+  ["ab", 2, 2, 2, 2, 34],
+  ["abc", 0, 3, 3, 3, 7],
+  ["abcd", 2, 2, 4, 8, 0],
+  ["ñandú", 1, 4, 4, 4, 24],
+  ["注文", 0, 3, 7, 3, 11],
+  ["order-1", 1, 4, 6, 10, 26],
+  ["order-2", 0, 3, 3, 3, 43],
+  ["ORD-2026-000123", 2, 2, 4, 8, 84],
+  ["c0a80001-7d1e-4c8a-9b3f-2f6e1d9a4b5c", 0, 3, 5, 9, 81],
+];
+const counts = [3, 6, 8, 12, 100];
+
+/** More fixed keys of lengths 7 to 19, for the comparison with both libraries. */
 const keys = [
-  "",
-  "a",
-  "ab",
-  "abc",
-  "abcd",
-  "ñandú",
-  "注文",
-  ...Array.from({ length: 500 }, (_, i) => `order-${i}-${crypto.randomUUID().slice(0, i % 13)}`),
+  ...known.map(([key]) => key),
+  ...Array.from({ length: 500 }, (_, i) => `order-${i}-${"0123456789abcdef".slice(0, i % 13)}`),
 ];
 
+Deno.test("partitionOf() gives the partitions kafkajs's DefaultPartitioner gave for fixed keys", () => {
+  for (const [key, ...partitions] of known) {
+    assert.deepEqual(counts.map((n) => partitionOf(key, n)), partitions, `key "${key}"`);
+  }
+});
+
 Deno.test("partitionOf() chooses the partition each client library writes a keyed record to", async (t) => {
-  for (const partitions of [1, 3, 8, 12, 100]) {
+  for (const partitions of [1, ...counts]) {
     await t.step(`${partitions} partitions`, () => {
       const kafkajs = Partitioners.DefaultPartitioner();
       const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({
