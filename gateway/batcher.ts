@@ -58,6 +58,8 @@ export class Batcher<T> {
   #waiting = 0;
   #inFlight = 0;
   #scheduled = false;
+  /** Set by {@linkcode close}: the error every later push rejects with. */
+  #closed: { reason: unknown } | undefined;
   #send: (items: T[]) => Promise<void>;
   #maxBatch: number;
   #maxInFlight: number;
@@ -101,6 +103,7 @@ export class Batcher<T> {
    * @throws What `laneOf` throws, as a rejection.
    */
   push(item: T): Promise<void> {
+    if (this.#closed !== undefined) return Promise.reject(this.#closed.reason);
     return new Promise((resolve, reject) => {
       const lane = this.#laneOf(item);
       let queue = this.#lanes.get(lane);
@@ -117,9 +120,23 @@ export class Batcher<T> {
     });
   }
 
+  /**
+   * Starts no more sends: rejects the items waiting for one, and every later push, with `reason`.
+   * Sends in flight settle their items as they end.
+   *
+   * @param reason What the rejected pushes reject with.
+   */
+  close(reason: unknown): void {
+    this.#closed ??= { reason };
+    const waiting = [...this.#lanes.values()].flat();
+    this.#lanes.clear();
+    this.#waiting = 0;
+    for (const w of waiting) w.reject(this.#closed.reason);
+  }
+
   /** Starts sends while a slot is free and an idle lane has items. */
   #pump(): void {
-    while (this.#inFlight < this.#maxInFlight) {
+    while (this.#closed === undefined && this.#inFlight < this.#maxInFlight) {
       const taken = this.#take();
       if (taken === undefined) return;
       this.#start(taken.lanes, taken.batch);

@@ -187,45 +187,87 @@ Deno.test("Batcher() rejects only the items of the send that failed", async () =
   await again;
 });
 
-Deno.test("Batcher() settles every item, whatever its sends do, and ends with nothing in flight", async () => {
-  // Lanes, sizes and outcomes from a fixed seed: reproducible, many interleavings.
+Deno.test("Batcher() settles every item, whatever its sends do and in whatever order they end, and ends with nothing in flight", async () => {
+  // Lanes, sizes, outcomes and which send ends next from a fixed seed: reproducible, many
+  // interleavings. Sends end out of order, and the first one stays stuck for 100 rounds (a
+  // partition whose leader was killed) while later ones end before it.
   let seed = 7;
   const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const s = controlledSender<string>();
   const batcher = new Batcher(s.send, { laneOf: lane, maxInFlight: 3, maxBatch: 4 });
-  const outcomes: Promise<string>[] = [];
-  let settled = 0;
+  const outcomes = new Map<string, Promise<"ok" | "failed">>();
+  /** How each send ended, by its index. */
+  const ended: ("ok" | "failed")[] = [];
+  const open = new Set<number>();
   let pushed = 0;
+  let endedBeforeStuck = 0;
+  const endSend = (i: number) => {
+    open.delete(i);
+    if (i !== 0 && open.has(0)) endedBeforeStuck++;
+    if (random() < 0.2) {
+      ended[i] = "failed";
+      s.pending[i]!.reject(new Error("send failed"));
+    } else {
+      ended[i] = "ok";
+      s.pending[i]!.resolve();
+    }
+  };
   for (let round = 0; round < 200; round++) {
     for (let n = Math.floor(random() * 4); n > 0; n--) {
       const item = `${"abcde"[Math.floor(random() * 5)]}${pushed++}`;
-      outcomes.push(batcher.push(item).then(() => "ok", () => "failed"));
+      outcomes.set(item, batcher.push(item).then(() => "ok", () => "failed"));
     }
     await settle();
+    for (let i = open.size + ended.filter((e) => e).length; i < s.pending.length; i++) open.add(i);
     assert.ok(batcher.sending <= 3, `at most 3 sends in flight, saw ${batcher.sending}`);
-    const openLanes = s.batches.slice(settled).flatMap((b) => [...new Set(b.map(lane))]);
+    const openLanes = [...open].flatMap((i) => [...new Set(s.batches[i]!.map(lane))]);
     assert.equal(new Set(openLanes).size, openLanes.length, "no lane in two sends in flight");
-    const open = s.pending.length - settled;
-    if (open > 0 && random() < 0.7) {
-      const p = s.pending[settled++]!;
-      if (random() < 0.2) p.reject(new Error("send failed"));
-      else p.resolve();
+    const candidates = [...open].filter((i) => i !== 0 || round >= 100);
+    if (candidates.length > 0 && random() < 0.7) {
+      endSend(candidates[Math.floor(random() * candidates.length)]!);
     }
   }
   while (batcher.pending > 0 || batcher.sending > 0) {
-    s.pending[settled++]!.resolve();
+    await settle();
+    for (let i = open.size + ended.filter((e) => e).length; i < s.pending.length; i++) open.add(i);
+    endSend([...open][0]!);
     await settle();
   }
-  const results = await Promise.all(outcomes);
-  assert.equal(results.length, pushed);
-  assert.ok(results.includes("failed") && results.includes("ok"), "both outcomes seen");
-  assert.equal(results.length, s.batches.flat().length, "every item was sent exactly once");
-  assert.equal(new Set(s.batches.flat()).size, s.batches.flat().length);
-  for (const b of s.batches) {
+  assert.ok(endedBeforeStuck > 10, `sends ended while the first was stuck: ${endedBeforeStuck}`);
+  assert.ok(ended.includes("failed") && ended.includes("ok"), "both outcomes seen");
+  const sent = s.batches.flat();
+  assert.equal(sent.length, pushed, "every item was sent exactly once");
+  assert.equal(new Set(sent).size, sent.length);
+  for (const [i, b] of s.batches.entries()) {
     assert.ok(b.length >= 1 && b.length <= 4, `a batch of ${b.length}`);
+    for (const item of b) {
+      assert.equal(await outcomes.get(item), ended[i], `${item} settled as its send ${i} ended`);
+    }
   }
   for (const l of "abcde") {
-    const order = s.batches.flat().filter((i) => lane(i) === l).map((i) => Number(i.slice(1)));
+    const order = sent.filter((i) => lane(i) === l).map((i) => Number(i.slice(1)));
     assert.deepEqual(order, order.toSorted((x, y) => x - y), `lane ${l} sent in push order`);
   }
+});
+
+Deno.test("Batcher.close() rejects the items waiting and every later push, and starts no send", async () => {
+  const s = controlledSender<string>();
+  const batcher = new Batcher(s.send, { laneOf: lane, maxInFlight: 2 });
+  const inFlight = tracked(batcher.push("a1"));
+  await settle();
+  const waiting = tracked(batcher.push("a2"));
+  await settle();
+  assert.equal(batcher.pending, 1);
+  const stopped = new Error("Cannot publish: the gateway is stopping");
+  batcher.close(stopped);
+  await settle();
+  assert.equal(waiting.state, "failed");
+  assert.equal(waiting.error, stopped);
+  assert.equal(batcher.pending, 0);
+  await assert.rejects(batcher.push("b1"), stopped);
+  s.pending[0]!.resolve();
+  await settle();
+  assert.equal(inFlight.state, "ok", "the send in flight settles its items as it ends");
+  assert.equal(s.batches.length, 1, "no send after close()");
+  assert.equal(batcher.sending, 0);
 });

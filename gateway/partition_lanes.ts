@@ -1,9 +1,13 @@
 /**
  * The gateway's batcher lanes: one per partition, named `topic:partition`, each grouped with the
- * broker leading it. A lane may have one send in flight at a time (`gateway/batcher.ts`), so two
- * lanes must never stand for one partition: when a topic's partition count changes (keys then go to
- * other partitions), its new records wait until those routed by the old count are settled, and only
- * then are routed by the new one.
+ * broker leading it. A record's partition is `partitionOf(key, count)` with the count last read
+ * here, and the publisher sends it to that partition explicitly, so a lane and the partition its
+ * records are written to agree.
+ *
+ * Kafka can add partitions, never remove them: a larger count is adopted at once, a smaller one is
+ * stale metadata (a broker that has not heard of the change yet) and ignored. After partitions are
+ * added, a key's records routed by the old count may still be in flight on its old lane while new
+ * ones go out on its new lane (see `gateway/publisher.ts` for what this means for order).
  */
 import { DespachoError } from "../lib/errors.ts";
 import { type KafkaClient, type OutRecord, partitionOf } from "../lib/kafka/mod.ts";
@@ -21,12 +25,12 @@ interface Layout {
   readAt: number;
 }
 
-/** A record's lane, held until {@linkcode Lane.release}. */
+/** Where a record goes: its partition and the batcher lane standing for it. */
 export interface Lane {
   /** `topic:partition`. */
   name: string;
-  /** Says the record is settled (acknowledged or failed). Safe to call more than once. */
-  release(): void;
+  /** The partition the record is sent to. */
+  partition: number;
 }
 
 /** Lanes by partition, grouped by leader, from what `describeTopic` says. */
@@ -36,10 +40,6 @@ export class PartitionLanes {
   #now: () => number;
   #layouts = new Map<string, Layout>();
   #reading = new Map<string, Promise<void>>();
-  /** Records of a topic holding a lane. */
-  #held = new Map<string, number>();
-  /** A new partition count waiting for the topic's records routed by the old one. */
-  #changes = new Map<string, { layout: Layout; adopted: Promise<void>; adopt: () => void }>();
 
   /**
    * @param describe Reads a topic's partitions and their leaders.
@@ -53,41 +53,29 @@ export class PartitionLanes {
   }
 
   /**
-   * The lane of `record`, held until released: reads the topic's partitions at its first record.
+   * The lane of `record`: reads the topic's partitions at its first record.
    *
    * @throws {DespachoError} `KAFKA_UNAVAILABLE` (retriable) when the topic has no partitions.
    * @throws What `describeTopic` throws when the topic was never read.
    */
-  async take(record: OutRecord): Promise<Lane> {
-    const topic = record.topic;
-    for (;;) {
-      const lane = this.takeNow(record);
-      if (lane !== undefined) return lane;
-      const change = this.#changes.get(topic);
-      await (change === undefined ? this.#read(topic) : change.adopted);
-    }
+  async route(record: OutRecord): Promise<Lane> {
+    const known = this.routeNow(record);
+    if (known !== undefined) return known;
+    await this.#read(record.topic);
+    return this.routeNow(record)!;
   }
 
   /**
-   * {@linkcode take} without waiting: the lane when the topic's partitions are known and not
-   * changing (every record but a topic's first), else `undefined`.
+   * {@linkcode route} without waiting: the lane when the topic's partitions are known (every
+   * record but a topic's first), else `undefined`.
    */
-  takeNow(record: OutRecord): Lane | undefined {
+  routeNow(record: OutRecord): Lane | undefined {
     const topic = record.topic;
     const layout = this.#layouts.get(topic);
-    if (layout === undefined || this.#changes.has(topic)) return undefined;
+    if (layout === undefined) return undefined;
     if (this.#now() - layout.readAt > LAYOUT_MAX_AGE_MS) this.refresh(topic);
-    // The count used and the hold are one synchronous step.
-    this.#held.set(topic, (this.#held.get(topic) ?? 0) + 1);
-    let held = true;
-    return {
-      name: `${topic}:${partitionOf(record.key, layout.partitions)}`,
-      release: () => {
-        if (!held) return;
-        held = false;
-        this.#release(topic);
-      },
-    };
+    const partition = partitionOf(record.key, layout.partitions);
+    return { name: `${topic}:${partition}`, partition };
   }
 
   /**
@@ -133,43 +121,24 @@ export class PartitionLanes {
 
   #learn(topic: string, layout: Layout): void {
     const before = this.#layouts.get(topic);
-    const pending = this.#changes.get(topic);
-    if (pending !== undefined) {
-      pending.layout = layout;
+    if (before !== undefined && layout.partitions < before.partitions) {
+      // Partitions are never removed: this answer came from a broker behind the others. Kept as
+      // read now all the same, so it is asked again only when due.
+      this.#log.debug("topic partition count lower than known; ignored as stale", {
+        topic,
+        known: before.partitions,
+        read: layout.partitions,
+      });
+      this.#layouts.set(topic, { ...before, readAt: layout.readAt });
       return;
     }
-    if (before === undefined || before.partitions === layout.partitions) {
-      this.#layouts.set(topic, layout);
-      return;
+    if (before !== undefined && layout.partitions > before.partitions) {
+      this.#log.info("topic partitions added; keys routed by the new count from now on", {
+        topic,
+        before: before.partitions,
+        now: layout.partitions,
+      });
     }
-    this.#log.warn("topic partition count changed; new records wait for those in flight", {
-      topic,
-      before: before.partitions,
-      now: layout.partitions,
-    });
-    // Leaders as read now serve the old lanes too (grouping only); the count waits.
-    this.#layouts.set(topic, { ...before, leaders: layout.leaders, readAt: layout.readAt });
-    let adopt: () => void = () => {};
-    const adopted = new Promise<void>((resolve) => adopt = resolve);
-    this.#changes.set(topic, { layout, adopted, adopt });
-    if ((this.#held.get(topic) ?? 0) === 0) this.#adopt(topic);
-  }
-
-  #release(topic: string): void {
-    const left = (this.#held.get(topic) ?? 1) - 1;
-    if (left > 0) {
-      this.#held.set(topic, left);
-      return;
-    }
-    this.#held.delete(topic);
-    this.#adopt(topic);
-  }
-
-  #adopt(topic: string): void {
-    const change = this.#changes.get(topic);
-    if (change === undefined) return;
-    this.#changes.delete(topic);
-    this.#layouts.set(topic, change.layout);
-    change.adopt();
+    this.#layouts.set(topic, layout);
   }
 }

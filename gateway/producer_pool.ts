@@ -7,6 +7,7 @@
  * producer of its own (each with its own producer id) keeps each producer used exactly as with one
  * send at a time. Producers are made as sends need them, up to the batcher's bound, and kept.
  */
+import { DespachoError } from "../lib/errors.ts";
 import type { KafkaProducer } from "../lib/kafka/mod.ts";
 
 /** Up to `max` producers, each lent to one send at a time. */
@@ -41,9 +42,11 @@ export class ProducerPool {
   /**
    * Connects the first producer (made if none is).
    *
+   * @throws {DespachoError} `KAFKA_UNAVAILABLE` (retriable) once the pool is closed.
    * @throws What its `connect` throws.
    */
   async connect(): Promise<void> {
+    this.#refuseClosed();
     const first = this.#all[0];
     if (first !== undefined) return await first.connect();
     this.#idle.push(await this.#make());
@@ -53,10 +56,13 @@ export class ProducerPool {
    * Runs `use` with a producer no other send holds, and takes it back when `use` settles.
    *
    * @returns What `use` returns.
+   * @throws {DespachoError} `KAFKA_UNAVAILABLE` (retriable) once the pool is closed: no producer
+   * is made and `use` is not called.
    * @throws {RangeError} When all `max` producers are lent (the caller bounds its sends).
    * @throws What making, connecting or `use` throws.
    */
   async use<T>(use: (producer: KafkaProducer) => Promise<T>): Promise<T> {
+    this.#refuseClosed();
     const producer = this.#idle.pop() ?? await this.#make();
     try {
       return await use(producer);
@@ -65,7 +71,7 @@ export class ProducerPool {
     }
   }
 
-  /** Closes every producer; errors are ignored. */
+  /** Closes every producer, and lends none after; errors are ignored. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#idle = [];
@@ -80,12 +86,23 @@ export class ProducerPool {
     this.#all.push(producer);
     try {
       await producer.connect();
+      // Closed while connecting: close() has closed it already, or closes it now (again: safe).
+      this.#refuseClosed();
     } catch (error) {
       // Not kept: the next send makes another.
-      this.#all.splice(this.#all.indexOf(producer), 1);
+      const at = this.#all.indexOf(producer);
+      if (at >= 0) this.#all.splice(at, 1);
       await producer.close().catch(() => {});
       throw error;
     }
     return producer;
+  }
+
+  #refuseClosed(): void {
+    if (this.#closed) {
+      throw new DespachoError("KAFKA_UNAVAILABLE", "Cannot lend a producer: the pool is closed", {
+        retriable: true,
+      });
+    }
   }
 }

@@ -85,3 +85,52 @@ Deno.test("ProducerPool keeps no producer that could not connect", async () => {
   });
   assert.equal(pool.size, 1);
 });
+
+Deno.test("ProducerPool lends no producer and makes none once closed", async () => {
+  const { made, create } = fakeProducers();
+  const pool = new ProducerPool(create, 4);
+  await pool.connect();
+  await pool.close();
+  const closed = {
+    name: "DespachoError",
+    code: "KAFKA_UNAVAILABLE",
+    message: "Cannot lend a producer: the pool is closed",
+  };
+  let called = false;
+  await assert.rejects(
+    pool.use(() => {
+      called = true;
+      return Promise.resolve();
+    }),
+    closed,
+  );
+  await assert.rejects(pool.connect(), closed);
+  assert.equal(called, false, "the send is not attempted");
+  assert.equal(made.length, 1, "no producer made after close()");
+});
+
+Deno.test("ProducerPool.use() does not lend a producer still connecting when the pool closes", async () => {
+  let connected: () => void = () => {};
+  const closes: number[] = [];
+  const pool = new ProducerPool(() =>
+    ({
+      connect: () => new Promise<void>((r) => connected = r),
+      send: () => Promise.resolve(),
+      close: () => {
+        closes.push(1);
+        return Promise.resolve();
+      },
+    }) as KafkaProducer, 1);
+  let called = false;
+  const using = pool.use(() => {
+    called = true;
+    return Promise.resolve();
+  });
+  await Promise.resolve();
+  await pool.close();
+  connected();
+  await assert.rejects(using, { code: "KAFKA_UNAVAILABLE" });
+  assert.equal(called, false);
+  assert.ok(closes.length >= 1, "closed");
+  assert.equal(pool.size, 0);
+});

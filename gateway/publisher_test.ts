@@ -2,15 +2,16 @@ import assert from "node:assert/strict";
 import { type KafkaClient, type OutRecord, partitionOf } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { Admission } from "./admission.ts";
-import { createKafkaPublisher } from "./publisher.ts";
+import { createKafkaPublisher, type Timers } from "./publisher.ts";
 
 /**
  * A Kafka client whose sends settle when the test says so; nothing touches a network. Its topics
- * have 6 partitions, partition p led by broker p % 3.
+ * have 6 partitions (`setPartitions` changes it), partition p led by broker p % 3.
  */
 function fakeKafka(answering: boolean | "when told" = false) {
   let reachable = answering === true;
-  const pingsWaiting: (() => void)[] = [];
+  let partitions = 6;
+  const pingsWaiting: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   const sends: {
     records: OutRecord[];
     resolve: () => void;
@@ -39,13 +40,15 @@ function fakeKafka(answering: boolean | "when told" = false) {
     producer: makeProducer,
     ping: () => {
       pings++;
-      if (answering === "when told") return new Promise<void>((r) => pingsWaiting.push(r));
+      if (answering === "when told") {
+        return new Promise<void>((resolve, reject) => pingsWaiting.push({ resolve, reject }));
+      }
       return reachable ? Promise.resolve() : Promise.reject(new Error("still down"));
     },
     describeTopic: () =>
       Promise.resolve(
         Array.from(
-          { length: 6 },
+          { length: partitions },
           (_, p) => ({ partition: p, leader: p % 3, replicas: [], isr: [] }),
         ),
       ),
@@ -57,6 +60,37 @@ function fakeKafka(answering: boolean | "when told" = false) {
     answer: (yes: boolean) => reachable = yes,
     pingsWaiting,
     producersMade: () => producersMade,
+    setPartitions: (count: number) => partitions = count,
+  };
+}
+/** Timers that fire only when the test moves their clock on. */
+function fakeTimers() {
+  let now = 0;
+  const pending = new Set<{ at: number; every: number | undefined; fn: () => void }>();
+  const add = (ms: number, fn: () => void, every: number | undefined) => {
+    const timer = { at: now + ms, every, fn };
+    pending.add(timer);
+    return () => void pending.delete(timer);
+  };
+  const timers: Timers = {
+    after: (ms, fn) => add(ms, fn, undefined),
+    every: (ms, fn) => add(ms, fn, ms),
+  };
+  return {
+    timers,
+    /** Timers set and not yet fired or cancelled (intervals until stopped). */
+    active: () => pending.size,
+    now: () => now,
+    /** Moves the clock on by `ms`, firing what falls due (each timer at most once per call). */
+    advance(ms: number) {
+      now += ms;
+      for (const timer of [...pending]) {
+        if (timer.at > now || !pending.has(timer)) continue;
+        if (timer.every === undefined) pending.delete(timer);
+        else timer.at += timer.every;
+        timer.fn();
+      }
+    },
   };
 }
 /** A key whose record goes to `partition` of 6, found by trying. */
@@ -122,7 +156,7 @@ Deno.test("createKafkaPublisher() asks at once whether Kafka answers after a fai
     const next = publisher.publish({ ...record, key: keyOn(1) });
     await turns();
     assert.equal(sends.length, 2, "a record published while asking is sent");
-    pingsWaiting[0]!();
+    pingsWaiting[0]!.resolve();
     await turns();
     assert.equal(publisher.ready(), true, "the cluster answered");
     sends[1]!.resolve();
@@ -133,8 +167,9 @@ Deno.test("createKafkaPublisher() asks at once whether Kafka answers after a fai
 });
 
 Deno.test("createKafkaPublisher() is ready again once Kafka answers after it did not", async () => {
-  const { kafka, sends, answer } = fakeKafka(false);
-  const publisher = createKafkaPublisher(kafka, quiet);
+  const { kafka, sends, answer, pings } = fakeKafka(false);
+  const clock = fakeTimers();
+  const publisher = createKafkaPublisher(kafka, quiet, { timers: clock.timers });
   await publisher.start();
   try {
     const failing = publisher.publish(record);
@@ -143,11 +178,128 @@ Deno.test("createKafkaPublisher() is ready again once Kafka answers after it did
     await assert.rejects(failing, { code: "KAFKA_UNAVAILABLE" });
     await turns();
     assert.equal(publisher.ready(), false);
+    clock.advance(250);
+    await turns();
+    assert.equal(pings(), 2, "asked again after 250 ms");
+    assert.equal(publisher.ready(), false);
     answer(true);
-    // The probe asks every 250 ms: a real timer, waited on at most 2 s.
-    const until = Date.now() + 2000;
-    while (!publisher.ready() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    clock.advance(250);
+    await turns();
     assert.equal(publisher.ready(), true);
+    assert.equal(clock.active(), 0, "no probe left once Kafka answers");
+  } finally {
+    await publisher.stop();
+  }
+});
+
+Deno.test("createKafkaPublisher() is not ready when Kafka's ping does not answer within 1 s, and refuses requests at once", async () => {
+  // A full outage: kafkajs's admin retries its connection for seconds before the ping fails; the
+  // probe does not wait that long.
+  const { kafka, sends, pings } = fakeKafka("when told");
+  const clock = fakeTimers();
+  const publisher = createKafkaPublisher(kafka, quiet, { timers: clock.timers });
+  await publisher.start();
+  try {
+    const failing = publisher.publish(record);
+    await turns();
+    sends[0]!.reject(new Error("Connection closed"));
+    await assert.rejects(failing, { code: "KAFKA_UNAVAILABLE" });
+    assert.equal(pings(), 1);
+    clock.advance(999);
+    await turns();
+    assert.equal(publisher.ready(), true, "still asking");
+    clock.advance(1);
+    await turns();
+    assert.equal(publisher.ready(), false, "no answer within 1 s: unavailable");
+    await assert.rejects(publisher.publish(record), {
+      code: "KAFKA_UNAVAILABLE",
+      message: "Cannot publish: Kafka is unreachable",
+    });
+    assert.equal(sends.length, 1, "refused without a send");
+  } finally {
+    await publisher.stop();
+  }
+});
+
+Deno.test("createKafkaPublisher() starts no probe when one still asking at stop() gets its answer", async () => {
+  const { kafka, sends, pingsWaiting } = fakeKafka("when told");
+  const clock = fakeTimers();
+  const publisher = createKafkaPublisher(kafka, quiet, { timers: clock.timers });
+  await publisher.start();
+  const failing = publisher.publish(record);
+  await turns();
+  sends[0]!.reject(new Error("Connection closed"));
+  await assert.rejects(failing, { code: "KAFKA_UNAVAILABLE" });
+  assert.equal(pingsWaiting.length, 1, "asking");
+  await publisher.stop();
+  pingsWaiting[0]!.reject(new Error("Connection closed"));
+  await turns();
+  assert.equal(clock.active(), 0, "no interval nobody would clear");
+  assert.equal(publisher.ready(), false);
+});
+
+Deno.test("createKafkaPublisher() stop() refuses records still waiting, makes no producer and no send after, and refuses later records", async () => {
+  const { kafka, sends, producersMade } = fakeKafka(true);
+  const publisher = createKafkaPublisher(kafka, quiet, { timers: fakeTimers().timers });
+  await publisher.start();
+  const key = keyOn(0);
+  const inFlight = publisher.publish({ ...record, key });
+  await turns();
+  // Same partition: waits for the send in flight.
+  const waiting = publisher.publish({ ...record, key, value: "second" });
+  await turns();
+  assert.equal(sends.length, 1);
+  const made = producersMade();
+
+  const stopping = publisher.stop();
+  const stopped = {
+    code: "KAFKA_UNAVAILABLE",
+    message: "Cannot publish: the gateway is stopping",
+  };
+  await assert.rejects(waiting, stopped);
+  sends[0]!.reject(new Error("Producer closed"));
+  await assert.rejects(inFlight, { code: "KAFKA_UNAVAILABLE" });
+  await stopping;
+  await turns();
+  assert.equal(sends.length, 1, "no send after stop()");
+  assert.equal(producersMade(), made, "no producer made after stop()");
+  await assert.rejects(publisher.publish({ ...record, key: keyOn(1) }), stopped);
+});
+
+Deno.test("createKafkaPublisher() routes by a larger partition count at once, sending each record to its lane's partition", async () => {
+  const { kafka, sends, setPartitions } = fakeKafka(true);
+  const clock = fakeTimers();
+  const publisher = createKafkaPublisher(kafka, quiet, { timers: clock.timers, now: clock.now });
+  await publisher.start();
+  try {
+    // A key on partition 0 of 6 and another partition of 8 (added partitions move keys).
+    let key = "";
+    for (let i = 0; !key; i++) {
+      const k = `order-${i}`;
+      if (partitionOf(k, 6) === 0 && partitionOf(k, 8) !== 0) key = k;
+    }
+    const stuck = publisher.publish({ ...record, key });
+    await turns();
+    assert.equal(sends[0]!.records[0]!.partition, 0, "sent to partition 0 explicitly");
+
+    // Partitions added; a failed send has the leaders read again.
+    setPartitions(8);
+    clock.advance(1000);
+    const failing = publisher.publish({ ...record, key: keyOn(1) });
+    await turns();
+    sends[1]!.reject(new Error("Connection closed"));
+    await assert.rejects(failing);
+    await turns();
+
+    const moved = publisher.publish({ ...record, key, value: "second" });
+    await turns();
+    assert.equal(sends.length, 3, "not held behind the record routed by 6 partitions");
+    assert.deepEqual(sends[2]!.records, [
+      { ...record, key, value: "second", partition: partitionOf(key, 8) },
+    ]);
+    sends[2]!.resolve();
+    sends[0]!.resolve();
+    await Promise.all([stuck, moved]);
   } finally {
     await publisher.stop();
   }
@@ -184,7 +336,9 @@ Deno.test("createKafkaPublisher() does not hold records for other partitions beh
     sends[0]!.resolve();
     await stuck;
     await turns();
-    assert.deepEqual(sends[2]!.records, [{ ...record, key: stuckKey, value: "second" }]);
+    assert.deepEqual(sends[2]!.records, [
+      { ...record, key: stuckKey, value: "second", partition: 0 },
+    ]);
     sends[2]!.resolve();
     await sameKey;
   } finally {
