@@ -21,11 +21,12 @@
  * Each record is sent to the partition its lane stands for (`OutRecord.partition`), computed with
  * the partition count the lanes last read. When partitions are added, the new count is adopted at
  * once: for a short window a key's records routed by the old count may still be in flight on its
- * old partition while later ones go to its new one, and a producer whose metadata is older than
- * the lanes' may write a record to another partition (`@platformatic/kafka` takes an explicit
- * partition modulo the count it knows; kafkajs reads its metadata again first). Order per key
- * across the change is what Kafka itself gives a producer when partitions are added: none
- * promised. While the count stays the same, a key's records are written in arrival order.
+ * old partition while later ones go to its new one. A producer whose metadata does not list a
+ * record's partition yet reads it again before sending, and fails the send if still short (both
+ * adapters: `lib/kafka/kafkajs/producer.ts`, `lib/kafka/platformatic/producer.ts`), so a record is
+ * never written to another partition than its lane's. Order per key across the change is what
+ * Kafka itself gives a producer when partitions are added: none promised. While the count stays
+ * the same, a key's records are written in arrival order.
  *
  * Readiness: the probe's `ping` is given {@linkcode PublisherOptions.pingTimeoutMs}; silence is a
  * no, so in a full outage readiness clears within that time and requests are refused at once

@@ -9,7 +9,8 @@ export function toMessages(records: readonly Outgoing[]) {
     // A tombstone's null: the library's string serializer writes no value for a non-string.
     value: r.value as string,
     ...(r.headers === undefined ? {} : { headers: r.headers }),
-    // Taken modulo the partition count the producer's own metadata holds.
+    // Taken modulo the partition count the producer's own metadata holds: the idempotent
+    // producer makes sure its metadata lists it first (ensureKnownPartitions).
     ...("partition" in r && r.partition !== undefined ? { partition: r.partition } : {}),
   }));
 }
