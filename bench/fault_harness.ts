@@ -104,14 +104,21 @@ export class FaultSystem {
     })();
   }
 
-  /** Starts (or starts again) a gateway; its URL is in `urls`. */
+  /**
+   * Starts (or starts again) a gateway; its URL is in `urls`. Each name has its own order store
+   * (as each instance of a deployment does), kept across its restarts.
+   */
   async gateway(name = "gateway-0", env: Record<string, string> = {}): Promise<string> {
     await this.provision();
     const port = String(await freePort());
+    const store = (this.env.ORDER_STORE_PATH ?? ".cache/order-store.sqlite").replace(
+      /\.sqlite$/,
+      `-${name}.sqlite`,
+    );
     const proc = await spawnDeno(
       name,
       taskArgs("gateway"),
-      { ...this.env, ...kafkaLogin("gateway"), PORT: port, ...env },
+      { ...this.env, ...kafkaLogin("gateway"), PORT: port, ORDER_STORE_PATH: store, ...env },
       READY.gateway,
       { say: this.say },
     );
