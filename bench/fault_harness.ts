@@ -200,11 +200,20 @@ export async function sendOrders(options: {
 }
 
 /** What reached Kafka for a set of orders. */
+/**
+ * The client the census and the live outcome readers read with, whatever client the system under
+ * test uses: a run of each client is then judged by the same reader, and a reader's own fault
+ * (records delivered twice after it rejoins, say) cannot pass for the system's.
+ */
+export const JUDGE_CLIENT: KafkaClientName = "platformatic";
+
 export interface Census {
   /** Orders with all four transitions and four `sent` mails. */
   finalized: Set<string>;
   /** Transitions seen more than once (order id and seq), plus outcomes seen more than once. */
   duplicated: number;
+  /** Of {@linkcode Census.duplicated}: transitions (order id and seq) seen more than once. */
+  duplicatedTransitions: number;
   /** Orders whose outcome for some state is `failed`. */
   failed: Set<string>;
   /** Longest gap between two consecutive `finalizado` times, ms. */
@@ -224,7 +233,7 @@ export async function census(
   const kafka = createKafkaClient(
     loadConfig({
       KAFKA_BROKERS: system.brokers,
-      KAFKA_CLIENT: system.client,
+      KAFKA_CLIENT: JUDGE_CLIENT,
       ...kafkaLogin("admin"),
       KAFKA_CLIENT_ID: "fault-census",
     }),
@@ -278,8 +287,9 @@ export async function census(
     await reader.stop();
     await kafka.close();
   }
-  let duplicated = 0;
-  for (const m of seqs.values()) for (const n of m.values()) duplicated += n - 1;
+  let duplicatedTransitions = 0;
+  for (const m of seqs.values()) for (const n of m.values()) duplicatedTransitions += n - 1;
+  let duplicated = duplicatedTransitions;
   for (const m of outcomes.values()) for (const l of m.values()) duplicated += l.length - 1;
   const finalized = new Set(
     [...ids].filter((id) =>
@@ -296,7 +306,7 @@ export async function census(
   for (let i = 1; i < finalizedAt.length; i++) {
     longestGapMs = Math.max(longestGapMs, finalizedAt[i]! - finalizedAt[i - 1]!);
   }
-  return { finalized, duplicated, failed, longestGapMs };
+  return { finalized, duplicated, duplicatedTransitions, failed, longestGapMs };
 }
 
 /**
@@ -308,7 +318,7 @@ export function liveOutcomes(system: FaultSystem): { visible: Set<string>; stop(
   const kafka = createKafkaClient(
     loadConfig({
       KAFKA_BROKERS: system.brokers,
-      KAFKA_CLIENT: system.client,
+      KAFKA_CLIENT: JUDGE_CLIENT,
       ...kafkaLogin("admin"),
       KAFKA_CLIENT_ID: "fault-live",
     }),
@@ -416,7 +426,7 @@ export async function purchaseMailCensus(
   const kafka = createKafkaClient(
     loadConfig({
       KAFKA_BROKERS: system.brokers,
-      KAFKA_CLIENT: system.client,
+      KAFKA_CLIENT: JUDGE_CLIENT,
       ...kafkaLogin("admin"),
       KAFKA_CLIENT_ID: "fault-purchase-mail",
     }),

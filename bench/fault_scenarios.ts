@@ -117,7 +117,13 @@ export async function orderVerdict(
       c.finalized.size === ids.size,
       `${c.finalized.size}/${ids.size} finalized`,
     ),
-    check("nothing twice", c.duplicated === 0, `${c.duplicated} duplicate records`),
+    check(
+      "nothing twice",
+      c.duplicated === 0,
+      `${c.duplicated} duplicate records (${c.duplicatedTransitions} transitions, ${
+        c.duplicated - c.duplicatedTransitions
+      } mail outcomes)`,
+    ),
     check(
       "one mail per state",
       mails.wrong.length === 0,
