@@ -7,6 +7,7 @@
  *
  * - more than `maxHeaders` header fields, or a head over {@linkcode MAX_HEAD_BYTES}: 431;
  * - a head not complete `headersTimeoutMs` after the request began (or the connection opened): 408;
+ *   a new connection that sent no byte by then is closed without an answer;
  * - a body not complete `requestTimeoutMs` after the request began: 408;
  * - a declared or received body over `maxBodyBytes`: 413;
  * - a malformed request line, header, trailer, `Content-Length` or chunk, a CR or LF not part of a
@@ -242,6 +243,13 @@ class Connection {
   /** Called once `deadline` passed. */
   expire(): void {
     if (this.#closed) return;
+    // A new connection that sent nothing is closed without an answer, as an idle one is: a 408
+    // nobody asked for can be read by an HTTP client as the answer to the request it writes at
+    // that moment (a pooled connection opened and left unused; the soak saw two such 408s).
+    if (this.#phase === "head" && this.#end === this.#start) {
+      this.#close();
+      return;
+    }
     if (this.#phase === "head" || this.#phase === "body") {
       const what = this.#phase === "head" ? "request head" : "request body";
       const ms = this.#phase === "head"
