@@ -6,7 +6,13 @@
 import { isDeepStrictEqual } from "node:util";
 import { closedWindows, directCount, generatePurchases, readWords } from "../datasets/purchases.ts";
 import { loadConfig } from "../lib/config.ts";
-import { createKafkaClient, type KafkaClient, type KafkaClientName } from "../lib/kafka/mod.ts";
+import {
+  createKafkaClient,
+  type KafkaClient,
+  type KafkaClientName,
+  type OutRecord,
+} from "../lib/kafka/mod.ts";
+import { partitionOf } from "../lib/kafka/partition.ts";
 import { createLogger } from "../lib/log.ts";
 import { classifyPurchase } from "../lib/purchase.ts";
 import type { PurchaseStats } from "../lib/windows.ts";
@@ -229,7 +235,7 @@ export async function workerKills(ctx: FaultContext): Promise<FaultResult> {
       startMs: Date.UTC(2026, 10, 25, 12),
       intervalMs: 100,
     });
-    const publishing = publishPurchases(producer, system.env.TOPIC_PURCHASES!, events);
+    const publishing = publishPurchases(kafka, producer, system.env.TOPIC_PURCHASES!, events);
     const live = liveOutcomes(system);
     const load = sendOrders({
       urls: () => [...system.urls.values()],
@@ -302,17 +308,40 @@ export async function workerKills(ctx: FaultContext): Promise<FaultResult> {
 
 /** Publishes purchase events `perSecond` a second, as a steady stream beside the orders. */
 export function publishPurchases(
+  kafka: KafkaClient,
   producer: ReturnType<KafkaClient["producer"]>,
   topic: string,
   events: readonly ReturnType<typeof generatePurchases>[number][],
   perSecond = 100,
 ): Promise<void> {
+  // Each second's events go out one partition per send, and a send that fails is tried again
+  // alone: a send spanning partitions can fail for the killed broker's partition after the others
+  // were written, and sending it all again would write those twice (the one-hour soak's
+  // publisher gave up at the broker-1 kill, 20 minutes in, with "Producing messages failed").
+  const sendRetrying = async (records: OutRecord[]) => {
+    const deadline = Date.now() + LOAD_SEND_RETRY_MS;
+    for (;;) {
+      try {
+        return await producer.send(records);
+      } catch (error) {
+        if (Date.now() >= deadline) throw error;
+        await sleep(1_000);
+      }
+    }
+  };
   const done = (async () => {
+    const partitions = (await kafka.describeTopic(topic)).length;
     for (let i = 0; i < events.length; i += perSecond) {
-      await producer.send(
-        events.slice(i, i + perSecond).map((e) => ({ topic, key: e.id, value: JSON.stringify(e) })),
-      );
-      await sleep(1_000);
+      const second = sleep(1_000);
+      const byPartition = new Map<number, OutRecord[]>();
+      for (const e of events.slice(i, i + perSecond)) {
+        const partition = partitionOf(e.id, partitions);
+        const records = byPartition.get(partition) ?? [];
+        byPartition.set(partition, records);
+        records.push({ topic, key: e.id, value: JSON.stringify(e), partition });
+      }
+      for (const records of byPartition.values()) await sendRetrying(records);
+      await second;
     }
   })();
   // Callers await it only once their load is over: marked handled now, so a send refused while a
@@ -484,7 +513,7 @@ export async function rebalance(ctx: FaultContext): Promise<FaultResult> {
       startMs: Date.UTC(2026, 10, 25, 13),
       intervalMs: 100,
     });
-    const publishing = publishPurchases(producer, system.env.TOPIC_PURCHASES!, events);
+    const publishing = publishPurchases(kafka, producer, system.env.TOPIC_PURCHASES!, events);
     const load = sendOrders({
       urls: () => [...system.urls.values()],
       rate: 50,
@@ -550,7 +579,7 @@ export async function smtpOutage(ctx: FaultContext): Promise<FaultResult> {
     const refusedForGood = new Set(purchases.slice(0, 2).map((p) => p.id));
     for (const e of events) if (refusedForGood.has(e.id)) e.email = `nadie.${e.id}@mail.com`;
     smtp.refuseFor(outageMs);
-    const publishing = publishPurchases(producer, system.env.TOPIC_PURCHASES!, events, 20);
+    const publishing = publishPurchases(kafka, producer, system.env.TOPIC_PURCHASES!, events, 20);
     const sent = await sendOrders({
       urls: () => [...system.urls.values()],
       rate: 10,

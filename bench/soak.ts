@@ -220,7 +220,7 @@ try {
     startMs: wall0,
     intervalMs: 1000 / purchaseRate,
   });
-  const publishing = publishPurchases(producer, env.TOPIC_PURCHASES!, events, purchaseRate);
+  const publishing = publishPurchases(kafka, producer, env.TOPIC_PURCHASES!, events, purchaseRate);
 
   /** Every answered POST with when it was due (ms since the epoch). */
   const sent: (Sent & { dueWall: number })[] = [];
