@@ -21,9 +21,10 @@ import type {
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "../group_commit.ts";
 import { type LoopLifecycle, loopLifecycle, waitAtStartup } from "../loop_lifecycle.ts";
 import { countHandled } from "../observe.ts";
-import { chunkRecords, type Outgoing } from "../records.ts";
+import type { Outgoing } from "../records.ts";
 import { classify } from "./errors.ts";
-import { batchOf, offsetTopics, toInBatch } from "./messages.ts";
+import { offsetTopics, toInBatch } from "./messages.ts";
+import { type PartitionCounts, sendByPartition } from "./partitions.ts";
 
 /**
  * Runs the transactional loop of one instance.
@@ -31,14 +32,16 @@ import { batchOf, offsetTopics, toInBatch } from "./messages.ts";
  * @param kafka The adapter's `Kafka`.
  * @param options Group, transactional id, topics, handler.
  * @param startupTimeoutMs Longest wait for the producer and the group at start-up.
+ * @param counts The adapter's partition counts: each `sendBatch` carries one topic-partition.
  * @returns The running loop.
  */
 export function kafkajsTransactional(
   kafka: Kafka,
   options: TransactionalOptions,
   startupTimeoutMs: number,
+  counts: PartitionCounts,
 ): TransactionalLoop {
-  const member = new TransactionalMember(kafka, options, startupTimeoutMs);
+  const member = new TransactionalMember(kafka, options, startupTimeoutMs, counts);
   return {
     ready: member.ready,
     done: member.end.done,
@@ -105,6 +108,7 @@ class TransactionalMember {
     private readonly kafka: Kafka,
     private readonly options: TransactionalOptions,
     private readonly startupTimeoutMs: number,
+    private readonly counts: PartitionCounts,
   ) {
     this.handle = countHandled(options.groupId, options.handle);
     this.consumer = groupConsumer(kafka, options);
@@ -154,10 +158,10 @@ class TransactionalMember {
           return run.then(() => {});
         };
         return {
+          // One topic-partition per sendBatch: kafkajs can drop or repeat records of a batch that
+          // spans brokers (partitions.ts).
           send: (records) =>
-            inTurn(async () => {
-              for (const chunk of chunkRecords(records)) await tx.sendBatch(batchOf(chunk));
-            }),
+            inTurn(() => sendByPartition(records, this.counts, (batch) => tx.sendBatch(batch))),
           sendOffsets: (offsets) =>
             inTurn(() =>
               tx.sendOffsets({ consumerGroupId: groupId, topics: offsetTopics(offsets) })
