@@ -26,6 +26,8 @@ export interface FakeKafka {
   partitions: Map<string, number>;
   /** Topics whose count was read, once per read. */
   reads: string[];
+  /** The options of every producer made. */
+  producers: Record<string, unknown>[];
 }
 
 type Batch = { topicMessages: { topic: string; messages: Omit<SentRecord, "topic">[] }[] };
@@ -39,6 +41,7 @@ type Batch = { topicMessages: { topic: string; messages: Omit<SentRecord, "topic
 export function fakeKafka(partitions: Record<string, number>): FakeKafka {
   const calls: SentRecord[][] = [];
   const reads: string[] = [];
+  const producers: Record<string, unknown>[] = [];
   const counts = new Map(Object.entries(partitions));
   const sendBatch = (batch: Batch) => {
     calls.push(
@@ -66,7 +69,11 @@ export function fakeKafka(partitions: Record<string, number>): FakeKafka {
     },
   };
   return {
-    kafka: { producer: () => producer, consumer: () => consumer } as unknown as Kafka,
+    kafka: {
+      producer: (options: Record<string, unknown>) => (producers.push(options), producer),
+      consumer: () => consumer,
+    } as unknown as Kafka,
+    producers,
     calls,
     partitions: counts,
     reads,

@@ -8,7 +8,6 @@ import {
   type Consumer,
   type EachBatchPayload,
   type Kafka,
-  Partitioners,
   type Producer,
 } from "kafkajs";
 import type {
@@ -25,6 +24,7 @@ import type { Outgoing } from "../records.ts";
 import { classify } from "./errors.ts";
 import { offsetTopics, toInBatch } from "./messages.ts";
 import { type PartitionCounts, sendByPartition } from "./partitions.ts";
+import { knownPartitioner } from "./producer.ts";
 
 /**
  * Runs the transactional loop of one instance.
@@ -75,7 +75,10 @@ function transactionalProducer(kafka: Kafka, transactionalId: string): Producer 
     idempotent: true,
     maxInFlightRequests: 1,
     transactionTimeout: 60_000,
-    createPartitioner: Partitioners.DefaultPartitioner,
+    // Every record carries a partition chosen from the adapter's counts (partitions.ts), which may
+    // be newer than this producer's metadata: kafkajs would leave a partition it does not list out
+    // of the request and still resolve; knownPartitioner makes it read metadata again instead.
+    createPartitioner: knownPartitioner,
     // After a commit, the broker answers CONCURRENT_TRANSACTIONS until the markers are written
     // (a few ms); kafkajs's default first retry (300 ms) would add that to every transaction.
     retry: { initialRetryTime: 5, multiplier: 1.3, maxRetryTime: 200, retries: 60 },
