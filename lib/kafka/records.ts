@@ -15,9 +15,10 @@ export interface OutRecord {
   headers?: Record<string, string>;
   /**
    * The partition to write to, chosen by the caller (the gateway's publisher, from the count it
-   * read: `gateway/partition_lanes.ts`). The idempotent producers of both adapters read metadata
-   * again when theirs does not list it yet, and fail the send if it still does not; the
-   * transactional producers do not check (no role sets it there).
+   * read: `gateway/partition_lanes.ts`). The idempotent producers of both adapters, and kafkajs's
+   * transactional one, read metadata again when theirs does not list it yet, and fail the send if
+   * it still does not; platformatic's transactional producer does not check (no role sets it
+   * there).
    *
    * @default the client's partitioner's choice: murmur2 of the key modulo the count it knows
    */

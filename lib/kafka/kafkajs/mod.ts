@@ -14,6 +14,7 @@ import type { KafkaClient } from "../interfaces.ts";
 import { kafkajsAdmin } from "./admin.ts";
 import { classify } from "./errors.ts";
 import { kafkaOf } from "./options.ts";
+import { partitionCounts } from "./partitions.ts";
 import { kafkajsProducer } from "./producer.ts";
 import { kafkajsRange, kafkajsReader } from "./reader.ts";
 import { kafkajsTransactional } from "./transactional.ts";
@@ -28,14 +29,17 @@ export function createKafkajsClient(options: AdapterOptions): KafkaClient {
   const klog = options.log.child("kafka");
   const startupTimeoutMs = options.startupTimeoutMs ?? 600_000;
   const kafka = kafkaOf(options, klog);
+  const admin = kafkajsAdmin(kafka);
+  // Read once per topic for the whole adapter, so a send does not ask Kafka each time.
+  const counts = partitionCounts(async (topic) => (await admin.describeTopic(topic)).length);
   return {
     name: "kafkajs",
-    ...kafkajsAdmin(kafka),
+    ...admin,
     readRange: (topic, partition, from, to, onRecords, signal) =>
       kafkajsRange(kafka, { topic, partition, from, to }, onRecords, startupTimeoutMs, signal),
-    producer: () => kafkajsProducer(kafka, options.sendRetryMs),
+    producer: () => kafkajsProducer(kafka, counts, options.sendRetryMs),
     reader: (o) => kafkajsReader(kafka, o, klog),
-    runTransactional: (o) => kafkajsTransactional(kafka, o, startupTimeoutMs),
+    runTransactional: (o) => kafkajsTransactional(kafka, o, startupTimeoutMs, counts),
     classify,
   };
 }

@@ -1,18 +1,22 @@
 /** The seam's idempotent producer on kafkajs. */
 import kafkajs, { type ICustomPartitioner, type Kafka, Partitioners, type Producer } from "kafkajs";
 import type { KafkaProducer } from "../interfaces.ts";
-import { chunkRecords } from "../records.ts";
-import { batchOf } from "./messages.ts";
+import { type PartitionCounts, sendByPartition } from "./partitions.ts";
 import { SEND_RETRY_DELAY_MS, sendRetries } from "../adapter.ts";
 
 /**
  * An idempotent producer that waits for every in-sync replica (acks=all).
  *
  * @param kafka The adapter's `Kafka`.
+ * @param counts The adapter's partition counts: each `sendBatch` carries one topic-partition.
  * @param sendRetryMs How long a send keeps retrying (`AdapterOptions.sendRetryMs`).
  * @returns The producer, not connected yet.
  */
-export function kafkajsProducer(kafka: Kafka, sendRetryMs?: number): KafkaProducer {
+export function kafkajsProducer(
+  kafka: Kafka,
+  counts: PartitionCounts,
+  sendRetryMs?: number,
+): KafkaProducer {
   const producer: Producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
@@ -27,9 +31,7 @@ export function kafkajsProducer(kafka: Kafka, sendRetryMs?: number): KafkaProduc
   });
   return {
     connect: () => producer.connect(),
-    async send(records) {
-      for (const chunk of chunkRecords(records)) await producer.sendBatch(batchOf(chunk));
-    },
+    send: (records) => sendByPartition(records, counts, (batch) => producer.sendBatch(batch)),
     close: () => producer.disconnect(),
   };
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { knownPartitioner } from "./producer.ts";
+import { kafkajsProducer, knownPartitioner } from "./producer.ts";
 import { partitionOf } from "../partition.ts";
+import { sendCases } from "./_send_cases.ts";
 
 /** kafkajs's view of a topic: partitions 0..count-1, each with a leader. */
 const metadata = (count: number) =>
@@ -43,4 +44,13 @@ Deno.test("knownPartitioner() keeps an explicit partition the producer knows, ha
         'Cannot send to partition 4 of topic "order_requests": the producer\'s metadata lists 3 partitions',
     },
   );
+});
+
+Deno.test("kafkajsProducer() sends one topic-partition per sendBatch call", async (t) => {
+  await sendCases(t, async (fake, records) => {
+    const producer = kafkajsProducer(fake.kafka, fake.counts);
+    await producer.connect();
+    await producer.send(records);
+    await producer.close();
+  });
 });

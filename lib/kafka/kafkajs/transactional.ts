@@ -8,7 +8,6 @@ import {
   type Consumer,
   type EachBatchPayload,
   type Kafka,
-  Partitioners,
   type Producer,
 } from "kafkajs";
 import type {
@@ -21,9 +20,11 @@ import type {
 import { GroupCommit, NotOwnedError, type Position, type Transactions } from "../group_commit.ts";
 import { type LoopLifecycle, loopLifecycle, waitAtStartup } from "../loop_lifecycle.ts";
 import { countHandled } from "../observe.ts";
-import { chunkRecords, type Outgoing } from "../records.ts";
+import type { Outgoing } from "../records.ts";
 import { classify } from "./errors.ts";
-import { batchOf, offsetTopics, toInBatch } from "./messages.ts";
+import { offsetTopics, toInBatch } from "./messages.ts";
+import { type PartitionCounts, sendByPartition } from "./partitions.ts";
+import { knownPartitioner } from "./producer.ts";
 
 /**
  * Runs the transactional loop of one instance.
@@ -31,14 +32,16 @@ import { batchOf, offsetTopics, toInBatch } from "./messages.ts";
  * @param kafka The adapter's `Kafka`.
  * @param options Group, transactional id, topics, handler.
  * @param startupTimeoutMs Longest wait for the producer and the group at start-up.
+ * @param counts The adapter's partition counts: each `sendBatch` carries one topic-partition.
  * @returns The running loop.
  */
 export function kafkajsTransactional(
   kafka: Kafka,
   options: TransactionalOptions,
   startupTimeoutMs: number,
+  counts: PartitionCounts,
 ): TransactionalLoop {
-  const member = new TransactionalMember(kafka, options, startupTimeoutMs);
+  const member = new TransactionalMember(kafka, options, startupTimeoutMs, counts);
   return {
     ready: member.ready,
     done: member.end.done,
@@ -72,7 +75,10 @@ function transactionalProducer(kafka: Kafka, transactionalId: string): Producer 
     idempotent: true,
     maxInFlightRequests: 1,
     transactionTimeout: 60_000,
-    createPartitioner: Partitioners.DefaultPartitioner,
+    // Every record carries a partition chosen from the adapter's counts (partitions.ts), which may
+    // be newer than this producer's metadata: kafkajs would leave a partition it does not list out
+    // of the request and still resolve; knownPartitioner makes it read metadata again instead.
+    createPartitioner: knownPartitioner,
     // After a commit, the broker answers CONCURRENT_TRANSACTIONS until the markers are written
     // (a few ms); kafkajs's default first retry (300 ms) would add that to every transaction.
     retry: { initialRetryTime: 5, multiplier: 1.3, maxRetryTime: 200, retries: 60 },
@@ -105,6 +111,7 @@ class TransactionalMember {
     private readonly kafka: Kafka,
     private readonly options: TransactionalOptions,
     private readonly startupTimeoutMs: number,
+    private readonly counts: PartitionCounts,
   ) {
     this.handle = countHandled(options.groupId, options.handle);
     this.consumer = groupConsumer(kafka, options);
@@ -154,10 +161,10 @@ class TransactionalMember {
           return run.then(() => {});
         };
         return {
+          // One topic-partition per sendBatch: kafkajs can drop or repeat records of a batch that
+          // spans brokers (partitions.ts).
           send: (records) =>
-            inTurn(async () => {
-              for (const chunk of chunkRecords(records)) await tx.sendBatch(batchOf(chunk));
-            }),
+            inTurn(() => sendByPartition(records, this.counts, (batch) => tx.sendBatch(batch))),
           sendOffsets: (offsets) =>
             inTurn(() =>
               tx.sendOffsets({ consumerGroupId: groupId, topics: offsetTopics(offsets) })
