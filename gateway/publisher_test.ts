@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type KafkaClient, type OutRecord, partitionOf } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/log.ts";
 import { Admission } from "./admission.ts";
-import { createKafkaPublisher, type Timers } from "./publisher.ts";
+import { createKafkaPublisher, type Publisher, type Timers } from "./publisher.ts";
 
 /**
  * A Kafka client whose sends settle when the test says so; nothing touches a network. Its topics
@@ -107,6 +107,17 @@ async function turns(n = 10): Promise<void> {
 const quiet = createLogger("test", "error", () => {});
 const record = { topic: "order_requests", key: "a", value: "{}" };
 
+/** Publishes `record` and fails its send as a killed broker would: the publish is refused (503). */
+async function failFirstSend(
+  publisher: Publisher,
+  sends: { reject(error: unknown): void }[],
+): Promise<void> {
+  const failing = publisher.publish(record);
+  await turns();
+  sends[0]!.reject(new Error("Connection closed"));
+  await assert.rejects(failing, { code: "KAFKA_UNAVAILABLE" });
+}
+
 Deno.test("createKafkaPublisher() stays ready after one slow acknowledgement, and is not ready after a failed send when Kafka does not answer", async () => {
   const { kafka, sends } = fakeKafka();
   const publisher = createKafkaPublisher(kafka, quiet);
@@ -147,10 +158,7 @@ Deno.test("createKafkaPublisher() asks at once whether Kafka answers after a fai
   const publisher = createKafkaPublisher(kafka, quiet);
   await publisher.start();
   try {
-    const failing = publisher.publish(record);
-    await turns();
-    sends[0]!.reject(new Error("Connection closed"));
-    await assert.rejects(failing, { code: "KAFKA_UNAVAILABLE" });
+    await failFirstSend(publisher, sends);
     assert.equal(pings(), 1, "asked at once, not after a tick");
     assert.equal(publisher.ready(), true, "not refused while asking");
     const next = publisher.publish({ ...record, key: keyOn(1) });
@@ -172,10 +180,7 @@ Deno.test("createKafkaPublisher() is ready again once Kafka answers after it did
   const publisher = createKafkaPublisher(kafka, quiet, { timers: clock.timers });
   await publisher.start();
   try {
-    const failing = publisher.publish(record);
-    await turns();
-    sends[0]!.reject(new Error("Connection closed"));
-    await assert.rejects(failing, { code: "KAFKA_UNAVAILABLE" });
+    await failFirstSend(publisher, sends);
     await turns();
     assert.equal(publisher.ready(), false);
     clock.advance(250);
@@ -200,10 +205,7 @@ Deno.test("createKafkaPublisher() is not ready when Kafka's ping does not answer
   const publisher = createKafkaPublisher(kafka, quiet, { timers: clock.timers });
   await publisher.start();
   try {
-    const failing = publisher.publish(record);
-    await turns();
-    sends[0]!.reject(new Error("Connection closed"));
-    await assert.rejects(failing, { code: "KAFKA_UNAVAILABLE" });
+    await failFirstSend(publisher, sends);
     assert.equal(pings(), 1);
     clock.advance(999);
     await turns();
@@ -226,10 +228,7 @@ Deno.test("createKafkaPublisher() starts no probe when one still asking at stop(
   const clock = fakeTimers();
   const publisher = createKafkaPublisher(kafka, quiet, { timers: clock.timers });
   await publisher.start();
-  const failing = publisher.publish(record);
-  await turns();
-  sends[0]!.reject(new Error("Connection closed"));
-  await assert.rejects(failing, { code: "KAFKA_UNAVAILABLE" });
+  await failFirstSend(publisher, sends);
   assert.equal(pingsWaiting.length, 1, "asking");
   await publisher.stop();
   pingsWaiting[0]!.reject(new Error("Connection closed"));
