@@ -51,7 +51,13 @@ import {
 } from "./fault_scenarios.ts";
 import { startObserver } from "./observer.ts";
 import { lagRecovery, memoryGrowth, type Point } from "./soak_verdict.ts";
-import { type ProcFigures, type Sample, soakFigures, type Window } from "./soak_figures.ts";
+import {
+  type ProcFigures,
+  type Sample,
+  soakFigures,
+  type Window,
+  windowLatencyLines,
+} from "./soak_figures.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const say = (line: string) => console.error(`[soak] ${line}`);
@@ -106,6 +112,7 @@ if (args.figures !== undefined) {
     await Deno.writeTextFile(`${dir}/${file}`, svg);
   }
   say(`figures of ${args.figures} in ${dir}`);
+  for (const line of windowLatencyLines(report.windows)) say(line);
   Deno.exit(0);
 }
 const number = (name: keyof typeof args): number => {
@@ -563,6 +570,7 @@ try {
   };
   await Deno.writeTextFile(`${dir}/report.json`, JSON.stringify(report, null, 1));
   for (const c of checks) say(`${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`);
+  for (const line of windowLatencyLines(windows)) say(line);
   say(`report and figures in ${dir}`);
   if (!ok) {
     say(`FAILED: ${checks.filter((c) => !c.ok).map((c) => c.name).join("; ")}`);

@@ -4,6 +4,7 @@
  * marked. Kept apart from the run so that `deno task soak --figures report.json` draws them again
  * from a kept report.
  */
+import { percentile } from "../datasets/stats.ts";
 import { seriesSvg } from "./svg.ts";
 
 /** One process's figures in a sample (`NaN`, or null once read back from JSON: not measured). */
@@ -111,4 +112,30 @@ export function soakFigures(
       { name: "p99", points: windows.map(pct((w) => w.endToEndMs.p99)) },
     ], marks),
   };
+}
+
+/**
+ * The latency figures the docs quote: over the 10 s windows with orders, the median, quartiles and
+ * worst of each window's POST p50 and p99 and POST → `finalizado` p50 and p99.
+ *
+ * @param windows The report's windows.
+ * @returns One line per figure, e.g. `POST p99 per window: median 33 ms (quartiles 25–57), worst 3242`.
+ */
+export function windowLatencyLines(windows: readonly Window[]): string[] {
+  const line = (name: string, values: (number | null)[]) => {
+    const sorted = values.filter((v) => v !== null).sort((a, b) => a - b);
+    if (sorted.length === 0) return `${name} per window: no window`;
+    const at = (p: number) => Math.round(percentile(sorted, p));
+    return `${name} per window: median ${at(50)} ms (quartiles ${at(25)}–${at(75)}), worst ${
+      at(100)
+    }`;
+  };
+  const posted = windows.filter((w) => w.orders > 0);
+  const finalized = windows.filter((w) => w.endToEndMs.finalized > 0);
+  return [
+    line("POST p50", posted.map((w) => w.postMs.p50)),
+    line("POST p99", posted.map((w) => w.postMs.p99)),
+    line("POST → finalizado p50", finalized.map((w) => w.endToEndMs.p50)),
+    line("POST → finalizado p99", finalized.map((w) => w.endToEndMs.p99)),
+  ];
 }
