@@ -211,7 +211,7 @@ export const PurchaseStatsSchema = z.object({
   visits: z.int().min(0),
   short: z.int().min(0),
   long: z.int().min(0),
-  /** Sum of `taps` over purchases, in minutes. */
+  /** Sum of `taps` over purchases, in minutes, kept to the thousandth (any order adds the same). */
   tapsSum: z.number().min(0),
   /** Purchases per `taps` in tenths of a minute (`"178"` is 17.8 minutes). */
   taps: z.record(z.string(), z.int().min(0)),

@@ -55,6 +55,15 @@ export function emptyState(): AnalyticsState {
   return { watermark: null, open: [], totals: emptyStats(), late: 0, invalid: 0 };
 }
 
+/**
+ * `a + b` kept to the thousandth of a minute: a sum of such values is then the same in any order
+ * (a window merged from partitions equals a direct count, so its mean rounds the same way), exact
+ * up to about 9 × 10¹² minutes.
+ */
+function addMinutes(a: number, b: number): number {
+  return Math.round((a + b) * 1_000) / 1_000;
+}
+
 function bump(counts: Record<string, number>, key: string, by = 1): void {
   counts[key] = (counts[key] ?? 0) + by;
 }
@@ -75,7 +84,7 @@ export function addEvent(stats: PurchaseStats, event: WindowedEvent, cls: Purcha
   stats.purchases++;
   stats[cls]++;
   const taps = event.taps ?? 0;
-  stats.tapsSum += taps;
+  stats.tapsSum = addMinutes(stats.tapsSum, taps);
   bump(stats.taps, String(Math.round(taps * 10)));
   bump(stats.products, event.product);
   bump(stats.countries, event.country);
@@ -94,7 +103,7 @@ export function mergeStats(...all: readonly PurchaseStats[]): PurchaseStats {
     out.visits += s.visits;
     out.short += s.short;
     out.long += s.long;
-    out.tapsSum += s.tapsSum;
+    out.tapsSum = addMinutes(out.tapsSum, s.tapsSum);
     for (const [k, v] of Object.entries(s.taps)) bump(out.taps, k, v);
     for (const [k, v] of Object.entries(s.products)) bump(out.products, k, v);
     for (const [k, v] of Object.entries(s.countries)) bump(out.countries, k, v);
