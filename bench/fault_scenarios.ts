@@ -4,7 +4,13 @@
  * acknowledged is lost, nothing is done twice. `quick` shortens every scenario for CI.
  */
 import { isDeepStrictEqual } from "node:util";
-import { closedWindows, directCount, generatePurchases, readWords } from "../datasets/purchases.ts";
+import {
+  closedWindows,
+  directCount,
+  fieldsApart,
+  generatePurchases,
+  readWords,
+} from "../datasets/purchases.ts";
 import { loadConfig } from "../lib/config.ts";
 import {
   createKafkaClient,
@@ -465,11 +471,9 @@ export async function analyticsChecks(
         wrong.length
           ? `; differ: ${
             wrong.slice(0, 3).map((start) =>
-              `${start} (events ${closed.reports.get(start)!.events} of ${
-                want.windows.get(start)?.events
-              }, purchases ${closed.reports.get(start)!.purchases} of ${
-                want.windows.get(start)?.purchases
-              }, by partition ${
+              `${start} (${
+                fieldsApart(closed.reports.get(start)!, want.windows.get(start))
+              }; events by partition ${
                 [...byStart.get(start)!].map(([p, st]) => `${p}:${st.events}`).join(" ")
               })`
             ).join(", ")

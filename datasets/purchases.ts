@@ -4,6 +4,7 @@
  * visits without purchase (`taps` null or 0, `folio` null); the rest are purchases under and over
  * 30 minutes, each with its `folio`.
  */
+import { isDeepStrictEqual } from "node:util";
 import { classifyPurchase, type PurchaseEvent } from "../lib/purchase.ts";
 import {
   addEvent,
@@ -178,4 +179,16 @@ export function closedWindows(
     } else open++;
   }
   return { reports, open };
+}
+
+/**
+ * The top-level fields in which a published window report differs from the direct count, each as
+ * `field published ≠ counted` (JSON).
+ */
+export function fieldsApart(got: PurchaseReport, want: PurchaseReport | undefined): string {
+  if (want === undefined) return "no such window in the direct count";
+  return (Object.keys(got) as (keyof PurchaseReport)[])
+    .filter((k) => !isDeepStrictEqual(got[k], want[k]))
+    .map((k) => `${k} ${JSON.stringify(got[k])} ≠ ${JSON.stringify(want[k])}`)
+    .join(", ");
 }

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { classifyPurchase, PurchaseSchema } from "../lib/purchase.ts";
 import { emptyStats, type PurchaseStats } from "../lib/windows.ts";
-import { closedWindows, directCount, generatePurchases, readWords } from "./purchases.ts";
+import {
+  closedWindows,
+  directCount,
+  fieldsApart,
+  generatePurchases,
+  readWords,
+} from "./purchases.ts";
 
 Deno.test("generatePurchases() is deterministic and every event is valid", async () => {
   const words = await readWords();
@@ -76,4 +82,23 @@ Deno.test("closedWindows(): a window is final once every partition that publishe
   assert.equal(reports.get(at(0))!.events, 5);
   assert.equal(reports.get(at(1))!.events, 4);
   assert.equal(open, 1);
+});
+
+Deno.test("fieldsApart() names each field a published window differs in, both values", async () => {
+  const events = generatePurchases(await readWords(), {
+    count: 40,
+    seed: 5,
+    startMs: Date.UTC(2026, 10, 24, 12),
+    intervalMs: 100,
+  });
+  const counted = directCount(events, 10_000).totals;
+  assert.equal(fieldsApart(counted, counted), "");
+  assert.equal(fieldsApart(counted, undefined), "no such window in the direct count");
+  const published = { ...counted, events: counted.events + 1, taps: { ...counted.taps!, mean: 1 } };
+  assert.equal(
+    fieldsApart(published, counted),
+    `events ${counted.events + 1} ≠ ${counted.events}, taps ${JSON.stringify(published.taps)} ≠ ${
+      JSON.stringify(counted.taps)
+    }`,
+  );
 });
