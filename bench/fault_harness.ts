@@ -39,6 +39,9 @@ export const kafkaLogin: KafkaLogin = (user) => login(user);
 /** Roles a fault system runs. */
 export type Role = "processing" | "notification" | "purchase-analytics";
 
+/** Where fault runs and soaks keep their processes' output, a folder per system. */
+const LOG_ROOT = new URL("results/logs/", import.meta.url).pathname;
+
 const READY: Record<Role | "gateway", RegExp> = {
   gateway: /"listening"/,
   processing: /"processing orders"/,
@@ -57,6 +60,8 @@ export class FaultSystem {
   readonly urls = new Map<string, string>();
   /** Progress lines of the scenario. */
   readonly say: (line: string) => void;
+  /** Where each process's output is kept, `<name>.log` (a restart appends). */
+  readonly logDir: string;
 
   constructor(
     name: string,
@@ -69,6 +74,7 @@ export class FaultSystem {
     this.brokers = brokers;
     this.client = client;
     this.say = say;
+    this.logDir = `${LOG_ROOT}${prefix}`;
     this.env = {
       KAFKA_BROKERS: brokers,
       KAFKA_CLIENT: client,
@@ -120,7 +126,7 @@ export class FaultSystem {
       taskArgs("gateway"),
       { ...this.env, ...kafkaLogin("gateway"), PORT: port, ORDER_STORE_PATH: store, ...env },
       READY.gateway,
-      { say: this.say },
+      { say: this.say, logFile: `${this.logDir}/${name}.log` },
     );
     this.procs.set(name, proc);
     const url = `http://127.0.0.1:${port}`;
@@ -137,7 +143,7 @@ export class FaultSystem {
       [...taskArgs("worker"), "--role", role],
       { ...this.env, ...kafkaLogin(role), INSTANCE_ID: name, ...env },
       READY[role],
-      { say: this.say },
+      { say: this.say, logFile: `${this.logDir}/${name}.log` },
     );
     this.procs.set(name, proc);
     return proc;

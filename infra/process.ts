@@ -34,6 +34,8 @@ export interface SpawnOptions {
   say?: (line: string) => void;
   /** Stderr lines to count from the first, by name (see {@linkcode Proc.counted}). */
   counts?: Readonly<Record<string, RegExp>>;
+  /** A file every stderr line is appended to (made with its folder; a restart appends). */
+  logFile?: string;
 }
 
 /**
@@ -75,9 +77,11 @@ export async function spawnDeno(
     exited = true;
     status = s;
   });
+  const log = options.logFile === undefined ? null : await openLog(options.logFile);
   (async () => {
     let rest = "";
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      await log?.write(chunk);
       const parts = (rest + chunk).split("\n");
       rest = parts.pop() ?? "";
       for (const line of parts) {
@@ -87,7 +91,7 @@ export async function spawnDeno(
         if (lines.length > 20) lines.shift();
       }
     }
-  })().catch(() => {});
+  })().catch(() => {}).finally(() => log?.close());
   const send = (sig: Deno.Signal) => {
     try {
       child.kill(sig);
@@ -204,4 +208,39 @@ export async function procStats(pids: readonly number[]): Promise<Map<number, Pr
     });
   }
   return stats;
+}
+
+/**
+ * A log file opened for appending, its folder made; null (said once) when it cannot be. Writing
+ * never throws: a full disk loses log lines, never the child's stderr drain.
+ */
+async function openLog(
+  path: string,
+): Promise<{ write(text: string): Promise<void>; close(): void } | null> {
+  let file: Deno.FsFile;
+  try {
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/") + 1) || ".", { recursive: true });
+    file = await Deno.open(path, { append: true, create: true });
+  } catch (error) {
+    console.error(`Cannot keep the output in ${path}: ${(error as Error).message}`);
+    return null;
+  }
+  const encoder = new TextEncoder();
+  let failed = false;
+  return {
+    async write(text) {
+      if (failed) return;
+      try {
+        const bytes = encoder.encode(text);
+        for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
+      } catch {
+        failed = true;
+      }
+    },
+    close() {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+    },
+  };
 }
