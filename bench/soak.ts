@@ -52,6 +52,7 @@ import {
 import { startObserver } from "./observer.ts";
 import { lagRecovery, memoryGrowth, type Point } from "./soak_verdict.ts";
 import {
+  memoryRangeLines,
   type ProcFigures,
   type Sample,
   soakFigures,
@@ -113,6 +114,8 @@ if (args.figures !== undefined) {
   }
   say(`figures of ${args.figures} in ${dir}`);
   for (const line of windowLatencyLines(report.windows)) say(line);
+  const warmupS = report.options.minutes * 60 * report.thresholds.growth.warmupFraction;
+  for (const line of memoryRangeLines(report.samples, warmupS)) say(line);
   Deno.exit(0);
 }
 const number = (name: keyof typeof args): number => {
@@ -585,6 +588,7 @@ try {
   await Deno.writeTextFile(`${dir}/report.json`, JSON.stringify(report, null, 1));
   for (const c of checks) say(`${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`);
   for (const line of windowLatencyLines(windows)) say(line);
+  for (const line of memoryRangeLines(samples, durationS * GROWTH.warmupFraction)) say(line);
   say(`report and figures in ${dir}`);
   if (!ok) {
     say(`FAILED: ${checks.filter((c) => !c.ok).map((c) => c.name).join("; ")}`);

@@ -139,3 +139,26 @@ export function windowLatencyLines(windows: readonly Window[]): string[] {
     line("POST → finalizado p99", finalized.map((w) => w.endToEndMs.p99)),
   ];
 }
+
+/**
+ * Each process's resident memory after warm-up, as the docs quote it: its lowest, median and
+ * highest sample (nearest rank; a restarted process's lives together, under its name).
+ *
+ * @param samples Every sample, in time order.
+ * @param fromS Warm-up: samples before this many seconds are left out.
+ * @returns One line per process, e.g. `RSS of gateway after 720 s: 183–187 MiB (median 185, 289 samples)`.
+ */
+export function memoryRangeLines(samples: readonly Sample[], fromS: number): string[] {
+  const names = [...new Set(samples.flatMap((s) => Object.keys(s.procs)))];
+  return names.map((name) => {
+    const rss = samples.filter((s) => s.t >= fromS)
+      .map((s) => s.procs[name]?.rssMiB ?? NaN)
+      .filter((v) => Number.isFinite(v))
+      .sort((a, b) => a - b);
+    if (rss.length === 0) return `RSS of ${name} after ${fromS} s: no sample`;
+    const mib = (v: number) => Math.round(v);
+    return `RSS of ${name} after ${fromS} s: ${mib(rss[0]!)}–${mib(rss.at(-1)!)} MiB (median ${
+      mib(percentile(rss, 50))
+    }, ${rss.length} samples)`;
+  });
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Window, windowLatencyLines } from "./soak_figures.ts";
+import { memoryRangeLines, type Sample, type Window, windowLatencyLines } from "./soak_figures.ts";
 
 const window = (t: number, post: number, e2e: number | null): Window => ({
   t,
@@ -30,5 +30,33 @@ Deno.test("windowLatencyLines() gives the median, quartiles and worst over the w
     "POST p99 per window: no window",
     "POST → finalizado p50 per window: no window",
     "POST → finalizado p99 per window: no window",
+  ]);
+});
+
+Deno.test("memoryRangeLines() gives each process's lowest, median and highest RSS after warm-up", () => {
+  const sample = (t: number, gateway: number, worker?: number | null): Sample => ({
+    t,
+    lag: {},
+    procs: {
+      gateway: { pid: 1, rssMiB: gateway, cpuPct: 0, fds: 0 },
+      ...worker === undefined ? {} : {
+        processing: { pid: 2, rssMiB: worker ?? NaN, cpuPct: 0, fds: 0 },
+      },
+    },
+  });
+  const samples = [
+    sample(0, 500, 900), // warm-up: left out
+    sample(10, 180.4, 120),
+    sample(20, 186.6), // processing down (killed)
+    sample(30, 183, null), // restarted, not measured yet
+    sample(40, 181, 130),
+  ];
+  assert.deepEqual(memoryRangeLines(samples, 10), [
+    "RSS of gateway after 10 s: 180–187 MiB (median 181, 4 samples)",
+    "RSS of processing after 10 s: 120–130 MiB (median 120, 2 samples)",
+  ]);
+  assert.deepEqual(memoryRangeLines(samples, 50), [
+    "RSS of gateway after 50 s: no sample",
+    "RSS of processing after 50 s: no sample",
   ]);
 });
