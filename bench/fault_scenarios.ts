@@ -22,7 +22,7 @@ import { partitionOf } from "../lib/kafka/partition.ts";
 import { createLogger } from "../lib/log.ts";
 import { classifyPurchase } from "../lib/purchase.ts";
 import type { PurchaseStats } from "../lib/windows.ts";
-import type { RunningKafka } from "../infra/kafka.ts";
+import { activeController, type RunningKafka } from "../infra/kafka.ts";
 import { procStat } from "../infra/process.ts";
 import { startSmtp, type TestSmtp } from "../infra/smtp.ts";
 import {
@@ -189,8 +189,18 @@ export async function brokerKill(ctx: FaultContext): Promise<FaultResult> {
     const downMs = ctx.quick ? 5_000 : 10_000;
     const load = sendOrders({ urls: () => [...system.urls.values()], rate, durationMs, tag: "b" });
     await sleep(killAtMs);
+    const controller = activeController(
+      await Promise.all(ctx.cluster!.nodes.map(async (n) => ({
+        id: n.id,
+        text: await Deno.readTextFile(n.logFile).catch(() => ""),
+      }))),
+    );
     ctx.say(
-      `broker-kill: kill -9 node ${victim.id} (leader of ${leads.length} of the ${partitions.length} order partitions)`,
+      `broker-kill: kill -9 node ${victim.id} (leader of ${leads.length} of the ${partitions.length} order partitions; ${
+        controller === victim.id
+          ? "the active controller too"
+          : `the active controller is node ${controller ?? "unknown"}`
+      })`,
     );
     await victim.kill("SIGKILL");
     await sleep(downMs);
@@ -204,6 +214,7 @@ export async function brokerKill(ctx: FaultContext): Promise<FaultResult> {
         rate,
         durationMs,
         killedNode: victim.id,
+        activeController: controller,
         ledPartitions: `${leads.length}/${partitions.length}`,
         downMs,
       },

@@ -746,3 +746,22 @@ if (import.meta.main) {
   await kafka.stop();
   Deno.exit(1);
 }
+
+/**
+ * The active KRaft controller as the nodes' logs tell it: the node whose quorum last became leader
+ * (the highest epoch among the "Completed transition to Leader(… epoch=N …)" lines that
+ * `infra/kafka/log4j2.properties` keeps).
+ *
+ * @param logs Each node's id and log text.
+ * @returns Its `node.id`, or null when no log names a leader.
+ */
+export function activeController(logs: readonly { id: number; text: string }[]): number | null {
+  let best: { id: number; epoch: number } | null = null;
+  for (const { id, text } of logs) {
+    for (const m of text.matchAll(/Completed transition to Leader\([^\n]*?\bepoch=(\d+)/g)) {
+      const epoch = Number(m[1]);
+      if (best === null || epoch > best.epoch) best = { id, epoch };
+    }
+  }
+  return best?.id ?? null;
+}

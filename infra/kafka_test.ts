@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { clusterId } from "./kafka.ts";
+import { activeController, clusterId } from "./kafka.ts";
 
 Deno.test("clusterId() gives 22 URL-safe characters and never one that starts with '-'", () => {
   // 0xf8… encodes to "-…" in URL-safe base64: such draws are skipped, as Kafka's Uuid does.
@@ -11,4 +11,20 @@ Deno.test("clusterId() gives 22 URL-safe characters and never one that starts wi
     const random = clusterId();
     assert.match(random, /^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
   }
+});
+
+Deno.test("activeController() names the node that became quorum leader at the highest epoch", () => {
+  const leader = (epoch: number) =>
+    `[2026-12-06 05:00:00,000] INFO [RaftManager id=1] Completed transition to Leader(localVoterNode=x, epoch=${epoch}, epochStartOffset=0, highWatermark=Optional.empty, voterStates={}) from Candidate(…) (org.apache.kafka.raft.QuorumState)`;
+  const follower = (epoch: number) =>
+    `[2026-12-06 05:00:00,000] INFO Completed transition to FollowerState(fetchTimeoutMs=2000, epoch=${epoch}, leader=1) from Unattached(…) (org.apache.kafka.raft.QuorumState)`;
+  assert.equal(
+    activeController([
+      { id: 1, text: [leader(1), follower(2)].join("\n") },
+      { id: 2, text: [follower(1), leader(2), leader(10)].join("\n") },
+      { id: 3, text: [follower(1), leader(9), follower(10)].join("\n") },
+    ]),
+    2,
+  );
+  assert.equal(activeController([{ id: 1, text: follower(3) }, { id: 2, text: "" }]), null);
 });
