@@ -66,6 +66,12 @@ export interface FaultContext {
   client: KafkaClientName;
   quick: boolean;
   say: (line: string) => void;
+  /**
+   * Which node `broker-kill` kills: the active KRaft controller (its death also waits for a new
+   * controller before the node is fenced: the longest stall a single crash causes), or the node
+   * leading the most order partitions. @default "controller"
+   */
+  brokerVictim?: "controller" | "leader";
 }
 
 /** One check of a scenario. */
@@ -173,28 +179,35 @@ export async function brokerKill(ctx: FaultContext): Promise<FaultResult> {
   try {
     await system.gateway();
     await Promise.all([system.worker("processing"), system.worker("notification")]);
-    // The node leading the most order partitions (requests and transitions): leadership is spread
-    // over the three nodes, so this is the kill that moves the most of the order flow.
+    // The order partitions (requests and transitions) and who leads them; the victim is the
+    // active controller (the worst single crash: a new controller must be elected before the node
+    // is fenced and its partitions move), or with --kill leader the node leading the most of them.
     const partitions = (await Promise.all(
       [system.env.TOPIC_ORDER_REQUESTS!, system.env.TOPIC_ORDER_PROCESSING!].map((t) =>
         kafka.describeTopic(t)
       ),
     )).flat();
     const led = Map.groupBy(partitions, (p) => p.leader);
-    const [leader, leads] = [...led].sort((a, b) => b[1].length - a[1].length)[0]!;
-    const victim = ctx.cluster!.nodes.find((n) => n.id === leader)!;
+    const controllerNow = async () =>
+      activeController(
+        await Promise.all(ctx.cluster!.nodes.map(async (n) => ({
+          id: n.id,
+          text: await Deno.readTextFile(n.logFile).catch(() => ""),
+        }))),
+      );
+    const mostLeading = [...led].sort((a, b) => b[1].length - a[1].length)[0]![0];
+    const wanted = (ctx.brokerVictim ?? "controller") === "controller"
+      ? await controllerNow() ?? mostLeading
+      : mostLeading;
+    const victim = ctx.cluster!.nodes.find((n) => n.id === wanted)!;
+    const leads = led.get(victim.id) ?? [];
     const rate = ctx.quick ? 50 : 100;
     const durationMs = ctx.quick ? 12_000 : 20_000;
     const killAtMs = ctx.quick ? 3_000 : 5_000;
     const downMs = ctx.quick ? 5_000 : 10_000;
     const load = sendOrders({ urls: () => [...system.urls.values()], rate, durationMs, tag: "b" });
     await sleep(killAtMs);
-    const controller = activeController(
-      await Promise.all(ctx.cluster!.nodes.map(async (n) => ({
-        id: n.id,
-        text: await Deno.readTextFile(n.logFile).catch(() => ""),
-      }))),
-    );
+    const controller = await controllerNow();
     ctx.say(
       `broker-kill: kill -9 node ${victim.id} (leader of ${leads.length} of the ${partitions.length} order partitions; ${
         controller === victim.id

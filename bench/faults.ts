@@ -1,10 +1,11 @@
 /**
- * `deno task faults [--quick] [--only a,b] [--client platformatic|kafkajs] [--brokers LIST] [--secure]`:
+ * `deno task faults [--quick] [--only a,b] [--client platformatic|kafkajs] [--brokers LIST] [--secure] [--kill controller|leader]`:
  * the fault suite. On a local three-node KRaft cluster (replication factor 3,
  * `min.insync.replicas=2`), with the real roles and a real SMTP server, each scenario injects one
  * fault under load and checks that nothing acknowledged is lost and nothing is done twice:
  *
- * - `broker-kill`: kill -9 of the broker leading the order partitions, restarted later;
+ * - `broker-kill`: kill -9 of the active KRaft controller (`--kill leader`: of the node leading the
+ *   most order partitions), restarted later;
  * - `worker-kills`: SIGKILL of processing, notification and purchase-analytics, each restarted;
  * - `rebalance`: instances of each role join and leave mid-stream, partitions move away and back;
  * - `smtp-outage`: the SMTP server answers 451 for 5 minutes (20 s with `--quick`), plus a 550,
@@ -38,6 +39,7 @@ const args = parseArgs({
     client: { type: "string", default: loadConfig({}).KAFKA_CLIENT },
     brokers: { type: "string" },
     secure: { type: "boolean", default: false },
+    kill: { type: "string", default: "controller" },
     out: { type: "string", default: `${ROOT}bench/results` },
   },
 }).values;
@@ -54,6 +56,12 @@ if (unknown.length > 0 || !(KAFKA_CLIENTS as readonly string[]).includes(args.cl
   Deno.exit(2);
 }
 
+if (args.kill !== "controller" && args.kill !== "leader") {
+  console.error(
+    `Cannot run faults: --kill must be controller or leader: current value is "${args.kill}"`,
+  );
+  Deno.exit(2);
+}
 if (args.secure && args.brokers) {
   console.error("Cannot run faults: --secure starts its own cluster, --brokers names another");
   Deno.exit(2);
@@ -95,6 +103,7 @@ try {
       client: args.client as KafkaClientName,
       quick: args.quick,
       say,
+      brokerVictim: args.kill,
     });
     result.extra.seconds = Math.round((performance.now() - t0) / 1000);
     results.push(result);
