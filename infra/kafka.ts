@@ -571,15 +571,25 @@ function spawnNode(
     stderr: "piped",
     stdin: "null",
   }).spawn();
-  Promise.allSettled([
-    child.stdout.pipeTo(log.writable, { preventClose: true }),
-    child.stderr.pipeTo(log.writable, { preventClose: true }),
-  ]).finally(() => {
+  // Written chunk by chunk as they come: piped into `log.writable`, nothing reached the file while
+  // the node ran (seen on Deno 2.9.6), and stderr, piped second into the same stream, was refused
+  // as locked and never read.
+  Promise.allSettled([appendAll(child.stdout, log), appendAll(child.stderr, log)]).finally(() => {
     try {
       log.close();
     } catch { /* already closed */ }
   });
   return child;
+}
+
+/** Appends what `stream` yields to `file` as it comes (a node's stdout and stderr to its log). */
+export async function appendAll(
+  stream: ReadableStream<Uint8Array>,
+  file: Deno.FsFile,
+): Promise<void> {
+  for await (const chunk of stream) {
+    for (let off = 0; off < chunk.length;) off += await file.write(chunk.subarray(off));
+  }
 }
 
 /**

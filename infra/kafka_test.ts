@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { activeController, clusterId } from "./kafka.ts";
+import { activeController, appendAll, clusterId } from "./kafka.ts";
 
 Deno.test("clusterId() gives 22 URL-safe characters and never one that starts with '-'", () => {
   // 0xf8… encodes to "-…" in URL-safe base64: such draws are skipped, as Kafka's Uuid does.
@@ -27,4 +27,30 @@ Deno.test("activeController() names the node that became quorum leader at the hi
     2,
   );
   assert.equal(activeController([{ id: 1, text: follower(3) }, { id: 2, text: "" }]), null);
+});
+
+Deno.test("appendAll() writes a running child's stdout and stderr to one file as they come", async () => {
+  const dir = await Deno.makeTempDir();
+  const log = await Deno.open(`${dir}/node.log`, { create: true, append: true });
+  const child = new Deno.Command("sh", {
+    args: ["-c", "echo out; echo err >&2; exec sleep 30"],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const done = Promise.all([appendAll(child.stdout, log), appendAll(child.stderr, log)]);
+  try {
+    let text = "";
+    for (let i = 0; i < 200 && !(text.includes("out") && text.includes("err")); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      text = await Deno.readTextFile(`${dir}/node.log`);
+    }
+    // Both lines while the child still runs (it sleeps 30 s).
+    assert.deepEqual(text.split("\n").filter(Boolean).sort(), ["err", "out"]);
+    assert.equal(await Promise.race([child.status.then(() => "ended"), "running"]), "running");
+  } finally {
+    child.kill("SIGKILL");
+    await done;
+    log.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
