@@ -220,6 +220,12 @@ export async function brokerKill(ctx: FaultContext): Promise<FaultResult> {
     ctx.say(`broker-kill: node ${victim.id} starting again`);
     await victim.start();
     const sent = await load;
+    // How long each refused request waited: about KAFKA_ACK_TIMEOUT_MS is an acknowledgement that
+    // did not come in time, near 0 a gateway that had cleared its readiness.
+    const refusedAfterMs = sent.filter((s) => s.status === 503).map((s) =>
+      Math.round(s.latencyMs ?? -1)
+    )
+      .sort((a, b) => a - b);
     return await orderVerdict("broker-kill", system, smtp, sent, {
       timeoutMs: 180_000,
       allowedStatuses: [202, 503],
@@ -228,6 +234,7 @@ export async function brokerKill(ctx: FaultContext): Promise<FaultResult> {
         durationMs,
         killedNode: victim.id,
         activeController: controller,
+        refusedAfterMs,
         ledPartitions: `${leads.length}/${partitions.length}`,
         downMs,
       },
