@@ -511,9 +511,19 @@ function serverProperties(
     "group.initial.rebalance.delay.ms=0",
     // A broker that stops answering is fenced after 3 s of missed heartbeats (every 500 ms), not
     // Kafka's 9 s: its partitions' leadership moves to a live replica that much sooner, and writes
-    // waiting for it are acknowledged instead of timing out.
+    // waiting for it are acknowledged instead of timing out. When the node that died was also the
+    // active controller, a new one is elected first, and it gives every broker a fresh session
+    // (so the dead one is fenced a full session later): its voters start an election after 1 s
+    // without a fetch from the leader (Kafka's 2 s; 1 s is the floor KIP-1236 names, twice the
+    // leader's longest fetch wait) and a vote lasts at most 500 ms (Kafka's 1 s).
     ...(layout.nodes.length > 1
-      ? ["broker.session.timeout.ms=3000", "broker.heartbeat.interval.ms=500"]
+      ? [
+        "broker.session.timeout.ms=3000",
+        "broker.heartbeat.interval.ms=500",
+        "controller.quorum.fetch.timeout.ms=1000",
+        "controller.quorum.election.timeout.ms=500",
+        "controller.quorum.election.backoff.max.ms=500",
+      ]
       : []),
     "num.partitions=1",
     "auto.create.topics.enable=false",
