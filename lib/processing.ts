@@ -104,6 +104,13 @@ export function advanceOrder(
 }
 
 /**
+ * Order ids one partition remembers at most (about 1 GiB of them): a JavaScript `Map` holds 2^24
+ * (about 16.7 million) and throws past that, which a long `ORDER_DEDUPE_WINDOW_MS` at a high rate
+ * would reach (30 days at 6.5 orders/s on one partition).
+ */
+export const MAX_TAKEN_IDS = 10_000_000;
+
+/**
  * The orders one partition of `order_requests` has already taken, within a time window: a second
  * request record for one of them (a retry after a 503 that had been written after all, or the
  * same `Idempotency-Key` on another gateway) is a duplicate, not a second order.
@@ -116,15 +123,29 @@ export class TakenOrders {
   /** Order id → when its request was written (ms); insertion order is time order. */
   #ids = new Map<string, number>();
   #windowMs: number;
+  #maxIds: number;
+  #onFull: () => void;
+  #forgottenEarly = 0;
 
-  /** @param windowMs How long a taken id is remembered. */
-  constructor(windowMs: number) {
+  /**
+   * @param windowMs How long a taken id is remembered.
+   * @param options `maxIds`: ids remembered at most (default {@linkcode MAX_TAKEN_IDS}); past it the
+   * oldest is forgotten before its window ends, and `onFull` is called the first time.
+   */
+  constructor(windowMs: number, options: { maxIds?: number; onFull?: () => void } = {}) {
     if (!Number.isInteger(windowMs) || windowMs < 1) {
       throw new RangeError(
         `Cannot remember taken orders: windowMs must be a whole number >= 1: current value is ${windowMs}`,
       );
     }
     this.#windowMs = windowMs;
+    this.#maxIds = options.maxIds ?? MAX_TAKEN_IDS;
+    this.#onFull = options.onFull ?? (() => {});
+  }
+
+  /** Ids forgotten before their window ended, for want of room. */
+  get forgottenEarly(): number {
+    return this.#forgottenEarly;
   }
 
   /** Ids remembered now. */
@@ -140,6 +161,10 @@ export class TakenOrders {
   take(id: string, at: number): boolean {
     this.#forgetBefore(at - this.#windowMs);
     if (this.#ids.has(id)) return false;
+    if (this.#ids.size >= this.#maxIds) {
+      this.#ids.delete(this.#ids.keys().next().value!);
+      if (this.#forgottenEarly++ === 0) this.#onFull();
+    }
     this.#ids.set(id, at);
     return true;
   }

@@ -211,3 +211,18 @@ Deno.test("eraseFirst() cancels an erased order where it stood", async (t) => {
     });
   });
 });
+
+Deno.test("TakenOrders past maxIds forgets the oldest early and says so once", () => {
+  let full = 0;
+  const taken = new TakenOrders(60_000, { maxIds: 2, onFull: () => full++ });
+  assert.equal(taken.take("a", 0), true);
+  assert.equal(taken.take("b", 1), true);
+  assert.equal(taken.forgottenEarly, 0);
+  assert.equal(taken.take("c", 2), true);
+  assert.equal(taken.take("d", 3), true);
+  assert.equal(taken.size, 2);
+  assert.equal(taken.forgottenEarly, 2);
+  assert.equal(full, 1, "said once");
+  assert.equal(taken.take("d", 4), false, "the newest are remembered");
+  assert.equal(taken.take("a", 5), true, "the oldest were forgotten within the window");
+});

@@ -61,6 +61,7 @@ import {
   advanceOrder,
   eraseFirst,
   type ErasureStep,
+  MAX_TAKEN_IDS,
   type ProcessingInput,
   TakenOrders,
 } from "../lib/processing.ts";
@@ -357,7 +358,13 @@ async function restoreTaken(
   windowMs: number,
   log: Logger,
 ): Promise<TakenOrders> {
-  const taken = new TakenOrders(windowMs);
+  const taken = new TakenOrders(windowMs, {
+    onFull: () =>
+      log.warn(
+        "orders taken past the most one partition remembers: the oldest are forgotten before ORDER_DEDUPE_WINDOW_MS ends (a retry that old would be a new order); shorten the window or add partitions",
+        { partition: where.partition, maxIds: MAX_TAKEN_IDS, windowMs },
+      ),
+  });
   const committed = (await kafka.groupOffsets(where.groupId, where.topic))
     .find((p) => p.partition === where.partition)?.offset ?? "-1";
   if (BigInt(committed) <= 0n) return taken;
