@@ -4,7 +4,7 @@
  * pipe would kill the child on its next log line), stopped with SIGTERM then SIGKILL.
  */
 import { waitFor } from "../lib/wait.ts";
-import { startupTimeoutMs } from "./kafka.ts";
+import { appendAll, startupTimeoutMs } from "./kafka.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -78,10 +78,17 @@ export async function spawnDeno(
     status = s;
   });
   const log = options.logFile === undefined ? null : await openLog(options.logFile);
+  let stderr: ReadableStream<Uint8Array> = child.stderr;
+  if (log !== null) {
+    // A copy to the log file, read apart: a failed write (a full disk) ends the copy, never the
+    // drain below (a closed pipe would kill the child on its next line).
+    const [lines, copy] = child.stderr.tee();
+    stderr = lines;
+    appendAll(copy, log).catch(() => copy.cancel().catch(() => {})).finally(() => log.close());
+  }
   (async () => {
     let rest = "";
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-      await log?.write(chunk);
+    for await (const chunk of stderr.pipeThrough(new TextDecoderStream())) {
       const parts = (rest + chunk).split("\n");
       rest = parts.pop() ?? "";
       for (const line of parts) {
@@ -91,7 +98,7 @@ export async function spawnDeno(
         if (lines.length > 20) lines.shift();
       }
     }
-  })().catch(() => {}).finally(() => log?.close());
+  })().catch(() => {});
   const send = (sig: Deno.Signal) => {
     try {
       child.kill(sig);
@@ -210,37 +217,13 @@ export async function procStats(pids: readonly number[]): Promise<Map<number, Pr
   return stats;
 }
 
-/**
- * A log file opened for appending, its folder made; null (said once) when it cannot be. Writing
- * never throws: a full disk loses log lines, never the child's stderr drain.
- */
-async function openLog(
-  path: string,
-): Promise<{ write(text: string): Promise<void>; close(): void } | null> {
-  let file: Deno.FsFile;
+/** A log file opened for appending, its folder made; null (said once) when it cannot be. */
+async function openLog(path: string): Promise<Deno.FsFile | null> {
   try {
     await Deno.mkdir(path.slice(0, path.lastIndexOf("/") + 1) || ".", { recursive: true });
-    file = await Deno.open(path, { append: true, create: true });
+    return await Deno.open(path, { append: true, create: true });
   } catch (error) {
     console.error(`Cannot keep the output in ${path}: ${(error as Error).message}`);
     return null;
   }
-  const encoder = new TextEncoder();
-  let failed = false;
-  return {
-    async write(text) {
-      if (failed) return;
-      try {
-        const bytes = encoder.encode(text);
-        for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
-      } catch {
-        failed = true;
-      }
-    },
-    close() {
-      try {
-        file.close();
-      } catch { /* already closed */ }
-    },
-  };
 }
