@@ -42,6 +42,9 @@ export type Role = "processing" | "notification" | "purchase-analytics";
 /** Where fault runs and soaks keep their processes' output, a folder per system. */
 const LOG_ROOT = new URL("results/logs/", import.meta.url).pathname;
 
+/** Systems made and not yet stopped, for {@linkcode stopOnSignal}. */
+const running = new Set<FaultSystem>();
+
 const READY: Record<Role | "gateway", RegExp> = {
   gateway: /"listening"/,
   processing: /"processing orders"/,
@@ -75,6 +78,7 @@ export class FaultSystem {
     this.client = client;
     this.say = say;
     this.logDir = `${LOG_ROOT}${prefix}`;
+    running.add(this);
     this.env = {
       KAFKA_BROKERS: brokers,
       KAFKA_CLIENT: client,
@@ -152,7 +156,27 @@ export class FaultSystem {
   /** Stops every process (SIGTERM, then SIGKILL). */
   async stop(): Promise<void> {
     await Promise.all([...this.procs.values()].map((p) => p.stop()));
+    running.delete(this);
   }
+}
+
+/**
+ * On Ctrl-C or SIGTERM: says so, stops every {@linkcode FaultSystem}'s processes and then `last`
+ * (the cluster), and exits 130. Without it the roles and brokers a run started outlive it.
+ */
+export function stopOnSignal(say: (line: string) => void, last: () => Promise<void>): void {
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    say("interrupted: stopping the roles, the gateways and the cluster; no report");
+    void (async () => {
+      await Promise.all([...running].map((s) => s.stop().catch(() => {})));
+      await last().catch(() => {});
+      Deno.exit(130);
+    })();
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, stop);
 }
 
 /** One answered POST. */

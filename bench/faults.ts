@@ -25,7 +25,7 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../lib/config.ts";
 import { KAFKA_CLIENTS, type KafkaClientName } from "../lib/kafka/mod.ts";
 import { type RunningKafka, startKafka } from "../infra/kafka.ts";
-import { useKafkaLogin } from "./fault_harness.ts";
+import { stopOnSignal, useKafkaLogin } from "./fault_harness.ts";
 import { type FaultResult, passed, SCENARIOS } from "./fault_scenarios.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -91,6 +91,8 @@ if (!brokers) {
     }));
   }
 }
+// Ctrl-C or a SIGTERM stops the scenario's processes and the suite's own cluster, then exits 130.
+stopOnSignal(say, async () => await cluster?.remove());
 const results: FaultResult[] = [];
 const started = new Date();
 try {

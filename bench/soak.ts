@@ -38,6 +38,7 @@ import {
   type Role,
   sendOrders,
   type Sent,
+  stopOnSignal,
 } from "./fault_harness.ts";
 import {
   analyticsChecks,
@@ -172,20 +173,8 @@ const cluster: RunningKafka = await startKafka({
   memoryData: args["memory-data"],
   say,
 });
-// Ctrl-C or a SIGTERM mid-run stops what the soak started (the brokers would outlive it) and
-// exits 130 without a report.
-let interrupted = false;
-const interrupt = () => {
-  if (interrupted) return;
-  interrupted = true;
-  say("interrupted: stopping the roles, the gateway and the cluster; no report");
-  void (async () => {
-    await Promise.resolve().then(() => system.stop()).catch(() => {}); // not yet made: nothing
-    await cluster.remove().catch(() => {});
-    Deno.exit(130);
-  })();
-};
-for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, interrupt);
+// Ctrl-C or a SIGTERM mid-run stops what the soak started and exits 130 without a report.
+stopOnSignal(say, () => cluster.remove());
 const smtp = await startSmtp();
 const system = new FaultSystem("soak", cluster.brokers, client, {
   TOPIC_REPLICATION_FACTOR: "3",
